@@ -101,9 +101,10 @@ func ended(j jobs.Job, st jobs.Status, at time.Time) jobs.Job {
 	return j
 }
 
-// diff describes how got differs from want, or is empty when they are the
-// same job: times are compared with Equal, Results byte for byte.
-func diff(got, want jobs.Job) string {
+// Diff describes how got differs from want, or is empty when they are the
+// same job: times are compared with Equal, Results byte for byte, and every
+// other field, revisions included, with ==.
+func Diff(got, want jobs.Job) string {
 	var d []string
 	add := func(field string, g, w any) {
 		d = append(d, fmt.Sprintf("%s: got %v, want %v", field, g, w))
@@ -152,7 +153,7 @@ func diff(got, want jobs.Job) string {
 
 func checkJob(t *testing.T, what string, got, want jobs.Job) {
 	t.Helper()
-	if d := diff(got, want); d != "" {
+	if d := Diff(got, want); d != "" {
 		t.Errorf("%s: job %s differs: %s", what, want.ID, d)
 	}
 }
@@ -165,7 +166,7 @@ func checkJobs(t *testing.T, what string, got, want []jobs.Job) {
 		return
 	}
 	for i := range got {
-		if d := diff(got[i], want[i]); d != "" {
+		if d := Diff(got[i], want[i]); d != "" {
 			t.Errorf("%s: job %d (%s) differs: %s", what, i, want[i].ID, d)
 		}
 	}
@@ -1237,11 +1238,13 @@ func testFields(t *testing.T, s jobs.Store) {
 
 func testIsolation(t *testing.T, s jobs.Store) {
 	const p = `{"a":1}`
+	ch := watch(t, s)
 	j := newJob(alice)
 	j.Results = json.RawMessage(p)
 	c := mustCreate(t, s, j)
 	j.Results[2] = 'X'
 	c.Results[3] = 'Y'
+	checkRaw(t, "Watch after changing the caller's copies", recv(t, ch).Job.Results, p)
 	got := mustGet(t, s, c.ID)
 	checkRaw(t, "Get after changing the caller's copies", got.Results, p)
 	got.Results[2] = 'Z'
@@ -1253,8 +1256,11 @@ func testIsolation(t *testing.T, s jobs.Store) {
 
 	u := mustGet(t, s, c.ID)
 	u.Results = json.RawMessage(p)
-	u = mustUpdate(t, s, ended(u, jobs.Complete, base))
+	in := ended(u, jobs.Complete, base)
+	u = mustUpdate(t, s, in)
+	in.Results[3] = 'T'
 	u.Results[2] = 'V'
+	checkRaw(t, "Watch after changing the caller's copies of an update", recv(t, ch).Job.Results, p)
 	for _, e := range mustEndedBefore(t, s, base.Add(time.Hour), 10) {
 		e.Results[3] = 'U'
 	}
