@@ -1,0 +1,150 @@
+// Package clock lets time be injected: the gateway runs on the real clock,
+// tests on a Fake one they move forward by hand, so no test sleeps.
+package clock
+
+import (
+	"sync"
+	"time"
+)
+
+// Clock tells the time and makes timers.
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a timer that fires once, d from now.
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is a one-shot timer made by a Clock.
+type Timer interface {
+	// C delivers the time once the timer fires.
+	C() <-chan time.Time
+	// Stop stops the timer; it reports whether it was still pending.
+	Stop() bool
+}
+
+// Real is the system clock.
+type Real struct{}
+
+// Now returns the current time.
+func (Real) Now() time.Time { return time.Now() }
+
+// NewTimer wraps time.NewTimer.
+func (Real) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (r realTimer) C() <-chan time.Time { return r.t.C }
+func (r realTimer) Stop() bool          { return r.t.Stop() }
+
+// Fake is a clock that moves only when Advance or Set is called.
+type Fake struct {
+	mu      sync.Mutex
+	now     time.Time
+	timers  []*fakeTimer
+	changed chan struct{} // closed and replaced whenever timers are added
+}
+
+// NewFake returns a Fake clock set to now.
+func NewFake(now time.Time) *Fake {
+	return &Fake{now: now, changed: make(chan struct{})}
+}
+
+// Now returns the fake time.
+func (f *Fake) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+// NewTimer returns a timer that fires when the fake time reaches now+d.
+func (f *Fake) NewTimer(d time.Duration) Timer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := &fakeTimer{f: f, at: f.now.Add(d), c: make(chan time.Time, 1)}
+	if d <= 0 {
+		t.fired = true
+		t.c <- f.now
+		return t
+	}
+	f.timers = append(f.timers, t)
+	close(f.changed)
+	f.changed = make(chan struct{})
+	return t
+}
+
+// Advance moves the fake time forward by d and fires the timers due.
+func (f *Fake) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	kept := f.timers[:0]
+	for _, t := range f.timers {
+		if t.fired {
+			continue
+		}
+		if !t.at.After(f.now) {
+			t.fired = true
+			t.c <- f.now
+			continue
+		}
+		kept = append(kept, t)
+	}
+	f.timers = kept
+}
+
+// Pending returns how many timers wait to fire.
+func (f *Fake) Pending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, t := range f.timers {
+		if !t.fired {
+			n++
+		}
+	}
+	return n
+}
+
+// WaitForTimers blocks until at least n timers wait to fire or done is
+// closed; it reports whether they do. Tests use it to know that a goroutine
+// has started waiting before they move the clock.
+func (f *Fake) WaitForTimers(n int, done <-chan struct{}) bool {
+	for {
+		f.mu.Lock()
+		pending := 0
+		for _, t := range f.timers {
+			if !t.fired {
+				pending++
+			}
+		}
+		changed := f.changed
+		f.mu.Unlock()
+		if pending >= n {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-done:
+			return false
+		}
+	}
+}
+
+type fakeTimer struct {
+	f     *Fake
+	at    time.Time
+	c     chan time.Time
+	fired bool
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.c }
+
+func (t *fakeTimer) Stop() bool {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	if t.fired {
+		return false
+	}
+	t.fired = true
+	return true
+}
