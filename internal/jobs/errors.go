@@ -1,0 +1,17 @@
+package jobs
+
+import "github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+
+// The HMC's answers for the job rules. Match them with errors.Is.
+var (
+	// ErrNotFound (404.1): no such job, not the caller's, expired or deleted.
+	ErrNotFound = hmcerr.ErrNotFound
+	// ErrNotCancelable (404.4): the job's operation cannot be canceled.
+	ErrNotCancelable = hmcerr.New(hmcerr.FailedPrecondition, 404, 4, "The job's operation does not support cancellation.")
+	// ErrNotEnded (409.40): the job status cannot be deleted before the job ends.
+	ErrNotEnded = hmcerr.New(hmcerr.FailedPrecondition, 409, 40, "The job has not ended; its status cannot be deleted yet.")
+	// ErrEnded (409.41): the job has ended and cannot be canceled.
+	ErrEnded = hmcerr.New(hmcerr.FailedPrecondition, 409, 41, "The job has already ended.")
+	// ErrCancelPending (409.42): a cancel of the job is already pending.
+	ErrCancelPending = hmcerr.New(hmcerr.FailedPrecondition, 409, 42, "Cancellation of the job is already pending.")
+)

@@ -1,0 +1,61 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors a Store returns. The registry turns them into HMC errors.
+var (
+	// ErrNoJob: no job has the id.
+	ErrNoJob = errors.New("jobs: no such job")
+	// ErrExists: Create was given an id that is in use.
+	ErrExists = errors.New("jobs: job id exists")
+	// ErrConflict: the job's stored revision is not the one the write
+	// expected; someone else wrote it first.
+	ErrConflict = errors.New("jobs: revision conflict")
+)
+
+// Store keeps jobs durably. The registry is its only user; implementations
+// (memory, bbolt, etcd) pass the conformance suite in storetest. Every
+// method is safe for concurrent use.
+type Store interface {
+	// Create adds j, whose ID must not be in use, and returns it with
+	// Revision and CreateRevision set. ErrExists if the ID is taken.
+	Create(ctx context.Context, j Job) (Job, error)
+	// Get returns the job with the id. ErrNoJob if there is none.
+	Get(ctx context.Context, id string) (Job, error)
+	// Update replaces the stored job if its revision is still j.Revision and
+	// returns j with the new Revision. ErrNoJob if it is gone, ErrConflict
+	// if it was written since.
+	Update(ctx context.Context, j Job) (Job, error)
+	// Delete removes the job if its revision is still revision. ErrNoJob if
+	// it is gone, ErrConflict if it was written since.
+	Delete(ctx context.Context, id string, revision int64) error
+	// List returns up to q.Limit jobs of q.Owner whose CreateRevision is
+	// greater than q.After, in CreateRevision order, and only those in
+	// q.Status when it is set. It reads the owner's jobs, not all jobs.
+	List(ctx context.Context, q ListQuery) ([]Job, error)
+	// EndedBefore returns up to limit ended jobs whose Ended time is before
+	// t, oldest first. It reads an index by end time, not all jobs.
+	EndedBefore(ctx context.Context, t time.Time, limit int) ([]Job, error)
+	// Watch delivers every change committed after it returns, in commit
+	// order, none lost, until ctx ends; then the channel is closed.
+	Watch(ctx context.Context) <-chan Change
+}
+
+// ListQuery selects jobs for Store.List.
+type ListQuery struct {
+	Owner  Owner
+	Status Status // empty: any
+	After  int64  // CreateRevision to start after; 0 from the start
+	Limit  int
+}
+
+// Change is one committed write. For a deletion, Job is the job as it was
+// last stored and Deleted is set.
+type Change struct {
+	Job     Job
+	Deleted bool
+}
