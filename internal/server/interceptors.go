@@ -1,0 +1,141 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+)
+
+type requestIDKey struct{}
+
+// RequestID returns the id the logging interceptor gave the request.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// The interceptors run outermost first: logging gives each request an id
+// and logs its outcome; errors turns what the handler returned into a
+// status, logging internal causes; recovery turns a panic into Internal.
+
+func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
+	return []grpc.UnaryServerInterceptor{s.logUnary, s.errorsUnary, s.recoverUnary}
+}
+
+func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
+	return []grpc.StreamServerInterceptor{s.logStream, s.errorsStream, s.recoverStream}
+}
+
+func (s *Server) begin(ctx context.Context) context.Context {
+	id := newRequestID()
+	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+func (s *Server) logDone(ctx context.Context, method string, start time.Time, err error) {
+	code := status.Code(err)
+	attrs := []any{
+		"method", method,
+		"code", code.String(),
+		"duration", time.Since(start),
+		"request_id", RequestID(ctx),
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		attrs = append(attrs, "peer", p.Addr.String())
+	}
+	if d, ok := HMCDetail(err); ok {
+		attrs = append(attrs, "http_status", d.HttpStatus, "reason", d.Reason)
+	}
+	level := slog.LevelInfo
+	if code == codes.Internal || code == codes.Unknown {
+		level = slog.LevelError
+	}
+	s.log.Log(ctx, level, "rpc", attrs...)
+}
+
+func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	ctx = s.begin(ctx)
+	resp, err := h(ctx, req)
+	s.logDone(ctx, info.FullMethod, start, err)
+	return resp, err
+}
+
+func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	start := time.Now()
+	ctx := s.begin(ss.Context())
+	err := h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+	s.logDone(ctx, info.FullMethod, start, err)
+	return err
+}
+
+func (s *Server) convert(ctx context.Context, method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	st := toStatus(err)
+	if st.Code() == codes.Internal {
+		if e := hmcerr.As(err); e.Cause != nil {
+			s.log.ErrorContext(ctx, "internal error", "method", method, "request_id", RequestID(ctx), "err", e.Cause)
+		}
+	}
+	return st.Err()
+}
+
+func (s *Server) errorsUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	return resp, s.convert(ctx, info.FullMethod, err)
+}
+
+func (s *Server) errorsStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return s.convert(ss.Context(), info.FullMethod, h(srv, ss))
+}
+
+func (s *Server) recovered(ctx context.Context, method string, p any) error {
+	s.log.ErrorContext(ctx, "panic in handler", "method", method, "request_id", RequestID(ctx),
+		"panic", p, "stack", string(debug.Stack()))
+	return withDetail(codes.Internal, hmcerr.New(hmcerr.Internal, 500, 0, "An internal error occurred.")).Err()
+}
+
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, s.recovered(ctx, info.FullMethod, p)
+		}
+	}()
+	return h(ctx, req)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = s.recovered(ss.Context(), info.FullMethod, p)
+		}
+	}()
+	return h(srv, ss)
+}
+
+// ctxStream is a ServerStream with a replaced context.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c *ctxStream) Context() context.Context { return c.ctx }

@@ -1,0 +1,236 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"io"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+)
+
+// Limits on caller-chosen values.
+const (
+	DefaultPageSize    = 100
+	MaxPageSize        = 1000
+	DefaultWaitTimeout = 60 * time.Second
+	MaxWaitTimeout     = 10 * time.Minute
+)
+
+// jobService is the gRPC face of the job registry: it converts, asks the
+// registry, and converts back. Errors go back as the registry returned them;
+// the errors interceptor turns them into statuses.
+type jobService struct {
+	bcpiiv1.UnimplementedJobServiceServer
+	srv *Server
+}
+
+func (s *jobService) GetJob(ctx context.Context, req *bcpiiv1.GetJobRequest) (*bcpiiv1.GetJobResponse, error) {
+	c, err := s.srv.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.srv.reg.Get(ctx, c, req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	return &bcpiiv1.GetJobResponse{Job: JobToProto(j)}, nil
+}
+
+func (s *jobService) CancelJob(ctx context.Context, req *bcpiiv1.CancelJobRequest) (*bcpiiv1.CancelJobResponse, error) {
+	c, err := s.srv.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.srv.reg.Cancel(ctx, c, req.GetJobId()); err != nil {
+		return nil, err
+	}
+	return &bcpiiv1.CancelJobResponse{}, nil
+}
+
+func (s *jobService) DeleteJob(ctx context.Context, req *bcpiiv1.DeleteJobRequest) (*bcpiiv1.DeleteJobResponse, error) {
+	c, err := s.srv.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.srv.reg.Delete(ctx, c, req.GetJobId()); err != nil {
+		return nil, err
+	}
+	return &bcpiiv1.DeleteJobResponse{}, nil
+}
+
+func (s *jobService) ListJobs(ctx context.Context, req *bcpiiv1.ListJobsRequest) (*bcpiiv1.ListJobsResponse, error) {
+	c, err := s.srv.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size == 0:
+		size = DefaultPageSize
+	case size < 0 || size > MaxPageSize:
+		return nil, hmcerr.ErrInvalidField.WithMessage("page_size must be between 1 and %d.", MaxPageSize)
+	}
+	var st jobs.Status
+	if req.GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_UNSPECIFIED {
+		st = statusFromProto(req.GetStatus())
+		if st == "" {
+			return nil, hmcerr.ErrInvalidField.WithMessage("status is not a job status.")
+		}
+	}
+	after, err := ParsePageToken(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := s.srv.reg.List(ctx, c, jobs.ListOptions{Status: st, After: after, Limit: size})
+	if err != nil {
+		return nil, err
+	}
+	resp := &bcpiiv1.ListJobsResponse{Jobs: make([]*bcpiiv1.JobEntry, 0, len(page))}
+	for _, j := range page {
+		e := &bcpiiv1.JobEntry{
+			JobId:      j.ID,
+			JobUri:     j.URI(),
+			Job:        JobToProto(j),
+			CreateTime: timestamppb.New(j.Created),
+		}
+		if j.Target != "" {
+			e.TargetName = proto.String(j.Target)
+		}
+		if !j.Ended.IsZero() {
+			e.EndTime = timestamppb.New(j.Ended)
+		}
+		resp.Jobs = append(resp.Jobs, e)
+	}
+	if next != 0 {
+		resp.NextPageToken = pageToken(next)
+	}
+	return resp, nil
+}
+
+func (s *jobService) WaitJob(ctx context.Context, req *bcpiiv1.WaitJobRequest) (*bcpiiv1.WaitJobResponse, error) {
+	c, err := s.srv.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	timeout := DefaultWaitTimeout
+	if req.Timeout != nil {
+		if err := req.Timeout.CheckValid(); err != nil || req.Timeout.AsDuration() < 0 {
+			return nil, hmcerr.ErrInvalidField.WithMessage("timeout must be a non-negative duration.")
+		}
+		if d := req.Timeout.AsDuration(); d > 0 {
+			timeout = min(d, MaxWaitTimeout)
+		}
+	}
+	j, timedOut, err := s.srv.reg.Wait(ctx, c, req.GetJobId(), timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &bcpiiv1.WaitJobResponse{Job: JobToProto(j), TimedOut: timedOut}, nil
+}
+
+func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobService_WatchJobServer) error {
+	ctx := stream.Context()
+	c, err := s.srv.caller(ctx)
+	if err != nil {
+		return err
+	}
+	w, err := s.srv.reg.Watch(ctx, c, req.GetJobId())
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for {
+		j, err := w.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&bcpiiv1.WatchJobResponse{Job: JobToProto(j)}); err != nil {
+			return err
+		}
+	}
+}
+
+// JobToProto renders a job's status with exactly the fields the HMC shows
+// for its state.
+func JobToProto(j jobs.Job) *bcpiiv1.Job {
+	p := &bcpiiv1.Job{Status: statusToProto(j.Status)}
+	if j.HasStatusCode() {
+		p.JobStatusCode = proto.Int32(int32(j.StatusCode))
+	}
+	if j.HasReasonCode() {
+		p.JobReasonCode = proto.Int32(int32(j.ReasonCode))
+	}
+	if j.HasResults() {
+		p.JobResults = proto.String(string(j.Results))
+	}
+	return p
+}
+
+func statusToProto(s jobs.Status) bcpiiv1.JobStatus {
+	switch s {
+	case jobs.Running:
+		return bcpiiv1.JobStatus_JOB_STATUS_RUNNING
+	case jobs.CancelPending:
+		return bcpiiv1.JobStatus_JOB_STATUS_CANCEL_PENDING
+	case jobs.Complete:
+		return bcpiiv1.JobStatus_JOB_STATUS_COMPLETE
+	case jobs.Canceled:
+		return bcpiiv1.JobStatus_JOB_STATUS_CANCELED
+	}
+	return bcpiiv1.JobStatus_JOB_STATUS_UNSPECIFIED
+}
+
+func statusFromProto(s bcpiiv1.JobStatus) jobs.Status {
+	switch s {
+	case bcpiiv1.JobStatus_JOB_STATUS_RUNNING:
+		return jobs.Running
+	case bcpiiv1.JobStatus_JOB_STATUS_CANCEL_PENDING:
+		return jobs.CancelPending
+	case bcpiiv1.JobStatus_JOB_STATUS_COMPLETE:
+		return jobs.Complete
+	case bcpiiv1.JobStatus_JOB_STATUS_CANCELED:
+		return jobs.Canceled
+	}
+	return ""
+}
+
+// Page tokens are the creation revision of the last job on the page, as
+// 8 bytes big-endian in unpadded base64url. They reveal nothing of other
+// principals' jobs: a listing only ever reads the caller's own.
+
+func pageToken(after int64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(after))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ParsePageToken reads a ListJobs page token; empty means the first page.
+func ParsePageToken(tok string) (int64, error) {
+	if tok == "" {
+		return 0, nil
+	}
+	bad := hmcerr.ErrInvalidField.WithMessage("page_token is not a token this gateway issued.")
+	if len(tok) != 11 {
+		return 0, bad
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
+	if err != nil || len(b) != 8 {
+		return 0, bad
+	}
+	v := binary.BigEndian.Uint64(b)
+	if v == 0 || v > 1<<62 {
+		return 0, bad
+	}
+	return int64(v), nil
+}

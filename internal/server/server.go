@@ -1,0 +1,152 @@
+// Package server is the gateway's gRPC server: the JobService over the job
+// registry, health and reflection, and the interceptors that give every
+// request an id, a log line, a recovered panic and an HMC-coded status.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+)
+
+// Identifier tells who is asking, from the request's transport.
+type Identifier interface {
+	Identify(ctx context.Context) (jobs.Caller, error)
+}
+
+// LocalPartition identifies every caller as the one partition the gateway
+// runs in: the identity of local connections.
+type LocalPartition string
+
+// Identify returns the local partition as the caller.
+func (p LocalPartition) Identify(context.Context) (jobs.Caller, error) {
+	return jobs.Caller{Owner: jobs.Owner{Kind: jobs.PartitionOwner, Name: string(p)}}, nil
+}
+
+// Config configures a Server.
+type Config struct {
+	// Registry holds the jobs. Required.
+	Registry *jobs.Registry
+	// Identifier tells who is asking. Required.
+	Identifier Identifier
+	// Credentials secure the connections; nil serves plaintext.
+	Credentials credentials.TransportCredentials
+	// Logger receives request logs; nil discards them.
+	Logger *slog.Logger
+	// MaxRecvBytes caps a request message; zero means 64 KiB, the BCPii
+	// request limit.
+	MaxRecvBytes int
+	// ShutdownGrace is how long calls in flight may run on after shutdown
+	// begins; zero means 10 seconds.
+	ShutdownGrace time.Duration
+}
+
+// Validate reports what is missing from c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Registry == nil {
+		errs = append(errs, errors.New("server: Config.Registry is required"))
+	}
+	if c.Identifier == nil {
+		errs = append(errs, errors.New("server: Config.Identifier is required"))
+	}
+	if c.ShutdownGrace < 0 {
+		errs = append(errs, errors.New("server: Config.ShutdownGrace must not be negative"))
+	}
+	if c.MaxRecvBytes < 0 {
+		errs = append(errs, errors.New("server: Config.MaxRecvBytes must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server is the gRPC server.
+type Server struct {
+	reg    *jobs.Registry
+	id     Identifier
+	log    *slog.Logger
+	grace  time.Duration
+	grpc   *grpc.Server
+	health *health.Server
+}
+
+// New builds a Server from cfg.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxRecvBytes == 0 {
+		cfg.MaxRecvBytes = 64 << 10
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	s := &Server{reg: cfg.Registry, id: cfg.Identifier, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
+		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
+		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
+		grpc.MaxHeaderListSize(32 << 10),
+	}
+	if cfg.Credentials != nil {
+		opts = append(opts, grpc.Creds(cfg.Credentials))
+	}
+	s.grpc = grpc.NewServer(opts...)
+	bcpiiv1.RegisterJobServiceServer(s.grpc, &jobService{srv: s})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(bcpiiv1.JobService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return s, nil
+}
+
+// Serve serves on lis until ctx ends, then stops gracefully: health turns
+// NOT_SERVING, new calls are refused, and calls in flight get
+// Config.ShutdownGrace to finish before they are cut.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	grace := time.NewTimer(s.grace)
+	defer grace.Stop()
+	select {
+	case <-stopped:
+	case <-grace.C:
+		s.grpc.Stop() // cut streams that outlive the grace period
+		<-stopped
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
+
+// Stop cuts every connection at once.
+func (s *Server) Stop() { s.grpc.Stop() }
+
+func (s *Server) caller(ctx context.Context) (jobs.Caller, error) {
+	return s.id.Identify(ctx)
+}
