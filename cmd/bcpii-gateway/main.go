@@ -1,0 +1,91 @@
+// Command bcpii-gateway serves the HMC job operations to programs in
+// partitions over gRPC. With no flags it keeps its jobs in an embedded bbolt
+// store under the user's data directory and serves TLS with a self-signed
+// certificate it creates there.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "bcpii-gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bcpii-gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg app.Config
+	var logLevel, logFormat string
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(getenv), "directory for the job store and the generated certificate (env BCPII_DATA_DIR)")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":6795", "gRPC listen address")
+	fs.StringVar(&cfg.Store, "store", app.StoreBolt, "job store: bbolt (embedded, durable) or memory")
+	fs.BoolVar(&cfg.Plaintext, "plaintext", false, "serve gRPC without TLS (local development only)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM server certificate (default: self-signed, created in the data directory)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.Partition, "partition", app.DefaultPartition, "target name of the partition the gateway runs in")
+	fs.DurationVar(&cfg.Retention, "retention", 0, "how long ended jobs are kept (default and minimum 4h)")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: bcpii-gateway [flags]\n\nServes HMC job operations over gRPC.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
+	switch logFormat {
+	case "text":
+		log = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		log = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return fmt.Errorf("--log-format %q is not text or json", logFormat)
+	}
+	_ = stdout
+	return app.Run(ctx, cfg, log)
+}
+
+// defaultDataDir is $BCPII_DATA_DIR, else $XDG_DATA_HOME/bcpii-gateway,
+// else ~/.local/share/bcpii-gateway.
+func defaultDataDir(getenv func(string) string) string {
+	if d := getenv("BCPII_DATA_DIR"); d != "" {
+		return d
+	}
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "bcpii-gateway")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "share", "bcpii-gateway")
+	}
+	return "bcpii-gateway-data"
+}
