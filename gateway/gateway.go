@@ -1,0 +1,332 @@
+// Package gateway serves the JobService as REST in the HMC Web Services
+// API's own wire format, so an HMC client cannot tell the gateway from an
+// HMC: same paths, JSON, status and reason codes, error bodies and headers.
+//
+// Requests pass the HMC's checks in the HMC's order (path 404.1, method
+// 405, size 413, Accept 406, authentication 403, query 400.1, body 400.x)
+// and then reach the service through grpc-gateway over a gRPC connection to
+// the gateway's own server, so every interceptor runs for REST as for gRPC.
+// Errors of the service arrive as gRPC statuses with an HMC detail and are
+// rendered, not decided again.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
+)
+
+// ServerName is the Server header of every answer.
+const ServerName = "bcpii-gateway"
+
+// MaxBodyBytes is the largest request body accepted: the BCPii limit.
+const MaxBodyBytes = 64 << 10
+
+// OpenAPIPath is where the OpenAPI document of the REST surface is served.
+const OpenAPIPath = "/openapi.json"
+
+// Identity is who makes a request, as an Authenticator decides it.
+type Identity struct {
+	// Owner is the principal whose jobs the request may see.
+	Owner jobs.Owner
+	// Name is shown as request-authenticated-as in error bodies.
+	Name string
+	// BCPii is set for requests over the BCPii interface (a requesting
+	// partition); their error bodies carry bcpii-error.
+	BCPii bool
+}
+
+// Authenticator decides who makes a request, from its transport and
+// headers. Its errors answer the request (403.x as an *hmcerr.Error).
+type Authenticator interface {
+	Authenticate(r *http.Request) (Identity, error)
+}
+
+// LocalPartition authenticates every request as the partition the gateway
+// runs in.
+type LocalPartition string
+
+// Authenticate returns the local partition.
+func (p LocalPartition) Authenticate(*http.Request) (Identity, error) {
+	return Identity{Owner: jobs.Owner{Kind: jobs.PartitionOwner, Name: string(p)}, Name: string(p), BCPii: true}, nil
+}
+
+// Config configures a Gateway.
+type Config struct {
+	// Conn reaches the gateway's own gRPC server, one that trusts the
+	// principal forwarded in server.PrincipalMetadataKey. Required.
+	Conn grpc.ClientConnInterface
+	// Authenticator decides who asks. Required.
+	Authenticator Authenticator
+	// OpenAPI is the document served at OpenAPIPath; nil serves none.
+	OpenAPI []byte
+	// Logger receives the gateway's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Gateway is the REST handler.
+type Gateway struct {
+	mux     *runtime.ServeMux
+	auth    Authenticator
+	routes  []*route
+	openAPI []byte
+	log     *slog.Logger
+}
+
+type identityKey struct{}
+
+// New builds the REST handler.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Conn == nil || cfg.Authenticator == nil {
+		return nil, errors.New("gateway: Config.Conn and Config.Authenticator are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{auth: cfg.Authenticator, openAPI: cfg.OpenAPI, log: cfg.Logger}
+	none := func(string) (string, bool) { return "", false }
+	g.mux = runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler{}),
+		runtime.WithErrorHandler(g.serviceError),
+		runtime.WithRoutingErrorHandler(g.routingError),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithOutgoingHeaderMatcher(none),
+		runtime.WithOutgoingTrailerMatcher(none),
+		runtime.WithMetadata(forwardIdentity),
+		runtime.WithForwardResponseOption(answerStatus),
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithWriteContentLength(),
+		runtime.WithUnescapingMode(runtime.UnescapingModeAllExceptReserved),
+	)
+	if err := bcpiiv1.RegisterJobServiceHandlerClient(context.Background(), g.mux, bcpiiv1.NewJobServiceClient(cfg.Conn)); err != nil {
+		return nil, err
+	}
+	job := method{jobID: true}
+	g.routes = []*route{
+		newRoute("/api/jobs/{job-id}", map[string]method{http.MethodGet: job, http.MethodDelete: job}),
+		newRoute("/api/jobs/{job-id}/operations/cancel", map[string]method{http.MethodPost: {jobID: true, body: noBody}}),
+	}
+	if g.openAPI != nil {
+		g.routes = append(g.routes, newRoute(OpenAPIPath, map[string]method{http.MethodGet: {local: g.serveOpenAPI}}))
+	}
+	return g, nil
+}
+
+// incomingHeader forwards to the service only the headers it judges by.
+// Everything else, Grpc-Metadata-* and the forwarded principal included,
+// stays out.
+func incomingHeader(h string) (string, bool) {
+	if strings.EqualFold(h, "X-API-Target-Name") {
+		return "x-api-target-name", true
+	}
+	return "", false
+}
+
+func forwardIdentity(ctx context.Context, _ *http.Request) metadata.MD {
+	id, _ := ctx.Value(identityKey{}).(*Identity)
+	if id == nil {
+		return nil
+	}
+	return metadata.Pairs(server.PrincipalMetadataKey, id.Owner.String())
+}
+
+// answerStatus gives Cancel its 202 and Delete its 204, with no body and no
+// Content-Type, as the HMC answers them.
+func answerStatus(_ context.Context, w http.ResponseWriter, m proto.Message) error {
+	switch m.(type) {
+	case *bcpiiv1.CancelJobResponse:
+		w.Header().Del("Content-Type")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusAccepted)
+	case *bcpiiv1.DeleteJobResponse:
+		w.Header().Del("Content-Type")
+		w.WriteHeader(http.StatusNoContent)
+	}
+	return nil
+}
+
+// ServeHTTP runs the HMC's checks in the HMC's order, then hands the
+// request to the service.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Server", ServerName)
+	h.Set("Cache-Control", "no-cache")
+
+	// Who asks is known before the checks, so that every error body can
+	// name the caller; a failure to authenticate answers in its turn.
+	var known *Identity
+	id, authErr := g.auth.Authenticate(r)
+	if authErr == nil {
+		known = &id
+	}
+	rt, params := g.match(r.URL.EscapedPath())
+	if rt == nil {
+		g.writeError(w, r, known, hmcerr.ErrNotFound)
+		return
+	}
+	m, ok := rt.methods[r.Method]
+	if !ok {
+		h.Set("Allow", rt.allow())
+		g.writeError(w, r, known, hmcerr.ErrMethodNotAllowed)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		g.writeError(w, r, known, err)
+		return
+	}
+	if !acceptsJSON(r.Header.Values("Accept")) {
+		g.writeError(w, r, known, errNotAcceptable)
+		return
+	}
+	if authErr != nil {
+		g.writeError(w, r, nil, authErr)
+		return
+	}
+	parms, ok := parseQuery(r.URL.RawQuery)
+	if !ok {
+		g.writeError(w, r, &id, hmcerr.ErrBadQueryParm)
+		return
+	}
+	for _, q := range parms {
+		if !slices.Contains(m.query, q.Name) {
+			g.writeError(w, r, &id, hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", q.Name))
+			return
+		}
+	}
+	if m.body == noBody && len(body) > 0 {
+		g.writeError(w, r, &id, hmcerr.ErrBodyNotExpected)
+		return
+	}
+	if m.jobID && !jobs.ValidID(params[0]) {
+		g.writeError(w, r, &id, hmcerr.ErrNotFound)
+		return
+	}
+	if m.local != nil {
+		m.local(w, r)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.Header.Del("Te") // no trailers: answers are plain HTTP/1.1 bodies
+	g.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, &id)))
+}
+
+func (g *Gateway) match(rawPath string) (*route, []string) {
+	for _, rt := range g.routes {
+		if params, ok := rt.match(rawPath); ok {
+			return rt, params
+		}
+	}
+	return nil, nil
+}
+
+var (
+	errTooLarge      = hmcerr.New(hmcerr.TooLarge, 413, 0, "The request body is larger than 65536 bytes.")
+	errNotAcceptable = hmcerr.New(hmcerr.InvalidArgument, 406, 0, "The Accept header does not admit application/json.")
+)
+
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, errTooLarge
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, hmcerr.New(hmcerr.InvalidArgument, 400, 0, "The request body could not be read.").WithCause(err)
+	}
+	if len(b) > MaxBodyBytes {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+func (g *Gateway) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(g.openAPI)))
+	_, _ = w.Write(g.openAPI)
+}
+
+// writeError answers with the HMC error body for err.
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, id *Identity, err error) {
+	e := hmcerr.As(err)
+	if e.Kind == hmcerr.Internal && e.Cause != nil {
+		g.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", e.Cause)
+	}
+	g.writeBody(w, r, id, errorBody{HTTPStatus: e.HTTPStatus, Reason: e.Reason, Message: e.Message})
+}
+
+func (g *Gateway) writeBody(w http.ResponseWriter, r *http.Request, id *Identity, body errorBody) {
+	body.Method = r.Method
+	body.URI = r.RequestURI
+	body.QueryParms, _ = parseQuery(r.URL.RawQuery)
+	if id != nil {
+		body.AuthenticatedAs = id.Name
+		if id.BCPii && body.BCPiiError == nil {
+			t := true
+			body.BCPiiError = &t
+		}
+	}
+	b := body.appendJSON(make([]byte, 0, 256))
+	h := w.Header()
+	h.Set("Content-Type", ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Del("Transfer-Encoding")
+	w.WriteHeader(body.HTTPStatus)
+	_, _ = w.Write(b)
+}
+
+// serviceError renders what the service answered: the HMC detail decides
+// the status and reason.
+func (g *Gateway) serviceError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	id, _ := ctx.Value(identityKey{}).(*Identity)
+	if d, ok := server.HMCDetail(err); ok {
+		body := errorBody{HTTPStatus: int(d.HttpStatus), Reason: int(d.Reason), Message: d.Message}
+		if d.BcpiiError != nil {
+			v := d.GetBcpiiError()
+			body.BCPiiError = &v
+		}
+		g.writeBody(w, r, id, body)
+		return
+	}
+	// No detail: the service was not reached or failed below the
+	// interceptors. Say so without detail.
+	st := status.Convert(err)
+	g.log.ErrorContext(ctx, "service answered without HMC detail", "code", st.Code().String(), "err", st.Message())
+	e := hmcerr.As(errors.New(st.Message()))
+	if st.Code() == codes.Unavailable {
+		e = hmcerr.New(hmcerr.Unavailable, 503, 0, "The service is not available.")
+	}
+	g.writeBody(w, r, id, errorBody{HTTPStatus: e.HTTPStatus, Reason: e.Reason, Message: e.Message})
+}
+
+// routingError answers what grpc-gateway's own router rejects; the
+// gateway's route table normally answers these first.
+func (g *Gateway) routingError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	id, _ := ctx.Value(identityKey{}).(*Identity)
+	err := hmcerr.ErrNotFound
+	if httpStatus == http.StatusMethodNotAllowed {
+		err = hmcerr.ErrMethodNotAllowed
+	}
+	g.writeError(w, r, id, err)
+}

@@ -1,0 +1,179 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"strconv"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+)
+
+// ContentType is what the HMC answers JSON with, byte for byte.
+const ContentType = "application/json;charset=UTF-8"
+
+// AppendJob renders a job's status as the HMC does: compact JSON, keys in
+// lexical order, exactly the fields the job's state allows, job-results
+// passed through as received but for insignificant white space.
+func AppendJob(b []byte, j *bcpiiv1.Job) []byte {
+	b = append(b, '{')
+	if j.JobReasonCode != nil {
+		b = append(b, `"job-reason-code":`...)
+		b = strconv.AppendInt(b, int64(j.GetJobReasonCode()), 10)
+		b = append(b, ',')
+	}
+	if j.JobResults != nil {
+		b = append(b, `"job-results":`...)
+		b = appendRawJSON(b, j.GetJobResults())
+		b = append(b, ',')
+	}
+	if j.JobStatusCode != nil {
+		b = append(b, `"job-status-code":`...)
+		b = strconv.AppendInt(b, int64(j.GetJobStatusCode()), 10)
+		b = append(b, ',')
+	}
+	b = append(b, `"status":`...)
+	b = strconv.AppendQuote(b, statusName(j.GetStatus()))
+	return append(b, '}')
+}
+
+func appendRawJSON(b []byte, raw string) []byte {
+	var c bytes.Buffer
+	if err := json.Compact(&c, []byte(raw)); err != nil {
+		// Not JSON: still answer valid JSON, as a string.
+		return strconv.AppendQuote(b, raw)
+	}
+	return append(b, c.Bytes()...)
+}
+
+func statusName(s bcpiiv1.JobStatus) string {
+	switch s {
+	case bcpiiv1.JobStatus_JOB_STATUS_RUNNING:
+		return "running"
+	case bcpiiv1.JobStatus_JOB_STATUS_CANCEL_PENDING:
+		return "cancel-pending"
+	case bcpiiv1.JobStatus_JOB_STATUS_COMPLETE:
+		return "complete"
+	case bcpiiv1.JobStatus_JOB_STATUS_CANCELED:
+		return "canceled"
+	}
+	return "unknown"
+}
+
+// marshaler renders the service's answers in the HMC's JSON; the empty
+// answers of Cancel and Delete render as no body at all.
+type marshaler struct{}
+
+var _ runtime.Marshaler = marshaler{}
+
+var protoJSON = protojson.MarshalOptions{}
+
+func (marshaler) Marshal(v any) ([]byte, error) {
+	switch m := v.(type) {
+	case *bcpiiv1.Job:
+		return AppendJob(nil, m), nil
+	case *bcpiiv1.CancelJobResponse, *bcpiiv1.DeleteJobResponse:
+		return nil, nil
+	case proto.Message:
+		return protoJSON.Marshal(m)
+	}
+	return json.Marshal(v)
+}
+
+func (marshaler) Unmarshal(data []byte, v any) error {
+	if m, ok := v.(proto.Message); ok {
+		return protojson.Unmarshal(data, m)
+	}
+	return json.Unmarshal(data, v)
+}
+
+func (m marshaler) NewDecoder(r io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(v any) error {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		return m.Unmarshal(data, v)
+	})
+}
+
+func (m marshaler) NewEncoder(w io.Writer) runtime.Encoder {
+	return runtime.EncoderFunc(func(v any) error {
+		b, err := m.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	})
+}
+
+func (marshaler) ContentType(any) string { return ContentType }
+
+// queryParm is one occurrence of a query parameter in an error body.
+type queryParm struct {
+	Name  string
+	Value string
+}
+
+// errorBody is the HMC error object. Fields render in lexical key order.
+type errorBody struct {
+	BCPiiError      *bool
+	HTTPStatus      int
+	Message         string
+	Reason          int
+	AuthenticatedAs string // empty: absent
+	Method          string
+	URI             string
+	QueryParms      []queryParm
+}
+
+func (e *errorBody) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	if e.BCPiiError != nil {
+		b = append(b, `"bcpii-error":`...)
+		b = strconv.AppendBool(b, *e.BCPiiError)
+		b = append(b, ',')
+	}
+	b = append(b, `"http-status":`...)
+	b = strconv.AppendInt(b, int64(e.HTTPStatus), 10)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, e.Message)
+	b = append(b, `,"reason":`...)
+	b = strconv.AppendInt(b, int64(e.Reason), 10)
+	if e.AuthenticatedAs != "" {
+		b = append(b, `,"request-authenticated-as":`...)
+		b = appendJSONString(b, e.AuthenticatedAs)
+	}
+	b = append(b, `,"request-method":`...)
+	b = appendJSONString(b, e.Method)
+	b = append(b, `,"request-query-parms":[`...)
+	for i, q := range e.QueryParms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, q.Name)
+		b = append(b, `,"value":`...)
+		b = appendJSONString(b, q.Value)
+		b = append(b, '}')
+	}
+	b = append(b, `],"request-uri":`...)
+	b = appendJSONString(b, e.URI)
+	return append(b, '}')
+}
+
+// appendJSONString quotes s as a JSON string, with no HTML escaping (the
+// HMC writes "&" as "&"); invalid UTF-8 becomes U+FFFD so the body is
+// always valid JSON.
+func appendJSONString(b []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}

@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+)
+
+// bodyRule says what a route accepts as a request body.
+type bodyRule int
+
+const (
+	noBody     bodyRule = iota // a non-empty body is 400.4
+	jsonObject                 // an optional JSON object
+)
+
+// route is one REST resource: its path pattern, the methods valid on it,
+// the query parameters each method takes, and what happens to a request
+// that passes the generic checks.
+type route struct {
+	// pattern is split on "/"; a segment "{name}" matches any one segment.
+	pattern  string
+	segments []string
+	methods  map[string]method
+}
+
+type method struct {
+	query []string // accepted query parameter names
+	body  bodyRule
+	// jobID marks routes whose "{job-id}" segment must look like a job id:
+	// anything else cannot name a job and answers 404.1.
+	jobID bool
+	// local, when set, answers the request in the gateway itself instead of
+	// through the gRPC service.
+	local http.HandlerFunc
+}
+
+func newRoute(pattern string, methods map[string]method) *route {
+	return &route{pattern: pattern, segments: strings.Split(strings.TrimPrefix(pattern, "/"), "/"), methods: methods}
+}
+
+// match matches the raw (still escaped) path and returns the raw values of
+// the "{...}" segments in order.
+func (rt *route) match(rawPath string) ([]string, bool) {
+	if !strings.HasPrefix(rawPath, "/") {
+		return nil, false
+	}
+	parts := strings.Split(rawPath[1:], "/")
+	if len(parts) != len(rt.segments) {
+		return nil, false
+	}
+	var params []string
+	for i, seg := range rt.segments {
+		if strings.HasPrefix(seg, "{") {
+			if parts[i] == "" {
+				return nil, false
+			}
+			params = append(params, parts[i])
+			continue
+		}
+		if parts[i] != seg {
+			return nil, false
+		}
+	}
+	return params, true
+}
+
+func (rt *route) allow() string {
+	var ms []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if _, ok := rt.methods[m]; ok {
+			ms = append(ms, m)
+		}
+	}
+	return strings.Join(ms, ", ")
+}

@@ -1,0 +1,185 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/bcpii-gateway/bcpii-gateway/gateway"
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/gen/openapiv2"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
+)
+
+const (
+	partA = "IBM390PS.CPC1.LP1"
+	partB = "IBM390PS.CPC1.LP2"
+)
+
+var (
+	ownerA = jobs.Owner{Kind: jobs.PartitionOwner, Name: partA}
+	ownerB = jobs.Owner{Kind: jobs.PartitionOwner, Name: partB}
+	epoch  = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+)
+
+// stack is the whole REST path as the gateway runs it: an HTTPS server on
+// a real loopback listener, the REST gateway, a gRPC connection to the
+// internal server, the registry. A second, external gRPC server on a real
+// TCP listener serves the same registry for comparison.
+type stack struct {
+	reg      *jobs.Registry
+	store    jobs.Store
+	clock    *clock.Fake
+	handler  *gateway.Gateway
+	https    *httptest.Server
+	grpcConn *grpc.ClientConn
+	grpc     bcpiiv1.JobServiceClient
+}
+
+func newStack(t testing.TB) *stack {
+	t.Helper()
+	fc := clock.NewFake(epoch)
+	st := memstore.New()
+	reg, err := jobs.New(jobs.Config{Store: st, Clock: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+	var served []chan error
+	serve := func(srv *server.Server, lis net.Listener) {
+		ch := make(chan error, 1)
+		served = append(served, ch)
+		go func() { ch <- srv.Serve(ctx, lis) }()
+	}
+
+	internal, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipe := bufconn.Listen(1 << 20)
+	serve(internal, pipe)
+	conn, err := grpc.NewClient("passthrough:///internal",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return pipe.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: gateway.LocalPartition(partA), OpenAPI: openapiv2.JSON, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(gw)
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
+	hs.StartTLS()
+
+	external, err := server.New(server.Config{Registry: reg, Identifier: server.LocalPartition(partA), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(external, lis)
+	gconn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		hs.Close()
+		gconn.Close()
+		conn.Close()
+		cancel()
+		for _, ch := range served {
+			if err := <-ch; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		}
+		reg.Close()
+	})
+	return &stack{reg: reg, store: st, clock: fc, handler: gw, https: hs, grpcConn: gconn, grpc: bcpiiv1.NewJobServiceClient(gconn)}
+}
+
+// client is a plain net/http client that verifies the server's certificate.
+func (s *stack) client() *http.Client { return s.https.Client() }
+
+// job makes a job in a named state, the way a backend would, and returns
+// its id.
+func (s *stack) job(t testing.TB, owner jobs.Owner, state string) string {
+	t.Helper()
+	ctx := context.Background()
+	j, err := s.reg.Create(ctx, jobs.Spec{Owner: owner, Operation: "test", Cancelable: state != "uncancelable"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish := func(res jobs.Result) {
+		t.Helper()
+		if _, err := s.reg.Finish(ctx, j.ID, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel := func() {
+		t.Helper()
+		if _, err := s.reg.Cancel(ctx, jobs.Caller{Owner: owner}, j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	switch state {
+	case "running", "uncancelable":
+	case "cancel-pending":
+		cancel()
+	case "complete-200":
+		finish(jobs.Result{Status: jobs.Complete, StatusCode: 200})
+	case "complete-200-results":
+		finish(jobs.Result{Status: jobs.Complete, StatusCode: 200,
+			Results: []byte("{ \"big\": 12345678901234567890, \"f\": 1.10,\n \"nested\": {\"z\": [1, 2], \"a\": \"\u00e9\\u00e9<&>\"} }")})
+	case "complete-204":
+		finish(jobs.Result{Status: jobs.Complete, StatusCode: 204})
+	case "complete-409-1":
+		finish(jobs.Result{Status: jobs.Complete, StatusCode: 409, ReasonCode: 1})
+	case "complete-500-0":
+		finish(jobs.Result{Status: jobs.Complete, StatusCode: 500, ReasonCode: 0})
+	case "canceled":
+		cancel()
+		finish(jobs.Result{Status: jobs.Canceled, StatusCode: 409, ReasonCode: 2})
+	case "expired":
+		finish(jobs.Result{Status: jobs.Complete, StatusCode: 204})
+		s.clock.Advance(jobs.MinRetention + time.Second)
+	case "deleted":
+		finish(jobs.Result{Status: jobs.Complete, StatusCode: 204})
+		if err := s.reg.Delete(ctx, jobs.Caller{Owner: owner}, j.ID); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("unknown job state %q", state)
+	}
+	return j.ID
+}
+
+// seedJob stores a job under the id of IBM's sample exchange.
+func (s *stack) seedJob(t testing.TB, id string) string {
+	t.Helper()
+	ctx := context.Background()
+	j, err := s.store.Create(ctx, jobs.Job{ID: id, Owner: ownerA, Operation: "seed", Status: jobs.Running, Created: epoch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.reg.Finish(ctx, j.ID, jobs.Result{Status: jobs.Complete, StatusCode: 200}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
