@@ -1,5 +1,5 @@
 // Command bcpii-gateway serves the HMC job operations to programs in
-// partitions over gRPC. With no flags it keeps its jobs in an embedded bbolt
+// partitions over gRPC and over the HMC's own REST wire format. With no flags it keeps its jobs in an embedded bbolt
 // store under the user's data directory and serves TLS with a self-signed
 // certificate it creates there.
 package main
@@ -39,8 +39,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var logLevel, logFormat string
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(getenv), "directory for the job store and the generated certificate (env BCPII_DATA_DIR)")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":6795", "gRPC listen address")
+	fs.StringVar(&cfg.RESTAddr, "rest-addr", ":6794", "REST (HMC Web Services API) listen address")
 	fs.StringVar(&cfg.Store, "store", app.StoreBolt, "job store: bbolt (embedded, durable) or memory")
-	fs.BoolVar(&cfg.Plaintext, "plaintext", false, "serve gRPC without TLS (local development only)")
+	fs.BoolVar(&cfg.Plaintext, "plaintext", false, "serve gRPC and REST without TLS (local development only)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM server certificate (default: self-signed, created in the data directory)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.Partition, "partition", app.DefaultPartition, "target name of the partition the gateway runs in")
@@ -48,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: bcpii-gateway [flags]\n\nServes HMC job operations over gRPC.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: bcpii-gateway [flags]\n\nServes HMC job operations over gRPC and the HMC Web Services API REST format.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -32,7 +32,7 @@ var listenRE = regexp.MustCompile(`msg="grpc listening" addr=(\S+)`)
 func startGateway(t *testing.T, bin string, args ...string) (*exec.Cmd, string, string) {
 	t.Helper()
 	home := t.TempDir()
-	cmd := exec.Command(bin, append([]string{"--grpc-addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -10,11 +10,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/bcpii-gateway/bcpii-gateway/gateway"
+	"github.com/bcpii-gateway/bcpii-gateway/gen/openapiv2"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
@@ -41,10 +48,14 @@ type Config struct {
 	DataDir string
 	// GRPCAddr is the gRPC listen address; empty means ":6795".
 	GRPCAddr string
+	// RESTAddr is the REST (HMC Web Services API) listen address; empty
+	// means ":6794", the HMC's port.
+	RESTAddr string
 	// Store is StoreBolt (empty means this: DataDir/jobs.db) or StoreMemory
 	// (nothing survives a restart).
 	Store string
-	// Plaintext serves gRPC without TLS. For local development only.
+	// Plaintext serves gRPC and REST without TLS. For local development
+	// only.
 	Plaintext bool
 	// TLSCert and TLSKey are PEM files of the server certificate; empty
 	// means DataDir/tls/gateway.{crt,key}, created self-signed when absent.
@@ -93,6 +104,9 @@ func (c Config) withDefaults() Config {
 	if c.GRPCAddr == "" {
 		c.GRPCAddr = ":6795"
 	}
+	if c.RESTAddr == "" {
+		c.RESTAddr = ":6794"
+	}
 	if c.Store == "" {
 		c.Store = StoreBolt
 	}
@@ -127,19 +141,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer reg.Close()
 
-	var creds credentials.TransportCredentials
+	var tlsConfig *tls.Config
 	if !cfg.Plaintext {
 		cert, err := loadCert(cfg, log)
 		if err != nil {
 			return err
 		}
-		creds = credentials.NewTLS(&tls.Config{
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
-		})
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
-	srv, err := server.New(server.Config{
+	// The external gRPC server identifies callers by their transport.
+	var creds credentials.TransportCredentials
+	if tlsConfig != nil {
+		creds = credentials.NewTLS(tlsConfig)
+	}
+	external, err := server.New(server.Config{
 		Registry:      reg,
 		Identifier:    server.LocalPartition(cfg.Partition),
 		Credentials:   creds,
@@ -149,20 +165,101 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	lis, err := net.Listen("tcp", cfg.GRPCAddr)
+	// The internal gRPC server, reachable only in-process, serves the REST
+	// gateway and believes the principal it forwards.
+	internal, err := server.New(server.Config{
+		Registry:      reg,
+		Identifier:    server.Forwarded{},
+		Logger:        log,
+		ShutdownGrace: cfg.ShutdownGrace,
+	})
+	if err != nil {
+		return err
+	}
+	pipe := bufconn.Listen(1 << 20)
+	conn, err := grpc.NewClient("passthrough:///bcpii-internal",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return pipe.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	gw, err := gateway.New(gateway.Config{
+		Conn:          conn,
+		Authenticator: gateway.LocalPartition(cfg.Partition),
+		OpenAPI:       openapiv2.JSON,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
 	}
-	log.Info("grpc listening", "addr", lis.Addr().String(), "tls", !cfg.Plaintext,
+	restLis, err := net.Listen("tcp", cfg.RESTAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("rest listener: %w", err)
+	}
+	log.Info("grpc listening", "addr", grpcLis.Addr().String(), "tls", tlsConfig != nil,
 		"store", cfg.Store, "data_dir", cfg.DataDir, "partition", cfg.Partition)
+	log.Info("rest listening", "addr", restLis.Addr().String(), "tls", tlsConfig != nil)
 
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go reg.RunSweeper(sweepCtx, cfg.SweepInterval)
 
-	err = srv.Serve(ctx, lis)
+	errc := make(chan error, 3)
+	go func() { errc <- external.Serve(ctx, grpcLis) }()
+	go func() { errc <- internal.Serve(ctx, pipe) }()
+	go func() { errc <- serveREST(ctx, gw, restLis, tlsConfig, cfg.ShutdownGrace, log) }()
+	var errs []error
+	for range 3 {
+		if err := <-errc; err != nil {
+			errs = append(errs, err)
+			stopSweep()
+		}
+	}
 	log.Info("stopped")
-	return err
+	return errors.Join(errs...)
+}
+
+// serveREST serves the REST gateway over HTTP/1.1, as the HMC does, until
+// ctx ends, then lets requests in flight finish within grace.
+func serveREST(ctx context.Context, h http.Handler, lis net.Listener, tlsConfig *tls.Config, grace time.Duration, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		// An empty map turns HTTP/2 off: HMC clients speak HTTP/1.1.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if tlsConfig != nil {
+		lis = tls.NewListener(lis, tlsConfig)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	if grace == 0 {
+		grace = 10 * time.Second
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 func openStore(cfg Config) (jobs.Store, func(), error) {
