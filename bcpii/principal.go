@@ -2,6 +2,7 @@ package bcpii
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -29,7 +30,7 @@ func PartitionPrincipal(t TargetName) (Principal, error) {
 // UserPrincipal returns the API user called name.
 func UserPrincipal(name string) (Principal, error) {
 	if err := checkUserName(name); err != nil {
-		return Principal{}, err
+		return Principal{}, fmt.Errorf("bcpii: %w", err)
 	}
 	return Principal{user: name}, nil
 }
@@ -40,15 +41,15 @@ func UserPrincipal(name string) (Principal, error) {
 func checkUserName(name string) error {
 	switch {
 	case name == "":
-		return errors.New("bcpii: user name is empty")
+		return errors.New("user name is empty")
 	case len(name) > maxUserName:
-		return errors.New("bcpii: user name is longer than 256 bytes")
+		return fmt.Errorf("user name is longer than %d bytes", maxUserName)
 	case !utf8.ValidString(name):
-		return errors.New("bcpii: user name is not valid UTF-8")
+		return errors.New("user name is not valid UTF-8")
 	case strings.TrimSpace(name) != name:
-		return errors.New("bcpii: user name " + quote(name) + " has leading or trailing white space")
+		return errors.New("user name " + quote(name) + " has leading or trailing white space")
 	case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0:
-		return errors.New("bcpii: user name " + quote(name) + " contains a control or invisible character")
+		return errors.New("user name " + quote(name) + " contains a control or invisible character")
 	}
 	return nil
 }
