@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,15 +25,15 @@ import (
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 )
 
-var listenRE = regexp.MustCompile(`msg="grpc listening" addr=(\S+)`)
+var listenRE = regexp.MustCompile(`msg="(grpc|rest) listening" addr=(\S+)`)
 
 // startGateway runs the built binary with HOME pointing at an empty
 // directory, so it starts from no files at all, and returns the gRPC
 // address and the data directory it chose.
-func startGateway(t *testing.T, bin string, args ...string) (*exec.Cmd, string, string) {
+func startGateway(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, grpcAddr, restAddr, dataDir string) {
 	t.Helper()
 	home := t.TempDir()
-	cmd := exec.Command(bin, append([]string{"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"}, args...)...)
+	cmd = exec.Command(bin, append([]string{"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -42,30 +43,33 @@ func startGateway(t *testing.T, bin string, args ...string) (*exec.Cmd, string, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := make(chan string, 1)
+	addrs := make(chan [2]string, 2)
 	go func() {
 		sc := bufio.NewScanner(stderr)
-		sent := false
 		for sc.Scan() {
-			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
-				addr <- m[1]
-				sent = true
+			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+				addrs <- [2]string{m[1], m[2]}
 			}
 		}
-		if !sent {
-			close(addr)
-		}
+		close(addrs)
 	}()
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			t.Fatal("gateway exited without listening")
+	timeout := time.After(60 * time.Second)
+	for grpcAddr == "" || restAddr == "" {
+		select {
+		case a, ok := <-addrs:
+			if !ok {
+				t.Fatal("gateway exited without listening")
+			}
+			if a[0] == "grpc" {
+				grpcAddr = a[1]
+			} else {
+				restAddr = a[1]
+			}
+		case <-timeout:
+			t.Fatal("gateway did not start listening within 60s")
 		}
-		return cmd, a, filepath.Join(home, ".local", "share", "bcpii-gateway")
-	case <-time.After(60 * time.Second):
-		t.Fatal("gateway did not start listening within 60s")
 	}
-	return nil, "", ""
+	return cmd, grpcAddr, restAddr, filepath.Join(home, ".local", "share", "bcpii-gateway")
 }
 
 func buildGateway(t *testing.T) string {
@@ -83,7 +87,7 @@ func buildGateway(t *testing.T) string {
 // over gRPC, and stops cleanly on SIGTERM.
 func TestDefaultsTLSAndGracefulShutdown(t *testing.T) {
 	bin := buildGateway(t)
-	cmd, addr, dataDir := startGateway(t, bin)
+	cmd, addr, restAddr, dataDir := startGateway(t, bin)
 
 	pem, err := os.ReadFile(filepath.Join(dataDir, "tls", "gateway.crt"))
 	if err != nil {
@@ -117,6 +121,20 @@ func TestDefaultsTLSAndGracefulShutdown(t *testing.T) {
 	_, err = jobsClient.GetJob(ctx, &bcpiiv1.GetJobRequest{JobId: "0b7e3a52-8f0c-4c5e-9a55-1f4f7d1c2a10"})
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("GetJob of an unknown job: %v", err)
+	}
+
+	// REST answers over HTTPS, verified against the same certificate.
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	defer httpClient.CloseIdleConnections()
+	resp, err := httpClient.Get("https://" + restAddr + "/api/jobs/0b7e3a52-8f0c-4c5e-9a55-1f4f7d1c2a10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/json;charset=UTF-8" ||
+		!strings.Contains(string(body), `"http-status":404`) || !strings.Contains(string(body), `"reason":1`) {
+		t.Fatalf("REST answer %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 
 	// A client that does not trust the certificate is refused.
