@@ -171,6 +171,7 @@ func unwrapAll(err error) error {
 }
 
 func TestHashPassword(t *testing.T) {
+	t.Parallel()
 	h, err := HashPassword("correct horse battery staple")
 	if err != nil {
 		t.Fatal(err)

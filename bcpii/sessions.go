@@ -1,0 +1,293 @@
+package bcpii
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+)
+
+// DefaultSessionLifetime is how long a session lasts when NewSessions is
+// given no lifetime.
+const DefaultSessionLifetime = 10 * time.Hour
+
+// The API version the logon answer reports.
+const (
+	APIMajorVersion = 4
+	APIMinorVersion = 40
+)
+
+// secretBytes is the entropy of a session id and of a session credential.
+const secretBytes = 32
+
+// idLen is the length of every session id issued: secretBytes in unpadded
+// base64url. Anything else cannot be one, and needs no hashing to say so.
+var idLen = base64.RawURLEncoding.EncodedLen(secretBytes)
+
+// The answers of the session rules (spec section 6).
+var (
+	// ErrLogonFailed answers a logon with an unknown user or a wrong
+	// password alike. Its reason is 0, never 4 or 5: clients log on again
+	// when they see those, and would loop.
+	ErrLogonFailed = hmcerr.New(hmcerr.PermissionDenied, 403, 0, "Logon failed: the user ID or password is not valid.")
+	// ErrNoSession (403.4): the request needs X-API-Session and has none.
+	ErrNoSession = hmcerr.New(hmcerr.Unauthenticated, 403, 4, "The request requires an API session, and the X-API-Session header is missing.")
+	// ErrSessionNotValid (403.5): X-API-Session names no live session.
+	ErrSessionNotValid = hmcerr.New(hmcerr.Unauthenticated, 403, 5, "The API session named by the X-API-Session header is not valid: it is unknown, has expired or was logged off.")
+)
+
+// Session is a web-services session of an API user.
+//
+// ID and Credential are secrets. String, GoString, LogValue and
+// encoding/json leave them out, so that printing, logging or marshaling a
+// Session does not leak them; the logon answer is LogonResponse.
+type Session struct {
+	// ID is api-session, which requests carry in X-API-Session.
+	ID string `json:"-"`
+	// Credential is session-credential. It is handed to the client once, in
+	// the Session that Logon returns; the gateway keeps no copy, having no
+	// notification broker that would ask for it, so Lookup leaves it empty.
+	Credential string `json:"-"`
+	// User is the API user who logged on.
+	User string
+	// NotificationTopic and JobNotificationTopic name the session's
+	// notification topics.
+	NotificationTopic    string
+	JobNotificationTopic string
+	Created              time.Time
+	// Expires is when the session ends, whether used or not.
+	Expires time.Time
+}
+
+// Principal returns the session's user as a Principal.
+func (s Session) Principal() Principal { return Principal{user: s.User} }
+
+// String describes s without its secrets.
+func (s Session) String() string {
+	return fmt.Sprintf("session of %q, created %s, expires %s",
+		s.User, s.Created.Format(time.RFC3339), s.Expires.Format(time.RFC3339))
+}
+
+// GoString is String, so that %#v does not print the secrets either.
+func (s Session) GoString() string { return s.String() }
+
+// LogValue logs s without its secrets.
+func (s Session) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("user", s.User),
+		slog.Time("created", s.Created),
+		slog.Time("expires", s.Expires),
+	)
+}
+
+// LogonResponse is the body of a successful logon (POST /api/sessions).
+// Fields are in lexical order of their names, so encoding/json writes the
+// keys as the HMC orders them.
+type LogonResponse struct {
+	APIMajorVersion      int    `json:"api-major-version"`
+	APIMinorVersion      int    `json:"api-minor-version"`
+	APISession           string `json:"api-session"`
+	JobNotificationTopic string `json:"job-notification-topic"`
+	NotificationTopic    string `json:"notification-topic"`
+	// PasswordExpires is days until the password expires; -1 is never, and
+	// the users file has no expiry.
+	PasswordExpires   int    `json:"password-expires"`
+	SessionCredential string `json:"session-credential"`
+}
+
+// LogonResponse returns the logon answer for s.
+func (s Session) LogonResponse() LogonResponse {
+	return LogonResponse{
+		APIMajorVersion:      APIMajorVersion,
+		APIMinorVersion:      APIMinorVersion,
+		APISession:           s.ID,
+		JobNotificationTopic: s.JobNotificationTopic,
+		NotificationTopic:    s.NotificationTopic,
+		PasswordExpires:      -1,
+		SessionCredential:    s.Credential,
+	}
+}
+
+// sessionKey is the SHA-256 of a session id. The table is keyed by it, and
+// no entry holds the id, so a memory dump or a log of the table yields no
+// id that a request could use. The ids are 256 random bits, so a fast hash
+// is enough and lookups need no constant-time comparison.
+type sessionKey [sha256.Size]byte
+
+type sessionEntry struct {
+	user                 string
+	notificationTopic    string
+	jobNotificationTopic string
+	created, expires     time.Time
+}
+
+// Sessions are the live web-services sessions. They are kept in memory
+// only: a restart logs every user off, as an HMC restart does.
+type Sessions struct {
+	users    *Users
+	clock    clock.Clock
+	lifetime time.Duration
+	// hashing bounds the bcrypt work running at once, so that a flood of
+	// logons queues instead of taking every CPU from the job service.
+	hashing chan struct{}
+
+	mu       sync.Mutex
+	sessions map[sessionKey]sessionEntry
+}
+
+// NewSessions returns an empty session table for users. A nil clk is the
+// system clock; a lifetime of zero or less is DefaultSessionLifetime.
+func NewSessions(users *Users, clk clock.Clock, lifetime time.Duration) *Sessions {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	if lifetime <= 0 {
+		lifetime = DefaultSessionLifetime
+	}
+	return &Sessions{
+		users:    users,
+		clock:    clk,
+		lifetime: lifetime,
+		hashing:  make(chan struct{}, runtime.GOMAXPROCS(0)),
+		sessions: make(map[sessionKey]sessionEntry),
+	}
+}
+
+// Lifetime is how long each session lasts.
+func (s *Sessions) Lifetime() time.Duration { return s.lifetime }
+
+// Logon checks userid and password and opens a session. Every failure is
+// ErrLogonFailed, whatever went wrong, and costs the same time whether or
+// not the user exists. It blocks while other logons use the CPUs for
+// bcrypt, and returns ctx's error if ctx ends first.
+func (s *Sessions) Logon(ctx context.Context, userid, password string) (Session, error) {
+	if err := ctx.Err(); err != nil {
+		return Session{}, err
+	}
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return Session{}, ctx.Err()
+	}
+	ok := s.users.verify(userid, password)
+	<-s.hashing
+	if !ok {
+		return Session{}, ErrLogonFailed
+	}
+
+	id, credential := randomString(), randomString()
+	topic := "bcpii-gateway." + randomHex(8)
+	now := s.clock.Now().UTC()
+	e := sessionEntry{
+		user:                 userid,
+		notificationTopic:    topic + ".notification",
+		jobNotificationTopic: topic + ".job",
+		created:              now,
+		expires:              now.Add(s.lifetime),
+	}
+	s.mu.Lock()
+	s.sessions[sessionKey(sha256.Sum256([]byte(id)))] = e
+	s.mu.Unlock()
+	ses := e.session(id)
+	ses.Credential = credential
+	return ses, nil
+}
+
+// Lookup returns the live session id names: ErrNoSession for an empty id
+// and ErrSessionNotValid for one that is unknown, logged off or expired.
+func (s *Sessions) Lookup(id string) (Session, error) {
+	e, err := s.find(id, false)
+	if err != nil {
+		return Session{}, err
+	}
+	return e.session(id), nil
+}
+
+// Logoff ends the session id names, with the errors of Lookup.
+func (s *Sessions) Logoff(id string) error {
+	_, err := s.find(id, true)
+	return err
+}
+
+// find looks id up, removing it if it has expired, or if remove is set.
+func (s *Sessions) find(id string, remove bool) (sessionEntry, error) {
+	if id == "" {
+		return sessionEntry{}, ErrNoSession
+	}
+	if len(id) != idLen {
+		return sessionEntry{}, ErrSessionNotValid
+	}
+	key := sessionKey(sha256.Sum256([]byte(id)))
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.sessions[key]
+	if !ok {
+		return sessionEntry{}, ErrSessionNotValid
+	}
+	if now.After(e.expires) {
+		delete(s.sessions, key)
+		return sessionEntry{}, ErrSessionNotValid
+	}
+	if remove {
+		delete(s.sessions, key)
+	}
+	return e, nil
+}
+
+// Sweep removes the sessions that have expired and reports how many. Lookup
+// ignores expired sessions even before a sweep; sweeping frees the memory
+// of those nobody asks for again.
+func (s *Sessions) Sweep() int {
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, e := range s.sessions {
+		if now.After(e.expires) {
+			delete(s.sessions, k)
+			n++
+		}
+	}
+	return n
+}
+
+// Len returns the number of sessions held, expired ones not yet swept
+// included.
+func (s *Sessions) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (e sessionEntry) session(id string) Session {
+	return Session{
+		ID:                   id,
+		User:                 e.user,
+		NotificationTopic:    e.notificationTopic,
+		JobNotificationTopic: e.jobNotificationTopic,
+		Created:              e.created,
+		Expires:              e.expires,
+	}
+}
+
+func randomString() string {
+	var b [secretBytes]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
