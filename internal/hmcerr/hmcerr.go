@@ -59,6 +59,9 @@ type Error struct {
 	Reason     int
 	Message    string
 	Cause      error
+	// Backend is set when the SE or HMC behind the gateway raised the
+	// error rather than the gateway itself (bcpii-error: false).
+	Backend bool
 }
 
 // New returns an Error without a cause.

@@ -17,12 +17,25 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
-type requestIDKey struct{}
+// callInfo is what the interceptors learn about a call as it runs.
+type callInfo struct {
+	requestID string
+	who       *Who // set once the caller is identified
+}
+
+type callInfoKey struct{}
+
+func callInfoFrom(ctx context.Context) *callInfo {
+	info, _ := ctx.Value(callInfoKey{}).(*callInfo)
+	return info
+}
 
 // RequestID returns the id the logging interceptor gave the request.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if info := callInfoFrom(ctx); info != nil {
+		return info.requestID
+	}
+	return ""
 }
 
 func newRequestID() string {
@@ -46,7 +59,7 @@ func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
 func (s *Server) begin(ctx context.Context) context.Context {
 	id := newRequestID()
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
-	return context.WithValue(ctx, requestIDKey{}, id)
+	return context.WithValue(ctx, callInfoKey{}, &callInfo{requestID: id})
 }
 
 func (s *Server) logDone(ctx context.Context, method string, start time.Time, err error) {
@@ -90,7 +103,11 @@ func (s *Server) convert(ctx context.Context, method string, err error) error {
 	if err == nil {
 		return nil
 	}
-	st := toStatus(err)
+	var who *Who
+	if info := callInfoFrom(ctx); info != nil {
+		who = info.who
+	}
+	st := toStatus(err, who)
 	if st.Code() == codes.Internal {
 		if e := hmcerr.As(err); e.Cause != nil {
 			s.log.ErrorContext(ctx, "internal error", "method", method, "request_id", RequestID(ctx), "err", e.Cause)
@@ -111,7 +128,7 @@ func (s *Server) errorsStream(srv any, ss grpc.ServerStream, info *grpc.StreamSe
 func (s *Server) recovered(ctx context.Context, method string, p any) error {
 	s.log.ErrorContext(ctx, "panic in handler", "method", method, "request_id", RequestID(ctx),
 		"panic", p, "stack", string(debug.Stack()))
-	return withDetail(codes.Internal, hmcerr.New(hmcerr.Internal, 500, 0, "An internal error occurred.")).Err()
+	return withDetail(codes.Internal, hmcerr.New(hmcerr.Internal, 500, 0, "An internal error occurred."), nil).Err()
 }
 
 func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {

@@ -21,18 +21,31 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
-// Identifier tells who is asking, from the request's transport.
+// Who is the identity of a call, as an Identifier decides it.
+type Who struct {
+	// Caller is who asks, for the job rules.
+	Caller jobs.Caller
+	// Name is the API user or requesting partition, reported as
+	// request-authenticated-as.
+	Name string
+	// BCPii is set for calls over the BCPii interface (a requesting
+	// partition); their errors report bcpii-error.
+	BCPii bool
+}
+
+// Identifier tells who is asking, from the call's transport and metadata.
+// Its errors answer the call.
 type Identifier interface {
-	Identify(ctx context.Context) (jobs.Caller, error)
+	Identify(ctx context.Context) (Who, error)
 }
 
 // LocalPartition identifies every caller as the one partition the gateway
-// runs in: the identity of local connections.
+// runs in, with no X-API-Target-Name check: for tests and tools.
 type LocalPartition string
 
 // Identify returns the local partition as the caller.
-func (p LocalPartition) Identify(context.Context) (jobs.Caller, error) {
-	return jobs.Caller{Owner: jobs.Owner{Kind: jobs.PartitionOwner, Name: string(p)}}, nil
+func (p LocalPartition) Identify(context.Context) (Who, error) {
+	return Who{Caller: jobs.Caller{Owner: jobs.Owner{Kind: jobs.PartitionOwner, Name: string(p)}}, Name: string(p), BCPii: true}, nil
 }
 
 // Config configures a Server.
@@ -151,6 +164,14 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 // Stop cuts every connection at once.
 func (s *Server) Stop() { s.grpc.Stop() }
 
+// caller identifies the call and remembers who asked, for error details.
 func (s *Server) caller(ctx context.Context) (jobs.Caller, error) {
-	return s.id.Identify(ctx)
+	who, err := s.id.Identify(ctx)
+	if err != nil {
+		return jobs.Caller{}, err
+	}
+	if info := callInfoFrom(ctx); info != nil {
+		info.who = &who
+	}
+	return who.Caller, nil
 }

@@ -501,7 +501,7 @@ func TestListJobsOwnOnlyAndPaged(t *testing.T) {
 
 type panicIdentifier struct{}
 
-func (panicIdentifier) Identify(context.Context) (jobs.Caller, error) { panic("identifier exploded") }
+func (panicIdentifier) Identify(context.Context) (server.Who, error) { panic("identifier exploded") }
 
 func TestPanicBecomesInternalAndServerLives(t *testing.T) {
 	e := newEnv(t, panicIdentifier{})
@@ -529,8 +529,8 @@ func TestPanicBecomesInternalAndServerLives(t *testing.T) {
 
 type failingIdentifier struct{}
 
-func (failingIdentifier) Identify(context.Context) (jobs.Caller, error) {
-	return jobs.Caller{}, errors.New("secret-internal-detail")
+func (failingIdentifier) Identify(context.Context) (server.Who, error) {
+	return server.Who{}, errors.New("secret-internal-detail")
 }
 
 func TestInternalCauseIsLoggedNotSent(t *testing.T) {

@@ -15,19 +15,20 @@ import (
 // status carries a bcpii.v1.HmcError detail with the HMC status and reason
 // code, so gRPC clients see what REST clients see; the REST side renders
 // that detail and does not decide codes again. Internal causes stay out of
-// the status.
-func toStatus(err error) *status.Status {
+// the status. who, when known, fills request-authenticated-as and
+// bcpii-error.
+func toStatus(err error, who *Who) *status.Status {
 	if s, ok := status.FromError(err); ok && err != nil {
 		return s // already a status, e.g. from a panic recovered below
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
-		return withDetail(codes.Canceled, hmcerr.New(hmcerr.Unavailable, 503, 0, "The request was canceled."))
+		return withDetail(codes.Canceled, hmcerr.New(hmcerr.Unavailable, 503, 0, "The request was canceled."), who)
 	case errors.Is(err, context.DeadlineExceeded):
-		return withDetail(codes.DeadlineExceeded, hmcerr.New(hmcerr.Unavailable, 503, 0, "The request deadline passed."))
+		return withDetail(codes.DeadlineExceeded, hmcerr.New(hmcerr.Unavailable, 503, 0, "The request deadline passed."), who)
 	}
 	e := hmcerr.As(err)
-	return withDetail(grpcCode(e.Kind), e)
+	return withDetail(grpcCode(e.Kind), e, who)
 }
 
 func grpcCode(k hmcerr.Kind) codes.Code {
@@ -53,13 +54,21 @@ func grpcCode(k hmcerr.Kind) codes.Code {
 	}
 }
 
-func withDetail(code codes.Code, e *hmcerr.Error) *status.Status {
+func withDetail(code codes.Code, e *hmcerr.Error, who *Who) *status.Status {
 	s := status.New(code, e.Message)
-	d, err := s.WithDetails(&bcpiiv1.HmcError{
+	detail := &bcpiiv1.HmcError{
 		HttpStatus: int32(e.HTTPStatus),
 		Reason:     int32(e.Reason),
 		Message:    e.Message,
-	})
+	}
+	if who != nil {
+		detail.RequestAuthenticatedAs = &who.Name
+		if who.BCPii {
+			bcpiiErr := !e.Backend
+			detail.BcpiiError = &bcpiiErr
+		}
+	}
+	d, err := s.WithDetails(detail)
 	if err != nil {
 		return s
 	}

@@ -39,7 +39,7 @@ func TestToStatus(t *testing.T) {
 		{fmt.Errorf("op: %w", context.Canceled), codes.Canceled, 503, 0},
 	}
 	for _, tc := range tests {
-		st := toStatus(tc.err)
+		st := toStatus(tc.err, nil)
 		if st.Code() != tc.code {
 			t.Errorf("%v: code %v, want %v", tc.err, st.Code(), tc.code)
 		}
@@ -57,7 +57,7 @@ func TestToStatus(t *testing.T) {
 	}
 	// A status passes through untouched.
 	in := status.New(codes.Aborted, "as is").Err()
-	if got := toStatus(in); got.Code() != codes.Aborted || got.Message() != "as is" {
+	if got := toStatus(in, nil); got.Code() != codes.Aborted || got.Message() != "as is" {
 		t.Errorf("status changed: %v", got)
 	}
 }
