@@ -1,0 +1,519 @@
+package simse
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+)
+
+// The kinds of object, spelled as the HMC's class property spells them.
+const (
+	KindCPC              = "cpc"
+	KindLogicalPartition = "logical-partition"
+	KindPartition        = "partition"
+)
+
+// Config configures an SE. Zero values take the documented defaults.
+type Config struct {
+	// Inventory is what the SE manages; nil means DefaultInventory. The SE
+	// keeps its own copy: later changes to it have no effect.
+	Inventory *Inventory
+	// Registry receives the jobs of the operations. Required.
+	Registry *jobs.Registry
+	// Clock times the operations; nil means the system clock.
+	Clock clock.Clock
+	// Logger receives the SE's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Registry == nil {
+		errs = append(errs, errors.New("simse: Config.Registry is required"))
+	}
+	if c.Inventory != nil {
+		if err := c.Inventory.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Request is one HWIREST-style call.
+type Request struct {
+	// Owner starts the job of an operation and alone may see it.
+	Owner jobs.Owner
+	// Target is the request's X-API-Target-Name, already checked by the
+	// caller; empty for API users. Jobs remember it.
+	Target string
+	// Method and URI are the HTTP method and the request URI, path and
+	// query, as received.
+	Method, URI string
+	// Body is the request body; empty when there is none.
+	Body []byte
+}
+
+// Response is a successful answer; failures are *hmcerr.Error.
+type Response struct {
+	// Status is 200 for a query, 202 for a started operation.
+	Status int
+	// Body is the JSON answer, or nil.
+	Body []byte
+	// JobURI is the job of a started operation (Status 202).
+	JobURI string
+}
+
+// SE is the simulated Support Element. Operations run as jobs in the
+// registry; Run must be running for them to start and end.
+type SE struct {
+	reg   *jobs.Registry
+	clock clock.Clock
+	log   *slog.Logger
+
+	// The object tree and every object's identity are fixed in New and
+	// read without a lock; statuses and busy flags change under mu.
+	cpcs  []*object
+	byURI map[string]*object
+
+	handoff chan *run     // Invoke hands started operations to Run
+	stopped chan struct{} // closed when Run has stopped accepting them
+
+	mu      sync.Mutex
+	started bool // Run has been called
+}
+
+type object struct {
+	kind, id, name, target, uri string
+	dpm                         bool // of a CPC
+	parent                      *object
+	children                    []*object
+	ops                         map[string]Operation
+
+	// Guarded by SE.mu.
+	status string
+	busy   bool // an operation runs on the object
+}
+
+// New returns an SE over cfg.Inventory. It starts nothing; Run does.
+func New(cfg Config) (*SE, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	inv := cfg.Inventory
+	if inv == nil {
+		var err error
+		if inv, err = DefaultInventory(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &SE{
+		reg:     cfg.Registry,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+		byURI:   make(map[string]*object),
+		handoff: make(chan *run),
+		stopped: make(chan struct{}),
+	}
+	for _, c := range inv.CPCs {
+		cpc := &object{
+			kind: KindCPC, id: c.ObjectID, name: c.Name, target: strings.ToUpper(c.TargetName),
+			uri: "/api/cpcs/" + c.ObjectID, dpm: c.DPMEnabled, ops: cloneOps(c.Operations), status: c.Status,
+		}
+		s.cpcs = append(s.cpcs, cpc)
+		s.byURI[cpc.uri] = cpc
+		add := func(kind, collection, name, id, status string, ops map[string]Operation) {
+			name = strings.ToUpper(name)
+			o := &object{
+				kind: kind, id: id, name: name, target: cpc.target + "." + name,
+				uri: "/api/" + collection + "/" + id, parent: cpc, ops: cloneOps(ops), status: status,
+			}
+			cpc.children = append(cpc.children, o)
+			s.byURI[o.uri] = o
+		}
+		for _, l := range c.LogicalPartitions {
+			add(KindLogicalPartition, "logical-partitions", l.Name, l.ObjectID, l.Status, l.Operations)
+		}
+		for _, p := range c.Partitions {
+			add(KindPartition, "partitions", p.Name, p.ObjectID, p.Status, p.Operations)
+		}
+	}
+	return s, nil
+}
+
+func cloneOps(ops map[string]Operation) map[string]Operation {
+	out := make(map[string]Operation, len(ops))
+	for k, op := range ops {
+		op.Results = bytes.Clone(op.Results)
+		if op.Cancelable != nil {
+			b := *op.Cancelable
+			op.Cancelable = &b
+		}
+		out[k] = op
+	}
+	return out
+}
+
+// Run lets operations start and runs them until ctx ends. Then it ends
+// every job still running with job-status-code 503 (reason 1), or canceled
+// if a cancel was pending, since a simulated SE that stops forgets its
+// operations and no one else would ever end them; it returns once they are
+// all ended. Stop Run before closing the registry's store. Run may be
+// called only once.
+func (s *SE) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("simse: Run called more than once")
+	}
+	s.started = true
+	s.mu.Unlock()
+
+	var wg sync.WaitGroup
+	defer func() {
+		close(s.stopped)
+		wg.Wait()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-s.handoff:
+			wg.Go(func() { s.follow(ctx, r) })
+		}
+	}
+}
+
+// Resolve tells which object uri addresses and that object's target name:
+// a CPC for /api/cpcs/{id} and anything under it, a logical partition or a
+// partition for /api/logical-partitions/{id} or /api/partitions/{id} and
+// anything under them. It reports false for anything else, List CPCs
+// included, and for ids the SE does not know.
+func (s *SE) Resolve(uri string) (targetName, kind string, ok bool) {
+	path, _, _ := strings.Cut(uri, "?")
+	rest, found := strings.CutPrefix(path, "/api/")
+	if !found {
+		return "", "", false
+	}
+	segs := strings.SplitN(rest, "/", 3)
+	if len(segs) < 2 {
+		return "", "", false
+	}
+	o := s.byURI["/api/"+segs[0]+"/"+segs[1]]
+	if o == nil {
+		return "", "", false
+	}
+	return o.target, o.kind, true
+}
+
+// Errors the SE answers with, beyond the shared ones.
+var (
+	// errBadJSON (400.3): the body is not well-formed JSON, which is as
+	// good as no body to the operation.
+	errBadJSON = hmcerr.New(hmcerr.InvalidArgument, 400, 3, "The request body is not well-formed JSON.")
+	// errBusy (409.2): another operation runs on the object, its CPC or
+	// one of its partitions.
+	errBusy = hmcerr.New(hmcerr.FailedPrecondition, 409, 2, "The object is busy with another operation.")
+	// errNotDPM (409.5): start and stop of a CPC need DPM mode, as on the
+	// HMC.
+	errNotDPM = hmcerr.New(hmcerr.FailedPrecondition, 409, 5, "The CPC is not enabled for DPM.")
+)
+
+// Invoke performs one request. Queries answer 200 at once; operations
+// answer 202 with the URI of a job that is in the registry before Invoke
+// returns. Failures are *hmcerr.Error, judged in the order of the job
+// contract: path, method, query, body, object, state.
+func (s *SE) Invoke(ctx context.Context, req Request) (Response, error) {
+	path, rawQuery, _ := strings.Cut(req.URI, "?")
+	rt, ok := parseRoute(path)
+	if !ok {
+		return Response{}, hmcerr.ErrNotFound
+	}
+	if req.Method != rt.method() {
+		return Response{}, hmcerr.ErrMethodNotAllowed
+	}
+	names, err := parseQuery(rt, rawQuery)
+	if err != nil {
+		return Response{}, err
+	}
+	if rt.op == "" {
+		if len(bytes.TrimSpace(req.Body)) > 0 {
+			return Response{}, hmcerr.ErrBodyNotExpected
+		}
+		return s.get(rt, names)
+	}
+	opts, err := parseBody(rt.op, req.Body)
+	if err != nil {
+		return Response{}, err
+	}
+	return s.start(ctx, req, rt, opts)
+}
+
+// run is one started operation.
+type run struct {
+	job   jobs.Job
+	obj   *object
+	op    string
+	plan  plan
+	prior string // the object's status before the operation
+	timer clock.Timer
+}
+
+func (s *SE) start(ctx context.Context, req Request, rt route, opts options) (Response, error) {
+	obj := s.byURI[rt.objectURI()]
+	if obj == nil {
+		return Response{}, hmcerr.ErrNotFound
+	}
+	if obj.kind == KindCPC && !obj.dpm {
+		return Response{}, errNotDPM
+	}
+	select {
+	case <-s.stopped:
+		return Response{}, hmcerr.ErrUnavailable
+	default:
+	}
+
+	// Reserve the object, then register the job without holding the lock:
+	// a store write may be slow, and queries should not wait for it.
+	s.mu.Lock()
+	if busy(obj) {
+		s.mu.Unlock()
+		return Response{}, errBusy
+	}
+	r := &run{obj: obj, op: rt.op, prior: obj.status, plan: planFor(obj, rt.op, opts)}
+	obj.busy = true
+	if r.plan.during != "" {
+		obj.status = r.plan.during
+	}
+	s.mu.Unlock()
+
+	job, err := s.reg.Create(ctx, jobs.Spec{
+		Owner:      req.Owner,
+		Target:     req.Target,
+		Operation:  req.Method + " " + req.URI,
+		Cancelable: r.plan.cancelable,
+	})
+	if err != nil {
+		s.release(r, false)
+		return Response{}, hmcerr.As(err)
+	}
+	r.job = job
+	r.timer = s.clock.NewTimer(r.plan.duration)
+	s.log.Info("simulated operation started", "job", job.ID, "operation", job.Operation, "owner", job.Owner.String(),
+		"duration", r.plan.duration, "cancelable", r.plan.cancelable)
+
+	select {
+	case s.handoff <- r:
+	case <-s.stopped:
+		s.abandon(ctx, r, nil)
+		return Response{}, hmcerr.ErrUnavailable
+	case <-ctx.Done():
+		s.abandon(ctx, r, ctx.Err())
+		return Response{}, hmcerr.ErrUnavailable.WithCause(ctx.Err())
+	}
+	body := fmt.Appendf(nil, `{"job-uri":%q}`, job.URI())
+	return Response{Status: 202, Body: body, JobURI: job.URI()}, nil
+}
+
+// abandon ends a job that Run never took over, so that it does not stay
+// running forever.
+func (s *SE) abandon(ctx context.Context, r *run, cause error) {
+	r.timer.Stop()
+	s.log.Warn("simulated operation not started", "job", r.job.ID, "err", cause)
+	s.finish(context.WithoutCancel(ctx), r, stoppedResult(r))
+}
+
+// busy reports whether an operation runs on o or would conflict with one:
+// operations on a CPC and on its partitions exclude each other.
+func busy(o *object) bool {
+	if o.busy || o.parent != nil && o.parent.busy {
+		return true
+	}
+	for _, c := range o.children {
+		if c.busy {
+			return true
+		}
+	}
+	return false
+}
+
+// release frees the object of r, applying the operation's effect if it
+// succeeded and restoring the prior status otherwise.
+func (s *SE) release(r *run, succeeded bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if succeeded && r.plan.effect != nil {
+		r.plan.effect()
+	} else {
+		r.obj.status = r.prior
+	}
+	r.obj.busy = false
+}
+
+// follow runs one operation to its end: its duration passes, a cancel is
+// seen, or Run stops.
+func (s *SE) follow(ctx context.Context, r *run) {
+	defer r.timer.Stop()
+	var canceled <-chan struct{}
+	if r.plan.cancelable {
+		c, stop := s.watchCancel(ctx, r.job)
+		defer stop()
+		canceled = c
+	}
+	select {
+	case <-r.timer.C():
+		s.finish(ctx, r, r.plan.result)
+		return
+	case <-ctx.Done():
+		s.finish(context.WithoutCancel(ctx), r, stoppedResult(r))
+		return
+	case <-canceled:
+	}
+	if d := r.plan.cancelDuration; d > 0 {
+		t := s.clock.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			ctx = context.WithoutCancel(ctx)
+		}
+	}
+	s.finish(ctx, r, canceledResult(r))
+}
+
+// watchCancel follows the job in the registry and closes the returned
+// channel when a caller has canceled it. stop ends the watching and waits
+// for it.
+func (s *SE) watchCancel(ctx context.Context, job jobs.Job) (canceled <-chan struct{}, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	c := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w, err := s.reg.Watch(ctx, jobs.Caller{Owner: job.Owner}, job.ID)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("simulated operation cannot see cancels", "job", job.ID, "err", err)
+			}
+			return
+		}
+		defer w.Close()
+		for {
+			j, err := w.Next(ctx)
+			if err != nil || j.Status.Ended() {
+				return
+			}
+			if j.Status == jobs.CancelPending {
+				close(c)
+				return
+			}
+		}
+	}()
+	return c, func() { cancel(); <-done }
+}
+
+// finish applies the outcome to the object, then ends the job, so that a
+// caller who sees the job end also sees the object as it left it.
+func (s *SE) finish(ctx context.Context, r *run, res jobs.Result) {
+	s.release(r, res.Status == jobs.Complete && res.StatusCode >= 200 && res.StatusCode <= 299)
+	if _, err := s.reg.Finish(ctx, r.job.ID, res); err != nil {
+		s.log.Error("simulated operation could not end its job", "job", r.job.ID, "err", err)
+		return
+	}
+	s.log.Info("simulated operation ended", "job", r.job.ID, "status", string(res.Status),
+		"job-status-code", res.StatusCode, "job-reason-code", res.ReasonCode)
+}
+
+// route is a request path the SE knows.
+type route struct {
+	collection string // "cpcs", "logical-partitions" or "partitions"
+	id         string // empty for List CPCs
+	sub        string // "logical-partitions" or "partitions" under a CPC
+	op         string // the operation name under .../operations/
+}
+
+// parseRoute matches path against the URIs the SE serves; anything else
+// is an unknown path, whatever its method.
+func parseRoute(path string) (route, bool) {
+	rest, ok := strings.CutPrefix(path, "/api/")
+	if !ok {
+		return route{}, false
+	}
+	segs := strings.Split(rest, "/")
+	for _, s := range segs {
+		if s == "" {
+			return route{}, false
+		}
+	}
+	rt := route{collection: segs[0]}
+	switch rt.collection {
+	case "cpcs", "logical-partitions", "partitions":
+	default:
+		return route{}, false
+	}
+	if len(segs) >= 2 {
+		rt.id = segs[1]
+	}
+	var ops []string
+	switch rt.collection {
+	case "cpcs":
+		ops = cpcOperations
+	case "logical-partitions":
+		ops = lparOperations
+	case "partitions":
+		ops = partitionOperations
+	}
+	switch {
+	case len(segs) == 1:
+		return rt, rt.collection == "cpcs"
+	case len(segs) == 2:
+		return rt, true
+	case len(segs) == 3 && rt.collection == "cpcs" && (segs[2] == "logical-partitions" || segs[2] == "partitions"):
+		rt.sub = segs[2]
+		return rt, true
+	case len(segs) == 4 && segs[2] == "operations":
+		for _, op := range ops {
+			if segs[3] == op {
+				rt.op = op
+				return rt, true
+			}
+		}
+	}
+	return route{}, false
+}
+
+func (rt route) method() string {
+	if rt.op != "" {
+		return "POST"
+	}
+	return "GET"
+}
+
+func (rt route) objectURI() string { return "/api/" + rt.collection + "/" + rt.id }
+
+// defaultCancelable says which operations support Cancel Job unless the
+// inventory says otherwise: starting and stopping a partition can be
+// interrupted, the others cannot.
+func defaultCancelable(kind string) bool { return kind == KindPartition }
+
+func operationDuration(cfg Operation) time.Duration {
+	if cfg.Duration > 0 {
+		return cfg.Duration
+	}
+	return DefaultDuration
+}
