@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
 var update = flag.Bool("update", false, "rewrite the response sections of testdata/exchanges from what the gateway answers")
@@ -21,7 +23,10 @@ var update = flag.Bool("update", false, "rewrite the response sections of testda
 // An exchange file holds one HTTP exchange:
 //
 //	# comment lines
-//	setup NAME STATE      a job of this partition ("mine") or another ("other")
+//	setup NAME OWNER STATE   a job of this partition ("mine"), another
+//	                         ("other") or the API user alice ("alice")
+//	seed NAME ID OWNER       a completed job with a given id
+//	session NAME             a session of alice
 //	-- request --
 //	GET /api/jobs/{NAME} HTTP/1.1   (placeholders {NAME} become job ids)
 //	Header: value
@@ -34,7 +39,7 @@ var update = flag.Bool("update", false, "rewrite the response sections of testda
 //
 //	exact body bytes
 //
-// Setup lines: "setup NAME mine|other STATE" or "seed NAME ID". Every
+// Every
 // response is also checked for Date, Server and Cache-Control, a
 // Content-Length equal to the body length (none for 204), and no
 // Grpc-Metadata-* header.
@@ -82,15 +87,16 @@ func TestConformance(t *testing.T) {
 			e := readExchange(t, path)
 			s := newStack(t)
 			subst := map[string]string{}
+			owners := map[string]jobs.Owner{"mine": ownerA, "other": ownerB, "alice": userAlice}
 			for _, line := range e.setup {
 				f := strings.Fields(line)
 				switch {
-				case len(f) == 4 && f[0] == "setup" && f[2] == "mine":
-					subst[f[1]] = s.job(t, ownerA, f[3])
-				case len(f) == 4 && f[0] == "setup" && f[2] == "other":
-					subst[f[1]] = s.job(t, ownerB, f[3])
-				case len(f) == 3 && f[0] == "seed":
-					subst[f[1]] = s.seedJob(t, f[2])
+				case len(f) == 4 && f[0] == "setup" && owners[f[2]] != (jobs.Owner{}):
+					subst[f[1]] = s.job(t, owners[f[2]], f[3])
+				case len(f) == 4 && f[0] == "seed" && owners[f[3]] != (jobs.Owner{}):
+					subst[f[1]] = s.seedJob(t, f[2], owners[f[3]])
+				case len(f) == 2 && f[0] == "session":
+					subst[f[1]] = s.logon(t)
 				default:
 					t.Fatalf("bad setup line %q", line)
 				}

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
@@ -45,13 +47,7 @@ const OpenAPIPath = "/openapi.json"
 
 // Identity is who makes a request, as an Authenticator decides it.
 type Identity struct {
-	// Owner is the principal whose jobs the request may see.
-	Owner jobs.Owner
-	// Name is shown as request-authenticated-as in error bodies.
-	Name string
-	// BCPii is set for requests over the BCPii interface (a requesting
-	// partition); their error bodies carry bcpii-error.
-	BCPii bool
+	Principal bcpii.Principal
 }
 
 // Authenticator decides who makes a request, from its transport and
@@ -60,13 +56,31 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (Identity, error)
 }
 
-// LocalPartition authenticates every request as the partition the gateway
-// runs in.
-type LocalPartition string
+// Transport authenticates requests by their connection (client
+// certificate, loopback) and X-API-Session, with bcpii.Authenticator's
+// rules. No header can make a request a partition's.
+type Transport struct {
+	Auth *bcpii.Authenticator
+	// Loopback counts connections from a loopback address as local.
+	Loopback bool
+}
 
-// Authenticate returns the local partition.
-func (p LocalPartition) Authenticate(*http.Request) (Identity, error) {
-	return Identity{Owner: jobs.Owner{Kind: jobs.PartitionOwner, Name: string(p)}, Name: string(p), BCPii: true}, nil
+// Authenticate applies the rules to r.
+func (t Transport) Authenticate(r *http.Request) (Identity, error) {
+	var c bcpii.Credentials
+	if v, ok := r.Header["X-Api-Session"]; ok && len(v) > 0 {
+		c.SessionPresent, c.Session = true, v[0]
+	}
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		c.ClientCert = r.TLS.VerifiedChains[0][0]
+	}
+	if t.Loopback {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && ap.Addr().IsLoopback() {
+			c.Local = true
+		}
+	}
+	p, err := t.Auth.Authenticate(c)
+	return Identity{Principal: p}, err
 }
 
 // Config configures a Gateway.
@@ -120,10 +134,20 @@ func New(cfg Config) (*Gateway, error) {
 	if err := bcpiiv1.RegisterJobServiceHandlerClient(context.Background(), g.mux, bcpiiv1.NewJobServiceClient(cfg.Conn)); err != nil {
 		return nil, err
 	}
+	if err := bcpiiv1.RegisterSessionServiceHandlerClient(context.Background(), g.mux, bcpiiv1.NewSessionServiceClient(cfg.Conn)); err != nil {
+		return nil, err
+	}
 	job := method{jobID: true}
 	g.routes = []*route{
 		newRoute("/api/jobs/{job-id}", map[string]method{http.MethodGet: job, http.MethodDelete: job}),
 		newRoute("/api/jobs/{job-id}/operations/cancel", map[string]method{http.MethodPost: {jobID: true, body: noBody}}),
+		newRoute("/api/sessions", map[string]method{http.MethodPost: {public: true, anonymous: true, body: jsonObject, bodyRequired: true, fields: map[string]field{
+			"userid":     {kind: stringField, required: true},
+			"password":   {kind: stringField, required: true},
+			"client-tag": {kind: stringField}, // accepted and ignored
+		}}}),
+		newRoute("/api/sessions/this-session", map[string]method{http.MethodDelete: {}}),
+		newRoute("/api/version", map[string]method{http.MethodGet: {public: true}}),
 	}
 	if g.openAPI != nil {
 		g.routes = append(g.routes, newRoute(OpenAPIPath, map[string]method{http.MethodGet: {local: g.serveOpenAPI}}))
@@ -135,8 +159,11 @@ func New(cfg Config) (*Gateway, error) {
 // Everything else, Grpc-Metadata-* and the forwarded principal included,
 // stays out.
 func incomingHeader(h string) (string, bool) {
-	if strings.EqualFold(h, "X-API-Target-Name") {
-		return "x-api-target-name", true
+	switch {
+	case strings.EqualFold(h, "X-API-Target-Name"):
+		return server.TargetMetadataKey, true
+	case strings.EqualFold(h, "X-API-Session"):
+		return server.SessionMetadataKey, true // Logoff needs to know which
 	}
 	return "", false
 }
@@ -146,7 +173,7 @@ func forwardIdentity(ctx context.Context, _ *http.Request) metadata.MD {
 	if id == nil {
 		return nil
 	}
-	return metadata.Pairs(server.PrincipalMetadataKey, id.Owner.String())
+	return metadata.Pairs(server.PrincipalMetadataKey, server.ForwardedPrincipal(id.Principal))
 }
 
 // answerStatus gives Cancel its 202 and Delete its 204, with no body and no
@@ -157,7 +184,7 @@ func answerStatus(_ context.Context, w http.ResponseWriter, m proto.Message) err
 		w.Header().Del("Content-Type")
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusAccepted)
-	case *bcpiiv1.DeleteJobResponse:
+	case *bcpiiv1.DeleteJobResponse, *bcpiiv1.LogoffResponse:
 		w.Header().Del("Content-Type")
 		w.WriteHeader(http.StatusNoContent)
 	}
@@ -189,6 +216,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, known, hmcerr.ErrMethodNotAllowed)
 		return
 	}
+	if m.anonymous {
+		known = nil
+	}
 	body, err := readBody(r)
 	if err != nil {
 		g.writeError(w, r, known, err)
@@ -198,27 +228,27 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, known, errNotAcceptable)
 		return
 	}
-	if authErr != nil {
+	if authErr != nil && !m.public {
 		g.writeError(w, r, nil, authErr)
 		return
 	}
 	parms, ok := parseQuery(r.URL.RawQuery)
 	if !ok {
-		g.writeError(w, r, &id, hmcerr.ErrBadQueryParm)
+		g.writeError(w, r, known, hmcerr.ErrBadQueryParm)
 		return
 	}
 	for _, q := range parms {
 		if !slices.Contains(m.query, q.Name) {
-			g.writeError(w, r, &id, hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", q.Name))
+			g.writeError(w, r, known, hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", q.Name))
 			return
 		}
 	}
-	if m.body == noBody && len(body) > 0 {
-		g.writeError(w, r, &id, hmcerr.ErrBodyNotExpected)
+	if err := checkBody(m, body); err != nil {
+		g.writeError(w, r, known, err)
 		return
 	}
 	if m.jobID && !jobs.ValidID(params[0]) {
-		g.writeError(w, r, &id, hmcerr.ErrNotFound)
+		g.writeError(w, r, known, hmcerr.ErrNotFound)
 		return
 	}
 	if m.local != nil {
@@ -227,7 +257,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.Header.Del("Te") // no trailers: answers are plain HTTP/1.1 bodies
-	g.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, &id)))
+	g.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, known)))
 }
 
 func (g *Gateway) match(rawPath string) (*route, []string) {
@@ -280,9 +310,9 @@ func (g *Gateway) writeBody(w http.ResponseWriter, r *http.Request, id *Identity
 	body.Method = r.Method
 	body.URI = r.RequestURI
 	body.QueryParms, _ = parseQuery(r.URL.RawQuery)
-	if id != nil {
-		body.AuthenticatedAs = id.Name
-		if id.BCPii && body.BCPiiError == nil {
+	if id != nil && !id.Principal.IsZero() {
+		body.AuthenticatedAs = id.Principal.String()
+		if id.Principal.IsPartition() && body.BCPiiError == nil {
 			t := true
 			body.BCPiiError = &t
 		}

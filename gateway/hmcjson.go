@@ -70,23 +70,46 @@ type marshaler struct{}
 
 var _ runtime.Marshaler = marshaler{}
 
-var protoJSON = protojson.MarshalOptions{}
+var (
+	protoJSON   = protojson.MarshalOptions{EmitUnpopulated: true}
+	protoUnJSON = protojson.UnmarshalOptions{DiscardUnknown: true}
+)
 
 func (marshaler) Marshal(v any) ([]byte, error) {
 	switch m := v.(type) {
 	case *bcpiiv1.Job:
 		return AppendJob(nil, m), nil
-	case *bcpiiv1.CancelJobResponse, *bcpiiv1.DeleteJobResponse:
+	case *bcpiiv1.CancelJobResponse, *bcpiiv1.DeleteJobResponse, *bcpiiv1.LogoffResponse:
 		return nil, nil
 	case proto.Message:
-		return protoJSON.Marshal(m)
+		return sortedJSON(m)
 	}
 	return json.Marshal(v)
 }
 
+// sortedJSON renders m with its JSON names, every field present, compact,
+// keys in lexical order, as the HMC writes its objects.
+func sortedJSON(m proto.Message) ([]byte, error) {
+	b, err := protoJSON.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(fields); err != nil { // maps encode in key order
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 func (marshaler) Unmarshal(data []byte, v any) error {
 	if m, ok := v.(proto.Message); ok {
-		return protojson.Unmarshal(data, m)
+		return protoUnJSON.Unmarshal(data, m)
 	}
 	return json.Unmarshal(data, v)
 }

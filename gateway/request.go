@@ -1,10 +1,15 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/json"
 	"mime"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
 // parseQuery splits a raw query string into its parameters, one per
@@ -61,3 +66,77 @@ func acceptsJSON(values []string) bool {
 	}
 	return !seen
 }
+
+// checkBody applies a method's body rules: 400.4 for a body where none is
+// taken, 400.3 for a missing one, 400.7 for one that is not a JSON object or
+// has a field of the wrong type, 400.6 for an unknown field, 400.5 for a
+// missing required field.
+func checkBody(m method, body []byte) error {
+	if m.body == noBody {
+		if len(body) > 0 {
+			return hmcerr.ErrBodyNotExpected
+		}
+		return nil
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if m.bodyRequired {
+			return errBodyMissing
+		}
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+		return hmcerr.ErrInvalidField.WithMessage("The request body is not a JSON object.")
+	}
+	names := make([]string, 0, len(obj))
+	for name := range obj {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		f, ok := m.fields[name]
+		if !ok {
+			return errUnknownField.WithMessage("The request body field %q is not valid for this request.", name)
+		}
+		if !hasKind(obj[name], f.kind) {
+			return hmcerr.ErrInvalidField.WithMessage("The request body field %q has the wrong type.", name)
+		}
+	}
+	required := make([]string, 0, len(m.fields))
+	for name, f := range m.fields {
+		if f.required {
+			required = append(required, name)
+		}
+	}
+	sort.Strings(required)
+	for _, name := range required {
+		if _, ok := obj[name]; !ok {
+			return errFieldMissing.WithMessage("The request body lacks the required field %q.", name)
+		}
+	}
+	return nil
+}
+
+func hasKind(raw json.RawMessage, k fieldKind) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return false
+	}
+	switch k {
+	case stringField:
+		return raw[0] == '"'
+	case boolField:
+		return string(raw) == "true" || string(raw) == "false"
+	case numberField:
+		return raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')
+	case objectField:
+		return raw[0] == '{'
+	}
+	return false
+}
+
+var (
+	errBodyMissing  = hmcerr.New(hmcerr.InvalidArgument, 400, 3, "The request requires a body.")
+	errFieldMissing = hmcerr.New(hmcerr.InvalidArgument, 400, 5, "A required request body field is missing.")
+	errUnknownField = hmcerr.New(hmcerr.InvalidArgument, 400, 6, "A request body field is not valid for this request.")
+)

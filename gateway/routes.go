@@ -10,8 +10,24 @@ type bodyRule int
 
 const (
 	noBody     bodyRule = iota // a non-empty body is 400.4
-	jsonObject                 // an optional JSON object
+	jsonObject                 // a JSON object with the fields in method.fields
 )
+
+// fieldKind is the JSON type a body field must have.
+type fieldKind int
+
+const (
+	stringField fieldKind = iota
+	boolField
+	numberField
+	objectField
+)
+
+// field describes one field of a request body.
+type field struct {
+	kind     fieldKind
+	required bool
+}
 
 // route is one REST resource: its path pattern, the methods valid on it,
 // the query parameters each method takes, and what happens to a request
@@ -26,6 +42,16 @@ type route struct {
 type method struct {
 	query []string // accepted query parameter names
 	body  bodyRule
+	// fields are the body's fields when body is jsonObject; bodyRequired
+	// makes an empty body 400.3.
+	fields       map[string]field
+	bodyRequired bool
+	// public requests need no principal: a failed authentication does not
+	// answer them.
+	public bool
+	// anonymous requests are judged without a principal even when one is
+	// known: Logon is a web-services request whoever sends it.
+	anonymous bool
 	// jobID marks routes whose "{job-id}" segment must look like a job id:
 	// anything else cannot name a job and answers 404.1.
 	jobID bool

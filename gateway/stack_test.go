@@ -15,6 +15,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/gateway"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/gen/openapiv2"
@@ -30,9 +33,10 @@ const (
 )
 
 var (
-	ownerA = jobs.Owner{Kind: jobs.PartitionOwner, Name: partA}
-	ownerB = jobs.Owner{Kind: jobs.PartitionOwner, Name: partB}
-	epoch  = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	ownerA    = jobs.Owner{Kind: jobs.PartitionOwner, Name: partA}
+	ownerB    = jobs.Owner{Kind: jobs.PartitionOwner, Name: partB}
+	userAlice = jobs.Owner{Kind: jobs.UserOwner, Name: "alice"}
+	epoch     = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 )
 
 // stack is the whole REST path as the gateway runs it: an HTTPS server on
@@ -47,6 +51,7 @@ type stack struct {
 	https    *httptest.Server
 	grpcConn *grpc.ClientConn
 	grpc     bcpiiv1.JobServiceClient
+	auth     *bcpii.Authenticator
 }
 
 func newStack(t testing.TB) *stack {
@@ -66,7 +71,8 @@ func newStack(t testing.TB) *stack {
 		go func() { ch <- srv.Serve(ctx, lis) }()
 	}
 
-	internal, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}, Logger: logger})
+	auth := testAuthenticator(t, fc)
+	internal, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}, Sessions: auth.Sessions, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +84,7 @@ func newStack(t testing.TB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: gateway.LocalPartition(partA), OpenAPI: openapiv2.JSON, Logger: logger})
+	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: gateway.Transport{Auth: auth, Loopback: true}, OpenAPI: openapiv2.JSON, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +92,7 @@ func newStack(t testing.TB) *stack {
 	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	hs.StartTLS()
 
-	external, err := server.New(server.Config{Registry: reg, Identifier: server.LocalPartition(partA), Logger: logger})
+	external, err := server.New(server.Config{Registry: reg, Identifier: server.Transport{Auth: auth, Loopback: true}, Sessions: auth.Sessions, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +117,31 @@ func newStack(t testing.TB) *stack {
 		}
 		reg.Close()
 	})
-	return &stack{reg: reg, store: st, clock: fc, handler: gw, https: hs, grpcConn: gconn, grpc: bcpiiv1.NewJobServiceClient(gconn)}
+	return &stack{reg: reg, store: st, clock: fc, handler: gw, https: hs, grpcConn: gconn, grpc: bcpiiv1.NewJobServiceClient(gconn), auth: auth}
+}
+
+// testPassword is the password of the API user "alice" in every stack.
+const testPassword = "correct horse battery staple"
+
+func testAuthenticator(t testing.TB, fc *clock.Fake) *bcpii.Authenticator {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := bcpii.ParseUsers([]byte("users:\n  - name: alice\n    password-hash: \"" + string(hash) + "\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, err := bcpii.ParseTargetName(partA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := bcpii.PartitionPrincipal(tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bcpii.Authenticator{Local: local, Sessions: bcpii.NewSessions(users, fc, 0)}
 }
 
 // client is a plain net/http client that verifies the server's certificate.
@@ -171,10 +201,10 @@ func (s *stack) job(t testing.TB, owner jobs.Owner, state string) string {
 }
 
 // seedJob stores a job under the id of IBM's sample exchange.
-func (s *stack) seedJob(t testing.TB, id string) string {
+func (s *stack) seedJob(t testing.TB, id string, owner jobs.Owner) string {
 	t.Helper()
 	ctx := context.Background()
-	j, err := s.store.Create(ctx, jobs.Job{ID: id, Owner: ownerA, Operation: "seed", Status: jobs.Running, Created: epoch})
+	j, err := s.store.Create(ctx, jobs.Job{ID: id, Owner: owner, Operation: "seed", Status: jobs.Running, Created: epoch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,4 +212,14 @@ func (s *stack) seedJob(t testing.TB, id string) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// logon opens a session of alice and returns its id.
+func (s *stack) logon(t testing.TB) string {
+	t.Helper()
+	sess, err := s.auth.Sessions.Logon(context.Background(), "alice", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess.ID
 }

@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/gateway"
 	"github.com/bcpii-gateway/bcpii-gateway/gen/openapiv2"
 
@@ -72,6 +74,33 @@ type Config struct {
 	// ShutdownGrace is how long calls in flight may finish after shutdown
 	// begins; zero means 10 seconds.
 	ShutdownGrace time.Duration
+	// UsersFile lists the API users and their bcrypt password hashes
+	// (YAML); empty means there are no API users and every logon fails.
+	UsersFile string
+	// SessionLifetime is how long a web-services session lasts; zero means
+	// 10 hours.
+	SessionLifetime time.Duration
+	// ClientCAFile is a PEM bundle of the CAs whose client certificates name
+	// requesting partitions (URI SAN urn:bcpii:partition:NETID.NAU.LPAR);
+	// empty means no client certificates are asked for.
+	ClientCAFile string
+	// NoLoopbackIdentity stops treating loopback TCP connections as the
+	// local partition; the Unix socket still is. By default (false) a
+	// program on the gateway's own host is the local partition.
+	NoLoopbackIdentity bool
+	// Socket is the path of the gRPC Unix domain socket, whose callers are
+	// the local partition; empty means DataDir/grpc.sock, "-" none.
+	Socket string
+	// Clock tells the time; nil means the system clock. Tests inject one.
+	Clock clock.Clock
+	// OnListening, when set, is told the addresses once every listener is
+	// open. Tests use it to find ports chosen by the system.
+	OnListening func(Addresses)
+}
+
+// Addresses are where a running gateway listens.
+type Addresses struct {
+	GRPC, REST, Socket string
 }
 
 // Validate reports every problem with c.
@@ -94,7 +123,17 @@ func (c Config) Validate() error {
 	if c.Retention != 0 && c.Retention < jobs.MinRetention {
 		errs = append(errs, fmt.Errorf("config: retention %v is shorter than the minimum %v", c.Retention, jobs.MinRetention))
 	}
-	if c.SweepInterval < 0 || c.ShutdownGrace < 0 {
+	if c.Partition != "" {
+		if t, err := bcpii.ParseTargetName(c.Partition); err != nil {
+			errs = append(errs, fmt.Errorf("config: partition: %w", err))
+		} else if t.IsCPC() {
+			errs = append(errs, fmt.Errorf("config: partition %s names a CPC, not a logical partition", t))
+		}
+	}
+	if c.ClientCAFile != "" && c.Plaintext {
+		errs = append(errs, errors.New("config: client certificates need TLS"))
+	}
+	if c.SweepInterval < 0 || c.ShutdownGrace < 0 || c.SessionLifetime < 0 {
 		errs = append(errs, errors.New("config: intervals must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -112,6 +151,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Partition == "" {
 		c.Partition = DefaultPartition
+	}
+	if c.Socket == "" {
+		c.Socket = filepath.Join(c.DataDir, "grpc.sock")
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = time.Minute
@@ -135,19 +180,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer closeStore()
 
-	reg, err := jobs.New(jobs.Config{Store: store, Retention: cfg.Retention, Logger: log})
+	reg, err := jobs.New(jobs.Config{Store: store, Clock: cfg.Clock, Retention: cfg.Retention, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
 
+	auth, err := authenticator(cfg)
+	if err != nil {
+		return err
+	}
 	var tlsConfig *tls.Config
 	if !cfg.Plaintext {
-		cert, err := loadCert(cfg, log)
-		if err != nil {
+		if tlsConfig, err = serverTLS(cfg, log); err != nil {
 			return err
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
 	// The external gRPC server identifies callers by their transport.
@@ -157,8 +204,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	external, err := server.New(server.Config{
 		Registry:      reg,
-		Identifier:    server.LocalPartition(cfg.Partition),
+		Identifier:    server.Transport{Auth: auth, Loopback: !cfg.NoLoopbackIdentity},
+		Sessions:      auth.Sessions,
 		Credentials:   creds,
+		Logger:        log,
+		ShutdownGrace: cfg.ShutdownGrace,
+	})
+	if err != nil {
+		return err
+	}
+	// The Unix socket serves local programs without TLS; the file mode
+	// keeps other users out.
+	local, err := server.New(server.Config{
+		Registry:      reg,
+		Identifier:    server.Transport{Auth: auth},
+		Sessions:      auth.Sessions,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,
 	})
@@ -170,6 +230,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	internal, err := server.New(server.Config{
 		Registry:      reg,
 		Identifier:    server.Forwarded{},
+		Sessions:      auth.Sessions,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,
 	})
@@ -186,7 +247,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer conn.Close()
 	gw, err := gateway.New(gateway.Config{
 		Conn:          conn,
-		Authenticator: gateway.LocalPartition(cfg.Partition),
+		Authenticator: gateway.Transport{Auth: auth, Loopback: !cfg.NoLoopbackIdentity},
 		OpenAPI:       openapiv2.JSON,
 		Logger:        log,
 	})
@@ -194,29 +255,53 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
-	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	var lis listeners
+	defer lis.close()
+	grpcLis, err := lis.listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
 	}
-	restLis, err := net.Listen("tcp", cfg.RESTAddr)
+	restLis, err := lis.listen("tcp", cfg.RESTAddr)
 	if err != nil {
-		grpcLis.Close()
 		return fmt.Errorf("rest listener: %w", err)
+	}
+	var sockLis net.Listener
+	if cfg.Socket != "-" {
+		_ = os.Remove(cfg.Socket) // a socket left by an earlier run
+		if sockLis, err = lis.listen("unix", cfg.Socket); err != nil {
+			return fmt.Errorf("unix socket: %w", err)
+		}
+		if err := os.Chmod(cfg.Socket, 0o600); err != nil {
+			return fmt.Errorf("unix socket: %w", err)
+		}
 	}
 	log.Info("grpc listening", "addr", grpcLis.Addr().String(), "tls", tlsConfig != nil,
 		"store", cfg.Store, "data_dir", cfg.DataDir, "partition", cfg.Partition)
 	log.Info("rest listening", "addr", restLis.Addr().String(), "tls", tlsConfig != nil)
+	addrs := Addresses{GRPC: grpcLis.Addr().String(), REST: restLis.Addr().String()}
+	if sockLis != nil {
+		log.Info("grpc socket listening", "path", cfg.Socket)
+		addrs.Socket = cfg.Socket
+	}
+	if cfg.OnListening != nil {
+		cfg.OnListening(addrs)
+	}
 
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go reg.RunSweeper(sweepCtx, cfg.SweepInterval)
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
+	n := 3
 	go func() { errc <- external.Serve(ctx, grpcLis) }()
 	go func() { errc <- internal.Serve(ctx, pipe) }()
 	go func() { errc <- serveREST(ctx, gw, restLis, tlsConfig, cfg.ShutdownGrace, log) }()
+	if sockLis != nil {
+		n++
+		go func() { errc <- local.Serve(ctx, sockLis) }()
+	}
 	var errs []error
-	for range 3 {
+	for range n {
 		if err := <-errc; err != nil {
 			errs = append(errs, err)
 			stopSweep()
@@ -273,6 +358,74 @@ func openStore(cfg Config) (jobs.Store, func(), error) {
 	return st, func() { _ = st.Close() }, nil
 }
 
+// listeners closes what it opened if Run fails before serving.
+type listeners []net.Listener
+
+func (l *listeners) listen(network, addr string) (net.Listener, error) {
+	lis, err := net.Listen(network, addr)
+	if err == nil {
+		*l = append(*l, lis)
+	}
+	return lis, err
+}
+
+func (l *listeners) close() {
+	for _, lis := range *l {
+		_ = lis.Close()
+	}
+}
+
+func authenticator(cfg Config) (*bcpii.Authenticator, error) {
+	t, err := bcpii.ParseTargetName(cfg.Partition)
+	if err != nil {
+		return nil, err
+	}
+	local, err := bcpii.PartitionPrincipal(t)
+	if err != nil {
+		return nil, err
+	}
+	users, err := bcpii.ParseUsers([]byte("users: []\n"))
+	if cfg.UsersFile != "" {
+		users, err = bcpii.LoadUsers(cfg.UsersFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	return &bcpii.Authenticator{Local: local, Sessions: bcpii.NewSessions(users, cfg.Clock, cfg.SessionLifetime)}, nil
+}
+
+// serverTLS is the TLS configuration of both listeners. With a client CA,
+// a client certificate is optional, but one that is presented must chain
+// to the CA and name a requesting partition, or the handshake fails.
+func serverTLS(cfg Config, log *slog.Logger) (*tls.Config, error) {
+	cert, err := loadCert(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.ClientCAFile == "" {
+		return tc, nil
+	}
+	pem, err := os.ReadFile(cfg.ClientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("client CA: no certificate in %s", cfg.ClientCAFile)
+	}
+	tc.ClientCAs = pool
+	tc.ClientAuth = tls.VerifyClientCertIfGiven
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return nil
+		}
+		_, err := bcpii.PartitionFromCertificate(cs.PeerCertificates[0])
+		return err
+	}
+	return tc, nil
+}
+
 func loadCert(cfg Config, log *slog.Logger) (tls.Certificate, error) {
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -282,7 +435,7 @@ func loadCert(cfg Config, log *slog.Logger) (tls.Certificate, error) {
 		return cert, nil
 	}
 	dir := filepath.Join(cfg.DataDir, "tls")
-	cert, created, err := tlsutil.LoadOrCreate(dir, clock.Real{}.Now())
+	cert, created, err := tlsutil.LoadOrCreate(dir, cfg.Clock.Now())
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("tls: %w", err)
 	}

@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
@@ -64,4 +67,45 @@ func WhoFor(p bcpii.Principal, md metadata.MD) Who {
 	targets := md.Get(TargetMetadataKey)
 	target := strings.Join(targets, ",") // more than one is malformed
 	return Who{Caller: p.Caller(target, len(targets) > 0), Name: p.String(), BCPii: p.IsPartition()}
+}
+
+// Transport identifies callers of the external server by their connection
+// (client certificate, Unix socket, loopback) and X-API-Session, never by
+// a header that names a partition.
+type Transport struct {
+	Auth *bcpii.Authenticator
+	// Loopback counts TCP connections from a loopback address as local.
+	Loopback bool
+}
+
+// Identify applies bcpii.Authenticator's rules to the call.
+func (t Transport) Identify(ctx context.Context) (Who, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	p, err := t.Auth.Authenticate(credentialsOf(ctx, md, t.Loopback))
+	if err != nil {
+		return Who{}, err
+	}
+	return WhoFor(p, md), nil
+}
+
+func credentialsOf(ctx context.Context, md metadata.MD, loopback bool) bcpii.Credentials {
+	var c bcpii.Credentials
+	if s := md.Get(SessionMetadataKey); len(s) > 0 {
+		c.SessionPresent = true
+		c.Session = s[0]
+	}
+	pr, ok := peer.FromContext(ctx)
+	if !ok {
+		return c
+	}
+	if ti, ok := pr.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
+		c.ClientCert = ti.State.VerifiedChains[0][0]
+	}
+	switch a := pr.Addr.(type) {
+	case *net.UnixAddr:
+		c.Local = true
+	case *net.TCPAddr:
+		c.Local = loopback && a.IP.IsLoopback()
+	}
+	return c
 }

@@ -17,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
@@ -54,6 +55,9 @@ type Config struct {
 	Registry *jobs.Registry
 	// Identifier tells who is asking. Required.
 	Identifier Identifier
+	// Sessions holds the API users' sessions for Logon and Logoff; nil
+	// means no API users (every logon fails).
+	Sessions *bcpii.Sessions
 	// Credentials secure the connections; nil serves plaintext.
 	Credentials credentials.TransportCredentials
 	// Logger receives request logs; nil discards them.
@@ -86,12 +90,13 @@ func (c Config) Validate() error {
 
 // Server is the gRPC server.
 type Server struct {
-	reg    *jobs.Registry
-	id     Identifier
-	log    *slog.Logger
-	grace  time.Duration
-	grpc   *grpc.Server
-	health *health.Server
+	reg      *jobs.Registry
+	id       Identifier
+	sessions *bcpii.Sessions
+	log      *slog.Logger
+	grace    time.Duration
+	grpc     *grpc.Server
+	health   *health.Server
 }
 
 // New builds a Server from cfg.
@@ -108,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
-	s := &Server{reg: cfg.Registry, id: cfg.Identifier, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
+	s := &Server{reg: cfg.Registry, id: cfg.Identifier, sessions: cfg.Sessions, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
@@ -123,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(opts...)
 	bcpiiv1.RegisterJobServiceServer(s.grpc, &jobService{srv: s})
+	bcpiiv1.RegisterSessionServiceServer(s.grpc, &sessionService{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"context"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+)
+
+// Version is the gateway's version, reported as hmc-version.
+var Version = "1.0.0"
+
+// sessionService is Logon, Logoff and Query API Version.
+type sessionService struct {
+	bcpiiv1.UnimplementedSessionServiceServer
+	srv *Server
+}
+
+func (s *sessionService) Logon(ctx context.Context, req *bcpiiv1.LogonRequest) (*bcpiiv1.LogonResponse, error) {
+	if s.srv.sessions == nil {
+		return nil, bcpii.ErrLogonFailed
+	}
+	sess, err := s.srv.sessions.Logon(ctx, req.GetUserid(), req.GetPassword())
+	if err != nil {
+		return nil, err
+	}
+	r := sess.LogonResponse()
+	return &bcpiiv1.LogonResponse{
+		ApiSession:           r.APISession,
+		SessionCredential:    r.SessionCredential,
+		NotificationTopic:    r.NotificationTopic,
+		JobNotificationTopic: r.JobNotificationTopic,
+		ApiMajorVersion:      int32(r.APIMajorVersion),
+		ApiMinorVersion:      int32(r.APIMinorVersion),
+		PasswordExpires:      int32(r.PasswordExpires),
+	}, nil
+}
+
+func (s *sessionService) Logoff(ctx context.Context, _ *bcpiiv1.LogoffRequest) (*bcpiiv1.LogoffResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	ids := md.Get(SessionMetadataKey)
+	if len(ids) == 0 || ids[0] == "" {
+		return nil, bcpii.ErrNoSession
+	}
+	if s.srv.sessions == nil {
+		return nil, bcpii.ErrSessionNotValid
+	}
+	if err := s.srv.sessions.Logoff(ids[0]); err != nil {
+		return nil, err
+	}
+	return &bcpiiv1.LogoffResponse{}, nil
+}
+
+func (s *sessionService) GetVersion(context.Context, *bcpiiv1.GetVersionRequest) (*bcpiiv1.GetVersionResponse, error) {
+	return &bcpiiv1.GetVersionResponse{
+		HmcName:         "bcpii-gateway",
+		HmcVersion:      Version,
+		ApiMajorVersion: bcpii.APIMajorVersion,
+		ApiMinorVersion: bcpii.APIMinorVersion,
+	}, nil
+}
