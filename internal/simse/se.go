@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -237,7 +236,9 @@ var (
 // Invoke performs one request. Queries answer 200 at once; operations
 // answer 202 with the URI of a job that is in the registry before Invoke
 // returns. Failures are *hmcerr.Error, judged in the order of the job
-// contract: path, method, query, body, object, state.
+// contract: path, method, query, body, object, state. An operation waits
+// for Run to take it over; should ctx end first, its job is ended with
+// 503.1 rather than left running, and Invoke answers 503.1.
 func (s *SE) Invoke(ctx context.Context, req Request) (Response, error) {
 	path, rawQuery, _ := strings.Cut(req.URI, "?")
 	rt, ok := parseRoute(path)
@@ -268,7 +269,6 @@ func (s *SE) Invoke(ctx context.Context, req Request) (Response, error) {
 type run struct {
 	job   jobs.Job
 	obj   *object
-	op    string
 	plan  plan
 	prior string // the object's status before the operation
 	timer clock.Timer
@@ -295,7 +295,7 @@ func (s *SE) start(ctx context.Context, req Request, rt route, opts options) (Re
 		s.mu.Unlock()
 		return Response{}, errBusy
 	}
-	r := &run{obj: obj, op: rt.op, prior: obj.status, plan: planFor(obj, rt.op, opts)}
+	r := &run{obj: obj, prior: obj.status, plan: planFor(obj, rt.op, opts)}
 	obj.busy = true
 	if r.plan.during != "" {
 		obj.status = r.plan.during
@@ -326,8 +326,11 @@ func (s *SE) start(ctx context.Context, req Request, rt route, opts options) (Re
 		s.abandon(ctx, r, ctx.Err())
 		return Response{}, hmcerr.ErrUnavailable.WithCause(ctx.Err())
 	}
-	body := fmt.Appendf(nil, `{"job-uri":%q}`, job.URI())
-	return Response{Status: 202, Body: body, JobURI: job.URI()}, nil
+	var body bytes.Buffer
+	body.WriteString(`{"job-uri":`)
+	writeString(&body, job.URI())
+	body.WriteByte('}')
+	return Response{Status: 202, Body: body.Bytes(), JobURI: job.URI()}, nil
 }
 
 // abandon ends a job that Run never took over, so that it does not stay
@@ -369,6 +372,8 @@ func (s *SE) release(r *run, succeeded bool) {
 // seen, or Run stops.
 func (s *SE) follow(ctx context.Context, r *run) {
 	defer r.timer.Stop()
+	// Only a cancelable job can become cancel-pending, so only those need
+	// watching.
 	var canceled <-chan struct{}
 	if r.plan.cancelable {
 		c, stop := s.watchCancel(ctx, r.job)
