@@ -99,6 +99,7 @@ type Config struct {
 // Gateway is the REST handler.
 type Gateway struct {
 	mux     *runtime.ServeMux
+	ops     bcpiiv1.OperationServiceClient
 	auth    Authenticator
 	routes  []*route
 	openAPI []byte
@@ -115,7 +116,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{auth: cfg.Authenticator, openAPI: cfg.OpenAPI, log: cfg.Logger}
+	g := &Gateway{auth: cfg.Authenticator, openAPI: cfg.OpenAPI, log: cfg.Logger, ops: bcpiiv1.NewOperationServiceClient(cfg.Conn)}
 	none := func(string) (string, bool) { return "", false }
 	g.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler{}),
@@ -149,6 +150,7 @@ func New(cfg Config) (*Gateway, error) {
 		newRoute("/api/sessions/this-session", map[string]method{http.MethodDelete: {}}),
 		newRoute("/api/version", map[string]method{http.MethodGet: {public: true}}),
 	}
+	g.routes = append(g.routes, g.operationRoutes()...)
 	if g.openAPI != nil {
 		g.routes = append(g.routes, newRoute(OpenAPIPath, map[string]method{http.MethodGet: {local: g.serveOpenAPI}}))
 	}
@@ -251,13 +253,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, known, hmcerr.ErrNotFound)
 		return
 	}
+	r = r.WithContext(context.WithValue(r.Context(), identityKey{}, known))
 	if m.local != nil {
-		m.local(w, r)
+		m.local(w, r, body, known)
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.Header.Del("Te") // no trailers: answers are plain HTTP/1.1 bodies
-	g.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, known)))
+	g.mux.ServeHTTP(w, r)
 }
 
 func (g *Gateway) match(rawPath string) (*route, []string) {
@@ -291,7 +294,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-func (g *Gateway) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+func (g *Gateway) serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ []byte, _ *Identity) {
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(g.openAPI)))
 	_, _ = w.Write(g.openAPI)

@@ -9,8 +9,9 @@ import (
 type bodyRule int
 
 const (
-	noBody     bodyRule = iota // a non-empty body is 400.4
-	jsonObject                 // a JSON object with the fields in method.fields
+	noBody      bodyRule = iota // a non-empty body is 400.4
+	jsonObject                  // a JSON object with the fields in method.fields
+	backendBody                 // passed to the backend, which judges it
 )
 
 // fieldKind is the JSON type a body field must have.
@@ -55,9 +56,9 @@ type method struct {
 	// jobID marks routes whose "{job-id}" segment must look like a job id:
 	// anything else cannot name a job and answers 404.1.
 	jobID bool
-	// local, when set, answers the request in the gateway itself instead of
-	// through the gRPC service.
-	local http.HandlerFunc
+	// local, when set, answers the request instead of grpc-gateway's
+	// mux; the request's body has been read and its identity is known.
+	local func(w http.ResponseWriter, r *http.Request, body []byte, id *Identity)
 }
 
 func newRoute(pattern string, methods map[string]method) *route {

@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.ClientCAFile, "client-ca", "", "PEM CA bundle for client certificates naming requesting partitions (URI SAN urn:bcpii:partition:NETID.NAU.LPAR)")
 	fs.BoolVar(&cfg.NoLoopbackIdentity, "no-loopback-identity", false, "do not treat loopback connections as the local partition (the Unix socket still is)")
 	fs.StringVar(&cfg.Socket, "socket", "", `gRPC Unix socket for local programs (default DATA/grpc.sock; "-" for none)`)
+	fs.StringVar(&cfg.Inventory, "inventory", "", "simulated SE inventory file, YAML or JSON (default: built in)")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long ended jobs are kept (default and minimum 4h)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")

@@ -28,6 +28,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/simse"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/boltstore"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
@@ -91,6 +92,9 @@ type Config struct {
 	// Socket is the path of the gRPC Unix domain socket, whose callers are
 	// the local partition; empty means DataDir/grpc.sock, "-" none.
 	Socket string
+	// Inventory is the simulated SE's inventory file (YAML or JSON); empty
+	// means the built-in one.
+	Inventory string
 	// Clock tells the time; nil means the system clock. Tests inject one.
 	Clock clock.Clock
 	// OnListening, when set, is told the addresses once every listener is
@@ -190,6 +194,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	se, err := simulatedSE(cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	seCtx, stopSE := context.WithCancel(context.WithoutCancel(ctx))
+	seDone := make(chan error, 1)
+	go func() { seDone <- se.Run(seCtx) }()
+	// The SE ends the jobs it still runs when it stops, so it stops after
+	// the servers and before the store closes.
+	defer func() { stopSE(); <-seDone }()
+	backend := seBackend{se}
 	var tlsConfig *tls.Config
 	if !cfg.Plaintext {
 		if tlsConfig, err = serverTLS(cfg, log); err != nil {
@@ -206,6 +221,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Registry:      reg,
 		Identifier:    server.Transport{Auth: auth, Loopback: !cfg.NoLoopbackIdentity},
 		Sessions:      auth.Sessions,
+		Backend:       backend,
 		Credentials:   creds,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,
@@ -219,6 +235,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Registry:      reg,
 		Identifier:    server.Transport{Auth: auth},
 		Sessions:      auth.Sessions,
+		Backend:       backend,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,
 	})
@@ -231,6 +248,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Registry:      reg,
 		Identifier:    server.Forwarded{},
 		Sessions:      auth.Sessions,
+		Backend:       backend,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,
 	})
@@ -356,6 +374,30 @@ func openStore(cfg Config) (jobs.Store, func(), error) {
 		return nil, nil, err
 	}
 	return st, func() { _ = st.Close() }, nil
+}
+
+func simulatedSE(cfg Config, reg *jobs.Registry, log *slog.Logger) (*simse.SE, error) {
+	var inv *simse.Inventory
+	if cfg.Inventory != "" {
+		var err error
+		if inv, err = simse.LoadInventory(cfg.Inventory); err != nil {
+			return nil, fmt.Errorf("inventory: %w", err)
+		}
+	}
+	return simse.New(simse.Config{Inventory: inv, Registry: reg, Clock: cfg.Clock, Logger: log})
+}
+
+// seBackend runs operations on the simulated SE.
+type seBackend struct{ se *simse.SE }
+
+func (b seBackend) Invoke(ctx context.Context, op server.Operation) (server.Answer, error) {
+	r, err := b.se.Invoke(ctx, simse.Request{Owner: op.Owner, Target: op.Target, Method: op.Method, URI: op.URI, Body: op.Body})
+	return server.Answer{Status: r.Status, Body: r.Body, JobURI: r.JobURI}, err
+}
+
+func (b seBackend) Resolve(uri string) (string, bool) {
+	t, _, ok := b.se.Resolve(uri)
+	return t, ok
 }
 
 // listeners closes what it opened if Run fails before serving.

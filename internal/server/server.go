@@ -58,6 +58,8 @@ type Config struct {
 	// Sessions holds the API users' sessions for Logon and Logoff; nil
 	// means no API users (every logon fails).
 	Sessions *bcpii.Sessions
+	// Backend runs operations; nil answers every Invoke with 503.1.
+	Backend Backend
 	// Credentials secure the connections; nil serves plaintext.
 	Credentials credentials.TransportCredentials
 	// Logger receives request logs; nil discards them.
@@ -93,6 +95,7 @@ type Server struct {
 	reg      *jobs.Registry
 	id       Identifier
 	sessions *bcpii.Sessions
+	backend  Backend
 	log      *slog.Logger
 	grace    time.Duration
 	grpc     *grpc.Server
@@ -113,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
-	s := &Server{reg: cfg.Registry, id: cfg.Identifier, sessions: cfg.Sessions, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
+	s := &Server{reg: cfg.Registry, id: cfg.Identifier, sessions: cfg.Sessions, backend: cfg.Backend, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
@@ -129,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 	s.grpc = grpc.NewServer(opts...)
 	bcpiiv1.RegisterJobServiceServer(s.grpc, &jobService{srv: s})
 	bcpiiv1.RegisterSessionServiceServer(s.grpc, &sessionService{srv: s})
+	bcpiiv1.RegisterOperationServiceServer(s.grpc, &operationService{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -170,14 +174,20 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 // Stop cuts every connection at once.
 func (s *Server) Stop() { s.grpc.Stop() }
 
-// caller identifies the call and remembers who asked, for error details.
-func (s *Server) caller(ctx context.Context) (jobs.Caller, error) {
+// identify identifies the call and remembers who asked, for error
+// details.
+func (s *Server) identify(ctx context.Context) (Who, error) {
 	who, err := s.id.Identify(ctx)
 	if err != nil {
-		return jobs.Caller{}, err
+		return Who{}, err
 	}
 	if info := callInfoFrom(ctx); info != nil {
 		info.who = &who
 	}
-	return who.Caller, nil
+	return who, nil
+}
+
+func (s *Server) caller(ctx context.Context) (jobs.Caller, error) {
+	who, err := s.identify(ctx)
+	return who.Caller, err
 }
