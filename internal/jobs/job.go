@@ -68,7 +68,10 @@ type Job struct {
 	// Operation names what started the job, e.g. the method and URI.
 	Operation string `json:"operation,omitempty"`
 	// Cancelable says whether the operation supports Cancel Job.
-	Cancelable bool   `json:"cancelable"`
+	Cancelable bool `json:"cancelable"`
+	// BackendRef is the backend's own name for the job, such as the
+	// upstream HMC's job URI; empty for the simulated SE.
+	BackendRef string `json:"backend-ref,omitempty"`
 	Status     Status `json:"status"`
 	// StatusCode is job-status-code, set once the job has ended.
 	StatusCode int `json:"status-code,omitempty"`

@@ -107,6 +107,7 @@ type Spec struct {
 	Target     string
 	Operation  string
 	Cancelable bool
+	BackendRef string
 }
 
 // Create registers a new running job.
@@ -120,6 +121,7 @@ func (r *Registry) Create(ctx context.Context, s Spec) (Job, error) {
 		Target:     s.Target,
 		Operation:  s.Operation,
 		Cancelable: s.Cancelable,
+		BackendRef: s.BackendRef,
 		Status:     Running,
 		Created:    r.clock.Now().UTC(),
 	}
