@@ -20,6 +20,10 @@ var (
 // Store keeps jobs durably. The registry is its only user; implementations
 // (memory, bbolt, etcd) pass the conformance suite in storetest. Every
 // method is safe for concurrent use.
+//
+// Revisions come from one counter for the whole store that only grows:
+// every write gets a revision greater than any revision before it, as
+// etcd's do. Completion cursors rely on it.
 type Store interface {
 	// Create adds j, whose ID must not be in use, and returns it with
 	// Revision and CreateRevision set. ErrExists if the ID is taken.

@@ -13,17 +13,28 @@ import (
 // reader sees intermediate states coalesced, and never loses the final one
 // because an ended job does not change again.
 type hub struct {
-	mu   sync.Mutex
-	subs map[string]map[*Watcher]struct{}
+	mu     sync.Mutex
+	subs   map[string]map[*Watcher]struct{}
+	owners map[Owner]map[*CompletionWatcher]struct{}
 }
 
-func newHub() *hub { return &hub{subs: make(map[string]map[*Watcher]struct{})} }
+func newHub() *hub {
+	return &hub{
+		subs:   make(map[string]map[*Watcher]struct{}),
+		owners: make(map[Owner]map[*CompletionWatcher]struct{}),
+	}
+}
 
 func (h *hub) publish(c Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for w := range h.subs[c.Job.ID] {
 		w.offer(c)
+	}
+	if !c.Deleted && c.Job.Status.Ended() {
+		for w := range h.owners[c.Job.Owner] {
+			w.offer(c.Job)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -85,7 +86,7 @@ func (s *jobService) ListJobs(ctx context.Context, req *bcpiiv1.ListJobsRequest)
 			return nil, hmcerr.ErrInvalidField.WithMessage("status is not a job status.")
 		}
 	}
-	after, err := ParsePageToken(req.GetPageToken())
+	after, err := ParseCursor(req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +111,7 @@ func (s *jobService) ListJobs(ctx context.Context, req *bcpiiv1.ListJobsRequest)
 		resp.Jobs = append(resp.Jobs, e)
 	}
 	if next != 0 {
-		resp.NextPageToken = pageToken(next)
+		resp.NextPageToken = Cursor(next)
 	}
 	return resp, nil
 }
@@ -142,6 +143,10 @@ func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobSe
 	if err != nil {
 		return err
 	}
+	after, err := ParseCursor(req.GetCursor())
+	if err != nil {
+		return err
+	}
 	w, err := s.srv.reg.Watch(ctx, c, req.GetJobId())
 	if err != nil {
 		return err
@@ -155,7 +160,49 @@ func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobSe
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(&bcpiiv1.WatchJobResponse{Job: JobToProto(j)}); err != nil {
+		if j.Revision <= after {
+			continue // the client has it from an earlier stream
+		}
+		if err := stream.Send(&bcpiiv1.WatchJobResponse{Job: JobToProto(j), Cursor: Cursor(j.Revision)}); err != nil {
+			return err
+		}
+	}
+}
+
+// StreamStartedKey is a header the server sends as soon as a completion
+// stream is accepted, so a client (the REST gateway) can tell a stream that
+// waits for its first event from one that failed.
+const StreamStartedKey = "x-bcpii-stream"
+
+func (s *jobService) WatchJobCompletions(req *bcpiiv1.WatchJobCompletionsRequest, stream bcpiiv1.JobService_WatchJobCompletionsServer) error {
+	ctx := stream.Context()
+	c, err := s.srv.caller(ctx)
+	if err != nil {
+		return err
+	}
+	after, err := ParseCursor(req.GetCursor())
+	if err != nil {
+		return err
+	}
+	w, err := s.srv.reg.WatchCompletions(ctx, c, after)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := stream.SendHeader(metadata.Pairs(StreamStartedKey, "1")); err != nil {
+		return err
+	}
+	for {
+		j, err := w.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&bcpiiv1.WatchJobCompletionsResponse{
+			JobUri: j.URI(),
+			JobId:  j.ID,
+			Job:    JobToProto(j),
+			Cursor: Cursor(j.Revision),
+		}); err != nil {
 			return err
 		}
 	}
@@ -205,22 +252,24 @@ func statusFromProto(s bcpiiv1.JobStatus) jobs.Status {
 	return ""
 }
 
-// Page tokens are the creation revision of the last job on the page, as
-// 8 bytes big-endian in unpadded base64url. They reveal nothing of other
-// principals' jobs: a listing only ever reads the caller's own.
+// Cursors and page tokens are a store revision (for a page token, the
+// creation revision of the last job on the page) as 8 bytes big-endian in
+// unpadded base64url. They reveal nothing of other principals' jobs: a
+// listing or stream only ever reads the caller's own.
 
-func pageToken(after int64) string {
+// Cursor encodes a store revision.
+func Cursor(after int64) string {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(after))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// ParsePageToken reads a ListJobs page token; empty means the first page.
-func ParsePageToken(tok string) (int64, error) {
+// ParseCursor reads a cursor or page token; empty means from the start.
+func ParseCursor(tok string) (int64, error) {
 	if tok == "" {
 		return 0, nil
 	}
-	bad := hmcerr.ErrInvalidField.WithMessage("page_token is not a token this gateway issued.")
+	bad := hmcerr.ErrInvalidField.WithMessage("The cursor or page token is not one this gateway issued.")
 	if len(tok) != 11 {
 		return 0, bad
 	}

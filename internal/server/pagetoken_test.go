@@ -7,15 +7,15 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
-func FuzzParsePageToken(f *testing.F) {
-	for _, s := range []string{"", pageToken(1), pageToken(1 << 40), "garbage", "AAAAAAAAAAA", "AAAAAAAAAAE=", "__________8", "AAAAAAAAAAB"} {
+func FuzzParseCursor(f *testing.F) {
+	for _, s := range []string{"", Cursor(1), Cursor(1 << 40), "garbage", "AAAAAAAAAAA", "AAAAAAAAAAE=", "__________8", "AAAAAAAAAAB"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, tok string) {
-		v, err := ParsePageToken(tok)
+		v, err := ParseCursor(tok)
 		if err != nil {
 			if !errors.Is(err, hmcerr.ErrInvalidField) {
-				t.Fatalf("ParsePageToken(%q) error %v is not 400.7", tok, err)
+				t.Fatalf("ParseCursor(%q) error %v is not 400.7", tok, err)
 			}
 			return
 		}
@@ -25,8 +25,8 @@ func FuzzParsePageToken(f *testing.F) {
 			}
 			return
 		}
-		if v <= 0 || pageToken(v) != tok {
-			t.Fatalf("ParsePageToken(%q) = %d, which encodes as %q", tok, v, pageToken(v))
+		if v <= 0 || Cursor(v) != tok {
+			t.Fatalf("ParseCursor(%q) = %d, which encodes as %q", tok, v, Cursor(v))
 		}
 	})
 }

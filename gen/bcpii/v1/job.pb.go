@@ -756,7 +756,10 @@ func (x *WaitJobResponse) GetTimedOut() bool {
 type WatchJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job id: the last segment of the job URI "/api/jobs/{job-id}".
-	JobId         string `protobuf:"bytes,1,opt,name=job_id,json=job-id,proto3" json:"job_id,omitempty"`
+	JobId string `protobuf:"bytes,1,opt,name=job_id,json=job-id,proto3" json:"job_id,omitempty"`
+	// The cursor of the last status handled, to resume a stream: statuses
+	// up to it are not sent again. Empty to start with the current status.
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -798,11 +801,20 @@ func (x *WatchJobRequest) GetJobId() string {
 	return ""
 }
 
+func (x *WatchJobRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
 // WatchJobResponse is one status of the watched job.
 type WatchJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job's status.
-	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	Job *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// Resume after this status by passing it as WatchJobRequest.cursor.
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -842,6 +854,132 @@ func (x *WatchJobResponse) GetJob() *Job {
 		return x.Job
 	}
 	return nil
+}
+
+func (x *WatchJobResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// WatchJobCompletionsRequest says where to resume.
+type WatchJobCompletionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cursor of the last completion handled; empty to start from now.
+	Cursor        string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchJobCompletionsRequest) Reset() {
+	*x = WatchJobCompletionsRequest{}
+	mi := &file_bcpii_v1_job_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchJobCompletionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchJobCompletionsRequest) ProtoMessage() {}
+
+func (x *WatchJobCompletionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcpii_v1_job_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchJobCompletionsRequest.ProtoReflect.Descriptor instead.
+func (*WatchJobCompletionsRequest) Descriptor() ([]byte, []int) {
+	return file_bcpii_v1_job_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WatchJobCompletionsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// WatchJobCompletionsResponse is one job that ended.
+type WatchJobCompletionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job URI, "/api/jobs/{job-id}", as the HMC's notification carries it.
+	JobUri string `protobuf:"bytes,1,opt,name=job_uri,json=job-uri,proto3" json:"job_uri,omitempty"`
+	// The job id.
+	JobId string `protobuf:"bytes,2,opt,name=job_id,json=job-id,proto3" json:"job_id,omitempty"`
+	// The job's final status.
+	Job *Job `protobuf:"bytes,3,opt,name=job,proto3" json:"job,omitempty"`
+	// Resume after this event by passing it as WatchJobCompletionsRequest.cursor.
+	Cursor        string `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchJobCompletionsResponse) Reset() {
+	*x = WatchJobCompletionsResponse{}
+	mi := &file_bcpii_v1_job_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchJobCompletionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchJobCompletionsResponse) ProtoMessage() {}
+
+func (x *WatchJobCompletionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcpii_v1_job_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchJobCompletionsResponse.ProtoReflect.Descriptor instead.
+func (*WatchJobCompletionsResponse) Descriptor() ([]byte, []int) {
+	return file_bcpii_v1_job_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WatchJobCompletionsResponse) GetJobUri() string {
+	if x != nil {
+		return x.JobUri
+	}
+	return ""
+}
+
+func (x *WatchJobCompletionsResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *WatchJobCompletionsResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *WatchJobCompletionsResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
 }
 
 var File_bcpii_v1_job_proto protoreflect.FileDescriptor
@@ -890,17 +1028,26 @@ const file_bcpii_v1_job_proto_rawDesc = "" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"P\n" +
 	"\x0fWaitJobResponse\x12\x1f\n" +
 	"\x03job\x18\x01 \x01(\v2\r.bcpii.v1.JobR\x03job\x12\x1c\n" +
-	"\ttimed_out\x18\x02 \x01(\bR\ttimed-out\")\n" +
+	"\ttimed_out\x18\x02 \x01(\bR\ttimed-out\"A\n" +
 	"\x0fWatchJobRequest\x12\x16\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x06job-id\"3\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x06job-id\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"K\n" +
 	"\x10WatchJobResponse\x12\x1f\n" +
-	"\x03job\x18\x01 \x01(\v2\r.bcpii.v1.JobR\x03job*\x90\x01\n" +
+	"\x03job\x18\x01 \x01(\v2\r.bcpii.v1.JobR\x03job\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"4\n" +
+	"\x1aWatchJobCompletionsRequest\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\"\x88\x01\n" +
+	"\x1bWatchJobCompletionsResponse\x12\x18\n" +
+	"\ajob_uri\x18\x01 \x01(\tR\ajob-uri\x12\x16\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x06job-id\x12\x1f\n" +
+	"\x03job\x18\x03 \x01(\v2\r.bcpii.v1.JobR\x03job\x12\x16\n" +
+	"\x06cursor\x18\x04 \x01(\tR\x06cursor*\x90\x01\n" +
 	"\tJobStatus\x12\x1a\n" +
 	"\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12JOB_STATUS_RUNNING\x10\x01\x12\x1d\n" +
 	"\x19JOB_STATUS_CANCEL_PENDING\x10\x02\x12\x17\n" +
 	"\x13JOB_STATUS_COMPLETE\x10\x03\x12\x17\n" +
-	"\x13JOB_STATUS_CANCELED\x10\x042\x88\x04\n" +
+	"\x13JOB_STATUS_CANCELED\x10\x042\xee\x04\n" +
 	"\n" +
 	"JobService\x12\\\n" +
 	"\x06GetJob\x12\x17.bcpii.v1.GetJobRequest\x1a\x18.bcpii.v1.GetJobResponse\"\x1f\x82\xd3\xe4\x93\x02\x19b\x03job\x12\x12/api/jobs/{job_id}\x12r\n" +
@@ -908,7 +1055,8 @@ const file_bcpii_v1_job_proto_rawDesc = "" +
 	"\tDeleteJob\x12\x1a.bcpii.v1.DeleteJobRequest\x1a\x1b.bcpii.v1.DeleteJobResponse\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/api/jobs/{job_id}\x12A\n" +
 	"\bListJobs\x12\x19.bcpii.v1.ListJobsRequest\x1a\x1a.bcpii.v1.ListJobsResponse\x12>\n" +
 	"\aWaitJob\x12\x18.bcpii.v1.WaitJobRequest\x1a\x19.bcpii.v1.WaitJobResponse\x12C\n" +
-	"\bWatchJob\x12\x19.bcpii.v1.WatchJobRequest\x1a\x1a.bcpii.v1.WatchJobResponse0\x01Be\n" +
+	"\bWatchJob\x12\x19.bcpii.v1.WatchJobRequest\x1a\x1a.bcpii.v1.WatchJobResponse0\x01\x12d\n" +
+	"\x13WatchJobCompletions\x12$.bcpii.v1.WatchJobCompletionsRequest\x1a%.bcpii.v1.WatchJobCompletionsResponse0\x01Be\n" +
 	"\x1acom.github.bcpiigateway.v1B\bJobProtoP\x01Z;github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1;bcpiiv1b\x06proto3"
 
 var (
@@ -924,25 +1072,27 @@ func file_bcpii_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_bcpii_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_bcpii_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_bcpii_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_bcpii_v1_job_proto_goTypes = []any{
-	(JobStatus)(0),                // 0: bcpii.v1.JobStatus
-	(*Job)(nil),                   // 1: bcpii.v1.Job
-	(*GetJobRequest)(nil),         // 2: bcpii.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 3: bcpii.v1.GetJobResponse
-	(*CancelJobRequest)(nil),      // 4: bcpii.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),     // 5: bcpii.v1.CancelJobResponse
-	(*DeleteJobRequest)(nil),      // 6: bcpii.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),     // 7: bcpii.v1.DeleteJobResponse
-	(*ListJobsRequest)(nil),       // 8: bcpii.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 9: bcpii.v1.ListJobsResponse
-	(*JobEntry)(nil),              // 10: bcpii.v1.JobEntry
-	(*WaitJobRequest)(nil),        // 11: bcpii.v1.WaitJobRequest
-	(*WaitJobResponse)(nil),       // 12: bcpii.v1.WaitJobResponse
-	(*WatchJobRequest)(nil),       // 13: bcpii.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),      // 14: bcpii.v1.WatchJobResponse
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(JobStatus)(0),                      // 0: bcpii.v1.JobStatus
+	(*Job)(nil),                         // 1: bcpii.v1.Job
+	(*GetJobRequest)(nil),               // 2: bcpii.v1.GetJobRequest
+	(*GetJobResponse)(nil),              // 3: bcpii.v1.GetJobResponse
+	(*CancelJobRequest)(nil),            // 4: bcpii.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),           // 5: bcpii.v1.CancelJobResponse
+	(*DeleteJobRequest)(nil),            // 6: bcpii.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),           // 7: bcpii.v1.DeleteJobResponse
+	(*ListJobsRequest)(nil),             // 8: bcpii.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),            // 9: bcpii.v1.ListJobsResponse
+	(*JobEntry)(nil),                    // 10: bcpii.v1.JobEntry
+	(*WaitJobRequest)(nil),              // 11: bcpii.v1.WaitJobRequest
+	(*WaitJobResponse)(nil),             // 12: bcpii.v1.WaitJobResponse
+	(*WatchJobRequest)(nil),             // 13: bcpii.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),            // 14: bcpii.v1.WatchJobResponse
+	(*WatchJobCompletionsRequest)(nil),  // 15: bcpii.v1.WatchJobCompletionsRequest
+	(*WatchJobCompletionsResponse)(nil), // 16: bcpii.v1.WatchJobCompletionsResponse
+	(*timestamppb.Timestamp)(nil),       // 17: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 18: google.protobuf.Duration
 }
 var file_bcpii_v1_job_proto_depIdxs = []int32{
 	0,  // 0: bcpii.v1.Job.status:type_name -> bcpii.v1.JobStatus
@@ -950,28 +1100,31 @@ var file_bcpii_v1_job_proto_depIdxs = []int32{
 	0,  // 2: bcpii.v1.ListJobsRequest.status:type_name -> bcpii.v1.JobStatus
 	10, // 3: bcpii.v1.ListJobsResponse.jobs:type_name -> bcpii.v1.JobEntry
 	1,  // 4: bcpii.v1.JobEntry.job:type_name -> bcpii.v1.Job
-	15, // 5: bcpii.v1.JobEntry.create_time:type_name -> google.protobuf.Timestamp
-	15, // 6: bcpii.v1.JobEntry.end_time:type_name -> google.protobuf.Timestamp
-	16, // 7: bcpii.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
+	17, // 5: bcpii.v1.JobEntry.create_time:type_name -> google.protobuf.Timestamp
+	17, // 6: bcpii.v1.JobEntry.end_time:type_name -> google.protobuf.Timestamp
+	18, // 7: bcpii.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
 	1,  // 8: bcpii.v1.WaitJobResponse.job:type_name -> bcpii.v1.Job
 	1,  // 9: bcpii.v1.WatchJobResponse.job:type_name -> bcpii.v1.Job
-	2,  // 10: bcpii.v1.JobService.GetJob:input_type -> bcpii.v1.GetJobRequest
-	4,  // 11: bcpii.v1.JobService.CancelJob:input_type -> bcpii.v1.CancelJobRequest
-	6,  // 12: bcpii.v1.JobService.DeleteJob:input_type -> bcpii.v1.DeleteJobRequest
-	8,  // 13: bcpii.v1.JobService.ListJobs:input_type -> bcpii.v1.ListJobsRequest
-	11, // 14: bcpii.v1.JobService.WaitJob:input_type -> bcpii.v1.WaitJobRequest
-	13, // 15: bcpii.v1.JobService.WatchJob:input_type -> bcpii.v1.WatchJobRequest
-	3,  // 16: bcpii.v1.JobService.GetJob:output_type -> bcpii.v1.GetJobResponse
-	5,  // 17: bcpii.v1.JobService.CancelJob:output_type -> bcpii.v1.CancelJobResponse
-	7,  // 18: bcpii.v1.JobService.DeleteJob:output_type -> bcpii.v1.DeleteJobResponse
-	9,  // 19: bcpii.v1.JobService.ListJobs:output_type -> bcpii.v1.ListJobsResponse
-	12, // 20: bcpii.v1.JobService.WaitJob:output_type -> bcpii.v1.WaitJobResponse
-	14, // 21: bcpii.v1.JobService.WatchJob:output_type -> bcpii.v1.WatchJobResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	1,  // 10: bcpii.v1.WatchJobCompletionsResponse.job:type_name -> bcpii.v1.Job
+	2,  // 11: bcpii.v1.JobService.GetJob:input_type -> bcpii.v1.GetJobRequest
+	4,  // 12: bcpii.v1.JobService.CancelJob:input_type -> bcpii.v1.CancelJobRequest
+	6,  // 13: bcpii.v1.JobService.DeleteJob:input_type -> bcpii.v1.DeleteJobRequest
+	8,  // 14: bcpii.v1.JobService.ListJobs:input_type -> bcpii.v1.ListJobsRequest
+	11, // 15: bcpii.v1.JobService.WaitJob:input_type -> bcpii.v1.WaitJobRequest
+	13, // 16: bcpii.v1.JobService.WatchJob:input_type -> bcpii.v1.WatchJobRequest
+	15, // 17: bcpii.v1.JobService.WatchJobCompletions:input_type -> bcpii.v1.WatchJobCompletionsRequest
+	3,  // 18: bcpii.v1.JobService.GetJob:output_type -> bcpii.v1.GetJobResponse
+	5,  // 19: bcpii.v1.JobService.CancelJob:output_type -> bcpii.v1.CancelJobResponse
+	7,  // 20: bcpii.v1.JobService.DeleteJob:output_type -> bcpii.v1.DeleteJobResponse
+	9,  // 21: bcpii.v1.JobService.ListJobs:output_type -> bcpii.v1.ListJobsResponse
+	12, // 22: bcpii.v1.JobService.WaitJob:output_type -> bcpii.v1.WaitJobResponse
+	14, // 23: bcpii.v1.JobService.WatchJob:output_type -> bcpii.v1.WatchJobResponse
+	16, // 24: bcpii.v1.JobService.WatchJobCompletions:output_type -> bcpii.v1.WatchJobCompletionsResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_bcpii_v1_job_proto_init() }
@@ -987,7 +1140,7 @@ func file_bcpii_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bcpii_v1_job_proto_rawDesc), len(file_bcpii_v1_job_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

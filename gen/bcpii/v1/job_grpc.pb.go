@@ -26,12 +26,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	JobService_GetJob_FullMethodName    = "/bcpii.v1.JobService/GetJob"
-	JobService_CancelJob_FullMethodName = "/bcpii.v1.JobService/CancelJob"
-	JobService_DeleteJob_FullMethodName = "/bcpii.v1.JobService/DeleteJob"
-	JobService_ListJobs_FullMethodName  = "/bcpii.v1.JobService/ListJobs"
-	JobService_WaitJob_FullMethodName   = "/bcpii.v1.JobService/WaitJob"
-	JobService_WatchJob_FullMethodName  = "/bcpii.v1.JobService/WatchJob"
+	JobService_GetJob_FullMethodName              = "/bcpii.v1.JobService/GetJob"
+	JobService_CancelJob_FullMethodName           = "/bcpii.v1.JobService/CancelJob"
+	JobService_DeleteJob_FullMethodName           = "/bcpii.v1.JobService/DeleteJob"
+	JobService_ListJobs_FullMethodName            = "/bcpii.v1.JobService/ListJobs"
+	JobService_WaitJob_FullMethodName             = "/bcpii.v1.JobService/WaitJob"
+	JobService_WatchJob_FullMethodName            = "/bcpii.v1.JobService/WatchJob"
+	JobService_WatchJobCompletions_FullMethodName = "/bcpii.v1.JobService/WatchJobCompletions"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -74,6 +75,13 @@ type JobServiceClient interface {
 	// states may be coalesced for a slow reader; the final state is always
 	// sent.
 	WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobResponse], error)
+	// WatchJobCompletions streams a completion event for every job of the
+	// caller's that ends, as it ends: the HMC's job-completion notification.
+	// Each event carries a cursor; a client that reconnects with the cursor
+	// of the last event it handled receives every completion since, none
+	// twice, as long as the jobs are retained. Without a cursor the stream
+	// starts with the next completion.
+	WatchJobCompletions(ctx context.Context, in *WatchJobCompletionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobCompletionsResponse], error)
 }
 
 type jobServiceClient struct {
@@ -153,6 +161,25 @@ func (c *jobServiceClient) WatchJob(ctx context.Context, in *WatchJobRequest, op
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type JobService_WatchJobClient = grpc.ServerStreamingClient[WatchJobResponse]
 
+func (c *jobServiceClient) WatchJobCompletions(ctx context.Context, in *WatchJobCompletionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobCompletionsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[1], JobService_WatchJobCompletions_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchJobCompletionsRequest, WatchJobCompletionsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_WatchJobCompletionsClient = grpc.ServerStreamingClient[WatchJobCompletionsResponse]
+
 // JobServiceServer is the server API for JobService service.
 // All implementations must embed UnimplementedJobServiceServer
 // for forward compatibility.
@@ -193,6 +220,13 @@ type JobServiceServer interface {
 	// states may be coalesced for a slow reader; the final state is always
 	// sent.
 	WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error
+	// WatchJobCompletions streams a completion event for every job of the
+	// caller's that ends, as it ends: the HMC's job-completion notification.
+	// Each event carries a cursor; a client that reconnects with the cursor
+	// of the last event it handled receives every completion since, none
+	// twice, as long as the jobs are retained. Without a cursor the stream
+	// starts with the next completion.
+	WatchJobCompletions(*WatchJobCompletionsRequest, grpc.ServerStreamingServer[WatchJobCompletionsResponse]) error
 	mustEmbedUnimplementedJobServiceServer()
 }
 
@@ -220,6 +254,9 @@ func (UnimplementedJobServiceServer) WaitJob(context.Context, *WaitJobRequest) (
 }
 func (UnimplementedJobServiceServer) WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchJob not implemented")
+}
+func (UnimplementedJobServiceServer) WatchJobCompletions(*WatchJobCompletionsRequest, grpc.ServerStreamingServer[WatchJobCompletionsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchJobCompletions not implemented")
 }
 func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
 func (UnimplementedJobServiceServer) testEmbeddedByValue()                    {}
@@ -343,6 +380,17 @@ func _JobService_WatchJob_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type JobService_WatchJobServer = grpc.ServerStreamingServer[WatchJobResponse]
 
+func _JobService_WatchJobCompletions_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchJobCompletionsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(JobServiceServer).WatchJobCompletions(m, &grpc.GenericServerStream[WatchJobCompletionsRequest, WatchJobCompletionsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_WatchJobCompletionsServer = grpc.ServerStreamingServer[WatchJobCompletionsResponse]
+
 // JobService_ServiceDesc is the grpc.ServiceDesc for JobService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -375,6 +423,11 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchJob",
 			Handler:       _JobService_WatchJob_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchJobCompletions",
+			Handler:       _JobService_WatchJobCompletions_Handler,
 			ServerStreams: true,
 		},
 	},

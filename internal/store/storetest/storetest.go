@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 	}{
 		{"Create", testCreate},
 		{"CreateAssignsRevisions", testCreateAssignsRevisions},
+		{"RevisionsOneCounter", testRevisionsOneCounter},
 		{"CreateExists", testCreateExists},
 		{"CreateSameIDConcurrently", testCreateSameIDConcurrently},
 		{"CreateConcurrently", testCreateConcurrently},
@@ -359,6 +360,31 @@ func testCreateAssignsRevisions(t *testing.T, s jobs.Store) {
 	}
 	checkJob(t, "Get", mustGet(t, s, a.ID), ca)
 	checkJob(t, "Get", mustGet(t, s, b.ID), cb)
+}
+
+// Every write, to any job of any owner, gets a revision above all before
+// it: completion cursors compare revisions across jobs.
+func testRevisionsOneCounter(t *testing.T, s jobs.Store) {
+	a := mustCreate(t, s, newJob(alice))
+	b := mustCreate(t, s, newJob(bob))
+	if b.Revision <= a.Revision {
+		t.Fatalf("create of another owner's job got revision %d, not above %d", b.Revision, a.Revision)
+	}
+	a.Operation = "changed"
+	ua, err := s.Update(t.Context(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ua.Revision <= b.Revision {
+		t.Fatalf("update got revision %d, not above the later create's %d", ua.Revision, b.Revision)
+	}
+	if err := s.Delete(t.Context(), b.ID, b.Revision); err != nil {
+		t.Fatal(err)
+	}
+	c := mustCreate(t, s, newJob(lpar))
+	if c.Revision <= ua.Revision {
+		t.Fatalf("create after update and delete got revision %d, not above %d", c.Revision, ua.Revision)
+	}
 }
 
 func testCreateExists(t *testing.T, s jobs.Store) {
