@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
@@ -94,16 +96,24 @@ type Config struct {
 	OpenAPI []byte
 	// Logger receives the gateway's logs; nil discards them.
 	Logger *slog.Logger
+	// Clock times event-stream heartbeats; nil means the system clock.
+	Clock clock.Clock
+	// Heartbeat is how often an idle event stream gets a comment line;
+	// zero means DefaultHeartbeat.
+	Heartbeat time.Duration
 }
 
 // Gateway is the REST handler.
 type Gateway struct {
-	mux     *runtime.ServeMux
-	ops     bcpiiv1.OperationServiceClient
-	auth    Authenticator
-	routes  []*route
-	openAPI []byte
-	log     *slog.Logger
+	mux       *runtime.ServeMux
+	ops       bcpiiv1.OperationServiceClient
+	jobs      bcpiiv1.JobServiceClient
+	clock     clock.Clock
+	heartbeat time.Duration
+	auth      Authenticator
+	routes    []*route
+	openAPI   []byte
+	log       *slog.Logger
 }
 
 type identityKey struct{}
@@ -116,7 +126,21 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{auth: cfg.Authenticator, openAPI: cfg.OpenAPI, log: cfg.Logger, ops: bcpiiv1.NewOperationServiceClient(cfg.Conn)}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	g := &Gateway{
+		auth:      cfg.Authenticator,
+		openAPI:   cfg.OpenAPI,
+		log:       cfg.Logger,
+		ops:       bcpiiv1.NewOperationServiceClient(cfg.Conn),
+		jobs:      bcpiiv1.NewJobServiceClient(cfg.Conn),
+		clock:     cfg.Clock,
+		heartbeat: cfg.Heartbeat,
+	}
 	none := func(string) (string, bool) { return "", false }
 	g.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler{}),
@@ -149,6 +173,8 @@ func New(cfg Config) (*Gateway, error) {
 		}}}),
 		newRoute("/api/sessions/this-session", map[string]method{http.MethodDelete: {}}),
 		newRoute("/api/version", map[string]method{http.MethodGet: {public: true}}),
+		newRoute("/api/jobs/{job-id}/events", map[string]method{http.MethodGet: {jobID: true, local: g.jobEvents}}),
+		newRoute(JobCompletionsPath, map[string]method{http.MethodGet: {local: g.completionEvents}}),
 	}
 	g.routes = append(g.routes, g.operationRoutes()...)
 	if g.openAPI != nil {

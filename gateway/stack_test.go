@@ -84,7 +84,7 @@ func newStack(t testing.TB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: gateway.Transport{Auth: auth, Loopback: true}, OpenAPI: openapiv2.JSON, Logger: logger})
+	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: gateway.Transport{Auth: auth, Loopback: true}, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})
 	if err != nil {
 		t.Fatal(err)
 	}

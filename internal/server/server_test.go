@@ -580,3 +580,79 @@ func TestHealthAndReflection(t *testing.T) {
 		t.Errorf("reflection lists %v", names)
 	}
 }
+
+func TestWatchJobCompletionsResumeFromCursor(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ids []string
+	for range 4 {
+		ids = append(ids, e.job(t, ownerA, "running"))
+	}
+	other := e.job(t, ownerB, "running")
+	finish := func(id string) {
+		t.Helper()
+		if _, err := e.reg.Finish(ctx, id, jobs.Result{Status: jobs.Complete, StatusCode: 200}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sctx, stop := context.WithCancel(ctx)
+	stream, err := e.client.WatchJobCompletions(sctx, &bcpiiv1.WatchJobCompletionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Header(); err != nil { // the stream is accepted
+		t.Fatal(err)
+	}
+	finish(other)
+	finish(ids[0])
+	m, err := stream.Recv()
+	if err != nil || m.JobId != ids[0] || m.JobUri != "/api/jobs/"+ids[0] || m.Job.GetJobStatusCode() != 200 || m.Cursor == "" {
+		t.Fatalf("first completion %v %v", m, err)
+	}
+	stop() // the client goes away
+	finish(ids[1])
+	finish(ids[2])
+	stream2, err := e.client.WatchJobCompletions(ctx, &bcpiiv1.WatchJobCompletionsRequest{Cursor: m.Cursor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish(ids[3])
+	for _, want := range ids[1:] {
+		m, err := stream2.Recv()
+		if err != nil || m.JobId != want {
+			t.Fatalf("resumed completion %v %v, want %s", m, err, want)
+		}
+	}
+	_, err = e.client.WatchJobCompletions(ctx, &bcpiiv1.WatchJobCompletionsRequest{Cursor: "not-a-cursor"})
+	if err == nil {
+		bad, _ := e.client.WatchJobCompletions(ctx, &bcpiiv1.WatchJobCompletionsRequest{Cursor: "not-a-cursor"})
+		_, err = bad.Recv()
+	}
+	wantHMC(t, err, codes.InvalidArgument, 400, 7)
+}
+
+func TestWatchJobResumeFromCursor(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	id := e.job(t, ownerA, "running")
+	stream, err := e.client.WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Cancel(ctx, jobs.Caller{Owner: ownerA}, id); err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := e.client.WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: id, Cursor: first.Cursor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := resumed.Recv()
+	if err != nil || m.Job.Status != bcpiiv1.JobStatus_JOB_STATUS_CANCEL_PENDING {
+		t.Fatalf("resumed stream starts with %v %v, want cancel-pending", m, err)
+	}
+}

@@ -1,0 +1,229 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/metadata"
+
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
+)
+
+// Server-Sent Events: the REST form of the gRPC watch streams, so HMC-style
+// clients learn of job completion without polling.
+//
+//	GET /api/jobs/{job-id}/events   the job's statuses ("status" events, the
+//	                                HMC Query Job Status body as data), then
+//	                                one "job-completion" event with
+//	                                {"job-uri":...}, then the stream ends
+//	GET /api/job-completions        a "job-completion" event for every job of
+//	                                the caller's as it ends, until the client
+//	                                goes away
+//
+// Every event has an id; a client that reconnects with Last-Event-ID gets
+// what it missed, none twice. A comment line is sent every heartbeat
+// interval so idle proxies keep the stream open. The ownership and
+// target-name rules apply before any stream starts: another's job answers
+// the HMC's 404.1 error body, not an empty stream.
+
+// JobCompletionsPath is the per-caller completion stream.
+const JobCompletionsPath = "/api/job-completions"
+
+// DefaultHeartbeat is how often an idle event stream gets a comment line.
+const DefaultHeartbeat = 15 * time.Second
+
+// writeTimeout bounds one write to an event stream, so a client that stops
+// reading frees its handler.
+const writeTimeout = time.Minute
+
+// doneSuffix marks the id of a job stream's final event: nothing follows.
+const doneSuffix = ".done"
+
+func (g *Gateway) outgoing(ctx context.Context, r *http.Request, id *Identity) context.Context {
+	md := metadata.MD{}
+	if id != nil {
+		md.Set(server.PrincipalMetadataKey, server.ForwardedPrincipal(id.Principal))
+	}
+	if v, ok := r.Header["X-Api-Target-Name"]; ok {
+		md.Set(server.TargetMetadataKey, v...)
+	}
+	if v, ok := r.Header["X-Api-Session"]; ok {
+		md.Set(server.SessionMetadataKey, v...)
+	}
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id *Identity) {
+	jobID := strings.Split(r.URL.EscapedPath(), "/")[3]
+	last := r.Header.Get("Last-Event-ID")
+	if strings.HasSuffix(last, doneSuffix) {
+		// The client has the whole stream. 204 tells an EventSource to stop
+		// reconnecting.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	ctx, cancel := context.WithCancel(g.outgoing(r.Context(), r, id))
+	defer cancel()
+	stream, err := g.jobs.WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: jobID, Cursor: last})
+	if err != nil {
+		g.serviceError(ctx, nil, nil, w, r, err)
+		return
+	}
+	first, err := stream.Recv()
+	switch {
+	case errors.Is(err, io.EOF):
+		// Every status was sent before; only the completion is left.
+		sw := g.startEvents(w)
+		_ = sw.event(last+doneSuffix, "job-completion", jobURI(jobID))
+		return
+	case err != nil:
+		g.serviceError(ctx, nil, nil, w, r, err)
+		return
+	}
+	sw := g.startEvents(w)
+	msgs := recvAll(ctx, stream)
+	msg := first
+	for {
+		if err := sw.event(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))); err != nil {
+			return
+		}
+		if ended(msg.GetJob()) {
+			_ = sw.event(msg.GetCursor()+doneSuffix, "job-completion", jobURI(jobID))
+			return
+		}
+		next, ok := wait(sw, ctx, msgs)
+		if !ok {
+			return
+		}
+		msg = next
+	}
+}
+
+func (g *Gateway) completionEvents(w http.ResponseWriter, r *http.Request, _ []byte, id *Identity) {
+	ctx, cancel := context.WithCancel(g.outgoing(r.Context(), r, id))
+	defer cancel()
+	stream, err := g.jobs.WatchJobCompletions(ctx, &bcpiiv1.WatchJobCompletionsRequest{Cursor: r.Header.Get("Last-Event-ID")})
+	if err != nil {
+		g.serviceError(ctx, nil, nil, w, r, err)
+		return
+	}
+	// The server sends a header as soon as it accepts the stream; without
+	// one, the stream failed and Recv tells why.
+	if md, err := stream.Header(); err != nil || len(md.Get(server.StreamStartedKey)) == 0 {
+		_, err := stream.Recv()
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("completion stream ended before it started")
+		}
+		g.serviceError(ctx, nil, nil, w, r, err)
+		return
+	}
+	sw := g.startEvents(w)
+	msgs := recvAll(ctx, stream)
+	for {
+		msg, ok := wait(sw, ctx, msgs)
+		if !ok {
+			return
+		}
+		if err := sw.event(msg.GetCursor(), "job-completion", jobURI(msg.GetJobId())); err != nil {
+			return
+		}
+	}
+}
+
+func jobURI(id string) string {
+	return `{"job-uri":` + string(appendJSONString(nil, "/api/jobs/"+id)) + `}`
+}
+
+func ended(j *bcpiiv1.Job) bool {
+	s := j.GetStatus()
+	return s == bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || s == bcpiiv1.JobStatus_JOB_STATUS_CANCELED
+}
+
+// recvAll reads a stream into a channel until it ends; the channel then
+// carries no more and err says why.
+type recvResult[T any] struct {
+	msg T
+	err error
+}
+
+func recvAll[T any](ctx context.Context, stream interface{ Recv() (T, error) }) <-chan recvResult[T] {
+	ch := make(chan recvResult[T], 1)
+	go func() {
+		defer close(ch)
+		for {
+			m, err := stream.Recv()
+			select {
+			case ch <- recvResult[T]{m, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// eventWriter writes one event stream.
+type eventWriter struct {
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	g         *Gateway
+	heartbeat time.Duration
+}
+
+func (g *Gateway) startEvents(w http.ResponseWriter) *eventWriter {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream;charset=UTF-8")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	sw := &eventWriter{w: w, rc: http.NewResponseController(w), g: g, heartbeat: g.heartbeat}
+	_ = sw.flush()
+	return sw
+}
+
+func (sw *eventWriter) flush() error {
+	_ = sw.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return sw.rc.Flush()
+}
+
+func (sw *eventWriter) event(id, name, data string) error {
+	if _, err := fmt.Fprintf(sw.w, "id: %s\nevent: %s\ndata: %s\n\n", id, name, data); err != nil {
+		return err
+	}
+	return sw.flush()
+}
+
+// wait returns the stream's next message, writing heartbeats while none
+// comes; false when the stream or the client is gone.
+func wait[T any](sw *eventWriter, ctx context.Context, msgs <-chan recvResult[T]) (T, bool) { //nolint:revive // ctx after the writer reads better here
+	var zero T
+	for {
+		t := sw.g.clock.NewTimer(sw.heartbeat)
+		select {
+		case res, ok := <-msgs:
+			t.Stop()
+			if !ok || res.err != nil {
+				return zero, false
+			}
+			return res.msg, true
+		case <-t.C():
+			if _, err := io.WriteString(sw.w, ": heartbeat\n\n"); err != nil {
+				return zero, false
+			}
+			if err := sw.flush(); err != nil {
+				return zero, false
+			}
+		case <-ctx.Done():
+			t.Stop()
+			return zero, false
+		}
+	}
+}

@@ -1,0 +1,321 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+)
+
+type sseEvent struct {
+	id, name, data string
+	comment        bool
+}
+
+// sseStream reads events from a live response.
+type sseStream struct {
+	resp *http.Response
+	r    *bufio.Reader
+	ch   chan sseEvent
+	err  chan error
+}
+
+func openSSE(t *testing.T, s *stack, path, lastID string) *sseStream {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.https.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := s.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &sseStream{resp: resp, r: bufio.NewReader(resp.Body), ch: make(chan sseEvent, 100), err: make(chan error, 1)}
+	if resp.StatusCode == http.StatusOK {
+		go st.read()
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return st
+}
+
+func (st *sseStream) read() {
+	var ev sseEvent
+	for {
+		line, err := st.r.ReadString('\n')
+		if err != nil {
+			st.err <- err
+			close(st.ch)
+			return
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if ev != (sseEvent{}) {
+				st.ch <- ev
+			}
+			ev = sseEvent{}
+		case strings.HasPrefix(line, ":"):
+			st.ch <- sseEvent{comment: true, data: line}
+		default:
+			k, v, _ := strings.Cut(line, ": ")
+			switch k {
+			case "id":
+				ev.id = v
+			case "event":
+				ev.name = v
+			case "data":
+				ev.data = v
+			}
+		}
+	}
+}
+
+func (st *sseStream) next(t *testing.T) sseEvent {
+	t.Helper()
+	for {
+		select {
+		case ev, ok := <-st.ch:
+			if !ok {
+				t.Fatalf("stream ended: %v", <-st.err)
+			}
+			if ev.comment {
+				continue
+			}
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event within 10s")
+		}
+	}
+}
+
+func (st *sseStream) ended(t *testing.T) {
+	t.Helper()
+	select {
+	case ev, ok := <-st.ch:
+		if ok {
+			t.Fatalf("event %+v after the end", ev)
+		}
+		if err := <-st.err; !errors.Is(err, io.EOF) {
+			t.Fatalf("stream ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream did not end within 10s")
+	}
+}
+
+func TestJobEventsDeliverEveryTransitionThenClose(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	id := s.job(t, ownerA, "running")
+	st := openSSE(t, s, "/api/jobs/"+id+"/events", "")
+	if st.resp.StatusCode != 200 || st.resp.Header.Get("Content-Type") != "text/event-stream;charset=UTF-8" ||
+		st.resp.Header.Get("Cache-Control") != "no-cache" || st.resp.Header.Get("Server") != "bcpii-gateway" {
+		t.Fatalf("answer %d %v", st.resp.StatusCode, st.resp.Header)
+	}
+	want := func(name, data string) sseEvent {
+		t.Helper()
+		ev := st.next(t)
+		if ev.name != name || ev.data != data || ev.id == "" {
+			t.Fatalf("event %+v, want %s %s", ev, name, data)
+		}
+		return ev
+	}
+	e1 := want("status", `{"status":"running"}`)
+	if _, err := s.reg.Cancel(ctx, jobs.Caller{Owner: ownerA}, id); err != nil {
+		t.Fatal(err)
+	}
+	e2 := want("status", `{"status":"cancel-pending"}`)
+	if _, err := s.reg.Finish(ctx, id, jobs.Result{Status: jobs.Canceled, StatusCode: 409}); err != nil {
+		t.Fatal(err)
+	}
+	e3 := want("status", `{"job-reason-code":0,"job-status-code":409,"status":"canceled"}`)
+	e4 := want("job-completion", `{"job-uri":"/api/jobs/`+id+`"}`)
+	st.ended(t)
+	if ids := []string{e1.id, e2.id, e3.id, e4.id}; len(map[string]bool{ids[0]: true, ids[1]: true, ids[2]: true, ids[3]: true}) != 4 {
+		t.Errorf("event ids not distinct: %v", ids)
+	}
+}
+
+func TestJobEventsResumeWithLastEventID(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	id := s.job(t, ownerA, "running")
+	st := openSSE(t, s, "/api/jobs/"+id+"/events", "")
+	first := st.next(t)
+	st.resp.Body.Close() // the client drops the connection
+
+	if _, err := s.reg.Cancel(ctx, jobs.Caller{Owner: ownerA}, id); err != nil {
+		t.Fatal(err)
+	}
+	st2 := openSSE(t, s, "/api/jobs/"+id+"/events", first.id)
+	ev := st2.next(t)
+	if ev.data != `{"status":"cancel-pending"}` {
+		t.Fatalf("resumed with %+v, want cancel-pending only", ev)
+	}
+	if _, err := s.reg.Finish(ctx, id, jobs.Result{Status: jobs.Canceled, StatusCode: 409}); err != nil {
+		t.Fatal(err)
+	}
+	final := st2.next(t)
+	st2.next(t) // job-completion
+	st2.ended(t)
+
+	// Resuming after the final status gets only the completion event;
+	// after the completion, 204: nothing more will come.
+	st3 := openSSE(t, s, "/api/jobs/"+id+"/events", final.id)
+	if ev := st3.next(t); ev.name != "job-completion" {
+		t.Fatalf("after the final status: %+v", ev)
+	}
+	st3.ended(t)
+	st4 := openSSE(t, s, "/api/jobs/"+id+"/events", final.id+".done")
+	if st4.resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("after the completion: %d", st4.resp.StatusCode)
+	}
+}
+
+func TestJobEventsOfAnotherPartition(t *testing.T) {
+	s := newStack(t)
+	id := s.job(t, ownerB, "running")
+	st := openSSE(t, s, "/api/jobs/"+id+"/events", "")
+	body, _ := io.ReadAll(st.resp.Body)
+	if st.resp.StatusCode != 404 || st.resp.Header.Get("Content-Type") != "application/json;charset=UTF-8" {
+		t.Fatalf("answer %d %q", st.resp.StatusCode, st.resp.Header.Get("Content-Type"))
+	}
+	var e struct {
+		HTTPStatus int `json:"http-status"`
+		Reason     int `json:"reason"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil || e.HTTPStatus != 404 || e.Reason != 1 {
+		t.Fatalf("body %s", body)
+	}
+}
+
+func TestCompletionEventsResumeWithoutLossOrDuplicates(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	var ids []string
+	for range 5 {
+		ids = append(ids, s.job(t, ownerA, "running"))
+	}
+	theirs := s.job(t, ownerB, "running")
+	st := openSSE(t, s, "/api/job-completions", "")
+	if st.resp.StatusCode != 200 {
+		t.Fatalf("answer %d", st.resp.StatusCode)
+	}
+	finishJob := func(id string) {
+		t.Helper()
+		if _, err := s.reg.Finish(ctx, id, jobs.Result{Status: jobs.Complete, StatusCode: 204}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finishJob(theirs)
+	finishJob(ids[0])
+	ev := st.next(t)
+	if ev.name != "job-completion" || ev.data != `{"job-uri":"/api/jobs/`+ids[0]+`"}` {
+		t.Fatalf("event %+v", ev)
+	}
+	st.resp.Body.Close()
+	finishJob(ids[1])
+	finishJob(ids[2])
+	st2 := openSSE(t, s, "/api/job-completions", ev.id)
+	finishJob(ids[3])
+	for _, want := range ids[1:4] {
+		if ev := st2.next(t); ev.data != `{"job-uri":"/api/jobs/`+want+`"}` {
+			t.Fatalf("resumed event %+v, want %s", ev, want)
+		}
+	}
+	finishJob(ids[4])
+	if ev := st2.next(t); ev.data != `{"job-uri":"/api/jobs/`+ids[4]+`"}` {
+		t.Fatalf("live event %+v", ev)
+	}
+}
+
+func TestEventStreamHeartbeat(t *testing.T) {
+	s := newStack(t)
+	id := s.job(t, ownerA, "running")
+	st := openSSE(t, s, "/api/jobs/"+id+"/events", "")
+	st.next(t)
+	done := make(chan struct{})
+	defer close(done)
+	if !s.clock.WaitForTimers(1, done) {
+		t.Fatal("no heartbeat timer")
+	}
+	s.clock.Advance(15 * time.Second)
+	select {
+	case ev := <-st.ch:
+		if !ev.comment || ev.data != ": heartbeat" {
+			t.Fatalf("got %+v, want a heartbeat comment", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no heartbeat")
+	}
+}
+
+// One stalled SSE client and one stalled gRPC stream do not hold up the
+// completion for a thousand other watchers.
+func TestSlowConsumersDoNotDelayOthers(t *testing.T) {
+	s := newStack(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	id := s.job(t, ownerA, "running")
+
+	stalledSSE := openSSE(t, s, "/api/jobs/"+id+"/events", "")
+	_ = stalledSSE // never read
+	stalledGRPC, err := s.grpc.WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stalledGRPC // never read
+
+	const n = 1000
+	streams := make([]bcpiiv1.JobService_WatchJobClient, n)
+	for i := range streams {
+		st, err := s.grpc.WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := st.Recv(); err != nil || m.Job.Status != bcpiiv1.JobStatus_JOB_STATUS_RUNNING {
+			t.Fatalf("watcher %d: %v %v", i, m, err)
+		}
+		streams[i] = st
+	}
+	if _, err := s.reg.Finish(ctx, id, jobs.Result{Status: jobs.Complete, StatusCode: 200}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, n)
+	for _, st := range streams {
+		go func() {
+			m, err := st.Recv()
+			switch {
+			case err != nil:
+				errs <- err
+			case m.Job.Status != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE:
+				errs <- fmt.Errorf("status %v", m.Job.Status)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	deadline := time.After(20 * time.Second)
+	for range n {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			t.Fatal("completion not delivered to every watcher within 20s")
+		}
+	}
+}
