@@ -1,0 +1,262 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+)
+
+// Request is one caller's request, HWIREST-style.
+type Request struct {
+	// Owner will own the job the request starts.
+	Owner jobs.Owner
+	// Target is the checked X-API-Target-Name of a BCPii request, upper
+	// case; empty for API users and for requests that carry none.
+	Target string
+	// Method and URI are the HTTP method and request URI as received.
+	Method, URI string
+	// Body is the JSON body; empty for none.
+	Body []byte
+}
+
+// Response is a successful answer; failures are *hmcerr.Error.
+type Response struct {
+	Status int
+	Body   []byte
+	// JobURI is the local job of a started operation (Status 202).
+	JobURI string
+}
+
+// route is a request the client forwards.
+type route struct {
+	method string
+	// objectURI is the object the request addresses, "/api/{kind}/{id}";
+	// empty for List CPCs.
+	objectURI string
+	// cancelable says whether the operation's job supports Cancel Job.
+	cancelable bool
+	// job marks operations, which start jobs.
+	job bool
+}
+
+// The operations each kind of object takes, and whether they can be
+// canceled: the table of the package documentation.
+var operations = map[string]map[string]bool{
+	"logical-partitions": {"activate": false, "deactivate": false, "load": false},
+	"partitions":         {"start": true, "stop": true},
+	"cpcs":               {"start": false, "stop": false},
+}
+
+// parseRoute matches method and uri against the requests the client
+// forwards. An unknown path is 404.1 and a known one with another method
+// 405.0, as the gateway answers them itself.
+func parseRoute(method, uri string) (route, error) {
+	path, _, _ := strings.Cut(uri, "?")
+	rest, ok := strings.CutPrefix(path, "/api/")
+	if !ok {
+		return route{}, hmcerr.ErrNotFound
+	}
+	segs := strings.Split(rest, "/")
+	coll := segs[0]
+	if _, ok := operations[coll]; !ok {
+		return route{}, hmcerr.ErrNotFound
+	}
+	want := ""
+	var rt route
+	switch {
+	case len(segs) == 1 && coll == "cpcs":
+		want = "GET"
+	case len(segs) >= 2 && validID(segs[1]):
+		rt.objectURI = "/api/" + coll + "/" + segs[1]
+		switch {
+		case len(segs) == 2:
+			want = "GET"
+		case len(segs) == 3 && coll == "cpcs" && (segs[2] == "logical-partitions" || segs[2] == "partitions"):
+			want = "GET"
+		case len(segs) == 4 && segs[2] == "operations":
+			cancelable, known := operations[coll][segs[3]]
+			if known {
+				want, rt.job, rt.cancelable = "POST", true, cancelable
+			}
+		}
+	}
+	switch {
+	case want == "":
+		return route{}, hmcerr.ErrNotFound
+	case method != want:
+		return route{}, hmcerr.ErrMethodNotAllowed
+	}
+	rt.method = want
+	return rt, nil
+}
+
+// validID reports whether s can be an object or job id in a URI: URI
+// unreserved characters only, so that it can neither escape its segment
+// nor change meaning when the upstream decodes it.
+func validID(s string) bool {
+	if s == "" || s == "." || s == ".." || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// validQuery reports whether a raw query can be forwarded as it is:
+// printable ASCII without '#'.
+func validQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		if q[i] <= ' ' || q[i] >= 0x7f || q[i] == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// Invoke forwards a caller's request. A started operation's job is in the
+// registry, owned by req.Owner, before Invoke answers 202 with its URI.
+func (c *Client) Invoke(ctx context.Context, req Request) (Response, error) {
+	rt, err := parseRoute(req.Method, req.URI)
+	if err != nil {
+		return Response{}, err
+	}
+	if _, q, _ := strings.Cut(req.URI, "?"); !validQuery(q) {
+		return Response{}, hmcerr.ErrBadQueryParm
+	}
+	if req.Owner.Kind == jobs.PartitionOwner && rt.objectURI != "" && req.Target == "" {
+		// The server checks X-API-Target-Name only against objects whose
+		// target name Resolve knows; the others must not be reached by a
+		// partition at all.
+		if c.targets.unreachable() {
+			return Response{}, hmcerr.ErrUnavailable
+		}
+		return Response{}, hmcerr.ErrNotFound
+	}
+	if !c.running() {
+		return Response{}, hmcerr.ErrUnavailable
+	}
+	var body []byte
+	if len(bytes.TrimSpace(req.Body)) > 0 {
+		body = req.Body
+	}
+	r, err := c.do(ctx, kindOperation, req.Method, req.URI, body)
+	if err != nil {
+		return Response{}, err
+	}
+	if !r.ok() {
+		return Response{}, backendError(r)
+	}
+	if r.status != 202 || !rt.job {
+		return Response{Status: r.status, Body: r.body}, nil
+	}
+	ref, fields, err := parseAccepted(r.body)
+	if err != nil {
+		// The upstream has started something the gateway cannot follow.
+		c.log.ErrorContext(ctx, "upstream operation answered 202 without a usable job-uri",
+			"operation", req.Method+" "+pathOf(req.URI), "err", err)
+		return Response{}, hmcerr.As(err)
+	}
+	if ref == "" {
+		return Response{Status: r.status, Body: r.body}, nil
+	}
+	// The upstream job runs now: register and follow it even if the
+	// caller has gone.
+	ctx = context.WithoutCancel(ctx)
+	job, err := c.reg.Create(ctx, jobs.Spec{
+		Owner:      req.Owner,
+		Target:     req.Target,
+		Operation:  req.Method + " " + pathOf(req.URI),
+		Cancelable: rt.cancelable,
+		BackendRef: ref,
+	})
+	if err != nil {
+		c.log.ErrorContext(ctx, "upstream job could not be registered", "upstream_job", ref, "err", err)
+		return Response{}, hmcerr.As(err)
+	}
+	c.log.InfoContext(ctx, "upstream operation started", "job", job.ID, "upstream_job", ref,
+		"operation", job.Operation, "owner", job.Owner.String(), "cancelable", job.Cancelable)
+	c.remember(ctx, job)
+	select {
+	case c.handoff <- job:
+	case <-c.stopped:
+		c.log.WarnContext(ctx, "upstream job not followed: the backend has stopped", "job", job.ID, "upstream_job", ref)
+	}
+	fields["job-uri"] = mustJSON(job.URI())
+	return Response{Status: 202, Body: objectJSON(fields), JobURI: job.URI()}, nil
+}
+
+// parseAccepted reads a 202 answer: its job-uri, if it has one, must be
+// /api/jobs/{id}. The other fields are returned to be passed on.
+func parseAccepted(body []byte) (ref string, fields map[string]json.RawMessage, err error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return "", nil, nil
+	}
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return "", nil, errors.New("upstream: the 202 answer is not a JSON object")
+	}
+	raw, ok := fields["job-uri"]
+	if !ok {
+		return "", fields, nil
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		return "", nil, errors.New("upstream: job-uri is not a string")
+	}
+	id, ok := strings.CutPrefix(ref, "/api/jobs/")
+	if !ok || !validID(id) {
+		return "", nil, fmt.Errorf("upstream: job-uri %q is not /api/jobs/{id}", ref)
+	}
+	return ref, fields, nil
+}
+
+func mustJSON(s string) json.RawMessage {
+	b, _ := json.Marshal(s) // a string always encodes
+	return b
+}
+
+// objectJSON writes fields as compact JSON with keys in lexical order.
+func objectJSON(fields map[string]json.RawMessage) []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(fields)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(mustJSON(k))
+		b.WriteByte(':')
+		if err := json.Compact(&b, fields[k]); err != nil {
+			b.WriteString("null")
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// Resolve tells the target name of the object uri addresses, if the
+// upstream reports one; see the package documentation.
+func (c *Client) Resolve(uri string) (string, bool) {
+	path, _, _ := strings.Cut(uri, "?")
+	rest, ok := strings.CutPrefix(path, "/api/")
+	if !ok {
+		return "", false
+	}
+	segs := strings.SplitN(rest, "/", 3)
+	if len(segs) < 2 || !validID(segs[1]) {
+		return "", false
+	}
+	if _, ok := operations[segs[0]]; !ok {
+		return "", false
+	}
+	return c.lookupTarget("/api/" + segs[0] + "/" + segs[1])
+}
