@@ -52,6 +52,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.Socket, "socket", "", `gRPC Unix socket for local programs (default DATA/grpc.sock; "-" for none)`)
 	fs.StringVar(&cfg.Inventory, "inventory", "", "simulated SE inventory file, YAML or JSON (default: built in)")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long ended jobs are kept (default and minimum 4h)")
+	fs.StringVar(&cfg.Backend, "backend", app.BackendSim, "what runs the operations: sim (the simulated SE) or hmc (an upstream HMC)")
+	fs.StringVar(&cfg.HMCURL, "hmc-url", "", "upstream HMC Web Services API, https://host[:port] (port 6794 if absent)")
+	fs.StringVar(&cfg.HMCCAFile, "hmc-ca", "", "PEM CA bundle to verify the HMC's certificate with (default: system roots)")
+	fs.StringVar(&cfg.HMCFingerprint, "hmc-fingerprint", "", "SHA-256 fingerprint pinning the HMC's certificate (hex, colons optional)")
+	fs.StringVar(&cfg.HMCCredentialsFile, "hmc-credentials", "", `file with the HMC API user: "userid: ..." and "password: ..." lines (default: env BCPII_HMC_USERID and BCPII_HMC_PASSWORD)`)
+	fs.DurationVar(&cfg.HMCPollInterval, "hmc-poll-interval", 0, "how often a running HMC job is queried (default 5s)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -63,6 +69,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if cfg.Backend == app.BackendHMC {
+		// Credentials never come from a flag, which other users can see.
+		cfg.HMCCredentials.UserID = getenv("BCPII_HMC_USERID")
+		cfg.HMCCredentials.Password = getenv("BCPII_HMC_PASSWORD")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
