@@ -126,7 +126,9 @@ func validQuery(q string) bool {
 }
 
 // Invoke forwards a caller's request. A started operation's job is in the
-// registry, owned by req.Owner, before Invoke answers 202 with its URI.
+// registry, owned by req.Owner, before Invoke answers 202 with its URI; it
+// waits for Run to take the job over, and answers 503.1 once Run has
+// ended.
 func (c *Client) Invoke(ctx context.Context, req Request) (Response, error) {
 	rt, err := parseRoute(req.Method, req.URI)
 	if err != nil {
@@ -144,8 +146,10 @@ func (c *Client) Invoke(ctx context.Context, req Request) (Response, error) {
 		}
 		return Response{}, hmcerr.ErrNotFound
 	}
-	if !c.running() {
+	select {
+	case <-c.stopped:
 		return Response{}, hmcerr.ErrUnavailable
+	default:
 	}
 	var body []byte
 	if len(bytes.TrimSpace(req.Body)) > 0 {
@@ -246,6 +250,16 @@ func objectJSON(fields map[string]json.RawMessage) []byte {
 // Resolve tells the target name of the object uri addresses, if the
 // upstream reports one; see the package documentation.
 func (c *Client) Resolve(uri string) (string, bool) {
+	obj, ok := objectOf(uri)
+	if !ok {
+		return "", false
+	}
+	return c.lookupTarget(obj)
+}
+
+// objectOf is the object a URI addresses, "/api/{kind}/{id}", for the
+// kinds that have target names.
+func objectOf(uri string) (string, bool) {
 	path, _, _ := strings.Cut(uri, "?")
 	rest, ok := strings.CutPrefix(path, "/api/")
 	if !ok {
@@ -258,5 +272,5 @@ func (c *Client) Resolve(uri string) (string, bool) {
 	if _, ok := operations[segs[0]]; !ok {
 		return "", false
 	}
-	return c.lookupTarget("/api/" + segs[0] + "/" + segs[1])
+	return "/api/" + segs[0] + "/" + segs[1], true
 }

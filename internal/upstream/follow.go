@@ -54,19 +54,6 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// running reports whether Run takes new jobs.
-func (c *Client) running() bool {
-	c.runMu.Lock()
-	started := c.started
-	c.runMu.Unlock()
-	select {
-	case <-c.stopped:
-		return false
-	default:
-		return started
-	}
-}
-
 // delay is the wait before the next query: d jittered by ±10%.
 func (c *Client) delay(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.9 + 0.2*c.jitter()))
@@ -118,6 +105,9 @@ func (c *Client) follow(ctx context.Context, j jobs.Job) {
 			log(ctx, "upstream job query failed", "job", j.ID, "upstream_job", ref, "failures", failures,
 				"retry_in", wait, "err", err)
 		case st.Status.Ended():
+			// The final status is known: store it and clean up upstream
+			// even if Run is stopping.
+			ctx := context.WithoutCancel(ctx)
 			if c.finish(ctx, j, st) {
 				c.deleteJob(ctx, j, ref)
 			}
