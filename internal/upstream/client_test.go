@@ -433,7 +433,7 @@ func TestResolve(t *testing.T) {
 	hmc := newFakeHMC(t)
 	h := newHarness(t, hmc, func(c *Config) { c.TargetRefresh = time.Minute })
 	for uri, want := range map[string]string{
-		"/api/cpcs/c1":                              "IBM390PS.CPC1",
+		"/api/cpcs/c1": "IBM390PS.CPC1",
 		"/api/cpcs/c1/logical-partitions?name=LP.*": "IBM390PS.CPC1",
 		"/api/logical-partitions/l1":                "IBM390PS.CPC1.LP1",
 		"/api/logical-partitions/l1/operations/x":   "IBM390PS.CPC1.LP1",
