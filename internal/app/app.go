@@ -32,12 +32,19 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/boltstore"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/upstream"
 )
 
 // Store kinds.
 const (
 	StoreBolt   = "bbolt"
 	StoreMemory = "memory"
+)
+
+// Backends.
+const (
+	BackendSim = "sim"
+	BackendHMC = "hmc"
 )
 
 // DefaultPartition is the local partition's target name when none is
@@ -95,6 +102,28 @@ type Config struct {
 	// Inventory is the simulated SE's inventory file (YAML or JSON); empty
 	// means the built-in one.
 	Inventory string
+	// Backend runs the operations: BackendSim (empty means this), the
+	// simulated SE, or BackendHMC, an upstream HMC Web Services API.
+	Backend string
+	// HMCURL is the upstream, https://host[:port] (port 6794 if absent).
+	// Required with BackendHMC.
+	HMCURL string
+	// HMCCAFile is a PEM bundle to verify the upstream's certificate with;
+	// empty means the system roots, unless HMCFingerprint is set.
+	HMCCAFile string
+	// HMCFingerprint pins the upstream's certificate by its SHA-256
+	// fingerprint (hex, colons optional).
+	HMCFingerprint string
+	// HMCCredentialsFile holds the upstream API user ("userid: ..." and
+	// "password: ..." lines); with BackendHMC it or HMCCredentials is
+	// required, not both.
+	HMCCredentialsFile string
+	// HMCCredentials are the upstream API user when given directly (cmd
+	// takes them from the environment).
+	HMCCredentials upstream.Credentials
+	// HMCPollInterval is how often a running upstream job is queried; zero
+	// means 5 seconds.
+	HMCPollInterval time.Duration
 	// Clock tells the time; nil means the system clock. Tests inject one.
 	Clock clock.Clock
 	// OnListening, when set, is told the addresses once every listener is
@@ -137,10 +166,48 @@ func (c Config) Validate() error {
 	if c.ClientCAFile != "" && c.Plaintext {
 		errs = append(errs, errors.New("config: client certificates need TLS"))
 	}
+	errs = append(errs, c.validateBackend()...)
 	if c.SweepInterval < 0 || c.ShutdownGrace < 0 || c.SessionLifetime < 0 {
 		errs = append(errs, errors.New("config: intervals must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+func (c Config) validateBackend() []error {
+	var errs []error
+	hmcSet := c.HMCURL != "" || c.HMCCAFile != "" || c.HMCFingerprint != "" || c.HMCCredentialsFile != "" ||
+		c.HMCCredentials != (upstream.Credentials{}) || c.HMCPollInterval != 0
+	switch c.Backend {
+	case "", BackendSim:
+		if hmcSet {
+			errs = append(errs, errors.New("config: the HMC settings need the hmc backend"))
+		}
+	case BackendHMC:
+		if _, err := upstream.ParseURL(c.HMCURL); err != nil {
+			errs = append(errs, fmt.Errorf("config: %w", err))
+		}
+		if c.HMCFingerprint != "" {
+			if _, err := upstream.ParseFingerprint(c.HMCFingerprint); err != nil {
+				errs = append(errs, fmt.Errorf("config: %w", err))
+			}
+		}
+		hasCreds := c.HMCCredentials != (upstream.Credentials{})
+		switch {
+		case c.HMCCredentialsFile != "" && hasCreds:
+			errs = append(errs, errors.New("config: HMC credentials come from a file or the environment, not both"))
+		case c.HMCCredentialsFile == "" && (c.HMCCredentials.UserID == "" || c.HMCCredentials.Password == ""):
+			errs = append(errs, errors.New("config: the hmc backend needs a credentials file, or a userid and password"))
+		}
+		if c.HMCPollInterval < 0 {
+			errs = append(errs, errors.New("config: the HMC poll interval must not be negative"))
+		}
+		if c.Inventory != "" {
+			errs = append(errs, errors.New("config: an inventory is for the simulated SE, not the hmc backend"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("config: backend %q is not %q or %q", c.Backend, BackendSim, BackendHMC))
+	}
+	return errs
 }
 
 func (c Config) withDefaults() Config {
@@ -194,17 +261,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	se, err := simulatedSE(cfg, reg, log)
+	backend, runBackend, err := newBackend(cfg, reg, log)
 	if err != nil {
 		return err
 	}
-	seCtx, stopSE := context.WithCancel(context.WithoutCancel(ctx))
-	seDone := make(chan error, 1)
-	go func() { seDone <- se.Run(seCtx) }()
-	// The SE ends the jobs it still runs when it stops, so it stops after
-	// the servers and before the store closes.
-	defer func() { stopSE(); <-seDone }()
-	backend := seBackend{se}
+	backendCtx, stopBackend := context.WithCancel(context.WithoutCancel(ctx))
+	backendDone := make(chan error, 1)
+	go func() { backendDone <- runBackend(backendCtx) }()
+	// The SE ends the jobs it still runs when it stops, and the HMC client
+	// stores the ends it learns, so the backend stops after the servers and
+	// before the store closes.
+	defer func() { stopBackend(); <-backendDone }()
 	var tlsConfig *tls.Config
 	if !cfg.Plaintext {
 		if tlsConfig, err = serverTLS(cfg, log); err != nil {
@@ -386,6 +453,50 @@ func simulatedSE(cfg Config, reg *jobs.Registry, log *slog.Logger) (*simse.SE, e
 	}
 	return simse.New(simse.Config{Inventory: inv, Registry: reg, Clock: cfg.Clock, Logger: log})
 }
+
+// newBackend returns the configured backend and its Run.
+func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backend, func(context.Context) error, error) {
+	if cfg.Backend != BackendHMC {
+		se, err := simulatedSE(cfg, reg, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return seBackend{se}, se.Run, nil
+	}
+	creds := cfg.HMCCredentials
+	if cfg.HMCCredentialsFile != "" {
+		var err error
+		if creds, err = upstream.LoadCredentials(cfg.HMCCredentialsFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	c, err := upstream.New(upstream.Config{
+		URL:          cfg.HMCURL,
+		CAFile:       cfg.HMCCAFile,
+		Fingerprint:  cfg.HMCFingerprint,
+		Credentials:  creds,
+		Registry:     reg,
+		Clock:        cfg.Clock,
+		PollInterval: cfg.HMCPollInterval,
+		StateFile:    filepath.Join(cfg.DataDir, "upstream-jobs.json"),
+		Logger:       log.With("backend", BackendHMC),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("hmc backend", "url", cfg.HMCURL, "userid", creds.UserID)
+	return hmcBackend{c}, c.Run, nil
+}
+
+// hmcBackend runs operations on an upstream HMC.
+type hmcBackend struct{ c *upstream.Client }
+
+func (b hmcBackend) Invoke(ctx context.Context, op server.Operation) (server.Answer, error) {
+	r, err := b.c.Invoke(ctx, upstream.Request{Owner: op.Owner, Target: op.Target, Method: op.Method, URI: op.URI, Body: op.Body})
+	return server.Answer{Status: r.Status, Body: r.Body, JobURI: r.JobURI}, err
+}
+
+func (b hmcBackend) Resolve(uri string) (string, bool) { return b.c.Resolve(uri) }
 
 // seBackend runs operations on the simulated SE.
 type seBackend struct{ se *simse.SE }
