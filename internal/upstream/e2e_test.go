@@ -294,7 +294,10 @@ type restClient struct {
 
 func (n *node) rest(t *testing.T) *restClient {
 	t.Helper()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: n.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12}}
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: n.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: 64,
+	}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &restClient{base: "https://" + n.addrs.REST, http: &http.Client{Transport: tr}}
 }
