@@ -171,6 +171,12 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"--tls-cert", "x.pem"},
 		{"--log-format", "xml"},
 		{"extra"},
+		{"--backend", "zvm"},
+		{"--backend", "hmc"}, // no URL, no credentials
+		{"--backend", "hmc", "--hmc-url", "http://hmc.example.com"},                             // not HTTPS
+		{"--backend", "hmc", "--hmc-url", "https://hmc.example.com"},                            // no credentials
+		{"--hmc-url", "https://hmc.example.com"},                                                // HMC settings with the sim backend
+		{"--backend", "hmc", "--hmc-url", "https://hmc.example.com", "--hmc-fingerprint", "AB"}, // not a fingerprint
 	} {
 		err := run(context.Background(), append([]string{"--data-dir", t.TempDir()}, args...), getenv, io.Discard, io.Discard)
 		if err == nil {
@@ -196,5 +202,45 @@ func TestDefaultDataDir(t *testing.T) {
 	}
 	if !strings.HasSuffix(defaultDataDir(env(nil)), "bcpii-gateway-data") {
 		t.Error("no fallback data directory")
+	}
+}
+
+// The hmc backend takes its credentials from the environment (never from a
+// flag) or from a file, not both; with them the configuration is accepted
+// and the gateway starts, contacting the HMC only when asked to.
+func TestRunHMCCredentials(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	creds := filepath.Join(t.TempDir(), "hmc-credentials")
+	if err := os.WriteFile(creds, []byte("userid: gw\npassword: s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hmc := []string{"--backend", "hmc", "--hmc-url", "https://127.0.0.1:1", "--hmc-poll-interval", "1s",
+		"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--socket", "-"}
+	withEnv := env(map[string]string{"BCPII_HMC_USERID": "gw", "BCPII_HMC_PASSWORD": "s3cr3t"})
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		getenv func(string) string
+		ok     bool
+	}{
+		{"environment", hmc, withEnv, true},
+		{"file", append(hmc, "--hmc-credentials", creds), env(nil), true},
+		{"file and environment", append(hmc, "--hmc-credentials", creds), withEnv, false},
+		{"userid only", hmc, env(map[string]string{"BCPII_HMC_USERID": "gw"}), false},
+		{"missing file", append(hmc, "--hmc-credentials", creds+".none"), env(nil), false},
+		{"environment with the sim backend", nil, withEnv, true}, // ignored
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr strings.Builder
+			err := run(canceled, append([]string{"--data-dir", t.TempDir()}, tc.args...), tc.getenv, io.Discard, &stderr)
+			if (err == nil) != tc.ok {
+				t.Fatalf("run: %v (ok %v)\n%s", err, tc.ok, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "s3cr3t") || err != nil && strings.Contains(err.Error(), "s3cr3t") {
+				t.Fatalf("the password was printed: %v\n%s", err, stderr.String())
+			}
+		})
 	}
 }
