@@ -149,10 +149,24 @@ func (g *gateway) tlsConfig(certs ...tls.Certificate) *tls.Config {
 	return &tls.Config{RootCAs: g.roots, Certificates: certs, MinVersion: tls.VersionTLS12}
 }
 
+// insisting is a TLS configuration that presents cert whatever CAs the
+// server asks for, as curl or openssl do. A Go client given Certificates
+// leaves out one that chains to none of them.
+func (g *gateway) insisting(cert tls.Certificate) *tls.Config {
+	tc := g.tlsConfig()
+	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	return tc
+}
+
 // grpcConn dials the gateway's gRPC port over TLS, presenting certs.
 func (g *gateway) grpcConn(t *testing.T, certs ...tls.Certificate) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(g.addrs.GRPC, grpc.WithTransportCredentials(credentials.NewTLS(g.tlsConfig(certs...))))
+	return g.grpcConnTLS(t, g.tlsConfig(certs...))
+}
+
+func (g *gateway) grpcConnTLS(t *testing.T, tc *tls.Config) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(g.addrs.GRPC, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +192,12 @@ func (g *gateway) socketConn(t *testing.T) *grpc.ClientConn {
 // certs.
 func (g *gateway) restClient(t *testing.T, certs ...tls.Certificate) *http.Client {
 	t.Helper()
-	tr := &http.Transport{TLSClientConfig: g.tlsConfig(certs...)}
+	return g.restClientTLS(t, g.tlsConfig(certs...))
+}
+
+func (g *gateway) restClientTLS(t *testing.T, tc *tls.Config) *http.Client {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: tc}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: waitLimit}
 }
