@@ -623,3 +623,38 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("deactivate after the restart ended %v", j)
 	}
 }
+
+// A restarted downstream follows again the jobs it followed before: they
+// are running in its bbolt store and listed in its state file. Here the
+// upstream jobs end while the downstream is away.
+func TestDownstreamRestart(t *testing.T) {
+	up := startUpstream(t, "")
+	down := startDownstream(t, up.url(), nil, 50*time.Millisecond, func(c *app.Config) { c.HMCFingerprint = up.fp })
+	ctx := context.Background()
+	g := down.grpc(t)
+	act := g.start(t, ctx, "/api/logical-partitions/"+lp2ID+"/operations/activate", lp2, "")
+	start := g.start(t, ctx, "/api/partitions/"+part1ID+"/operations/start", part1, "")
+	down.stop(t)
+
+	v := up.view(t)
+	r, err := v.c.jobs.ListJobs(v.ctx, &bcpiiv1.ListJobsRequest{})
+	if err != nil || len(r.Jobs) != 2 {
+		t.Fatalf("upstream jobs: %v %v", r, err)
+	}
+	up.clock.Advance(3 * time.Second)
+	for _, j := range r.Jobs {
+		v.watchUntil(t, j.JobId, bcpiiv1.JobStatus_JOB_STATUS_COMPLETE)
+	}
+
+	down = runGateway(t, down.cfg)
+	g = down.grpc(t)
+	want := &bcpiiv1.Job{Status: bcpiiv1.JobStatus_JOB_STATUS_COMPLETE, JobStatusCode: proto.Int32(200),
+		JobResults: proto.String(`{"message":"Logical partition LP2 activated."}`)}
+	if j := g.wait(t, withTarget(ctx, lp2), act); !proto.Equal(j, want) {
+		t.Fatalf("activate ended %v, want %v", j, want)
+	}
+	want = &bcpiiv1.Job{Status: bcpiiv1.JobStatus_JOB_STATUS_COMPLETE, JobStatusCode: proto.Int32(204)}
+	if j := g.wait(t, withTarget(ctx, part1), start); !proto.Equal(j, want) {
+		t.Fatalf("partition start ended %v, want %v", j, want)
+	}
+}
