@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/metadata"
 
@@ -44,9 +47,11 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, body []byte, id
 		ctx = metadata.AppendToOutgoingContext(ctx, server.PrincipalMetadataKey, server.ForwardedPrincipal(id.Principal))
 	}
 	resp, err := g.ops.Invoke(ctx, &bcpiiv1.InvokeRequest{
-		Method:     r.Method,
-		Uri:        r.RequestURI,
-		TargetName: r.Header.Get("X-API-Target-Name"),
+		Method: r.Method,
+		Uri:    escapeNonUTF8(r.RequestURI),
+		// A name that is not UTF-8 is malformed still, and is judged so
+		// in its turn.
+		TargetName: strings.ToValidUTF8(r.Header.Get("X-API-Target-Name"), "\uFFFD"),
 		Body:       string(body),
 	})
 	if err != nil {
@@ -63,4 +68,24 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, body []byte, id
 	}
 	w.WriteHeader(int(resp.HttpStatus))
 	_, _ = w.Write([]byte(resp.Body))
+}
+
+// escapeNonUTF8 percent-encodes the bytes of a request URI that are not
+// UTF-8: a proto string cannot carry them, and encoded they mean the same
+// to the backend.
+func escapeNonUTF8(uri string) string {
+	if utf8.ValidString(uri) {
+		return uri
+	}
+	var b strings.Builder
+	for i := 0; i < len(uri); {
+		r, n := utf8.DecodeRuneInString(uri[i:])
+		if r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, "%%%02X", uri[i])
+		} else {
+			b.WriteString(uri[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }

@@ -8,6 +8,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
@@ -79,7 +83,12 @@ func checkBody(m method, body []byte) error {
 		return nil
 	}
 	if m.body == backendBody {
-		return nil // the backend judges the bodies of its operations
+		// The backend judges the bodies of its operations; they reach it
+		// in a proto string, which holds UTF-8 only, as JSON text does.
+		if !utf8.Valid(body) {
+			return errNotJSON
+		}
+		return nil
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		if m.bodyRequired {
@@ -117,6 +126,13 @@ func checkBody(m method, body []byte) error {
 			return errFieldMissing.WithMessage("The request body lacks the required field %q.", name)
 		}
 	}
+	// The service decodes the body again with protojson, which refuses
+	// some JSON that encoding/json takes (bytes that are not UTF-8, a lone
+	// surrogate escape, a name given twice) and quotes the body in its
+	// error. Such a body is the caller's mistake, and is answered here.
+	if protojson.Unmarshal(body, &structpb.Struct{}) != nil {
+		return errNotJSON
+	}
 	return nil
 }
 
@@ -142,4 +158,5 @@ var (
 	errBodyMissing  = hmcerr.New(hmcerr.InvalidArgument, 400, 3, "The request requires a body.")
 	errFieldMissing = hmcerr.New(hmcerr.InvalidArgument, 400, 5, "A required request body field is missing.")
 	errUnknownField = hmcerr.New(hmcerr.InvalidArgument, 400, 6, "A request body field is not valid for this request.")
+	errNotJSON      = hmcerr.ErrInvalidField.WithMessage("The request body is not valid UTF-8 JSON.")
 )
