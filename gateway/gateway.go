@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -286,7 +287,27 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.Header.Del("Te") // no trailers: answers are plain HTTP/1.1 bodies
+	// gRPC metadata holds printable ASCII only, and grpc-gateway drops
+	// any other value: a malformed X-API-Target-Name would count as
+	// missing, or vanish beside a right one. Escaped, it stays there,
+	// malformed, to be judged in its turn.
+	for i, v := range r.Header["X-Api-Target-Name"] {
+		r.Header["X-Api-Target-Name"][i] = escapeNonPrintable(v)
+	}
 	g.mux.ServeHTTP(w, r)
+}
+
+// escapeNonPrintable writes the bytes of s outside printable ASCII as \xHH.
+func escapeNonPrintable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e {
+			fmt.Fprintf(&b, `\x%02x`, c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func (g *Gateway) match(rawPath string) (*route, []string) {

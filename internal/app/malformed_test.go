@@ -61,3 +61,39 @@ func TestMalformedRESTInput(t *testing.T) {
 		t.Errorf("the log holds a password:\n%s", log)
 	}
 }
+
+// TestJobTargetNameNotPrintable sends Query Job Status, Cancel Job and
+// Delete for the caller's own BCPii job with X-API-Target-Name values
+// holding bytes that gRPC metadata cannot carry. Such a value is
+// malformed, 400.2, as over gRPC: it must neither count as missing nor
+// vanish beside a right one, which would then pass alone.
+func TestJobTargetNameNotPrintable(t *testing.T) {
+	g := startGateway(t, nil) // loopback callers are the local partition LP1
+	rest := g.restClient(t)
+	objs := g.discover(t, rest, nil)
+	id := jobIDFromURI(t, jobURIFromBody(t, g.rest(t, rest, http.MethodPost, objs["PART2"].uri+"/operations/stop", http.Header{"X-Api-Target-Name": {part2}}, "")))
+
+	for name, values := range map[string][]string{
+		"a stray byte":              {"\xff"},
+		"the target and a letter":   {part2 + "é"},
+		"a stray byte, then right":  {"\xff", part2},
+		"right, then a stray byte":  {part2, "\x80"},
+		"right, then the right one": {part2, part2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, c := range restJobCalls {
+				ans := g.rest(t, rest, c.method, "/api/jobs/"+id+c.suffix, http.Header{"X-Api-Target-Name": values}, "")
+				e := wantRESTError(t, ans, 400, 2)
+				wantBCPiiError(t, e, lp1)
+				if strings.Contains(e.Message, "missing") {
+					t.Errorf("%s: a header that is there is called missing: %s", c.method, e.Message)
+				}
+			}
+		})
+	}
+	// The job was neither canceled nor deleted.
+	ans := g.rest(t, rest, http.MethodGet, "/api/jobs/"+id, http.Header{"X-Api-Target-Name": {part2}}, "")
+	if ans.status != 200 || string(ans.body) != `{"status":"running"}` {
+		t.Errorf("GET: %d %s", ans.status, ans.body)
+	}
+}
