@@ -131,31 +131,7 @@ func TestPartitionIsolation(t *testing.T) {
 		c.UsersFile = writeUsers(t, map[string]string{user: password})
 	})
 
-	newPartition := func(target string) *actor {
-		cert := ca.partitionCert(t, target)
-		conn := g.grpcConn(t, cert)
-		return &actor{name: target, partition: true, conn: conn,
-			jobs: bcpiiv1.NewJobServiceClient(conn), ops: bcpiiv1.NewOperationServiceClient(conn), rest: g.restClient(t, cert)}
-	}
-	a, b := newPartition(lp1), newPartition(lp2)
-
-	// U logs on once over each interface, over connections with no client
-	// certificate.
-	uconn := g.grpcConn(t)
-	u := &actor{name: user, conn: uconn, jobs: bcpiiv1.NewJobServiceClient(uconn), ops: bcpiiv1.NewOperationServiceClient(uconn), rest: g.restClient(t)}
-	logon, err := bcpiiv1.NewSessionServiceClient(uconn).Logon(withMD(t), &bcpiiv1.LogonRequest{Userid: user, Password: password})
-	if err != nil {
-		t.Fatalf("Logon over gRPC: %v", err)
-	}
-	u.grpcSession = logon.GetApiSession()
-	la := g.rest(t, u.rest, http.MethodPost, "/api/sessions", nil, `{"userid":"`+user+`","password":"`+password+`"}`)
-	if la.status != http.StatusOK {
-		t.Fatalf("POST /api/sessions: %d %s", la.status, la.body)
-	}
-	u.restSession = jsonField(t, la.body, "api-session")
-	if u.grpcSession == "" || u.restSession == "" || u.grpcSession == u.restSession {
-		t.Fatalf("sessions %q and %q", u.grpcSession, u.restSession)
-	}
+	a, b, u := newActors(t, g, ca, user, password)
 	actors := []*actor{a, b, u}
 
 	objs := g.discover(t, a.rest, nil)
@@ -370,6 +346,37 @@ func TestPartitionIsolation(t *testing.T) {
 		}
 		checkLists(t, []job{a2, b2, u2})
 	})
+}
+
+// newActors makes partitions A (LP1) and B (LP2), each by a certificate
+// from ca, and the API user U, logged on once over gRPC and once over REST
+// from connections without a certificate.
+func newActors(t *testing.T, g *gateway, ca *testCA, user, password string) (a, b, u *actor) {
+	t.Helper()
+	newPartition := func(target string) *actor {
+		cert := ca.partitionCert(t, target)
+		conn := g.grpcConn(t, cert)
+		return &actor{name: target, partition: true, conn: conn,
+			jobs: bcpiiv1.NewJobServiceClient(conn), ops: bcpiiv1.NewOperationServiceClient(conn), rest: g.restClient(t, cert)}
+	}
+	a, b = newPartition(lp1), newPartition(lp2)
+
+	uconn := g.grpcConn(t)
+	u = &actor{name: user, conn: uconn, jobs: bcpiiv1.NewJobServiceClient(uconn), ops: bcpiiv1.NewOperationServiceClient(uconn), rest: g.restClient(t)}
+	logon, err := bcpiiv1.NewSessionServiceClient(uconn).Logon(withMD(t), &bcpiiv1.LogonRequest{Userid: user, Password: password})
+	if err != nil {
+		t.Fatalf("Logon over gRPC: %v", err)
+	}
+	u.grpcSession = logon.GetApiSession()
+	la := g.rest(t, u.rest, http.MethodPost, "/api/sessions", nil, `{"userid":"`+user+`","password":"`+password+`"}`)
+	if la.status != http.StatusOK {
+		t.Fatalf("POST /api/sessions: %d %s", la.status, la.body)
+	}
+	u.restSession = jsonField(t, la.body, "api-session")
+	if u.grpcSession == "" || u.restSession == "" || u.grpcSession == u.restSession {
+		t.Fatalf("sessions %q and %q", u.grpcSession, u.restSession)
+	}
+	return a, b, u
 }
 
 // sameAnswer checks that the answer for another's job (id) is the answer
