@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -144,6 +145,20 @@ func TestMTLS(t *testing.T) {
 		if ans := g.rest(t, rest, http.MethodGet, "/api/version", nil, ""); ans.status != 200 {
 			t.Errorf("GET /api/version: %d %s", ans.status, ans.body)
 		}
+	})
+
+	t.Run("a session beside a certificate or on the socket is judged", func(t *testing.T) {
+		// X-API-Session makes a request an API user's whatever the
+		// connection: an unknown one is 403.5, never the partition.
+		cert := ca.partitionCert(t, lp1)
+		for name, conn := range map[string]*grpc.ClientConn{"certificate": g.grpcConn(t, cert), "socket": g.socketConn(t)} {
+			_, err := bcpiiv1.NewJobServiceClient(conn).ListJobs(withMD(t, server.SessionMetadataKey, "no-such-session"), &bcpiiv1.ListJobsRequest{})
+			if d := wantGRPCError(t, err, codes.Unauthenticated, 403, 5); d.RequestAuthenticatedAs != nil {
+				t.Errorf("%s: detail %v", name, d)
+			}
+		}
+		ans := g.rest(t, g.restClient(t, cert), http.MethodGet, "/api/cpcs", http.Header{"X-Api-Session": {"no-such-session"}}, "")
+		wantRESTError(t, ans, 403, 5)
 	})
 
 	t.Run("the Unix socket is the local partition", func(t *testing.T) {
