@@ -351,7 +351,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("rest listener: %w", err)
 	}
 	var sockLis net.Listener
-	if cfg.Socket != "-" {
+	if cfg.Socket == "-" {
+		local.Stop() // never served: release its stream workers
+	} else {
 		_ = os.Remove(cfg.Socket) // a socket left by an earlier run
 		if sockLis, err = lis.listen("unix", cfg.Socket); err != nil {
 			return fmt.Errorf("unix socket: %w", err)
