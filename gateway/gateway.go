@@ -174,8 +174,8 @@ func New(cfg Config) (*Gateway, error) {
 		}}}),
 		newRoute("/api/sessions/this-session", map[string]method{http.MethodDelete: {}}),
 		newRoute("/api/version", map[string]method{http.MethodGet: {public: true}}),
-		newRoute("/api/jobs/{job-id}/events", map[string]method{http.MethodGet: {jobID: true, local: g.jobEvents}}),
-		newRoute(JobCompletionsPath, map[string]method{http.MethodGet: {local: g.completionEvents}}),
+		newRoute("/api/jobs/{job-id}/events", map[string]method{http.MethodGet: {jobID: true, events: true, local: g.jobEvents}}),
+		newRoute(JobCompletionsPath, map[string]method{http.MethodGet: {events: true, local: g.completionEvents}}),
 	}
 	g.routes = append(g.routes, g.operationRoutes()...)
 	if g.openAPI != nil {
@@ -253,7 +253,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, known, err)
 		return
 	}
-	if !acceptsJSON(r.Header.Values("Accept")) {
+	if !acceptsJSON(r.Header.Values("Accept"), m.events) {
 		g.writeError(w, r, known, errNotAcceptable)
 		return
 	}

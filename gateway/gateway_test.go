@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -23,7 +24,12 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("BCPII_FANOUT_CLIENT") != "" {
+		os.Exit(fanoutClient()) // the client process of BenchmarkWatchFanout
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // One table drives both interfaces: each scenario runs over gRPC (the
 // external server, on a real TCP connection) and over REST (HTTPS), and

@@ -40,10 +40,11 @@ func parseQuery(raw string) (parms []queryParm, ok bool) {
 	return parms, ok
 }
 
-// acceptsJSON reports whether an Accept header admits application/json.
+// acceptsJSON reports whether an Accept header admits application/json,
+// or, for an event stream (events set), text/event-stream.
 // No header, or an empty one, admits everything. Malformed ranges are skipped; a header of
 // nothing but malformed ranges admits nothing.
-func acceptsJSON(values []string) bool {
+func acceptsJSON(values []string, events bool) bool {
 	seen := false
 	for _, v := range values {
 		for _, r := range strings.Split(v, ",") {
@@ -65,6 +66,10 @@ func acceptsJSON(values []string) bool {
 			switch mt {
 			case "application/json", "application/*", "*/*":
 				return true
+			case "text/event-stream", "text/*":
+				if events {
+					return true
+				}
 			}
 		}
 	}

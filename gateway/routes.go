@@ -47,6 +47,8 @@ type method struct {
 	// makes an empty body 400.3.
 	fields       map[string]field
 	bodyRequired bool
+	// events marks event streams, which also accept text/event-stream.
+	events bool
 	// public requests need no principal: a failed authentication does not
 	// answer them.
 	public bool

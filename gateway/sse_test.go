@@ -35,6 +35,7 @@ func openSSE(t *testing.T, s *stack, path, lastID string) *sseStream {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Accept", "text/event-stream") // as EventSource sends it
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}

@@ -1,0 +1,235 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+)
+
+// BenchmarkWatchFanout opens 10,000 watchers on one job in a separate
+// client process, half gRPC WatchJob streams (over 10 connections) and
+// half Server-Sent Events streams (each its own HTTPS connection), lets
+// them go idle, completes the job, and reports how long the final status
+// took to reach them (p50, p99, from the completion to the client's
+// receipt) and what each idle watcher costs the gateway: heap and
+// goroutine stack, measured in the gateway's process alone. Run it with
+// -benchtime 1x; BCPII_FANOUT_WATCHERS sets the watchers per kind (5000).
+func BenchmarkWatchFanout(b *testing.B) {
+	perKind := 5000
+	if n, err := strconv.Atoi(os.Getenv("BCPII_FANOUT_WATCHERS")); err == nil && n > 0 {
+		perKind = n
+	}
+	for range b.N {
+		s := newStack(b)
+		id := s.job(b, ownerA, "running")
+		caFile := b.TempDir() + "/ca.pem"
+		if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.https.Certificate().Raw}), 0o600); err != nil {
+			b.Fatal(err)
+		}
+
+		heap0, stack0 := memNow()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(),
+			"BCPII_FANOUT_CLIENT=1",
+			"BCPII_FANOUT_GRPC="+s.grpcConn.Target(),
+			"BCPII_FANOUT_HTTPS="+s.https.Listener.Addr().String(),
+			"BCPII_FANOUT_CA="+caFile,
+			"BCPII_FANOUT_JOB="+id,
+			"BCPII_FANOUT_N="+strconv.Itoa(perKind))
+		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		lines := bufio.NewScanner(stdout)
+		expect := func(prefix string) string {
+			if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
+				cmd.Process.Kill()
+				b.Fatalf("client process: %q, want %s (%v)", lines.Text(), prefix, lines.Err())
+			}
+			return strings.TrimPrefix(lines.Text(), prefix)
+		}
+		expect("grpc-ready")
+		heap1, stack1 := memNow()
+		fmt.Fprintln(stdin, "next")
+		expect("sse-ready")
+		heap2, stack2 := memNow()
+		if path := os.Getenv("BCPII_FANOUT_HEAPPROFILE"); path != "" {
+			writeHeapProfile(b, path)
+		}
+
+		start := time.Now()
+		if _, err := s.reg.Finish(context.Background(), id, jobs.Result{Status: jobs.Complete, StatusCode: 200}); err != nil {
+			b.Fatal(err)
+		}
+		var lat []time.Duration
+		for _, f := range strings.Fields(expect("arrivals ")) {
+			ns, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Unix(0, ns).Sub(start))
+		}
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("client process: %v", err)
+		}
+		if len(lat) != 2*perKind {
+			b.Fatalf("%d of %d watchers got the final status", len(lat), 2*perKind)
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(heap1-heap0)/float64(perKind), "grpc-heap-B/watcher")
+		b.ReportMetric(float64(stack1-stack0)/float64(perKind), "grpc-stack-B/watcher")
+		b.ReportMetric(float64(heap2-heap1)/float64(perKind), "sse-heap-B/watcher")
+		b.ReportMetric(float64(stack2-stack1)/float64(perKind), "sse-stack-B/watcher")
+	}
+}
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func memNow() (heap, stack uint64) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc, m.StackInuse
+}
+
+// fanoutClient is the benchmark's client process: it opens the gRPC
+// watchers, reports, opens the SSE watchers, reports, and then prints when
+// each watcher received the final status (Unix nanoseconds).
+func fanoutClient() int {
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "fanout client:", err); return 1 }
+	n, _ := strconv.Atoi(os.Getenv("BCPII_FANOUT_N"))
+	id := os.Getenv("BCPII_FANOUT_JOB")
+	pemBytes, err := os.ReadFile(os.Getenv("BCPII_FANOUT_CA"))
+	if err != nil {
+		return fail(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	tlsConf := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var mu sync.Mutex
+	var arrivals []int64
+	var wg sync.WaitGroup
+	arrived := func() {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now().UnixNano())
+		mu.Unlock()
+	}
+	var conns []*grpc.ClientConn
+	for range 10 {
+		cc, err := grpc.NewClient(os.Getenv("BCPII_FANOUT_GRPC"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fail(err)
+		}
+		conns = append(conns, cc)
+	}
+	for i := range n {
+		st, err := bcpiiv1.NewJobServiceClient(conns[i%len(conns)]).WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: id})
+		if err != nil {
+			return fail(err)
+		}
+		if _, err := st.Recv(); err != nil {
+			return fail(err)
+		}
+		wg.Go(func() {
+			for {
+				m, err := st.Recv()
+				if err != nil {
+					return
+				}
+				if m.Job.Status == bcpiiv1.JobStatus_JOB_STATUS_COMPLETE {
+					arrived()
+				}
+			}
+		})
+	}
+	fmt.Println("grpc-ready")
+	in := bufio.NewScanner(os.Stdin)
+	in.Scan()
+
+	req := "GET /api/jobs/" + id + "/events HTTP/1.1\r\nHost: gateway\r\nAccept: text/event-stream\r\n\r\n"
+	for range n {
+		conn, err := tls.Dial("tcp", os.Getenv("BCPII_FANOUT_HTTPS"), tlsConf)
+		if err != nil {
+			return fail(err)
+		}
+		if _, err := conn.Write([]byte(req)); err != nil {
+			return fail(err)
+		}
+		br := bufio.NewReaderSize(conn, 512)
+		if !readUntil(br, `data: {"status":"running"}`) {
+			return fail(fmt.Errorf("no first event"))
+		}
+		wg.Go(func() {
+			defer conn.Close()
+			if readUntil(br, `"status":"complete"`) {
+				arrived()
+			}
+		})
+	}
+	fmt.Println("sse-ready")
+	wg.Wait()
+	for _, cc := range conns {
+		cc.Close()
+	}
+	var b strings.Builder
+	b.WriteString("arrivals")
+	for _, a := range arrivals {
+		b.WriteString(" " + strconv.FormatInt(a, 10))
+	}
+	fmt.Println(b.String())
+	return 0
+}
+
+func readUntil(br *bufio.Reader, want string) bool {
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if strings.Contains(line, want) {
+			return true
+		}
+	}
+}
