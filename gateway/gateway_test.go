@@ -302,6 +302,7 @@ func FuzzRESTHeaders(f *testing.F) {
 				path += "/operations/cancel"
 			}
 			req := httptest.NewRequest(m, "https://gateway"+path, nil)
+			req.RemoteAddr = "127.0.0.1:40000" // the local partition, so requests reach the service
 			req.URL.RawQuery = query
 			req.RequestURI = path + "?" + query
 			for k, v := range map[string]string{"Accept": accept, "X-API-Target-Name": target, "X-HTTP-Method-Override": override, "Content-Type": contentType} {

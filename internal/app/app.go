@@ -261,6 +261,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	cursorKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "cursor.key"))
+	if err != nil {
+		return fmt.Errorf("cursor key: %w", err)
+	}
 	backend, runBackend, err := newBackend(cfg, reg, log)
 	if err != nil {
 		return err
@@ -289,6 +293,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Identifier:    server.Transport{Auth: auth, Loopback: !cfg.NoLoopbackIdentity},
 		Sessions:      auth.Sessions,
 		Backend:       backend,
+		CursorKey:     cursorKey,
 		Credentials:   creds,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,
@@ -303,6 +308,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Identifier:    server.Transport{Auth: auth},
 		Sessions:      auth.Sessions,
 		Backend:       backend,
+		CursorKey:     cursorKey,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,
 	})
@@ -316,6 +322,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Identifier:    server.Forwarded{},
 		Sessions:      auth.Sessions,
 		Backend:       backend,
+		CursorKey:     cursorKey,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,
 	})
@@ -377,6 +384,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go reg.RunSweeper(sweepCtx, cfg.SweepInterval)
+	go sweepSessions(sweepCtx, cfg.Clock, auth.Sessions, cfg.SweepInterval)
 
 	errc := make(chan error, 4)
 	n := 3
@@ -511,6 +519,50 @@ func (b seBackend) Invoke(ctx context.Context, op server.Operation) (server.Answ
 func (b seBackend) Resolve(uri string) (string, bool) {
 	t, _, ok := b.se.Resolve(uri)
 	return t, ok
+}
+
+// sweepSessions removes expired sessions every interval, so that sessions
+// never used again do not stay in memory.
+func sweepSessions(ctx context.Context, clk clock.Clock, s *bcpii.Sessions, interval time.Duration) {
+	for {
+		t := clk.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+			s.Sweep()
+		}
+	}
+}
+
+// loadOrCreateKey reads the key that encrypts cursors, or makes one; it
+// lives with the data so that cursors stay valid across restarts.
+func loadOrCreateKey(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if err == nil {
+		if len(key) != server.CursorKeySize {
+			return nil, fmt.Errorf("%s holds %d bytes, not %d", path, len(key), server.CursorKeySize)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key = server.NewCursorKey()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return key, f.Close()
 }
 
 // listeners closes what it opened if Run fails before serving.

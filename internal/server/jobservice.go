@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"io"
 	"time"
@@ -86,7 +84,7 @@ func (s *jobService) ListJobs(ctx context.Context, req *bcpiiv1.ListJobsRequest)
 			return nil, hmcerr.ErrInvalidField.WithMessage("status is not a job status.")
 		}
 	}
-	after, err := ParseCursor(req.GetPageToken())
+	after, err := s.srv.cursors.parse(req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +109,7 @@ func (s *jobService) ListJobs(ctx context.Context, req *bcpiiv1.ListJobsRequest)
 		resp.Jobs = append(resp.Jobs, e)
 	}
 	if next != 0 {
-		resp.NextPageToken = Cursor(next)
+		resp.NextPageToken = s.srv.cursors.encode(next)
 	}
 	return resp, nil
 }
@@ -143,7 +141,7 @@ func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobSe
 	if err != nil {
 		return err
 	}
-	after, err := ParseCursor(req.GetCursor())
+	after, err := s.srv.cursors.parse(req.GetCursor())
 	if err != nil {
 		return err
 	}
@@ -163,7 +161,7 @@ func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobSe
 		if j.Revision <= after {
 			continue // the client has it from an earlier stream
 		}
-		if err := stream.Send(&bcpiiv1.WatchJobResponse{Job: JobToProto(j), Cursor: Cursor(j.Revision)}); err != nil {
+		if err := stream.Send(&bcpiiv1.WatchJobResponse{Job: JobToProto(j), Cursor: s.srv.cursors.encode(j.Revision)}); err != nil {
 			return err
 		}
 	}
@@ -180,7 +178,7 @@ func (s *jobService) WatchJobCompletions(req *bcpiiv1.WatchJobCompletionsRequest
 	if err != nil {
 		return err
 	}
-	after, err := ParseCursor(req.GetCursor())
+	after, err := s.srv.cursors.parse(req.GetCursor())
 	if err != nil {
 		return err
 	}
@@ -201,7 +199,7 @@ func (s *jobService) WatchJobCompletions(req *bcpiiv1.WatchJobCompletionsRequest
 			JobUri: j.URI(),
 			JobId:  j.ID,
 			Job:    JobToProto(j),
-			Cursor: Cursor(j.Revision),
+			Cursor: s.srv.cursors.encode(j.Revision),
 		}); err != nil {
 			return err
 		}
@@ -250,36 +248,4 @@ func statusFromProto(s bcpiiv1.JobStatus) jobs.Status {
 		return jobs.Canceled
 	}
 	return ""
-}
-
-// Cursors and page tokens are a store revision (for a page token, the
-// creation revision of the last job on the page) as 8 bytes big-endian in
-// unpadded base64url. They reveal nothing of other principals' jobs: a
-// listing or stream only ever reads the caller's own.
-
-// Cursor encodes a store revision.
-func Cursor(after int64) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(after))
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// ParseCursor reads a cursor or page token; empty means from the start.
-func ParseCursor(tok string) (int64, error) {
-	if tok == "" {
-		return 0, nil
-	}
-	bad := hmcerr.ErrInvalidField.WithMessage("The cursor or page token is not one this gateway issued.")
-	if len(tok) != 11 {
-		return 0, bad
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
-	if err != nil || len(b) != 8 {
-		return 0, bad
-	}
-	v := binary.BigEndian.Uint64(b)
-	if v == 0 || v > 1<<62 {
-		return 0, bad
-	}
-	return int64(v), nil
 }

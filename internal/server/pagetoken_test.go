@@ -8,14 +8,18 @@ import (
 )
 
 func FuzzParseCursor(f *testing.F) {
-	for _, s := range []string{"", Cursor(1), Cursor(1 << 40), "garbage", "AAAAAAAAAAA", "AAAAAAAAAAE=", "__________8", "AAAAAAAAAAB"} {
+	c, err := newCursorCodec(NewCursorKey())
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"", c.encode(1), c.encode(1 << 40), "garbage", "AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAE=", "______________________"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, tok string) {
-		v, err := ParseCursor(tok)
+		v, err := c.parse(tok)
 		if err != nil {
 			if !errors.Is(err, hmcerr.ErrInvalidField) {
-				t.Fatalf("ParseCursor(%q) error %v is not 400.7", tok, err)
+				t.Fatalf("parse(%q) error %v is not 400.7", tok, err)
 			}
 			return
 		}
@@ -25,8 +29,31 @@ func FuzzParseCursor(f *testing.F) {
 			}
 			return
 		}
-		if v <= 0 || Cursor(v) != tok {
-			t.Fatalf("ParseCursor(%q) = %d, which encodes as %q", tok, v, Cursor(v))
+		if v <= 0 || c.encode(v) != tok {
+			t.Fatalf("parse(%q) = %d, which encodes as %q", tok, v, c.encode(v))
 		}
 	})
+}
+
+// Cursors of nearby revisions share nothing visible, and another key's
+// cursors are refused.
+func TestCursorsHideRevisions(t *testing.T) {
+	c, _ := newCursorCodec(NewCursorKey())
+	other, _ := newCursorCodec(NewCursorKey())
+	a, b := c.encode(41), c.encode(42)
+	same := 0
+	for i := range a {
+		if a[i] == b[i] {
+			same++
+		}
+	}
+	if same > 8 {
+		t.Errorf("cursors of revisions 41 and 42 share %d of %d characters: %s %s", same, len(a), a, b)
+	}
+	if v, err := c.parse(b); err != nil || v != 42 {
+		t.Fatalf("parse: %d %v", v, err)
+	}
+	if _, err := other.parse(b); err == nil {
+		t.Fatal("a cursor under another key was accepted")
+	}
 }

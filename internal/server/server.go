@@ -60,6 +60,10 @@ type Config struct {
 	Sessions *bcpii.Sessions
 	// Backend runs operations; nil answers every Invoke with 503.1.
 	Backend Backend
+	// CursorKey encrypts cursors and page tokens (CursorKeySize bytes);
+	// servers that share a registry share it. Nil means a random key, so
+	// cursors do not outlive the process.
+	CursorKey []byte
 	// Credentials secure the connections; nil serves plaintext.
 	Credentials credentials.TransportCredentials
 	// Logger receives request logs; nil discards them.
@@ -96,6 +100,7 @@ type Server struct {
 	id       Identifier
 	sessions *bcpii.Sessions
 	backend  Backend
+	cursors  cursorCodec
 	log      *slog.Logger
 	grace    time.Duration
 	grpc     *grpc.Server
@@ -113,10 +118,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxRecvBytes == 0 {
 		cfg.MaxRecvBytes = 64 << 10
 	}
+	if cfg.CursorKey == nil {
+		cfg.CursorKey = NewCursorKey()
+	}
+	cursors, err := newCursorCodec(cfg.CursorKey)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
-	s := &Server{reg: cfg.Registry, id: cfg.Identifier, sessions: cfg.Sessions, backend: cfg.Backend, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
+	s := &Server{reg: cfg.Registry, id: cfg.Identifier, sessions: cfg.Sessions, backend: cfg.Backend, cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
