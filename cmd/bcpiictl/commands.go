@@ -252,64 +252,73 @@ func parse(fs *flag.FlagSet, g *globals, args []string, n int, argsUsage string)
 	return nil
 }
 
-func cmdGet(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("get", flag.ContinueOnError)
-	target := fs.String("target", "", "X-API-Target-Name of the request that started the job (BCPii jobs)")
-	if err := parse(fs, g, args, 1, "JOB-ID"); err != nil {
-		return err
+// jobCommand builds a command on one job: its flags (--target and what
+// setup adds), one JOB-ID argument, a connection, then run.
+func jobCommand(name string, setup func(fs *flag.FlagSet) func(ctx context.Context, g *globals, c *client, id string) error) func(context.Context, *globals, []string) error {
+	return func(ctx context.Context, g *globals, args []string) error {
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		target := fs.String("target", "", "X-API-Target-Name of the request that started the job (BCPii jobs)")
+		run := setup(fs)
+		if err := parse(fs, g, args, 1, "JOB-ID"); err != nil {
+			return err
+		}
+		c, err := g.connect(ctx, *target)
+		if err != nil {
+			return err
+		}
+		defer c.done()
+		return run(ctx, g, c, jobID(fs.Arg(0)))
 	}
-	c, err := g.connect(ctx, *target)
-	if err != nil {
-		return err
-	}
-	defer c.done()
-	id := jobID(fs.Arg(0))
-	r, err := c.jobs.GetJob(c.ctx(ctx), &bcpiiv1.GetJobRequest{JobId: id})
-	if err != nil {
-		return describe(err)
-	}
-	g.printJob(id, r.GetJob(), 0)
-	return nil
 }
 
-func cmdCancel(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
-	target := fs.String("target", "", "X-API-Target-Name of the request that started the job (BCPii jobs)")
-	if err := parse(fs, g, args, 1, "JOB-ID"); err != nil {
-		return err
-	}
-	c, err := g.connect(ctx, *target)
-	if err != nil {
-		return err
-	}
-	defer c.done()
-	if _, err := c.jobs.CancelJob(c.ctx(ctx), &bcpiiv1.CancelJobRequest{JobId: jobID(fs.Arg(0))}); err != nil {
-		return describe(err)
-	}
-	if g.output == "text" {
-		fmt.Fprintf(g.stdout, "%s cancel requested\n", jobID(fs.Arg(0)))
-	}
-	return nil
+var (
+	cmdGet = jobCommand("get", func(*flag.FlagSet) func(context.Context, *globals, *client, string) error {
+		return func(ctx context.Context, g *globals, c *client, id string) error {
+			r, err := c.jobs.GetJob(c.ctx(ctx), &bcpiiv1.GetJobRequest{JobId: id})
+			if err != nil {
+				return describe(err)
+			}
+			g.printJob(id, r.GetJob(), 0)
+			return nil
+		}
+	})
+	cmdCancel = jobCommand("cancel", func(*flag.FlagSet) func(context.Context, *globals, *client, string) error {
+		return func(ctx context.Context, g *globals, c *client, id string) error {
+			if _, err := c.jobs.CancelJob(c.ctx(ctx), &bcpiiv1.CancelJobRequest{JobId: id}); err != nil {
+				return describe(err)
+			}
+			g.done(id + " cancel requested")
+			return nil
+		}
+	})
+	cmdDelete = jobCommand("delete", func(*flag.FlagSet) func(context.Context, *globals, *client, string) error {
+		return func(ctx context.Context, g *globals, c *client, id string) error {
+			if _, err := c.jobs.DeleteJob(c.ctx(ctx), &bcpiiv1.DeleteJobRequest{JobId: id}); err != nil {
+				return describe(err)
+			}
+			g.done(id + " deleted")
+			return nil
+		}
+	})
+	cmdWait  = followCommand("wait", false)
+	cmdWatch = followCommand("watch", true)
+)
+
+// followCommand is wait (every false) or watch (every true).
+func followCommand(name string, every bool) func(context.Context, *globals, []string) error {
+	return jobCommand(name, func(fs *flag.FlagSet) func(context.Context, *globals, *client, string) error {
+		timeout := fs.Duration("timeout", 10*time.Minute, "how long to "+name+" at most")
+		return func(ctx context.Context, g *globals, c *client, id string) error {
+			return g.follow(ctx, c, id, *timeout, every)
+		}
+	})
 }
 
-func cmdDelete(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("delete", flag.ContinueOnError)
-	target := fs.String("target", "", "X-API-Target-Name of the request that started the job (BCPii jobs)")
-	if err := parse(fs, g, args, 1, "JOB-ID"); err != nil {
-		return err
-	}
-	c, err := g.connect(ctx, *target)
-	if err != nil {
-		return err
-	}
-	defer c.done()
-	if _, err := c.jobs.DeleteJob(c.ctx(ctx), &bcpiiv1.DeleteJobRequest{JobId: jobID(fs.Arg(0))}); err != nil {
-		return describe(err)
-	}
+// done reports a finished action in text output.
+func (g *globals) done(msg string) {
 	if g.output == "text" {
-		fmt.Fprintf(g.stdout, "%s deleted\n", jobID(fs.Arg(0)))
+		fmt.Fprintln(g.stdout, msg)
 	}
-	return nil
 }
 
 func cmdList(ctx context.Context, g *globals, args []string) error {
@@ -354,36 +363,6 @@ var statusByName = map[string]bcpiiv1.JobStatus{
 	"cancel-pending": bcpiiv1.JobStatus_JOB_STATUS_CANCEL_PENDING,
 	"complete":       bcpiiv1.JobStatus_JOB_STATUS_COMPLETE,
 	"canceled":       bcpiiv1.JobStatus_JOB_STATUS_CANCELED,
-}
-
-func cmdWait(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
-	target := fs.String("target", "", "X-API-Target-Name of the request that started the job (BCPii jobs)")
-	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait at most")
-	if err := parse(fs, g, args, 1, "JOB-ID"); err != nil {
-		return err
-	}
-	c, err := g.connect(ctx, *target)
-	if err != nil {
-		return err
-	}
-	defer c.done()
-	return g.follow(ctx, c, jobID(fs.Arg(0)), *timeout, false)
-}
-
-func cmdWatch(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
-	target := fs.String("target", "", "X-API-Target-Name of the request that started the job (BCPii jobs)")
-	timeout := fs.Duration("timeout", 10*time.Minute, "how long to watch at most")
-	if err := parse(fs, g, args, 1, "JOB-ID"); err != nil {
-		return err
-	}
-	c, err := g.connect(ctx, *target)
-	if err != nil {
-		return err
-	}
-	defer c.done()
-	return g.follow(ctx, c, jobID(fs.Arg(0)), *timeout, true)
 }
 
 func cmdInvoke(ctx context.Context, g *globals, args []string) error {

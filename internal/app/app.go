@@ -288,44 +288,33 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if tlsConfig != nil {
 		creds = credentials.NewTLS(tlsConfig)
 	}
-	external, err := server.New(server.Config{
-		Registry:      reg,
-		Identifier:    server.Transport{Auth: auth, Loopback: !cfg.NoLoopbackIdentity},
-		Sessions:      auth.Sessions,
-		Backend:       backend,
-		CursorKey:     cursorKey,
-		Credentials:   creds,
-		Logger:        log,
-		ShutdownGrace: cfg.ShutdownGrace,
-	})
+	// Three servers share the registry, the backend and the sessions; they
+	// differ in how they tell who is asking.
+	newServer := func(id server.Identifier, creds credentials.TransportCredentials) (*server.Server, error) {
+		return server.New(server.Config{
+			Registry:      reg,
+			Identifier:    id,
+			Sessions:      auth.Sessions,
+			Backend:       backend,
+			CursorKey:     cursorKey,
+			Credentials:   creds,
+			Logger:        log,
+			ShutdownGrace: cfg.ShutdownGrace,
+		})
+	}
+	external, err := newServer(server.Transport{Auth: auth, Loopback: !cfg.NoLoopbackIdentity}, creds)
 	if err != nil {
 		return err
 	}
 	// The Unix socket serves local programs without TLS; the file mode
 	// keeps other users out.
-	local, err := server.New(server.Config{
-		Registry:      reg,
-		Identifier:    server.Transport{Auth: auth},
-		Sessions:      auth.Sessions,
-		Backend:       backend,
-		CursorKey:     cursorKey,
-		Logger:        log,
-		ShutdownGrace: cfg.ShutdownGrace,
-	})
+	local, err := newServer(server.Transport{Auth: auth}, nil)
 	if err != nil {
 		return err
 	}
 	// The internal gRPC server, reachable only in-process, serves the REST
 	// gateway and believes the principal it forwards.
-	internal, err := server.New(server.Config{
-		Registry:      reg,
-		Identifier:    server.Forwarded{},
-		Sessions:      auth.Sessions,
-		Backend:       backend,
-		CursorKey:     cursorKey,
-		Logger:        log,
-		ShutdownGrace: cfg.ShutdownGrace,
-	})
+	internal, err := newServer(server.Forwarded{}, nil)
 	if err != nil {
 		return err
 	}
