@@ -50,6 +50,7 @@ func BenchmarkWatchFanout(b *testing.B) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(),
 			"BCPII_FANOUT_CLIENT=1",
+			"GOGC=off", // the load generator's own collections would count as delivery time
 			"BCPII_FANOUT_GRPC="+s.grpcConn.Target(),
 			"BCPII_FANOUT_HTTPS="+s.https.Listener.Addr().String(),
 			"BCPII_FANOUT_CA="+caFile,
@@ -68,6 +69,7 @@ func BenchmarkWatchFanout(b *testing.B) {
 			b.Fatal(err)
 		}
 		lines := bufio.NewScanner(stdout)
+		lines.Buffer(make([]byte, 0, 1<<20), 16<<20) // one line carries every arrival
 		expect := func(prefix string) string {
 			if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
 				cmd.Process.Kill()
@@ -84,17 +86,33 @@ func BenchmarkWatchFanout(b *testing.B) {
 			writeHeapProfile(b, path)
 		}
 
+		var prof *os.File
+		if path := os.Getenv("BCPII_FANOUT_CPUPROFILE"); path != "" {
+			if prof, err = os.Create(path); err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(prof); err != nil {
+				b.Fatal(err)
+			}
+		}
 		start := time.Now()
 		if _, err := s.reg.Finish(context.Background(), id, jobs.Result{Status: jobs.Complete, StatusCode: 200}); err != nil {
 			b.Fatal(err)
 		}
 		var lat []time.Duration
+		byKind := map[byte][]time.Duration{}
 		for _, f := range strings.Fields(expect("arrivals ")) {
-			ns, err := strconv.ParseInt(f, 10, 64)
+			ns, err := strconv.ParseInt(f[1:], 10, 64)
 			if err != nil {
 				b.Fatal(err)
 			}
-			lat = append(lat, time.Unix(0, ns).Sub(start))
+			d := time.Unix(0, ns).Sub(start)
+			lat = append(lat, d)
+			byKind[f[0]] = append(byKind[f[0]], d)
+		}
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
 		}
 		if err := cmd.Wait(); err != nil {
 			b.Fatalf("client process: %v", err)
@@ -105,6 +123,13 @@ func BenchmarkWatchFanout(b *testing.B) {
 		slices.Sort(lat)
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		for kind, name := range map[byte]string{'g': "grpc", 's': "sse"} {
+			l := byKind[kind]
+			slices.Sort(l)
+			if len(l) > 0 {
+				b.ReportMetric(float64(l[len(l)*99/100].Microseconds())/1000, name+"-p99-ms")
+			}
+		}
 		b.ReportMetric(float64(heap1-heap0)/float64(perKind), "grpc-heap-B/watcher")
 		b.ReportMetric(float64(stack1-stack0)/float64(perKind), "grpc-stack-B/watcher")
 		b.ReportMetric(float64(heap2-heap1)/float64(perKind), "sse-heap-B/watcher")
@@ -151,9 +176,11 @@ func fanoutClient() int {
 	var mu sync.Mutex
 	var arrivals []int64
 	var wg sync.WaitGroup
-	arrived := func() {
+	var kinds []string
+	arrived := func(kind string) {
 		mu.Lock()
 		arrivals = append(arrivals, time.Now().UnixNano())
+		kinds = append(kinds, kind)
 		mu.Unlock()
 	}
 	var conns []*grpc.ClientConn
@@ -179,7 +206,7 @@ func fanoutClient() int {
 					return
 				}
 				if m.Job.Status == bcpiiv1.JobStatus_JOB_STATUS_COMPLETE {
-					arrived()
+					arrived("g")
 				}
 			}
 		})
@@ -204,7 +231,7 @@ func fanoutClient() int {
 		wg.Go(func() {
 			defer conn.Close()
 			if readUntil(br, `"status":"complete"`) {
-				arrived()
+				arrived("s")
 			}
 		})
 	}
@@ -215,8 +242,8 @@ func fanoutClient() int {
 	}
 	var b strings.Builder
 	b.WriteString("arrivals")
-	for _, a := range arrivals {
-		b.WriteString(" " + strconv.FormatInt(a, 10))
+	for i, a := range arrivals {
+		b.WriteString(" " + kinds[i] + strconv.FormatInt(a, 10))
 	}
 	fmt.Println(b.String())
 	return 0

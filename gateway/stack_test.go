@@ -13,7 +13,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -72,19 +71,11 @@ func newStack(t testing.TB) *stack {
 	}
 
 	auth := testAuthenticator(t, fc)
-	internal, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}, Sessions: auth.Sessions, Logger: logger})
+	internal, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}, Sessions: auth.Sessions, Logger: logger, NoRequestIDHeader: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipe := bufconn.Listen(1 << 20)
-	serve(internal, pipe)
-	conn, err := grpc.NewClient("passthrough:///internal",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return pipe.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: gateway.Transport{Auth: auth, Loopback: true}, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})
+	gw, err := gateway.New(gateway.Config{Conn: internal.InProcess(), Authenticator: gateway.Transport{Auth: auth, Loopback: true}, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +99,7 @@ func newStack(t testing.TB) *stack {
 	t.Cleanup(func() {
 		hs.Close()
 		gconn.Close()
-		conn.Close()
+		internal.Stop()
 		cancel()
 		for _, ch := range served {
 			if err := <-ch; err != nil {

@@ -16,10 +16,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/gateway"
@@ -291,15 +288,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Three servers share the registry, the backend and the sessions; they
 	// differ in how they tell who is asking.
 	newServer := func(id server.Identifier, creds credentials.TransportCredentials) (*server.Server, error) {
+		_, internal := id.(server.Forwarded)
 		return server.New(server.Config{
-			Registry:      reg,
-			Identifier:    id,
-			Sessions:      auth.Sessions,
-			Backend:       backend,
-			CursorKey:     cursorKey,
-			Credentials:   creds,
-			Logger:        log,
-			ShutdownGrace: cfg.ShutdownGrace,
+			Registry:          reg,
+			Identifier:        id,
+			Sessions:          auth.Sessions,
+			Backend:           backend,
+			CursorKey:         cursorKey,
+			Credentials:       creds,
+			Logger:            log,
+			ShutdownGrace:     cfg.ShutdownGrace,
+			NoRequestIDHeader: internal,
 		})
 	}
 	external, err := newServer(server.Transport{Auth: auth, Loopback: !cfg.NoLoopbackIdentity}, creds)
@@ -313,21 +312,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	// The internal gRPC server, reachable only in-process, serves the REST
-	// gateway and believes the principal it forwards.
+	// gateway and believes the principal it forwards. The gateway calls it
+	// in-process: same interceptors and handlers, no transport.
 	internal, err := newServer(server.Forwarded{}, nil)
 	if err != nil {
 		return err
 	}
-	pipe := bufconn.Listen(1 << 20)
-	conn, err := grpc.NewClient("passthrough:///bcpii-internal",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return pipe.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer internal.Stop() // never served: release its stream workers
 	gw, err := gateway.New(gateway.Config{
-		Conn:          conn,
+		Conn:          internal.InProcess(),
 		Authenticator: gateway.Transport{Auth: auth, Loopback: !cfg.NoLoopbackIdentity},
 		OpenAPI:       openapiv2.JSON,
 		Logger:        log,
@@ -375,10 +368,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go reg.RunSweeper(sweepCtx, cfg.SweepInterval)
 	go sweepSessions(sweepCtx, cfg.Clock, auth.Sessions, cfg.SweepInterval)
 
-	errc := make(chan error, 4)
-	n := 3
+	errc := make(chan error, 3)
+	n := 2
 	go func() { errc <- external.Serve(ctx, grpcLis) }()
-	go func() { errc <- internal.Serve(ctx, pipe) }()
 	go func() { errc <- serveREST(ctx, gw, restLis, tlsConfig, cfg.ShutdownGrace, log) }()
 	if sockLis != nil {
 		n++

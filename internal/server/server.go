@@ -74,6 +74,10 @@ type Config struct {
 	// ShutdownGrace is how long calls in flight may run on after shutdown
 	// begins; zero means 10 seconds.
 	ShutdownGrace time.Duration
+	// NoRequestIDHeader stops sending each call's x-request-id header: for
+	// the internal server, whose caller, the REST gateway, does not pass it
+	// on.
+	NoRequestIDHeader bool
 }
 
 // Validate reports what is missing from c.
@@ -103,8 +107,12 @@ type Server struct {
 	cursors  cursorCodec
 	log      *slog.Logger
 	grace    time.Duration
-	grpc     *grpc.Server
-	health   *health.Server
+	quiet    bool // no x-request-id header
+	// The services' handlers by full method name, for in-process calls.
+	unary   map[string]unaryHandler
+	streams map[string]streamHandler
+	grpc    *grpc.Server
+	health  *health.Server
 }
 
 // New builds a Server from cfg.
@@ -128,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
-	s := &Server{reg: cfg.Registry, id: cfg.Identifier, sessions: cfg.Sessions, backend: cfg.Backend, cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
+	s := &Server{reg: cfg.Registry, id: cfg.Identifier, sessions: cfg.Sessions, backend: cfg.Backend, cursors: cursors, quiet: cfg.NoRequestIDHeader, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
@@ -142,9 +150,9 @@ func New(cfg Config) (*Server, error) {
 		opts = append(opts, grpc.Creds(cfg.Credentials))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	bcpiiv1.RegisterJobServiceServer(s.grpc, &jobService{srv: s})
-	bcpiiv1.RegisterSessionServiceServer(s.grpc, &sessionService{srv: s})
-	bcpiiv1.RegisterOperationServiceServer(s.grpc, &operationService{srv: s})
+	s.register(&bcpiiv1.JobService_ServiceDesc, &jobService{srv: s})
+	s.register(&bcpiiv1.SessionService_ServiceDesc, &sessionService{srv: s})
+	s.register(&bcpiiv1.OperationService_ServiceDesc, &operationService{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

@@ -1,0 +1,333 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// In-process calls: the REST gateway calls the gRPC services of its own
+// server through InProcess, a grpc.ClientConnInterface that runs the
+// server's interceptors and handlers directly, with no transport between.
+// Requests, answers and metadata are copied across as over a connection,
+// so the handlers cannot tell the difference, and the same identification,
+// ownership checks, logging and error mapping apply; the HTTP/2 framing,
+// goroutine hand-offs and per-stream buffers of a loopback connection are
+// saved.
+
+type unaryHandler struct {
+	impl any
+	desc grpc.MethodDesc
+}
+
+type streamHandler struct {
+	impl any
+	desc grpc.StreamDesc
+}
+
+// register registers a service on the gRPC server and remembers its
+// handlers for in-process calls.
+func (s *Server) register(sd *grpc.ServiceDesc, impl any) {
+	s.grpc.RegisterService(sd, impl)
+	if s.unary == nil {
+		s.unary = make(map[string]unaryHandler)
+		s.streams = make(map[string]streamHandler)
+	}
+	for _, m := range sd.Methods {
+		s.unary["/"+sd.ServiceName+"/"+m.MethodName] = unaryHandler{impl: impl, desc: m}
+	}
+	for _, st := range sd.Streams {
+		s.streams["/"+sd.ServiceName+"/"+st.StreamName] = streamHandler{impl: impl, desc: st}
+	}
+}
+
+// InProcess returns a client connection to s's services in this process.
+func (s *Server) InProcess() grpc.ClientConnInterface { return inProcess{s} }
+
+type inProcess struct{ s *Server }
+
+func chainUnary(ints []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		var call func(i int) grpc.UnaryHandler
+		call = func(i int) grpc.UnaryHandler {
+			if i == len(ints) {
+				return h
+			}
+			return func(ctx context.Context, req any) (any, error) { return ints[i](ctx, req, info, call(i+1)) }
+		}
+		return call(0)(ctx, req)
+	}
+}
+
+func chainStream(ints []grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		var call func(i int) grpc.StreamHandler
+		call = func(i int) grpc.StreamHandler {
+			if i == len(ints) {
+				return h
+			}
+			return func(srv any, ss grpc.ServerStream) error { return ints[i](srv, ss, info, call(i+1)) }
+		}
+		return call(0)(srv, ss)
+	}
+}
+
+// incoming turns the caller's outgoing metadata into the server's incoming
+// metadata, copied.
+func incoming(ctx context.Context) context.Context {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	return metadata.NewIncomingContext(ctx, md.Copy())
+}
+
+// callHeaders fills the grpc.Header and grpc.Trailer options of a call.
+func callHeaders(opts []grpc.CallOption, header, trailer metadata.MD) {
+	for _, o := range opts {
+		switch o := o.(type) {
+		case grpc.HeaderCallOption:
+			*o.HeaderAddr = header.Copy()
+		case grpc.TrailerCallOption:
+			*o.TrailerAddr = trailer.Copy()
+		}
+	}
+}
+
+// transportStream records what a unary handler sets with grpc.SetHeader
+// and grpc.SetTrailer.
+type transportStream struct {
+	method          string
+	mu              sync.Mutex
+	header, trailer metadata.MD
+}
+
+func (t *transportStream) Method() string { return t.method }
+
+func (t *transportStream) SetHeader(md metadata.MD) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.header = metadata.Join(t.header, md)
+	return nil
+}
+
+func (t *transportStream) SendHeader(md metadata.MD) error { return t.SetHeader(md) }
+
+func (t *transportStream) SetTrailer(md metadata.MD) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.trailer = metadata.Join(t.trailer, md)
+	return nil
+}
+
+func (c inProcess) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	h, ok := c.s.unary[method]
+	if !ok {
+		return status.Errorf(codes.Unimplemented, "unknown method %s", method)
+	}
+	ts := &transportStream{method: method}
+	sctx := grpc.NewContextWithServerTransportStream(incoming(ctx), ts)
+	dec := func(v any) error {
+		proto.Merge(v.(proto.Message), args.(proto.Message))
+		return nil
+	}
+	resp, err := h.desc.Handler(h.impl, sctx, dec, chainUnary(c.s.unaryInterceptors()))
+	callHeaders(opts, ts.header, ts.trailer)
+	if err != nil {
+		return err
+	}
+	proto.Merge(reply.(proto.Message), resp.(proto.Message))
+	return nil
+}
+
+func (c inProcess) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	h, ok := c.s.streams[method]
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "unknown method %s", method)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pipe{
+		ctx:      ctx,
+		cancel:   cancel,
+		toServer: make(chan proto.Message, 1),
+		toClient: make(chan proto.Message),
+		headerCh: make(chan struct{}),
+		done:     make(chan struct{}),
+		opts:     opts,
+	}
+	ss := &serverSide{p: p, ctx: incoming(ctx)}
+	info := &grpc.StreamServerInfo{FullMethod: method, IsClientStream: desc.ClientStreams, IsServerStream: desc.ServerStreams}
+	go func() {
+		err := chainStream(c.s.streamInterceptors())(h.impl, ss, info, h.desc.Handler)
+		p.finish(err)
+	}()
+	return &clientSide{p: p}, nil
+}
+
+// pipe joins the two ends of an in-process stream.
+type pipe struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	toServer chan proto.Message // closed by CloseSend
+	toClient chan proto.Message
+	opts     []grpc.CallOption
+
+	mu         sync.Mutex
+	header     metadata.MD
+	trailer    metadata.MD
+	headerSent bool
+	headerCh   chan struct{} // closed when the header is sent
+	closedSend bool
+	err        error         // the handler's result
+	done       chan struct{} // closed when the handler has returned
+}
+
+func (p *pipe) sendHeader() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.headerSent {
+		p.headerSent = true
+		close(p.headerCh)
+	}
+}
+
+func (p *pipe) finish(err error) {
+	p.sendHeader()
+	p.mu.Lock()
+	p.err = err
+	p.mu.Unlock()
+	close(p.done)
+	callHeaders(p.opts, p.header, p.trailer)
+}
+
+type serverSide struct {
+	p   *pipe
+	ctx context.Context
+}
+
+func (s *serverSide) SetHeader(md metadata.MD) error {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	if s.p.headerSent {
+		return errors.New("header already sent")
+	}
+	s.p.header = metadata.Join(s.p.header, md)
+	return nil
+}
+
+func (s *serverSide) SendHeader(md metadata.MD) error {
+	if err := s.SetHeader(md); err != nil {
+		return err
+	}
+	s.p.sendHeader()
+	return nil
+}
+
+func (s *serverSide) SetTrailer(md metadata.MD) {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	s.p.trailer = metadata.Join(s.p.trailer, md)
+}
+
+func (s *serverSide) Context() context.Context { return s.ctx }
+
+func (s *serverSide) SendMsg(m any) error {
+	s.p.sendHeader()
+	select {
+	case s.p.toClient <- proto.Clone(m.(proto.Message)):
+		return nil
+	case <-s.p.ctx.Done():
+		return status.FromContextError(s.p.ctx.Err()).Err()
+	}
+}
+
+func (s *serverSide) RecvMsg(m any) error {
+	select {
+	case msg, ok := <-s.p.toServer:
+		if !ok {
+			return io.EOF
+		}
+		proto.Merge(m.(proto.Message), msg)
+		return nil
+	case <-s.p.ctx.Done():
+		return status.FromContextError(s.p.ctx.Err()).Err()
+	}
+}
+
+type clientSide struct{ p *pipe }
+
+func (c *clientSide) Header() (metadata.MD, error) {
+	select {
+	case <-c.p.headerCh:
+	case <-c.p.ctx.Done():
+		return nil, status.FromContextError(c.p.ctx.Err()).Err()
+	}
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	return c.p.header.Copy(), nil
+}
+
+func (c *clientSide) Trailer() metadata.MD {
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	return c.p.trailer.Copy()
+}
+
+func (c *clientSide) CloseSend() error {
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	if !c.p.closedSend {
+		c.p.closedSend = true
+		close(c.p.toServer)
+	}
+	return nil
+}
+
+func (c *clientSide) Context() context.Context { return c.p.ctx }
+
+func (c *clientSide) SendMsg(m any) error {
+	c.p.mu.Lock()
+	closed := c.p.closedSend
+	c.p.mu.Unlock()
+	if closed {
+		return errors.New("send after CloseSend")
+	}
+	select {
+	case c.p.toServer <- proto.Clone(m.(proto.Message)):
+		return nil
+	case <-c.p.done:
+		return io.EOF // the handler has returned: RecvMsg tells why
+	case <-c.p.ctx.Done():
+		return status.FromContextError(c.p.ctx.Err()).Err()
+	}
+}
+
+func (c *clientSide) RecvMsg(m any) error {
+	select {
+	case msg := <-c.p.toClient:
+		proto.Merge(m.(proto.Message), msg)
+		return nil
+	case <-c.p.done:
+		// Messages sent before the handler returned come first.
+		select {
+		case msg := <-c.p.toClient:
+			proto.Merge(m.(proto.Message), msg)
+			return nil
+		default:
+		}
+		c.p.cancel()
+		c.p.mu.Lock()
+		err := c.p.err
+		c.p.mu.Unlock()
+		if err == nil {
+			return io.EOF
+		}
+		return err
+	case <-c.p.ctx.Done():
+		return status.FromContextError(c.p.ctx.Err()).Err()
+	}
+}
