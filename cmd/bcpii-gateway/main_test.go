@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
@@ -242,5 +243,54 @@ func TestRunHMCCredentials(t *testing.T) {
 				t.Fatalf("the password was printed: %v\n%s", err, stderr.String())
 			}
 		})
+	}
+}
+
+// A job the gateway accepted (its 202 answered) is still there after the
+// gateway is killed with SIGKILL and started again on the same data.
+func TestAcceptedJobSurvivesKill9(t *testing.T) {
+	bin := buildGateway(t)
+	data := filepath.Join(t.TempDir(), "data")
+	dial := func(addr string) (*grpc.ClientConn, context.Context) {
+		t.Helper()
+		pem, err := os.ReadFile(filepath.Join(data, "tls", "gateway.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		t.Cleanup(cancel)
+		return conn, metadata.AppendToOutgoingContext(ctx, "x-api-target-name", "IBM390PS.CPC1.LP2")
+	}
+
+	cmd, addr, _, _ := startGateway(t, bin, "--data-dir", data)
+	conn, ctx := dial(addr)
+	resp, err := bcpiiv1.NewOperationServiceClient(conn).Invoke(ctx, &bcpiiv1.InvokeRequest{
+		Method: "POST", Uri: "/api/logical-partitions/732b5207-24d8-4994-81dc-c9f05bcd2917/operations/activate",
+		TargetName: "IBM390PS.CPC1.LP2",
+	})
+	if err != nil || resp.HttpStatus != 202 || resp.JobUri == "" {
+		t.Fatalf("activate: %v %v", resp, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	_, addr, _, _ = startGateway(t, bin, "--data-dir", data)
+	conn, ctx = dial(addr)
+	id := strings.TrimPrefix(resp.JobUri, "/api/jobs/")
+	got, err := bcpiiv1.NewJobServiceClient(conn).GetJob(ctx, &bcpiiv1.GetJobRequest{JobId: id})
+	if err != nil {
+		t.Fatalf("GetJob after kill -9 and restart: %v", err)
+	}
+	if got.Job.Status == bcpiiv1.JobStatus_JOB_STATUS_UNSPECIFIED {
+		t.Fatalf("job %v", got.Job)
 	}
 }
