@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -90,11 +89,14 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 	msgs := recvAll(ctx, stream)
 	msg := first
 	for {
-		if err := sw.event(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))); err != nil {
+		if ended(msg.GetJob()) {
+			// The final status and the completion go out in one write.
+			if sw.write(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))) == nil {
+				_ = sw.event(msg.GetCursor()+doneSuffix, "job-completion", jobURI(jobID))
+			}
 			return
 		}
-		if ended(msg.GetJob()) {
-			_ = sw.event(msg.GetCursor()+doneSuffix, "job-completion", jobURI(jobID))
+		if err := sw.event(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))); err != nil {
 			return
 		}
 		next, ok := wait(sw, ctx, msgs)
@@ -194,11 +196,18 @@ func (sw *eventWriter) flush() error {
 	return sw.rc.Flush()
 }
 
+// event writes one event and sends it.
 func (sw *eventWriter) event(id, name, data string) error {
-	if _, err := fmt.Fprintf(sw.w, "id: %s\nevent: %s\ndata: %s\n\n", id, name, data); err != nil {
+	if err := sw.write(id, name, data); err != nil {
 		return err
 	}
 	return sw.flush()
+}
+
+// write buffers one event; flush sends it.
+func (sw *eventWriter) write(id, name, data string) error {
+	_, err := io.WriteString(sw.w, "id: "+id+"\nevent: "+name+"\ndata: "+data+"\n\n")
+	return err
 }
 
 // wait returns the stream's next message, writing heartbeats while none
