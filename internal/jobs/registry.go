@@ -158,7 +158,7 @@ func (r *Registry) load(ctx context.Context, owner Owner, id string) (Job, error
 	if !ValidID(id) {
 		return Job{}, ErrNotFound
 	}
-	j, err := r.store.Get(ctx, id)
+	j, err := r.store.GetOwned(ctx, owner, id)
 	if errors.Is(err, ErrNoJob) {
 		return Job{}, ErrNotFound
 	}

@@ -30,6 +30,11 @@ type Store interface {
 	Create(ctx context.Context, j Job) (Job, error)
 	// Get returns the job with the id. ErrNoJob if there is none.
 	Get(ctx context.Context, id string) (Job, error)
+	// GetOwned returns the job with the id if owner owns it. ErrNoJob if
+	// there is none or another owner's: the two are one answer, and take
+	// the same time, because the owner is compared before the job is read,
+	// so that no caller can tell another's job from no job.
+	GetOwned(ctx context.Context, owner Owner, id string) (Job, error)
 	// Update replaces the stored job if its revision is still j.Revision and
 	// returns j with the new Revision. ErrNoJob if it is gone, ErrConflict
 	// if it was written since.

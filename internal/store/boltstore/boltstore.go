@@ -42,7 +42,9 @@ import (
 const OpenTimeout = 2 * time.Second
 
 // formatVersion is the layout this package reads and writes.
-const formatVersion = 1
+// formatVersion 2 leads each job record with its owner, so that GetOwned
+// can refuse another owner's job without decoding it.
+const formatVersion = 2
 
 var (
 	bucketJobs   = []byte("jobs")
@@ -137,17 +139,32 @@ type record struct {
 	CreateRevision int64  `json:"create-revision"`
 }
 
+// encode writes a job record: its owner (ownerPrefix, itself led by its
+// length), then the job as JSON.
 func encode(j jobs.Job) ([]byte, error) {
 	r := record{Job: j, Results: j.Results, Revision: j.Revision, CreateRevision: j.CreateRevision}
 	r.Job.Results = nil
-	b, err := json.Marshal(r)
+	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encode job: %w", err)
 	}
-	return b, nil
+	return append(appendString(nil, string(ownerPrefix(j.Owner))), body...), nil
+}
+
+// splitRecord returns a record's owner part and its JSON part.
+func splitRecord(b []byte) (owner, body []byte, err error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)-w) {
+		return nil, nil, errors.New("record has no owner")
+	}
+	return b[w : w+int(n)], b[w+int(n):], nil
 }
 
 func decode(id, b []byte) (jobs.Job, error) {
+	_, b, err := splitRecord(b)
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("decode job %s: %w", id, err)
+	}
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil {
 		return jobs.Job{}, fmt.Errorf("decode job %s: %w", id, err)
@@ -298,6 +315,36 @@ func (s *Store) Get(ctx context.Context, id string) (jobs.Job, error) {
 		if err == nil && !ok {
 			err = jobs.ErrNoJob
 		}
+		return err
+	})
+	if err != nil {
+		return jobs.Job{}, s.wrap("get", id, err)
+	}
+	return j, nil
+}
+
+// GetOwned returns the job with the id if owner owns it. The owner leads
+// the record, so another owner's job is refused before it is decoded, in
+// the time a missing one is.
+func (s *Store) GetOwned(ctx context.Context, owner jobs.Owner, id string) (jobs.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return jobs.Job{}, err
+	}
+	want := ownerPrefix(owner)
+	var j jobs.Job
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := open(tx).jobs.Get([]byte(id))
+		if v == nil {
+			return jobs.ErrNoJob
+		}
+		got, _, err := splitRecord(v)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return jobs.ErrNoJob
+		}
+		j, err = decode([]byte(id), v)
 		return err
 	})
 	if err != nil {

@@ -145,6 +145,20 @@ func (s *Store) Get(ctx context.Context, id string) (jobs.Job, error) {
 	return clone(j), nil
 }
 
+// GetOwned returns the job with the id if owner owns it.
+func (s *Store) GetOwned(ctx context.Context, owner jobs.Owner, id string) (jobs.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return jobs.Job{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	j, ok := s.jobs[id]
+	if !ok || j.Owner != owner {
+		return jobs.Job{}, jobs.ErrNoJob
+	}
+	return clone(j), nil
+}
+
 // Update replaces the stored job if its revision is still j.Revision.
 func (s *Store) Update(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	if err := ctx.Err(); err != nil {

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 		{"CreateSameIDConcurrently", testCreateSameIDConcurrently},
 		{"CreateConcurrently", testCreateConcurrently},
 		{"GetMissing", testGetMissing},
+		{"GetOwned", testGetOwned},
 		{"Update", testUpdate},
 		{"UpdateConflict", testUpdateConflict},
 		{"UpdateMissing", testUpdateMissing},
@@ -360,6 +361,27 @@ func testCreateAssignsRevisions(t *testing.T, s jobs.Store) {
 	}
 	checkJob(t, "Get", mustGet(t, s, a.ID), ca)
 	checkJob(t, "Get", mustGet(t, s, b.ID), cb)
+}
+
+// GetOwned answers another owner's job exactly as no job at all.
+func testGetOwned(t *testing.T, s jobs.Store) {
+	mine := mustCreate(t, s, newJob(alice))
+	theirs := mustCreate(t, s, newJob(bob))
+	got, err := s.GetOwned(t.Context(), alice, mine.ID)
+	if err != nil {
+		t.Fatalf("GetOwned of the owner's job: %v", err)
+	}
+	checkJob(t, "GetOwned", got, mine)
+	for name, id := range map[string]string{"another owner's": theirs.ID, "a missing": jobs.NewID()} {
+		if j, err := s.GetOwned(t.Context(), alice, id); !errors.Is(err, jobs.ErrNoJob) {
+			t.Errorf("GetOwned of %s job: %+v %v, want ErrNoJob", name, j, err)
+		}
+	}
+	// The same name under another kind is another owner.
+	impostor := jobs.Owner{Kind: jobs.PartitionOwner, Name: alice.Name}
+	if _, err := s.GetOwned(t.Context(), impostor, mine.ID); !errors.Is(err, jobs.ErrNoJob) {
+		t.Errorf("GetOwned by a partition named like the user: %v, want ErrNoJob", err)
+	}
 }
 
 // Every write, to any job of any owner, gets a revision above all before
