@@ -17,11 +17,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -111,6 +113,11 @@ type Gateway struct {
 	jobs      bcpiiv1.JobServiceClient
 	clock     clock.Clock
 	heartbeat time.Duration
+
+	closed    chan struct{} // closed by Close
+	closeOnce sync.Once
+	streamsMu sync.Mutex
+	streams   map[net.Conn]struct{}
 	auth      Authenticator
 	routes    []*route
 	openAPI   []byte
@@ -141,6 +148,8 @@ func New(cfg Config) (*Gateway, error) {
 		jobs:      bcpiiv1.NewJobServiceClient(cfg.Conn),
 		clock:     cfg.Clock,
 		heartbeat: cfg.Heartbeat,
+		closed:    make(chan struct{}),
+		streams:   make(map[net.Conn]struct{}),
 	}
 	none := func(string) (string, bool) { return "", false }
 	g.mux = runtime.NewServeMux(

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -58,6 +59,29 @@ func (g *Gateway) outgoing(ctx context.Context, r *http.Request, id *Identity) c
 	return metadata.NewOutgoingContext(ctx, md)
 }
 
+// streamContext is the context of an event stream. It does not end with
+// the request's: a hijacked stream runs on after its handler has returned
+// (so that net/http's per-request state can go), and ends when the stream
+// does, or the client goes, or the gateway closes.
+func (g *Gateway) streamContext(r *http.Request, id *Identity) (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.WithoutCancel(g.outgoing(r.Context(), r, id)))
+}
+
+// serve runs a started stream: on its own goroutine once the connection is
+// hijacked, letting the handler return; else in the handler.
+func (sw *eventWriter) serve(cancel context.CancelFunc, run func()) {
+	body := func() {
+		defer cancel()
+		defer sw.close()
+		run()
+	}
+	if sw.conn != nil {
+		go body()
+		return
+	}
+	body()
+}
+
 func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id *Identity) {
 	jobID := strings.Split(r.URL.EscapedPath(), "/")[3]
 	last := r.Header.Get("Last-Event-ID")
@@ -67,10 +91,10 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	ctx, cancel := context.WithCancel(g.outgoing(r.Context(), r, id))
-	defer cancel()
+	ctx, cancel := g.streamContext(r, id)
 	stream, err := g.jobs.WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: jobID, Cursor: last})
 	if err != nil {
+		cancel()
 		g.serviceError(ctx, nil, nil, w, r, err)
 		return
 	}
@@ -78,40 +102,43 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 	switch {
 	case errors.Is(err, io.EOF):
 		// Every status was sent before; only the completion is left.
-		sw := g.startEvents(w)
-		_ = sw.event(last+doneSuffix, "job-completion", jobURI(jobID))
+		sw := g.startEvents(w, r)
+		sw.serve(cancel, func() { _ = sw.event(last+doneSuffix, "job-completion", jobURI(jobID)) })
 		return
 	case err != nil:
+		cancel()
 		g.serviceError(ctx, nil, nil, w, r, err)
 		return
 	}
-	sw := g.startEvents(w)
-	msgs := recvAll(ctx, stream)
-	msg := first
-	for {
-		if ended(msg.GetJob()) {
-			// The final status and the completion go out in one write.
-			if sw.write(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))) == nil {
-				_ = sw.event(msg.GetCursor()+doneSuffix, "job-completion", jobURI(jobID))
+	sw := g.startEvents(w, r)
+	sw.serve(cancel, func() {
+		msgs := recvAll(ctx, stream)
+		msg := first
+		for {
+			if ended(msg.GetJob()) {
+				// The final status and the completion go out in one write.
+				if sw.write(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))) == nil {
+					_ = sw.event(msg.GetCursor()+doneSuffix, "job-completion", jobURI(jobID))
+				}
+				return
 			}
-			return
+			if err := sw.event(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))); err != nil {
+				return
+			}
+			next, ok := wait(sw, ctx, msgs)
+			if !ok {
+				return
+			}
+			msg = next
 		}
-		if err := sw.event(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))); err != nil {
-			return
-		}
-		next, ok := wait(sw, ctx, msgs)
-		if !ok {
-			return
-		}
-		msg = next
-	}
+	})
 }
 
 func (g *Gateway) completionEvents(w http.ResponseWriter, r *http.Request, _ []byte, id *Identity) {
-	ctx, cancel := context.WithCancel(g.outgoing(r.Context(), r, id))
-	defer cancel()
+	ctx, cancel := g.streamContext(r, id)
 	stream, err := g.jobs.WatchJobCompletions(ctx, &bcpiiv1.WatchJobCompletionsRequest{Cursor: r.Header.Get("Last-Event-ID")})
 	if err != nil {
+		cancel()
 		g.serviceError(ctx, nil, nil, w, r, err)
 		return
 	}
@@ -119,23 +146,26 @@ func (g *Gateway) completionEvents(w http.ResponseWriter, r *http.Request, _ []b
 	// one, the stream failed and Recv tells why.
 	if md, err := stream.Header(); err != nil || len(md.Get(server.StreamStartedKey)) == 0 {
 		_, err := stream.Recv()
+		cancel()
 		if err == nil || errors.Is(err, io.EOF) {
 			err = errors.New("completion stream ended before it started")
 		}
 		g.serviceError(ctx, nil, nil, w, r, err)
 		return
 	}
-	sw := g.startEvents(w)
-	msgs := recvAll(ctx, stream)
-	for {
-		msg, ok := wait(sw, ctx, msgs)
-		if !ok {
-			return
+	sw := g.startEvents(w, r)
+	sw.serve(cancel, func() {
+		msgs := recvAll(ctx, stream)
+		for {
+			msg, ok := wait(sw, ctx, msgs)
+			if !ok {
+				return
+			}
+			if err := sw.event(msg.GetCursor(), "job-completion", jobURI(msg.GetJobId())); err != nil {
+				return
+			}
 		}
-		if err := sw.event(msg.GetCursor(), "job-completion", jobURI(msg.GetJobId())); err != nil {
-			return
-		}
-	}
+	})
 }
 
 func jobURI(id string) string {
@@ -173,27 +203,70 @@ func recvAll[T any](ctx context.Context, stream interface{ Recv() (T, error) }) 
 	return ch
 }
 
-// eventWriter writes one event stream.
+// eventWriter writes one event stream. The stream takes the connection
+// over from net/http (Hijack) once it starts, writing a close-delimited
+// HTTP/1.1 body: an idle watcher then holds its TLS connection and little
+// more, instead of net/http's per-connection buffers as well.
 type eventWriter struct {
-	w         http.ResponseWriter
-	rc        *http.ResponseController
 	g         *Gateway
 	heartbeat time.Duration
+	conn      net.Conn // the hijacked connection; nil when w is used
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	gone      <-chan struct{} // the client went; nil once hijacked
+	buf       []byte          // what write buffered for flush
 }
 
-func (g *Gateway) startEvents(w http.ResponseWriter) *eventWriter {
+func (g *Gateway) startEvents(w http.ResponseWriter, r *http.Request) *eventWriter {
+	sw := &eventWriter{g: g, heartbeat: g.heartbeat, w: w}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream;charset=UTF-8")
 	h.Set("X-Accel-Buffering", "no")
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			// A pipelined request behind this one is not served: the
+			// stream ends the connection.
+			sw.conn = conn
+			sw.w = nil // let net/http's per-request state go
+			g.track(conn, true)
+			h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+			h.Set("Connection", "close")
+			var b strings.Builder
+			b.WriteString("HTTP/1.1 200 OK\r\n")
+			_ = h.Write(&b)
+			b.WriteString("\r\n")
+			sw.buf = append(sw.buf, b.String()...)
+			_ = sw.flush()
+			return sw
+		}
+	}
 	w.WriteHeader(http.StatusOK)
-	sw := &eventWriter{w: w, rc: http.NewResponseController(w), g: g, heartbeat: g.heartbeat}
+	sw.rc = http.NewResponseController(w)
+	sw.gone = r.Context().Done()
 	_ = sw.flush()
 	return sw
 }
 
+// close ends a hijacked stream's connection.
+func (sw *eventWriter) close() {
+	if sw.conn != nil {
+		sw.g.track(sw.conn, false)
+		_ = sw.conn.Close()
+	}
+}
+
 func (sw *eventWriter) flush() error {
-	_ = sw.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return sw.rc.Flush()
+	if sw.conn == nil {
+		_ = sw.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		return sw.rc.Flush()
+	}
+	_ = sw.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := sw.conn.Write(sw.buf)
+	sw.buf = sw.buf[:0]
+	if cap(sw.buf) > 4096 {
+		sw.buf = nil // idle streams keep no large buffer
+	}
+	return err
 }
 
 // event writes one event and sends it.
@@ -206,7 +279,12 @@ func (sw *eventWriter) event(id, name, data string) error {
 
 // write buffers one event; flush sends it.
 func (sw *eventWriter) write(id, name, data string) error {
-	_, err := io.WriteString(sw.w, "id: "+id+"\nevent: "+name+"\ndata: "+data+"\n\n")
+	ev := "id: " + id + "\nevent: " + name + "\ndata: " + data + "\n\n"
+	if sw.conn != nil {
+		sw.buf = append(sw.buf, ev...)
+		return nil
+	}
+	_, err := io.WriteString(sw.w, ev)
 	return err
 }
 
@@ -224,15 +302,46 @@ func wait[T any](sw *eventWriter, ctx context.Context, msgs <-chan recvResult[T]
 			}
 			return res.msg, true
 		case <-t.C():
-			if _, err := io.WriteString(sw.w, ": heartbeat\n\n"); err != nil {
+			if sw.conn != nil {
+				sw.buf = append(sw.buf, ": heartbeat\n\n"...)
+			} else if _, err := io.WriteString(sw.w, ": heartbeat\n\n"); err != nil {
 				return zero, false
 			}
 			if err := sw.flush(); err != nil {
 				return zero, false
 			}
+		case <-sw.g.closed:
+			t.Stop()
+			return zero, false
+		case <-sw.gone:
+			t.Stop()
+			return zero, false
 		case <-ctx.Done():
 			t.Stop()
 			return zero, false
 		}
+	}
+}
+
+// track records the connections of running event streams, which net/http
+// no longer knows once hijacked, so that Close can end them.
+func (g *Gateway) track(c net.Conn, add bool) {
+	g.streamsMu.Lock()
+	defer g.streamsMu.Unlock()
+	if add {
+		g.streams[c] = struct{}{}
+	} else {
+		delete(g.streams, c)
+	}
+}
+
+// Close ends every event stream, for shutdown: their connections are not
+// net/http's to close.
+func (g *Gateway) Close() {
+	g.closeOnce.Do(func() { close(g.closed) })
+	g.streamsMu.Lock()
+	defer g.streamsMu.Unlock()
+	for c := range g.streams {
+		_ = c.Close()
 	}
 }

@@ -97,6 +97,7 @@ func newStack(t testing.TB) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		gw.Close() // event streams hold their connections themselves
 		hs.Close()
 		gconn.Close()
 		internal.Stop()

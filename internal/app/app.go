@@ -372,6 +372,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	n := 2
 	go func() { errc <- external.Serve(ctx, grpcLis) }()
 	go func() { errc <- serveREST(ctx, gw, restLis, tlsConfig, cfg.ShutdownGrace, log) }()
+	go func() {
+		<-ctx.Done()
+		gw.Close() // event streams took their connections from net/http
+	}()
 	if sockLis != nil {
 		n++
 		go func() { errc <- local.Serve(ctx, sockLis) }()
