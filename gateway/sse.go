@@ -118,7 +118,7 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 			if ended(msg.GetJob()) {
 				// The final status and the completion go out in one write.
 				if sw.write(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))) == nil {
-					_ = sw.event(msg.GetCursor()+doneSuffix, "job-completion", jobURI(jobID))
+					sw.finished = sw.event(msg.GetCursor()+doneSuffix, "job-completion", jobURI(jobID)) == nil
 				}
 				return
 			}
@@ -214,6 +214,7 @@ type eventWriter struct {
 	w         http.ResponseWriter
 	rc        *http.ResponseController
 	gone      <-chan struct{} // the client went; nil once hijacked
+	finished  bool            // the stream's last event was sent
 	buf       []byte          // what write buffered for flush
 }
 
@@ -249,11 +250,26 @@ func (g *Gateway) startEvents(w http.ResponseWriter, r *http.Request) *eventWrit
 
 // close ends a hijacked stream's connection.
 func (sw *eventWriter) close() {
-	if sw.conn != nil {
-		sw.g.track(sw.conn, false)
-		_ = sw.conn.Close()
+	if sw.conn == nil {
+		return
 	}
+	conn, g := sw.conn, sw.g
+	end := func() {
+		g.track(conn, false)
+		_ = conn.Close()
+	}
+	if sw.finished {
+		// The client has the whole stream and closes its side anyway;
+		// closing ours a moment later keeps the teardown out of the way of
+		// deliveries to other watchers when many jobs end at once.
+		time.AfterFunc(lingerClose, end)
+		return
+	}
+	end()
 }
+
+// lingerClose is how long a finished stream's connection stays open.
+const lingerClose = 500 * time.Millisecond
 
 func (sw *eventWriter) flush() error {
 	if sw.conn == nil {
