@@ -446,7 +446,8 @@ func simulatedSE(cfg Config, reg *jobs.Registry, log *slog.Logger) (*simse.SE, e
 			return nil, fmt.Errorf("inventory: %w", err)
 		}
 	}
-	return simse.New(simse.Config{Inventory: inv, Registry: reg, Clock: cfg.Clock, Logger: log})
+	return simse.New(simse.Config{Inventory: inv, Registry: reg, Clock: cfg.Clock, Logger: log,
+		StateFile: filepath.Join(cfg.DataDir, "sim-jobs")})
 }
 
 // newBackend returns the configured backend and its Run.

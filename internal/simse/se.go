@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -32,6 +33,10 @@ type Config struct {
 	Clock clock.Clock
 	// Logger receives the SE's logs; nil discards them.
 	Logger *slog.Logger
+	// StateFile, when set, records the jobs the SE runs, so that an SE
+	// started again after dying ends the jobs it left running (complete
+	// 503.1, outcome unknown) instead of leaving them running for ever.
+	StateFile string
 }
 
 // Validate reports every problem with c.
@@ -89,6 +94,9 @@ type SE struct {
 
 	mu      sync.Mutex
 	started bool // Run has been called
+
+	journal *journal // nil without Config.StateFile
+	orphans []string // jobs a previous SE left running, ended by Run
 }
 
 type object struct {
@@ -152,6 +160,13 @@ func New(cfg Config) (*SE, error) {
 			add(KindPartition, "partitions", p.Name, p.ObjectID, p.Status, p.Operations)
 		}
 	}
+	if cfg.StateFile != "" {
+		j, orphans, err := openJournal(cfg.StateFile)
+		if err != nil {
+			return nil, fmt.Errorf("simse: state file: %w", err)
+		}
+		s.journal, s.orphans = j, orphans
+	}
 	return s, nil
 }
 
@@ -182,6 +197,16 @@ func (s *SE) Run(ctx context.Context) error {
 	}
 	s.started = true
 	s.mu.Unlock()
+	if s.journal != nil {
+		defer s.journal.close()
+		n, err := endOrphans(ctx, s.reg, s.orphans)
+		if err != nil {
+			return fmt.Errorf("simse: ending jobs left running: %w", err)
+		}
+		if n > 0 {
+			s.log.Warn("ended jobs a previous simulated SE left running", "count", n)
+		}
+	}
 
 	var wg sync.WaitGroup
 	defer func() {
@@ -313,6 +338,11 @@ func (s *SE) start(ctx context.Context, req Request, rt route, opts options) (Re
 		return Response{}, hmcerr.As(err)
 	}
 	r.job = job
+	if s.journal != nil {
+		if err := s.journal.record('+', job.ID); err != nil {
+			s.log.Warn("simulated SE state file not written", "job", job.ID, "err", err)
+		}
+	}
 	r.timer = s.clock.NewTimer(r.plan.duration)
 	s.log.Info("simulated operation started", "job", job.ID, "operation", job.Operation, "owner", job.Owner.String(),
 		"duration", r.plan.duration, "cancelable", r.plan.cancelable)
@@ -439,6 +469,11 @@ func (s *SE) finish(ctx context.Context, r *run, res jobs.Result) {
 	if _, err := s.reg.Finish(ctx, r.job.ID, res); err != nil {
 		s.log.Error("simulated operation could not end its job", "job", r.job.ID, "err", err)
 		return
+	}
+	if s.journal != nil {
+		if err := s.journal.record('-', r.job.ID); err != nil {
+			s.log.Warn("simulated SE state file not written", "job", r.job.ID, "err", err)
+		}
 	}
 	s.log.Info("simulated operation ended", "job", r.job.ID, "status", string(res.Status),
 		"job-status-code", res.StatusCode, "job-reason-code", res.ReasonCode)
