@@ -36,6 +36,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
@@ -80,7 +81,7 @@ func startGateway(t *testing.T, log *slog.Logger, opts ...func(*app.Config)) *ga
 	fc := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	listening := make(chan app.Addresses, 1)
 	cfg := app.Config{
-		DataDir:     shortTempDir(t),
+		DataDir:     apptest.DataDir(t),
 		GRPCAddr:    "127.0.0.1:0",
 		RESTAddr:    "127.0.0.1:0",
 		Store:       app.StoreMemory,
@@ -118,31 +119,8 @@ func startGateway(t *testing.T, log *slog.Logger, opts ...func(*app.Config)) *ga
 	case <-time.After(waitLimit):
 		t.Fatalf("app.Run did not listen within %v", waitLimit)
 	}
-	crt, err := os.ReadFile(filepath.Join(cfg.DataDir, "tls", "gateway.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.roots = x509.NewCertPool()
-	if !g.roots.AppendCertsFromPEM(crt) {
-		t.Fatal("no certificate in the gateway's gateway.crt")
-	}
+	_, g.roots = apptest.Certificate(t, cfg.DataDir)
 	return g
-}
-
-// shortTempDir is a temporary data directory whose grpc.sock path fits in
-// a Unix socket address.
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if len(filepath.Join(dir, "grpc.sock")) < 100 {
-		return dir
-	}
-	dir, err := os.MkdirTemp("", "bg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }
 
 func (g *gateway) tlsConfig(certs ...tls.Certificate) *tls.Config {

@@ -34,6 +34,7 @@ import (
 
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/upstream"
@@ -107,34 +108,11 @@ func runGateway(t *testing.T, cfg app.Config) *node {
 	case <-time.After(waitLimit):
 		t.Fatalf("app.Run did not listen within %v", waitLimit)
 	}
-	crt, err := os.ReadFile(filepath.Join(cfg.DataDir, "tls", "gateway.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.roots = x509.NewCertPool()
-	if !n.roots.AppendCertsFromPEM(crt) {
-		t.Fatal("no certificate in gateway.crt")
-	}
+	crt, roots := apptest.Certificate(t, cfg.DataDir)
+	n.roots = roots
 	block, _ := pem.Decode(crt)
 	n.fp = upstream.FormatFingerprint(sha256.Sum256(block.Bytes))
 	return n
-}
-
-// dataDir is a data directory whose grpc.sock path fits in a Unix socket
-// address. (With no socket, Socket "-", app.Run leaves the socket server's
-// stream workers running; see the report.)
-func dataDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if len(filepath.Join(dir, "grpc.sock")) < 100 {
-		return dir
-	}
-	dir, err := os.MkdirTemp("", "bu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }
 
 func writeFile(t *testing.T, name, content string) string {
@@ -174,7 +152,7 @@ func startUpstream(t *testing.T, inventory string) *upstreamGW {
 	t.Helper()
 	fc := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	cfg := app.Config{
-		DataDir:   dataDir(t),
+		DataDir:   apptest.DataDir(t),
 		GRPCAddr:  "127.0.0.1:0",
 		RESTAddr:  "127.0.0.1:0",
 		UsersFile: usersFile(t, gwUser, gwPassword),
@@ -199,7 +177,7 @@ func (u *upstreamGW) url() string { return "https://" + u.addrs.REST }
 func startDownstream(t *testing.T, hmcURL string, clk clock.Clock, poll time.Duration, trust func(*app.Config)) *node {
 	t.Helper()
 	cfg := app.Config{
-		DataDir:            dataDir(t),
+		DataDir:            apptest.DataDir(t),
 		GRPCAddr:           "127.0.0.1:0",
 		RESTAddr:           "127.0.0.1:0",
 		UsersFile:          usersFile(t, aliceUser, alicePassword),
@@ -572,8 +550,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("second cancel: %d %s", code, body)
 	}
 	// A not cancelable one is refused locally. (Without force, the load
-	// of an operating LPAR ends 409.1: the upstream gateway's REST surface
-	// refuses operation bodies with fields, see the report.)
+	// of an operating LPAR ends 409.1; it is a job all the same.)
 	load := g.start(t, ctx, "/api/logical-partitions/"+lp1ID+"/operations/load", lp1, "")
 	_, err = g.jobs.CancelJob(withTarget(ctx, lp1), &bcpiiv1.CancelJobRequest{JobId: load})
 	wantStatus(t, err, codes.FailedPrecondition, 404, 4)
