@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -216,6 +217,9 @@ func fanoutClient() int {
 	in.Scan()
 
 	req := "GET /api/jobs/" + id + "/events HTTP/1.1\r\nHost: gateway\r\nAccept: text/event-stream\r\n\r\n"
+	// Connections are closed after the measurement: tearing them down is
+	// the load generator's cost, not delivery.
+	var sseConns []net.Conn
 	for range n {
 		conn, err := tls.Dial("tcp", os.Getenv("BCPII_FANOUT_HTTPS"), tlsConf)
 		if err != nil {
@@ -228,17 +232,31 @@ func fanoutClient() int {
 		if !readUntil(br, `data: {"status":"running"}`) {
 			return fail(fmt.Errorf("no first event"))
 		}
+		sseConns = append(sseConns, conn)
 		wg.Go(func() {
-			defer conn.Close()
 			if readUntil(br, `"status":"complete"`) {
 				arrived("s")
 			}
 		})
 	}
+	if path := os.Getenv("BCPII_FANOUT_CLIENT_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Println("sse-ready")
 	wg.Wait()
 	for _, cc := range conns {
 		cc.Close()
+	}
+	for _, c := range sseConns {
+		c.Close()
 	}
 	var b strings.Builder
 	b.WriteString("arrivals")

@@ -114,8 +114,8 @@ type Gateway struct {
 	clock     clock.Clock
 	heartbeat time.Duration
 
-	closed    chan struct{} // closed by Close
-	closeOnce sync.Once
+	base      context.Context // ends with Close; event streams end with it
+	stop      context.CancelFunc
 	streamsMu sync.Mutex
 	streams   map[net.Conn]struct{}
 	auth      Authenticator
@@ -148,9 +148,9 @@ func New(cfg Config) (*Gateway, error) {
 		jobs:      bcpiiv1.NewJobServiceClient(cfg.Conn),
 		clock:     cfg.Clock,
 		heartbeat: cfg.Heartbeat,
-		closed:    make(chan struct{}),
 		streams:   make(map[net.Conn]struct{}),
 	}
+	g.base, g.stop = context.WithCancel(context.Background())
 	none := func(string) (string, bool) { return "", false }
 	g.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler{}),

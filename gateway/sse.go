@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/metadata"
 
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
@@ -61,25 +63,15 @@ func (g *Gateway) outgoing(ctx context.Context, r *http.Request, id *Identity) c
 
 // streamContext is the context of an event stream. It does not end with
 // the request's: a hijacked stream runs on after its handler has returned
-// (so that net/http's per-request state can go), and ends when the stream
-// does, or the client goes, or the gateway closes.
+// (so that net/http's per-request state can go). It ends when the stream
+// does, or a write fails, or the gateway closes.
 func (g *Gateway) streamContext(r *http.Request, id *Identity) (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.WithoutCancel(g.outgoing(r.Context(), r, id)))
-}
-
-// serve runs a started stream: on its own goroutine once the connection is
-// hijacked, letting the handler return; else in the handler.
-func (sw *eventWriter) serve(cancel context.CancelFunc, run func()) {
-	body := func() {
-		defer cancel()
-		defer sw.close()
-		run()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(g.outgoing(r.Context(), r, id)))
+	stop := context.AfterFunc(g.base, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
 	}
-	if sw.conn != nil {
-		go body()
-		return
-	}
-	body()
 }
 
 func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id *Identity) {
@@ -102,34 +94,31 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 	switch {
 	case errors.Is(err, io.EOF):
 		// Every status was sent before; only the completion is left.
-		sw := g.startEvents(w, r)
-		sw.serve(cancel, func() { _ = sw.event(last+doneSuffix, "job-completion", jobURI(jobID)) })
+		sw := g.startEvents(w, r, cancel)
+		sw.serve(func() { sw.finished = sw.event(last+doneSuffix, "job-completion", jobURI(jobID)) == nil })
 		return
 	case err != nil:
 		cancel()
 		g.serviceError(ctx, nil, nil, w, r, err)
 		return
 	}
-	sw := g.startEvents(w, r)
-	sw.serve(cancel, func() {
-		msgs := recvAll(ctx, stream)
+	sw := g.startEvents(w, r, cancel)
+	sw.serve(func() {
 		msg := first
 		for {
 			if ended(msg.GetJob()) {
 				// The final status and the completion go out in one write.
-				if sw.write(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))) == nil {
-					sw.finished = sw.event(msg.GetCursor()+doneSuffix, "job-completion", jobURI(jobID)) == nil
-				}
+				sw.finished = sw.events(
+					event{msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))},
+					event{msg.GetCursor() + doneSuffix, "job-completion", jobURI(jobID)}) == nil
 				return
 			}
 			if err := sw.event(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))); err != nil {
 				return
 			}
-			next, ok := wait(sw, ctx, msgs)
-			if !ok {
+			if msg, err = stream.Recv(); err != nil {
 				return
 			}
-			msg = next
 		}
 	})
 }
@@ -153,12 +142,11 @@ func (g *Gateway) completionEvents(w http.ResponseWriter, r *http.Request, _ []b
 		g.serviceError(ctx, nil, nil, w, r, err)
 		return
 	}
-	sw := g.startEvents(w, r)
-	sw.serve(cancel, func() {
-		msgs := recvAll(ctx, stream)
+	sw := g.startEvents(w, r, cancel)
+	sw.serve(func() {
 		for {
-			msg, ok := wait(sw, ctx, msgs)
-			if !ok {
+			msg, err := stream.Recv()
+			if err != nil {
 				return
 			}
 			if err := sw.event(msg.GetCursor(), "job-completion", jobURI(msg.GetJobId())); err != nil {
@@ -177,49 +165,31 @@ func ended(j *bcpiiv1.Job) bool {
 	return s == bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || s == bcpiiv1.JobStatus_JOB_STATUS_CANCELED
 }
 
-// recvAll reads a stream into a channel until it ends; the channel then
-// carries no more and err says why.
-type recvResult[T any] struct {
-	msg T
-	err error
-}
-
-func recvAll[T any](ctx context.Context, stream interface{ Recv() (T, error) }) <-chan recvResult[T] {
-	ch := make(chan recvResult[T], 1)
-	go func() {
-		defer close(ch)
-		for {
-			m, err := stream.Recv()
-			select {
-			case ch <- recvResult[T]{m, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return ch
-}
-
 // eventWriter writes one event stream. The stream takes the connection
 // over from net/http (Hijack) once it starts, writing a close-delimited
 // HTTP/1.1 body: an idle watcher then holds its TLS connection and little
-// more, instead of net/http's per-connection buffers as well.
+// more, instead of net/http's per-connection buffers as well. Heartbeats
+// come from a timer, so that an idle stream needs no goroutine of its own
+// beyond the one waiting for its next message.
 type eventWriter struct {
-	g         *Gateway
-	heartbeat time.Duration
-	conn      net.Conn // the hijacked connection; nil when w is used
-	w         http.ResponseWriter
-	rc        *http.ResponseController
-	gone      <-chan struct{} // the client went; nil once hijacked
-	finished  bool            // the stream's last event was sent
-	buf       []byte          // what write buffered for flush
+	g      *Gateway
+	cancel context.CancelFunc // ends the stream
+
+	mu       sync.Mutex
+	conn     net.Conn // the hijacked connection; nil when w is used
+	w        http.ResponseWriter
+	rc       *http.ResponseController
+	buf      []byte      // what write buffered for flush
+	beat     clock.Timer // the next heartbeat
+	closed   bool        // no more writes
+	finished bool        // the stream's last event was sent
+	stopGone func() bool // stops watching the request's end (not hijacked)
 }
 
-func (g *Gateway) startEvents(w http.ResponseWriter, r *http.Request) *eventWriter {
-	sw := &eventWriter{g: g, heartbeat: g.heartbeat, w: w}
+type event struct{ id, name, data string }
+
+func (g *Gateway) startEvents(w http.ResponseWriter, r *http.Request, cancel context.CancelFunc) *eventWriter {
+	sw := &eventWriter{g: g, cancel: cancel, w: w}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream;charset=UTF-8")
 	h.Set("X-Accel-Buffering", "no")
@@ -237,19 +207,61 @@ func (g *Gateway) startEvents(w http.ResponseWriter, r *http.Request) *eventWrit
 			_ = h.Write(&b)
 			b.WriteString("\r\n")
 			sw.buf = append(sw.buf, b.String()...)
-			_ = sw.flush()
-			return sw
 		}
 	}
-	w.WriteHeader(http.StatusOK)
-	sw.rc = http.NewResponseController(w)
-	sw.gone = r.Context().Done()
-	_ = sw.flush()
+	if sw.conn == nil {
+		w.WriteHeader(http.StatusOK)
+		sw.rc = http.NewResponseController(w)
+		sw.stopGone = context.AfterFunc(r.Context(), cancel) // the client went
+	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if err := sw.flushLocked(); err != nil {
+		cancel()
+	}
+	sw.beat = g.clock.AfterFunc(g.heartbeat, sw.heartbeat)
 	return sw
 }
 
-// close ends a hijacked stream's connection.
+// serve runs a started stream: on its own goroutine once the connection is
+// hijacked, letting the handler return; else in the handler.
+func (sw *eventWriter) serve(run func()) {
+	body := func() {
+		defer sw.close()
+		run()
+	}
+	if sw.conn != nil {
+		go body()
+		return
+	}
+	body()
+}
+
+func (sw *eventWriter) heartbeat() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.closed {
+		return
+	}
+	sw.buf = append(sw.buf, ": heartbeat\n\n"...)
+	if err := sw.flushLocked(); err != nil {
+		sw.cancel() // the client is gone: end the stream
+		return
+	}
+	sw.beat = sw.g.clock.AfterFunc(sw.g.heartbeat, sw.heartbeat)
+}
+
+// close ends the stream: no more heartbeats, the stream's context ends and
+// a hijacked connection is closed.
 func (sw *eventWriter) close() {
+	sw.mu.Lock()
+	sw.closed = true
+	sw.beat.Stop()
+	sw.mu.Unlock()
+	sw.cancel()
+	if sw.stopGone != nil {
+		sw.stopGone()
+	}
 	if sw.conn == nil {
 		return
 	}
@@ -271,8 +283,14 @@ func (sw *eventWriter) close() {
 // lingerClose is how long a finished stream's connection stays open.
 const lingerClose = 500 * time.Millisecond
 
-func (sw *eventWriter) flush() error {
+func (sw *eventWriter) flushLocked() error {
 	if sw.conn == nil {
+		if len(sw.buf) > 0 {
+			if _, err := sw.w.Write(sw.buf); err != nil {
+				return err
+			}
+			sw.buf = sw.buf[:0]
+		}
 		_ = sw.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		return sw.rc.Flush()
 	}
@@ -285,58 +303,22 @@ func (sw *eventWriter) flush() error {
 	return err
 }
 
-// event writes one event and sends it.
+// event sends one event.
 func (sw *eventWriter) event(id, name, data string) error {
-	if err := sw.write(id, name, data); err != nil {
-		return err
-	}
-	return sw.flush()
+	return sw.events(event{id, name, data})
 }
 
-// write buffers one event; flush sends it.
-func (sw *eventWriter) write(id, name, data string) error {
-	ev := "id: " + id + "\nevent: " + name + "\ndata: " + data + "\n\n"
-	if sw.conn != nil {
-		sw.buf = append(sw.buf, ev...)
-		return nil
+// events sends events in one write.
+func (sw *eventWriter) events(evs ...event) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.closed {
+		return errors.New("event stream closed")
 	}
-	_, err := io.WriteString(sw.w, ev)
-	return err
-}
-
-// wait returns the stream's next message, writing heartbeats while none
-// comes; false when the stream or the client is gone.
-func wait[T any](sw *eventWriter, ctx context.Context, msgs <-chan recvResult[T]) (T, bool) { //nolint:revive // ctx after the writer reads better here
-	var zero T
-	for {
-		t := sw.g.clock.NewTimer(sw.heartbeat)
-		select {
-		case res, ok := <-msgs:
-			t.Stop()
-			if !ok || res.err != nil {
-				return zero, false
-			}
-			return res.msg, true
-		case <-t.C():
-			if sw.conn != nil {
-				sw.buf = append(sw.buf, ": heartbeat\n\n"...)
-			} else if _, err := io.WriteString(sw.w, ": heartbeat\n\n"); err != nil {
-				return zero, false
-			}
-			if err := sw.flush(); err != nil {
-				return zero, false
-			}
-		case <-sw.g.closed:
-			t.Stop()
-			return zero, false
-		case <-sw.gone:
-			t.Stop()
-			return zero, false
-		case <-ctx.Done():
-			t.Stop()
-			return zero, false
-		}
+	for _, ev := range evs {
+		sw.buf = append(sw.buf, "id: "+ev.id+"\nevent: "+ev.name+"\ndata: "+ev.data+"\n\n"...)
 	}
+	return sw.flushLocked()
 }
 
 // track records the connections of running event streams, which net/http
@@ -354,7 +336,7 @@ func (g *Gateway) track(c net.Conn, add bool) {
 // Close ends every event stream, for shutdown: their connections are not
 // net/http's to close.
 func (g *Gateway) Close() {
-	g.closeOnce.Do(func() { close(g.closed) })
+	g.stop()
 	g.streamsMu.Lock()
 	defer g.streamsMu.Unlock()
 	for c := range g.streams {

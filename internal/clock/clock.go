@@ -12,6 +12,9 @@ type Clock interface {
 	Now() time.Time
 	// NewTimer returns a timer that fires once, d from now.
 	NewTimer(d time.Duration) Timer
+	// AfterFunc calls f in its own goroutine d from now, unless the
+	// returned timer is stopped first; the timer's C is nil.
+	AfterFunc(d time.Duration, f func()) Timer
 }
 
 // Timer is a one-shot timer made by a Clock.
@@ -30,6 +33,9 @@ func (Real) Now() time.Time { return time.Now() }
 
 // NewTimer wraps time.NewTimer.
 func (Real) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+// AfterFunc wraps time.AfterFunc.
+func (Real) AfterFunc(d time.Duration, f func()) Timer { return realTimer{time.AfterFunc(d, f)} }
 
 type realTimer struct{ t *time.Timer }
 
@@ -72,6 +78,23 @@ func (f *Fake) NewTimer(d time.Duration) Timer {
 	return t
 }
 
+// AfterFunc returns a timer that calls f in its own goroutine when the
+// fake time reaches now+d.
+func (f *Fake) AfterFunc(d time.Duration, fn func()) Timer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := &fakeTimer{f: f, at: f.now.Add(d), fn: fn}
+	if d <= 0 {
+		t.fired = true
+		go fn()
+		return t
+	}
+	f.timers = append(f.timers, t)
+	close(f.changed)
+	f.changed = make(chan struct{})
+	return t
+}
+
 // Advance moves the fake time forward by d and fires the timers due.
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
@@ -84,7 +107,11 @@ func (f *Fake) Advance(d time.Duration) {
 		}
 		if !t.at.After(f.now) {
 			t.fired = true
-			t.c <- f.now
+			if t.fn != nil {
+				go t.fn()
+			} else {
+				t.c <- f.now
+			}
 			continue
 		}
 		kept = append(kept, t)
@@ -133,7 +160,8 @@ func (f *Fake) WaitForTimers(n int, done <-chan struct{}) bool {
 type fakeTimer struct {
 	f     *Fake
 	at    time.Time
-	c     chan time.Time
+	c     chan time.Time // nil for AfterFunc timers
+	fn    func()         // set for AfterFunc timers
 	fired bool
 }
 
