@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"io"
 	"log/slog"
 	"math/big"
@@ -532,9 +531,6 @@ func watchFirst(ctx context.Context, c bcpiiv1.JobServiceClient, id string) (*bc
 	}
 	return s.Recv()
 }
-
-// errNoError marks a call that should have failed and did not.
-var errNoError = errors.New("the call succeeded")
 
 // jsonField returns the string field name of a JSON object.
 func jsonField(t *testing.T, body []byte, name string) string {
