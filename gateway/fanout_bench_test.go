@@ -33,7 +33,10 @@ import (
 // took to reach them (p50, p99, from the completion to the client's
 // receipt) and what each idle watcher costs the gateway: heap and
 // goroutine stack, measured in the gateway's process alone. Run it with
-// -benchtime 1x; BCPII_FANOUT_WATCHERS sets the watchers per kind (5000).
+// -benchtime 1x; BCPII_FANOUT_WATCHERS sets the watchers per kind (5000),
+// BCPII_FANOUT_CONNS the gRPC connections they share (10), and
+// BCPII_FANOUT_CPUPROFILE / BCPII_FANOUT_CLIENT_CPUPROFILE profile the
+// gateway and the client process during the delivery.
 func BenchmarkWatchFanout(b *testing.B) {
 	perKind := 5000
 	if n, err := strconv.Atoi(os.Getenv("BCPII_FANOUT_WATCHERS")); err == nil && n > 0 {
@@ -185,7 +188,7 @@ func fanoutClient() int {
 		mu.Unlock()
 	}
 	var conns []*grpc.ClientConn
-	for range 10 {
+	for range grpcConns() {
 		cc, err := grpc.NewClient(os.Getenv("BCPII_FANOUT_GRPC"), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return fail(err)
@@ -277,4 +280,13 @@ func readUntil(br *bufio.Reader, want string) bool {
 			return true
 		}
 	}
+}
+
+// grpcConns is how many connections the gRPC watchers share: 10, or
+// BCPII_FANOUT_CONNS.
+func grpcConns() int {
+	if n, err := strconv.Atoi(os.Getenv("BCPII_FANOUT_CONNS")); err == nil && n > 0 {
+		return n
+	}
+	return 10
 }
