@@ -164,6 +164,26 @@ func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobSe
 		if err := stream.Send(&bcpiiv1.WatchJobResponse{Job: JobToProto(j), Cursor: s.srv.cursors.encode(j.Revision)}); err != nil {
 			return err
 		}
+		if j.Status.Ended() {
+			endLater(ctx)
+			return nil
+		}
+	}
+}
+
+// streamLinger is how long a watch stream stays open after its final
+// status. When many jobs end at once (or one job with many watchers), the
+// end of each stream (trailers, clean-up) then follows the burst of final
+// statuses instead of delaying it; a client that has what it needs can
+// cancel sooner.
+const streamLinger = 250 * time.Millisecond
+
+func endLater(ctx context.Context) {
+	t := time.NewTimer(streamLinger)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
