@@ -3,11 +3,11 @@ package app_test
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -283,23 +283,7 @@ func TestSessions(t *testing.T) {
 	})
 }
 
-// syncBuffer is a log destination safe for the gateway's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = apptest.LogBuffer
 
 // TestSecretsStayOutOfLogs runs the gateway logging at debug level, logs
 // on with right and wrong passwords over both interfaces, uses, expires and

@@ -4,9 +4,11 @@
 package apptest
 
 import (
+	"bytes"
 	"crypto/x509"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -39,4 +41,24 @@ func Certificate(t testing.TB, dataDir string) ([]byte, *x509.CertPool) {
 		t.Fatalf("no certificate in %s/tls/gateway.crt", dataDir)
 	}
 	return crt, pool
+}
+
+// LogBuffer is a log destination safe for many goroutines, for tests that
+// read what a gateway logged.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

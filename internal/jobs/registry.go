@@ -187,17 +187,25 @@ func (r *Registry) update(ctx context.Context, c Caller, id string, f func(Job) 
 		if err != nil {
 			return Job{}, err
 		}
-		written, err := r.store.Update(ctx, next)
-		switch {
-		case errors.Is(err, ErrConflict):
-			continue
-		case errors.Is(err, ErrNoJob):
-			return Job{}, ErrNotFound
-		case err != nil:
-			return Job{}, fmt.Errorf("jobs: update: %w", err)
+		if written, again, err := r.write(ctx, next); !again {
+			return written, err
 		}
-		return written, nil
 	}
+}
+
+// write stores j if no one wrote it since it was read; again reports that
+// someone did, and the caller should read it anew and retry.
+func (r *Registry) write(ctx context.Context, j Job) (written Job, again bool, err error) {
+	written, err = r.store.Update(ctx, j)
+	switch {
+	case errors.Is(err, ErrConflict):
+		return Job{}, true, nil
+	case errors.Is(err, ErrNoJob):
+		return Job{}, false, ErrNotFound
+	case err != nil:
+		return Job{}, false, fmt.Errorf("jobs: update: %w", err)
+	}
+	return written, false, nil
 }
 
 // Cancel is Cancel Job: a running, cancelable job becomes cancel-pending.
@@ -288,16 +296,9 @@ func (r *Registry) Finish(ctx context.Context, id string, res Result) (Job, erro
 			j.Results = append([]byte(nil), res.Results...)
 		}
 		j.Ended = r.clock.Now().UTC()
-		written, err := r.store.Update(ctx, j)
-		switch {
-		case errors.Is(err, ErrConflict):
-			continue
-		case errors.Is(err, ErrNoJob):
-			return Job{}, ErrNotFound
-		case err != nil:
-			return Job{}, fmt.Errorf("jobs: update: %w", err)
+		if written, again, err := r.write(ctx, j); !again {
+			return written, err
 		}
-		return written, nil
 	}
 }
 

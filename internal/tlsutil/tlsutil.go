@@ -118,7 +118,12 @@ func Fingerprint(cert tls.Certificate) string {
 	if len(cert.Certificate) == 0 {
 		return ""
 	}
-	sum := sha256.Sum256(cert.Certificate[0])
+	return FormatFingerprint(sha256.Sum256(cert.Certificate[0]))
+}
+
+// FormatFingerprint writes a SHA-256 fingerprint as upper-case hex pairs
+// joined by colons.
+func FormatFingerprint(sum [sha256.Size]byte) string {
 	h := strings.ToUpper(hex.EncodeToString(sum[:]))
 	var b strings.Builder
 	for i := 0; i < len(h); i += 2 {

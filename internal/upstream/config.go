@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
 	"io"
 	"log/slog"
 	"net"
@@ -179,17 +180,7 @@ func ParseFingerprint(s string) ([sha256.Size]byte, error) {
 }
 
 // FormatFingerprint writes fp as upper-case hex pairs joined by colons.
-func FormatFingerprint(fp [sha256.Size]byte) string {
-	h := strings.ToUpper(hex.EncodeToString(fp[:]))
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
-	}
-	return b.String()
-}
+func FormatFingerprint(fp [sha256.Size]byte) string { return tlsutil.FormatFingerprint(fp) }
 
 // errPinMismatch is the handshake's failure when the upstream's certificate
 // is not the pinned one.

@@ -304,46 +304,38 @@ func (s *Store) Create(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 
 // Get returns the job with the id.
 func (s *Store) Get(ctx context.Context, id string) (jobs.Job, error) {
-	if err := ctx.Err(); err != nil {
-		return jobs.Job{}, err
-	}
-	var j jobs.Job
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		var ok bool
-		var err error
-		j, ok, err = open(tx).get(id)
-		if err == nil && !ok {
-			err = jobs.ErrNoJob
-		}
-		return err
-	})
-	if err != nil {
-		return jobs.Job{}, s.wrap("get", id, err)
-	}
-	return j, nil
+	return s.read(ctx, id, nil)
 }
 
 // GetOwned returns the job with the id if owner owns it. The owner leads
 // the record, so another owner's job is refused before it is decoded, in
 // the time a missing one is.
 func (s *Store) GetOwned(ctx context.Context, owner jobs.Owner, id string) (jobs.Job, error) {
+	return s.read(ctx, id, ownerPrefix(owner))
+}
+
+// read returns the job with the id, and only if its record's owner is
+// owner when owner is not nil.
+func (s *Store) read(ctx context.Context, id string, owner []byte) (jobs.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return jobs.Job{}, err
 	}
-	want := ownerPrefix(owner)
 	var j jobs.Job
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		v := open(tx).jobs.Get([]byte(id))
 		if v == nil {
 			return jobs.ErrNoJob
 		}
-		got, _, err := splitRecord(v)
-		if err != nil {
-			return err
+		if owner != nil {
+			got, _, err := splitRecord(v)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(got, owner) {
+				return jobs.ErrNoJob
+			}
 		}
-		if !bytes.Equal(got, want) {
-			return jobs.ErrNoJob
-		}
+		var err error
 		j, err = decode([]byte(id), v)
 		return err
 	})
