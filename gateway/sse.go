@@ -40,8 +40,9 @@ const JobCompletionsPath = "/api/job-completions"
 // DefaultHeartbeat is how often an idle event stream gets a comment line.
 const DefaultHeartbeat = 15 * time.Second
 
-// writeTimeout bounds one write to an event stream, so a client that stops
-// reading frees its handler.
+// writeTimeout bounds a write to an event stream, so a client that stops
+// reading frees its handler: a write that cannot finish within half of it
+// (at worst) fails.
 const writeTimeout = time.Minute
 
 // doneSuffix marks the id of a job stream's final event: nothing follows.
@@ -103,6 +104,7 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 		return
 	}
 	sw := g.startEvents(w, r, cancel)
+	completion := jobURI(jobID) // ready before the job ends
 	sw.serve(func() {
 		msg := first
 		for {
@@ -110,7 +112,7 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 				// The final status and the completion go out in one write.
 				sw.finished = sw.events(
 					event{msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))},
-					event{msg.GetCursor() + doneSuffix, "job-completion", jobURI(jobID)}) == nil
+					event{msg.GetCursor() + doneSuffix, "job-completion", completion}) == nil
 				return
 			}
 			if err := sw.event(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))); err != nil {
@@ -180,6 +182,7 @@ type eventWriter struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	buf      []byte      // what write buffered for flush
+	deadline time.Time   // the hijacked connection's write deadline
 	beat     clock.Timer // the next heartbeat
 	closed   bool        // no more writes
 	finished bool        // the stream's last event was sent
@@ -258,22 +261,22 @@ func (sw *eventWriter) close() {
 	sw.closed = true
 	sw.beat.Stop()
 	sw.mu.Unlock()
-	sw.cancel()
-	if sw.stopGone != nil {
-		sw.stopGone()
-	}
-	if sw.conn == nil {
-		return
-	}
-	conn, g := sw.conn, sw.g
 	end := func() {
-		g.track(conn, false)
-		_ = conn.Close()
+		sw.cancel()
+		if sw.stopGone != nil {
+			sw.stopGone()
+		}
+		if sw.conn != nil {
+			sw.g.track(sw.conn, false)
+			_ = sw.conn.Close()
+		}
 	}
-	if sw.finished {
+	if sw.finished && sw.conn != nil {
 		// The client has the whole stream and closes its side anyway;
-		// closing ours a moment later keeps the teardown out of the way of
-		// deliveries to other watchers when many jobs end at once.
+		// ending ours (the call behind the stream, the connection) a
+		// moment later keeps the teardown out of the way of deliveries to
+		// other watchers when many jobs end at once. Gateway.Close still
+		// ends it at once.
 		time.AfterFunc(lingerClose, end)
 		return
 	}
@@ -294,7 +297,12 @@ func (sw *eventWriter) flushLocked() error {
 		_ = sw.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		return sw.rc.Flush()
 	}
-	_ = sw.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	// Moving the deadline costs a timer update in the runtime; a write
+	// need only find at least half the write timeout ahead of it.
+	if now := time.Now(); sw.deadline.Sub(now) < writeTimeout/2 {
+		sw.deadline = now.Add(writeTimeout)
+		_ = sw.conn.SetWriteDeadline(sw.deadline)
+	}
 	_, err := sw.conn.Write(sw.buf)
 	sw.buf = sw.buf[:0]
 	if cap(sw.buf) > 4096 {
