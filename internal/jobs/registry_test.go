@@ -325,7 +325,7 @@ func TestManyWatchersAllSeeTheEnd(t *testing.T) {
 	ctx := context.Background()
 	me := jobs.Caller{Owner: alice}
 	j := create(t, r, alice, true)
-	const n = 200
+	const n = 200 // more than three of the hub's wake batches
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	ready := make(chan struct{}, n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -16,6 +17,8 @@ type hub struct {
 	mu     sync.Mutex
 	subs   map[string]map[*Watcher]struct{}
 	owners map[Owner]map[*CompletionWatcher]struct{}
+
+	woken []*Watcher // publish's list of watchers to wake; only publish uses it
 }
 
 func newHub() *hub {
@@ -25,17 +28,41 @@ func newHub() *hub {
 	}
 }
 
+// wakeBatch is how many of a change's watchers publish wakes before it
+// lets others run. Waking thousands of watchers at once would queue them
+// all ahead of the goroutines that carry their messages out (gRPC's
+// connection writer yields once before it flushes a small batch, to the
+// back of the queue): those would then flush only once every watcher had
+// run. Woken a batch at a time, the watchers' messages leave as they go.
+const wakeBatch = 64
+
+// publish hands c to its watchers. It is called from one goroutine, in
+// commit order.
 func (h *hub) publish(c Change) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	woken := h.woken[:0]
+	j := c.Job // one copy for all: Next copies it out
 	for w := range h.subs[c.Job.ID] {
-		w.offer(c)
+		w.set(c.Deleted, &j)
+		woken = append(woken, w)
 	}
 	if !c.Deleted && c.Job.Status.Ended() {
 		for w := range h.owners[c.Job.Owner] {
 			w.offer(c.Job)
 		}
 	}
+	h.mu.Unlock()
+	for i, w := range woken {
+		if i > 0 && i%wakeBatch == 0 {
+			runtime.Gosched()
+		}
+		w.signal()
+	}
+	clear(woken)
+	if cap(woken) > 1024 {
+		woken = nil // a burst's list is not kept
+	}
+	h.woken = woken[:0]
 }
 
 func (h *hub) add(w *Watcher) {
@@ -75,18 +102,27 @@ type Watcher struct {
 }
 
 func (w *Watcher) offer(c Change) {
+	w.set(c.Deleted, &c.Job)
+	w.signal()
+}
+
+// set records a change for Next (j is not changed after); signal wakes
+// Next.
+func (w *Watcher) set(deleted bool, j *Job) {
 	w.mu.Lock()
 	switch {
-	case c.Deleted:
+	case deleted:
 		w.gone = true
-	case c.Job.Revision <= w.lastRev:
-	case w.pending != nil && (w.pending.Status.Ended() || w.pending.Revision >= c.Job.Revision):
+	case j.Revision <= w.lastRev:
+	case w.pending != nil && (w.pending.Status.Ended() || w.pending.Revision >= j.Revision):
 		// Keep the final or a newer state.
 	default:
-		j := c.Job
-		w.pending = &j
+		w.pending = j
 	}
 	w.mu.Unlock()
+}
+
+func (w *Watcher) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
