@@ -238,7 +238,9 @@ func (s *serverSide) Context() context.Context { return s.ctx }
 func (s *serverSide) SendMsg(m any) error {
 	s.p.sendHeader()
 	select {
-	case s.p.toClient <- proto.Clone(m.(proto.Message)):
+	// The sender must not change a message it has sent (the contract of
+	// SendMsg); the receiver copies it in.
+	case s.p.toClient <- m.(proto.Message):
 		return nil
 	case <-s.p.ctx.Done():
 		return status.FromContextError(s.p.ctx.Err()).Err()
@@ -297,7 +299,7 @@ func (c *clientSide) SendMsg(m any) error {
 		return errors.New("send after CloseSend")
 	}
 	select {
-	case c.p.toServer <- proto.Clone(m.(proto.Message)):
+	case c.p.toServer <- m.(proto.Message): // copied in by the receiver
 		return nil
 	case <-c.p.done:
 		return io.EOF // the handler has returned: RecvMsg tells why

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/metadata"
@@ -136,7 +137,7 @@ func (s *jobService) WaitJob(ctx context.Context, req *bcpiiv1.WaitJobRequest) (
 }
 
 func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobService_WatchJobServer) error {
-	ctx := stream.Context()
+	ctx := memoDone(stream.Context())
 	c, err := s.srv.caller(ctx)
 	if err != nil {
 		return err
@@ -161,15 +162,52 @@ func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobSe
 		if j.Revision <= after {
 			continue // the client has it from an earlier stream
 		}
-		if err := stream.Send(&bcpiiv1.WatchJobResponse{Job: JobToProto(j), Cursor: s.srv.cursors.encode(j.Revision)}); err != nil {
+		if err := stream.Send(s.srv.watchResponse(j)); err != nil {
 			return err
 		}
 		if j.Status.Ended() {
-			endLater(ctx)
+			select {
+			case <-s.srv.linger.after():
+			case <-ctx.Done():
+			}
 			return nil
 		}
 	}
 }
+
+// watchMsg is a WatchJob message built for a job's state.
+type watchMsg struct {
+	id  string
+	rev int64
+	msg *bcpiiv1.WatchJobResponse
+}
+
+// watchResponse returns the WatchJob message for j's state. The watchers
+// of a job are all sent the same message for a change, so the newest one
+// is built once and shared: a sent message is never changed, and reading
+// (marshaling) one from many goroutines is safe.
+func (s *Server) watchResponse(j jobs.Job) *bcpiiv1.WatchJobResponse {
+	if l := s.lastWatch.Load(); l != nil && l.rev == j.Revision && l.id == j.ID {
+		return l.msg
+	}
+	m := &bcpiiv1.WatchJobResponse{Job: JobToProto(j), Cursor: s.cursors.encode(j.Revision)}
+	s.lastWatch.Store(&watchMsg{j.ID, j.Revision, m})
+	return m
+}
+
+// doneMemo is a context whose Done channel was looked up once. A stream's
+// context is a chain of value contexts, and each Done call walks it: cold
+// memory for every one of thousands of streams woken together.
+type doneMemo struct {
+	context.Context
+	done <-chan struct{}
+}
+
+func (c doneMemo) Done() <-chan struct{} { return c.done }
+
+// memoDone returns ctx with its Done channel (the same on every call, by
+// the Context contract) looked up once.
+func memoDone(ctx context.Context) context.Context { return doneMemo{ctx, ctx.Done()} }
 
 // streamLinger is how long a watch stream stays open after its final
 // status. When many jobs end at once (or one job with many watchers), the
@@ -178,13 +216,31 @@ func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobSe
 // cancel sooner.
 const streamLinger = 250 * time.Millisecond
 
-func endLater(ctx context.Context) {
-	t := time.NewTimer(streamLinger)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+// lingerGrain is how finely lingering streams are grouped: streams that end
+// within one grain of each other share a channel and a timer.
+const lingerGrain = 50 * time.Millisecond
+
+// lingerer hands out the channels lingering streams wait on. A timer per
+// stream would cost each of thousands of streams ending together a timer
+// set and stopped in the middle of the burst.
+type lingerer struct {
+	mu sync.Mutex
+	at time.Time     // when ch closes
+	ch chan struct{} // the newest channel handed out
+}
+
+// after returns a channel that closes between streamLinger and
+// streamLinger+lingerGrain from now.
+func (l *lingerer) after() <-chan struct{} {
+	at := time.Now().Add(streamLinger).Truncate(lingerGrain).Add(lingerGrain)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ch == nil || at.After(l.at) {
+		ch := make(chan struct{})
+		l.at, l.ch = at, ch
+		time.AfterFunc(time.Until(at), func() { close(ch) })
 	}
+	return l.ch
 }
 
 // StreamStartedKey is a header the server sends as soon as a completion

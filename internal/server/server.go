@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -113,6 +114,9 @@ type Server struct {
 	streams map[string]streamHandler
 	grpc    *grpc.Server
 	health  *health.Server
+	linger  lingerer // ends watch streams a moment after their final status
+	// lastWatch is the newest WatchJob message built.
+	lastWatch atomic.Pointer[watchMsg]
 }
 
 // New builds a Server from cfg.
