@@ -156,6 +156,7 @@ func (c inProcess) NewStream(ctx context.Context, desc *grpc.StreamDesc, method 
 		toServer: make(chan proto.Message, 1),
 		toClient: make(chan proto.Message),
 		headerCh: make(chan struct{}),
+		pushed:   make(chan struct{}),
 		done:     make(chan struct{}),
 		opts:     opts,
 	}
@@ -183,7 +184,13 @@ type pipe struct {
 	headerCh   chan struct{} // closed when the header is sent
 	closedSend bool
 	err        error         // the handler's result
+	finished   bool          // the handler has returned
 	done       chan struct{} // closed when the handler has returned
+
+	// Set by Push, before pushed is closed.
+	deliver func(proto.Message) error
+	end     func(error)
+	pushed  chan struct{}
 }
 
 func (p *pipe) sendHeader() {
@@ -199,9 +206,26 @@ func (p *pipe) finish(err error) {
 	p.sendHeader()
 	p.mu.Lock()
 	p.err = err
+	p.finished = true
+	end := p.end
 	p.mu.Unlock()
 	close(p.done)
 	callHeaders(p.opts, p.header, p.trailer)
+	if end != nil {
+		p.cancel()
+		end(p.result())
+	}
+}
+
+// result is what the client's RecvMsg returns once the handler has
+// returned and every message has been received.
+func (p *pipe) result() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		return io.EOF
+	}
+	return p.err
 }
 
 type serverSide struct {
@@ -235,12 +259,22 @@ func (s *serverSide) SetTrailer(md metadata.MD) {
 
 func (s *serverSide) Context() context.Context { return s.ctx }
 
+// errReceiverGone fails a send that the receiver of a pushed stream
+// refused.
+var errReceiverGone = status.Error(codes.Canceled, "the receiver has gone")
+
 func (s *serverSide) SendMsg(m any) error {
 	s.p.sendHeader()
 	select {
 	// The sender must not change a message it has sent (the contract of
 	// SendMsg); the receiver copies it in.
 	case s.p.toClient <- m.(proto.Message):
+		return nil
+	case <-s.p.pushed:
+		if err := s.p.deliver(m.(proto.Message)); err != nil {
+			s.p.cancel()
+			return errReceiverGone
+		}
 		return nil
 	case <-s.p.ctx.Done():
 		return status.FromContextError(s.p.ctx.Err()).Err()
@@ -322,14 +356,36 @@ func (c *clientSide) RecvMsg(m any) error {
 		default:
 		}
 		c.p.cancel()
-		c.p.mu.Lock()
-		err := c.p.err
-		c.p.mu.Unlock()
-		if err == nil {
-			return io.EOF
-		}
-		return err
+		return c.p.result()
 	case <-c.p.ctx.Done():
 		return status.FromContextError(c.p.ctx.Err()).Err()
 	}
+}
+
+// Pusher is the client side of an in-process stream, which can hand its
+// messages to a receiver instead of queueing them for RecvMsg.
+type Pusher interface {
+	// Push hands the rest of the stream to deliver and end, for a
+	// receiver that would rather be called than wait (and keep a goroutine
+	// waiting): each message the handler sends from now on is passed to
+	// deliver, on the handler's goroutine, and once the handler has
+	// returned, end is called with what RecvMsg would then return (io.EOF
+	// for a normal end). deliver must not keep the message and should be
+	// quick, as the handler waits for it; an error from it fails the
+	// handler's send, which ends the stream. RecvMsg must not be called
+	// after Push.
+	Push(deliver func(proto.Message) error, end func(error))
+}
+
+func (c *clientSide) Push(deliver func(proto.Message) error, end func(error)) {
+	c.p.mu.Lock()
+	if c.p.finished {
+		c.p.mu.Unlock()
+		c.p.cancel()
+		end(c.p.result())
+		return
+	}
+	c.p.deliver, c.p.end = deliver, end
+	close(c.p.pushed)
+	c.p.mu.Unlock()
 }

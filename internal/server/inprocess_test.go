@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
@@ -97,4 +99,106 @@ func TestInProcessCalls(t *testing.T) {
 	if _, err := st.Recv(); status.Code(err) != codes.Canceled {
 		t.Fatalf("after cancel: %v", err)
 	}
+}
+
+// A pushed in-process stream hands each message to the receiver on the
+// handler's goroutine, then its end; a receiver that refuses a message
+// ends the stream; a stream pushed after its handler returned ends at once.
+func TestInProcessPush(t *testing.T) {
+	reg, err := jobs.New(jobs.Config{Store: memstore.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	srv, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	conn := srv.InProcess()
+	ctx := metadata.AppendToOutgoingContext(context.Background(), server.PrincipalMetadataKey, "partition:IBM390PS.CPC1.LP1")
+	watch := func(id string) (grpc.ClientStream, server.Pusher) {
+		t.Helper()
+		cs, err := conn.NewStream(ctx, &bcpiiv1.JobService_ServiceDesc.Streams[0], bcpiiv1.JobService_WatchJob_FullMethodName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cs.SendMsg(&bcpiiv1.WatchJobRequest{JobId: id}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cs.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		var first bcpiiv1.WatchJobResponse
+		if err := cs.RecvMsg(&first); err != nil || first.Job.Status != bcpiiv1.JobStatus_JOB_STATUS_RUNNING {
+			t.Fatalf("first: %v %v", &first, err)
+		}
+		p, ok := cs.(server.Pusher)
+		if !ok {
+			t.Fatalf("in-process stream %T cannot push", cs)
+		}
+		return cs, p
+	}
+	type pushed struct {
+		statuses []bcpiiv1.JobStatus
+		end      error
+	}
+	push := func(p server.Pusher, refuse bool) <-chan pushed {
+		ch := make(chan pushed, 1)
+		var got pushed
+		p.Push(func(m proto.Message) error {
+			got.statuses = append(got.statuses, m.(*bcpiiv1.WatchJobResponse).Job.Status)
+			if refuse {
+				return errors.New("client gone")
+			}
+			return nil
+		}, func(err error) {
+			got.end = err
+			ch <- got
+		})
+		return ch
+	}
+
+	j, _ := reg.Create(ctx, jobs.Spec{Owner: ownerA, Cancelable: true})
+	_, p := watch(j.ID)
+	ch := push(p, false)
+	if _, err := reg.Cancel(ctx, jobs.Caller{Owner: ownerA}, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Finish(ctx, j.ID, jobs.Result{Status: jobs.Canceled, StatusCode: 409}); err != nil {
+		t.Fatal(err)
+	}
+	got := <-ch
+	// cancel-pending may be coalesced away; the final status never is.
+	if n := len(got.statuses); n == 0 || got.statuses[n-1] != bcpiiv1.JobStatus_JOB_STATUS_CANCELED || got.end != io.EOF {
+		t.Fatalf("pushed %v, ended with %v", got.statuses, got.end)
+	}
+
+	j2, _ := reg.Create(ctx, jobs.Spec{Owner: ownerA})
+	_, p = watch(j2.ID)
+	ch = push(p, true)
+	if _, err := reg.Finish(ctx, j2.ID, jobs.Result{Status: jobs.Complete, StatusCode: 200}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-ch; len(got.statuses) != 1 || status.Code(got.end) != codes.Canceled {
+		t.Fatalf("refused: pushed %v, ended with %v", got.statuses, got.end)
+	}
+
+	// A handler that fails at once: pushing to its stream ends it with
+	// the handler's error (its header, sent as it returns, is the sign).
+	cs, err := conn.NewStream(ctx, &bcpiiv1.JobService_ServiceDesc.Streams[0], bcpiiv1.JobService_WatchJob_FullMethodName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(&bcpiiv1.WatchJobRequest{JobId: jobs.NewID()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Header(); err != nil {
+		t.Fatal(err)
+	}
+	got = <-push(cs.(server.Pusher), false)
+	if len(got.statuses) != 0 {
+		t.Errorf("a failed stream pushed %v", got.statuses)
+	}
+	wantHMC(t, got.end, codes.NotFound, 404, 1)
 }
