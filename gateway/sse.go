@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
@@ -96,7 +98,7 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 	case errors.Is(err, io.EOF):
 		// Every status was sent before; only the completion is left.
 		sw := g.startEvents(w, r, cancel)
-		sw.serve(func() { sw.finished = sw.event(last+doneSuffix, "job-completion", jobURI(jobID)) == nil })
+		_ = sw.finish(event{last + doneSuffix, "job-completion", jobURI(jobID)})
 		return
 	case err != nil:
 		cancel()
@@ -105,24 +107,21 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 	}
 	sw := g.startEvents(w, r, cancel)
 	completion := jobURI(jobID) // ready before the job ends
-	sw.serve(func() {
-		msg := first
-		for {
-			if ended(msg.GetJob()) {
-				// The final status and the completion go out in one write.
-				sw.finished = sw.events(
-					event{msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))},
-					event{msg.GetCursor() + doneSuffix, "job-completion", completion}) == nil
-				return
-			}
-			if err := sw.event(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))); err != nil {
-				return
-			}
-			if msg, err = stream.Recv(); err != nil {
-				return
-			}
+	send := func(msg *bcpiiv1.WatchJobResponse) error {
+		if !ended(msg.GetJob()) {
+			return sw.event(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob())))
 		}
-	})
+		// The final status and the completion go out in one write.
+		return sw.finish(
+			event{msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))},
+			event{msg.GetCursor() + doneSuffix, "job-completion", completion})
+	}
+	if err := send(first); err != nil || ended(first.GetJob()) {
+		sw.end(err)
+		return
+	}
+	follow(rawStream[bcpiiv1.WatchJobRequest](stream), send, sw.end)
+	sw.await()
 }
 
 func (g *Gateway) completionEvents(w http.ResponseWriter, r *http.Request, _ []byte, id *Identity) {
@@ -145,17 +144,48 @@ func (g *Gateway) completionEvents(w http.ResponseWriter, r *http.Request, _ []b
 		return
 	}
 	sw := g.startEvents(w, r, cancel)
-	sw.serve(func() {
+	follow(rawStream[bcpiiv1.WatchJobCompletionsRequest](stream), func(msg *bcpiiv1.WatchJobCompletionsResponse) error {
+		return sw.event(msg.GetCursor(), "job-completion", jobURI(msg.GetJobId()))
+	}, sw.end)
+	sw.await()
+}
+
+// rawStream is the stream under a generated client's.
+func rawStream[Req, Res any](s grpc.ServerStreamingClient[Res]) grpc.ClientStream {
+	if g, ok := s.(*grpc.GenericClientStream[Req, Res]); ok {
+		return g.ClientStream
+	}
+	return s
+}
+
+// follow hands the rest of a stream to deliver, message by message, and
+// then its end (what Recv returned: io.EOF for a normal end) to end. An
+// in-process stream calls both from its handler's goroutine, so a stream
+// waiting for its next message costs the gateway no goroutine, and a
+// message reaches the client with no hand-over between goroutines; any
+// other stream is read by a goroutine of the gateway's. deliver must not
+// keep the message.
+func follow[Res any, PRes interface {
+	*Res
+	proto.Message
+}](cs grpc.ClientStream, deliver func(PRes) error, end func(error)) {
+	if p, ok := cs.(server.Pusher); ok {
+		p.Push(func(m proto.Message) error { return deliver(m.(PRes)) }, end)
+		return
+	}
+	go func() {
 		for {
-			msg, err := stream.Recv()
-			if err != nil {
-				return
+			m := PRes(new(Res))
+			err := cs.RecvMsg(m)
+			if err == nil {
+				err = deliver(m)
 			}
-			if err := sw.event(msg.GetCursor(), "job-completion", jobURI(msg.GetJobId())); err != nil {
+			if err != nil {
+				end(err)
 				return
 			}
 		}
-	})
+	}()
 }
 
 func jobURI(id string) string {
@@ -181,18 +211,19 @@ type eventWriter struct {
 	conn     net.Conn // the hijacked connection; nil when w is used
 	w        http.ResponseWriter
 	rc       *http.ResponseController
-	buf      []byte      // what write buffered for flush
-	deadline time.Time   // the hijacked connection's write deadline
-	beat     clock.Timer // the next heartbeat
-	closed   bool        // no more writes
-	finished bool        // the stream's last event was sent
-	stopGone func() bool // stops watching the request's end (not hijacked)
+	buf      []byte        // what write buffered for flush
+	deadline time.Time     // the hijacked connection's write deadline
+	beat     clock.Timer   // the next heartbeat
+	closed   bool          // no more writes
+	finished bool          // the stream's last event was sent
+	over     chan struct{} // closed by close
+	stopGone func() bool   // stops watching the request's end (not hijacked)
 }
 
 type event struct{ id, name, data string }
 
 func (g *Gateway) startEvents(w http.ResponseWriter, r *http.Request, cancel context.CancelFunc) *eventWriter {
-	sw := &eventWriter{g: g, cancel: cancel, w: w}
+	sw := &eventWriter{g: g, cancel: cancel, w: w, over: make(chan struct{})}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream;charset=UTF-8")
 	h.Set("X-Accel-Buffering", "no")
@@ -226,18 +257,16 @@ func (g *Gateway) startEvents(w http.ResponseWriter, r *http.Request, cancel con
 	return sw
 }
 
-// serve runs a started stream: on its own goroutine once the connection is
-// hijacked, letting the handler return; else in the handler.
-func (sw *eventWriter) serve(run func()) {
-	body := func() {
-		defer sw.close()
-		run()
+// end ends the stream when what feeds it has ended (err says how; the
+// client learns nothing more than that the stream ended).
+func (sw *eventWriter) end(error) { sw.close() }
+
+// await returns when the stream has ended, if it runs on net/http's
+// connection; a hijacked stream runs on without the handler.
+func (sw *eventWriter) await() {
+	if sw.conn == nil {
+		<-sw.over
 	}
-	if sw.conn != nil {
-		go body()
-		return
-	}
-	body()
 }
 
 func (sw *eventWriter) heartbeat() {
@@ -258,9 +287,15 @@ func (sw *eventWriter) heartbeat() {
 // a hijacked connection is closed.
 func (sw *eventWriter) close() {
 	sw.mu.Lock()
+	if sw.closed {
+		sw.mu.Unlock()
+		return
+	}
 	sw.closed = true
 	sw.beat.Stop()
+	finished := sw.finished
 	sw.mu.Unlock()
+	defer close(sw.over)
 	end := func() {
 		sw.cancel()
 		if sw.stopGone != nil {
@@ -271,7 +306,7 @@ func (sw *eventWriter) close() {
 			_ = sw.conn.Close()
 		}
 	}
-	if sw.finished && sw.conn != nil {
+	if finished && sw.conn != nil {
 		// The client has the whole stream and closes its side anyway;
 		// ending ours (the call behind the stream, the connection) a
 		// moment later keeps the teardown out of the way of deliveries to
@@ -320,6 +355,10 @@ func (sw *eventWriter) event(id, name, data string) error {
 func (sw *eventWriter) events(evs ...event) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	return sw.eventsLocked(evs)
+}
+
+func (sw *eventWriter) eventsLocked(evs []event) error {
 	if sw.closed {
 		return errors.New("event stream closed")
 	}
@@ -327,6 +366,16 @@ func (sw *eventWriter) events(evs ...event) error {
 		sw.buf = append(sw.buf, "id: "+ev.id+"\nevent: "+ev.name+"\ndata: "+ev.data+"\n\n"...)
 	}
 	return sw.flushLocked()
+}
+
+// finish sends the stream's last events, in one write, and ends it.
+func (sw *eventWriter) finish(evs ...event) error {
+	sw.mu.Lock()
+	err := sw.eventsLocked(evs)
+	sw.finished = err == nil
+	sw.mu.Unlock()
+	sw.close()
+	return err
 }
 
 // track records the connections of running event streams, which net/http

@@ -117,72 +117,74 @@ func (st *sseStream) ended(t *testing.T) {
 }
 
 func TestJobEventsDeliverEveryTransitionThenClose(t *testing.T) {
-	s := newStack(t)
-	ctx := context.Background()
-	id := s.job(t, ownerA, "running")
-	st := openSSE(t, s, "/api/jobs/"+id+"/events", "")
-	if st.resp.StatusCode != 200 || st.resp.Header.Get("Content-Type") != "text/event-stream;charset=UTF-8" ||
-		st.resp.Header.Get("Cache-Control") != "no-cache" || st.resp.Header.Get("Server") != "bcpii-gateway" {
-		t.Fatalf("answer %d %v", st.resp.StatusCode, st.resp.Header)
-	}
-	want := func(name, data string) sseEvent {
-		t.Helper()
-		ev := st.next(t)
-		if ev.name != name || ev.data != data || ev.id == "" {
-			t.Fatalf("event %+v, want %s %s", ev, name, data)
+	forEachStack(t, func(t *testing.T, s *stack) {
+		ctx := context.Background()
+		id := s.job(t, ownerA, "running")
+		st := openSSE(t, s, "/api/jobs/"+id+"/events", "")
+		if st.resp.StatusCode != 200 || st.resp.Header.Get("Content-Type") != "text/event-stream;charset=UTF-8" ||
+			st.resp.Header.Get("Cache-Control") != "no-cache" || st.resp.Header.Get("Server") != "bcpii-gateway" {
+			t.Fatalf("answer %d %v", st.resp.StatusCode, st.resp.Header)
 		}
-		return ev
-	}
-	e1 := want("status", `{"status":"running"}`)
-	if _, err := s.reg.Cancel(ctx, jobs.Caller{Owner: ownerA}, id); err != nil {
-		t.Fatal(err)
-	}
-	e2 := want("status", `{"status":"cancel-pending"}`)
-	if _, err := s.reg.Finish(ctx, id, jobs.Result{Status: jobs.Canceled, StatusCode: 409}); err != nil {
-		t.Fatal(err)
-	}
-	e3 := want("status", `{"job-reason-code":0,"job-status-code":409,"status":"canceled"}`)
-	e4 := want("job-completion", `{"job-uri":"/api/jobs/`+id+`"}`)
-	st.ended(t)
-	if ids := []string{e1.id, e2.id, e3.id, e4.id}; len(map[string]bool{ids[0]: true, ids[1]: true, ids[2]: true, ids[3]: true}) != 4 {
-		t.Errorf("event ids not distinct: %v", ids)
-	}
+		want := func(name, data string) sseEvent {
+			t.Helper()
+			ev := st.next(t)
+			if ev.name != name || ev.data != data || ev.id == "" {
+				t.Fatalf("event %+v, want %s %s", ev, name, data)
+			}
+			return ev
+		}
+		e1 := want("status", `{"status":"running"}`)
+		if _, err := s.reg.Cancel(ctx, jobs.Caller{Owner: ownerA}, id); err != nil {
+			t.Fatal(err)
+		}
+		e2 := want("status", `{"status":"cancel-pending"}`)
+		if _, err := s.reg.Finish(ctx, id, jobs.Result{Status: jobs.Canceled, StatusCode: 409}); err != nil {
+			t.Fatal(err)
+		}
+		e3 := want("status", `{"job-reason-code":0,"job-status-code":409,"status":"canceled"}`)
+		e4 := want("job-completion", `{"job-uri":"/api/jobs/`+id+`"}`)
+		st.ended(t)
+		if ids := []string{e1.id, e2.id, e3.id, e4.id}; len(map[string]bool{ids[0]: true, ids[1]: true, ids[2]: true, ids[3]: true}) != 4 {
+			t.Errorf("event ids not distinct: %v", ids)
+		}
+	})
 }
 
 func TestJobEventsResumeWithLastEventID(t *testing.T) {
-	s := newStack(t)
-	ctx := context.Background()
-	id := s.job(t, ownerA, "running")
-	st := openSSE(t, s, "/api/jobs/"+id+"/events", "")
-	first := st.next(t)
-	st.resp.Body.Close() // the client drops the connection
+	forEachStack(t, func(t *testing.T, s *stack) {
+		ctx := context.Background()
+		id := s.job(t, ownerA, "running")
+		st := openSSE(t, s, "/api/jobs/"+id+"/events", "")
+		first := st.next(t)
+		st.resp.Body.Close() // the client drops the connection
 
-	if _, err := s.reg.Cancel(ctx, jobs.Caller{Owner: ownerA}, id); err != nil {
-		t.Fatal(err)
-	}
-	st2 := openSSE(t, s, "/api/jobs/"+id+"/events", first.id)
-	ev := st2.next(t)
-	if ev.data != `{"status":"cancel-pending"}` {
-		t.Fatalf("resumed with %+v, want cancel-pending only", ev)
-	}
-	if _, err := s.reg.Finish(ctx, id, jobs.Result{Status: jobs.Canceled, StatusCode: 409}); err != nil {
-		t.Fatal(err)
-	}
-	final := st2.next(t)
-	st2.next(t) // job-completion
-	st2.ended(t)
+		if _, err := s.reg.Cancel(ctx, jobs.Caller{Owner: ownerA}, id); err != nil {
+			t.Fatal(err)
+		}
+		st2 := openSSE(t, s, "/api/jobs/"+id+"/events", first.id)
+		ev := st2.next(t)
+		if ev.data != `{"status":"cancel-pending"}` {
+			t.Fatalf("resumed with %+v, want cancel-pending only", ev)
+		}
+		if _, err := s.reg.Finish(ctx, id, jobs.Result{Status: jobs.Canceled, StatusCode: 409}); err != nil {
+			t.Fatal(err)
+		}
+		final := st2.next(t)
+		st2.next(t) // job-completion
+		st2.ended(t)
 
-	// Resuming after the final status gets only the completion event;
-	// after the completion, 204: nothing more will come.
-	st3 := openSSE(t, s, "/api/jobs/"+id+"/events", final.id)
-	if ev := st3.next(t); ev.name != "job-completion" {
-		t.Fatalf("after the final status: %+v", ev)
-	}
-	st3.ended(t)
-	st4 := openSSE(t, s, "/api/jobs/"+id+"/events", final.id+".done")
-	if st4.resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("after the completion: %d", st4.resp.StatusCode)
-	}
+		// Resuming after the final status gets only the completion event;
+		// after the completion, 204: nothing more will come.
+		st3 := openSSE(t, s, "/api/jobs/"+id+"/events", final.id)
+		if ev := st3.next(t); ev.name != "job-completion" {
+			t.Fatalf("after the final status: %+v", ev)
+		}
+		st3.ended(t)
+		st4 := openSSE(t, s, "/api/jobs/"+id+"/events", final.id+".done")
+		if st4.resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("after the completion: %d", st4.resp.StatusCode)
+		}
+	})
 }
 
 func TestJobEventsOfAnotherPartition(t *testing.T) {
@@ -203,43 +205,44 @@ func TestJobEventsOfAnotherPartition(t *testing.T) {
 }
 
 func TestCompletionEventsResumeWithoutLossOrDuplicates(t *testing.T) {
-	s := newStack(t)
-	ctx := context.Background()
-	var ids []string
-	for range 5 {
-		ids = append(ids, s.job(t, ownerA, "running"))
-	}
-	theirs := s.job(t, ownerB, "running")
-	st := openSSE(t, s, "/api/job-completions", "")
-	if st.resp.StatusCode != 200 {
-		t.Fatalf("answer %d", st.resp.StatusCode)
-	}
-	finishJob := func(id string) {
-		t.Helper()
-		if _, err := s.reg.Finish(ctx, id, jobs.Result{Status: jobs.Complete, StatusCode: 204}); err != nil {
-			t.Fatal(err)
+	forEachStack(t, func(t *testing.T, s *stack) {
+		ctx := context.Background()
+		var ids []string
+		for range 5 {
+			ids = append(ids, s.job(t, ownerA, "running"))
 		}
-	}
-	finishJob(theirs)
-	finishJob(ids[0])
-	ev := st.next(t)
-	if ev.name != "job-completion" || ev.data != `{"job-uri":"/api/jobs/`+ids[0]+`"}` {
-		t.Fatalf("event %+v", ev)
-	}
-	st.resp.Body.Close()
-	finishJob(ids[1])
-	finishJob(ids[2])
-	st2 := openSSE(t, s, "/api/job-completions", ev.id)
-	finishJob(ids[3])
-	for _, want := range ids[1:4] {
-		if ev := st2.next(t); ev.data != `{"job-uri":"/api/jobs/`+want+`"}` {
-			t.Fatalf("resumed event %+v, want %s", ev, want)
+		theirs := s.job(t, ownerB, "running")
+		st := openSSE(t, s, "/api/job-completions", "")
+		if st.resp.StatusCode != 200 {
+			t.Fatalf("answer %d", st.resp.StatusCode)
 		}
-	}
-	finishJob(ids[4])
-	if ev := st2.next(t); ev.data != `{"job-uri":"/api/jobs/`+ids[4]+`"}` {
-		t.Fatalf("live event %+v", ev)
-	}
+		finishJob := func(id string) {
+			t.Helper()
+			if _, err := s.reg.Finish(ctx, id, jobs.Result{Status: jobs.Complete, StatusCode: 204}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		finishJob(theirs)
+		finishJob(ids[0])
+		ev := st.next(t)
+		if ev.name != "job-completion" || ev.data != `{"job-uri":"/api/jobs/`+ids[0]+`"}` {
+			t.Fatalf("event %+v", ev)
+		}
+		st.resp.Body.Close()
+		finishJob(ids[1])
+		finishJob(ids[2])
+		st2 := openSSE(t, s, "/api/job-completions", ev.id)
+		finishJob(ids[3])
+		for _, want := range ids[1:4] {
+			if ev := st2.next(t); ev.data != `{"job-uri":"/api/jobs/`+want+`"}` {
+				t.Fatalf("resumed event %+v, want %s", ev, want)
+			}
+		}
+		finishJob(ids[4])
+		if ev := st2.next(t); ev.data != `{"job-uri":"/api/jobs/`+ids[4]+`"}` {
+			t.Fatalf("live event %+v", ev)
+		}
+	})
 }
 
 func TestEventStreamHeartbeat(t *testing.T) {

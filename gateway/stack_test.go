@@ -53,7 +53,25 @@ type stack struct {
 	auth     *bcpii.Authenticator
 }
 
-func newStack(t testing.TB) *stack {
+func newStack(t testing.TB) *stack { return buildStack(t, false) }
+
+// newRemoteStack is a stack whose gateway reaches its gRPC server over a
+// connection rather than in-process.
+func newRemoteStack(t testing.TB) *stack { return buildStack(t, true) }
+
+// forEachStack runs test against a gateway that reaches its gRPC server
+// in-process and against one that reaches it over a connection.
+func forEachStack(t *testing.T, test func(t *testing.T, s *stack)) {
+	for _, remote := range []bool{false, true} {
+		name := "in-process"
+		if remote {
+			name = "connection"
+		}
+		t.Run(name, func(t *testing.T) { test(t, buildStack(t, remote)) })
+	}
+}
+
+func buildStack(t testing.TB, remote bool) *stack {
 	t.Helper()
 	fc := clock.NewFake(epoch)
 	st := memstore.New()
@@ -75,7 +93,21 @@ func newStack(t testing.TB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(gateway.Config{Conn: internal.InProcess(), Authenticator: gateway.Transport{Auth: auth, Loopback: true}, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})
+	var conn grpc.ClientConnInterface = internal.InProcess()
+	if remote {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve(internal, lis)
+		cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		conn = cc
+	}
+	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: gateway.Transport{Auth: auth, Loopback: true}, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})
 	if err != nil {
 		t.Fatal(err)
 	}
