@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/bcpii-gateway/bcpii-gateway/gateway"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
@@ -44,102 +45,119 @@ func BenchmarkWatchFanout(b *testing.B) {
 		perKind = n
 	}
 	for range b.N {
-		s := newStack(b)
-		id := s.job(b, ownerA, "running")
-		caFile := b.TempDir() + "/ca.pem"
-		if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.https.Certificate().Raw}), 0o600); err != nil {
-			b.Fatal(err)
-		}
-
-		heap0, stack0 := memNow()
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(),
-			"BCPII_FANOUT_CLIENT=1",
-			"GOGC=off", // the load generator's own collections would count as delivery time
-			"BCPII_FANOUT_GRPC="+s.grpcConn.Target(),
-			"BCPII_FANOUT_HTTPS="+s.https.Listener.Addr().String(),
-			"BCPII_FANOUT_CA="+caFile,
-			"BCPII_FANOUT_JOB="+id,
-			"BCPII_FANOUT_N="+strconv.Itoa(perKind))
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		lines := bufio.NewScanner(stdout)
-		lines.Buffer(make([]byte, 0, 1<<20), 16<<20) // one line carries every arrival
-		expect := func(prefix string) string {
-			if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
-				cmd.Process.Kill()
-				b.Fatalf("client process: %q, want %s (%v)", lines.Text(), prefix, lines.Err())
-			}
-			return strings.TrimPrefix(lines.Text(), prefix)
-		}
-		expect("grpc-ready")
-		heap1, stack1 := memNow()
-		fmt.Fprintln(stdin, "next")
-		expect("sse-ready")
-		heap2, stack2 := memNow()
-		if path := os.Getenv("BCPII_FANOUT_HEAPPROFILE"); path != "" {
-			writeHeapProfile(b, path)
-		}
-
-		var prof *os.File
-		if path := os.Getenv("BCPII_FANOUT_CPUPROFILE"); path != "" {
-			if prof, err = os.Create(path); err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.StartCPUProfile(prof); err != nil {
-				b.Fatal(err)
-			}
-		}
-		start := time.Now()
-		if _, err := s.reg.Finish(context.Background(), id, jobs.Result{Status: jobs.Complete, StatusCode: 200}); err != nil {
-			b.Fatal(err)
-		}
-		var lat []time.Duration
-		byKind := map[byte][]time.Duration{}
-		for _, f := range strings.Fields(expect("arrivals ")) {
-			ns, err := strconv.ParseInt(f[1:], 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			d := time.Unix(0, ns).Sub(start)
-			lat = append(lat, d)
-			byKind[f[0]] = append(byKind[f[0]], d)
-		}
-		if prof != nil {
-			pprof.StopCPUProfile()
-			prof.Close()
-		}
-		if err := cmd.Wait(); err != nil {
-			b.Fatalf("client process: %v", err)
-		}
-		if len(lat) != 2*perKind {
-			b.Fatalf("%d of %d watchers got the final status", len(lat), 2*perKind)
-		}
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-		for kind, name := range map[byte]string{'g': "grpc", 's': "sse"} {
-			l := byKind[kind]
-			slices.Sort(l)
-			if len(l) > 0 {
-				b.ReportMetric(float64(l[len(l)*99/100].Microseconds())/1000, name+"-p99-ms")
-			}
-		}
-		b.ReportMetric(float64(heap1-heap0)/float64(perKind), "grpc-heap-B/watcher")
-		b.ReportMetric(float64(stack1-stack0)/float64(perKind), "grpc-stack-B/watcher")
-		b.ReportMetric(float64(heap2-heap1)/float64(perKind), "sse-heap-B/watcher")
-		b.ReportMetric(float64(stack2-stack1)/float64(perKind), "sse-stack-B/watcher")
+		fanoutOnce(b, perKind)
 	}
+}
+
+func fanoutOnce(b *testing.B, perKind int) {
+	goroutines := runtime.NumGoroutine()
+	s, teardown := buildStack(b, false)
+	defer settle(goroutines)
+	defer teardown()
+	id := s.job(b, ownerA, "running")
+	caFile := b.TempDir() + "/ca.pem"
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.https.Certificate().Raw}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+
+	heap0, stack0 := memNow()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		"BCPII_FANOUT_CLIENT=1",
+		"GOGC=off", // the load generator's own collections would count as delivery time
+		"BCPII_FANOUT_GRPC="+s.grpcConn.Target(),
+		"BCPII_FANOUT_HTTPS="+s.https.Listener.Addr().String(),
+		"BCPII_FANOUT_CA="+caFile,
+		"BCPII_FANOUT_JOB="+id,
+		"BCPII_FANOUT_N="+strconv.Itoa(perKind))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(make([]byte, 0, 1<<20), 16<<20) // one line carries every arrival
+	expect := func(prefix string) string {
+		if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
+			cmd.Process.Kill()
+			b.Fatalf("client process: %q, want %s (%v)", lines.Text(), prefix, lines.Err())
+		}
+		return strings.TrimPrefix(lines.Text(), prefix)
+	}
+	expect("grpc-ready")
+	heap1, stack1 := memNow()
+	fmt.Fprintln(stdin, "next")
+	expect("sse-ready")
+	heap2, stack2 := memNow()
+	if path := os.Getenv("BCPII_FANOUT_HEAPPROFILE"); path != "" {
+		writeHeapProfile(b, path)
+	}
+
+	var prof *os.File
+	if path := os.Getenv("BCPII_FANOUT_CPUPROFILE"); path != "" {
+		if prof, err = os.Create(path); err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if _, err := s.reg.Finish(context.Background(), id, jobs.Result{Status: jobs.Complete, StatusCode: 200}); err != nil {
+		b.Fatal(err)
+	}
+	var lat []time.Duration
+	byKind := map[byte][]time.Duration{}
+	for _, f := range strings.Fields(expect("arrivals ")) {
+		ns, err := strconv.ParseInt(f[1:], 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := time.Unix(0, ns).Sub(start)
+		lat = append(lat, d)
+		byKind[f[0]] = append(byKind[f[0]], d)
+	}
+	if prof != nil {
+		pprof.StopCPUProfile()
+		prof.Close()
+	}
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("client process: %v", err)
+	}
+	if len(lat) != 2*perKind {
+		b.Fatalf("%d of %d watchers got the final status", len(lat), 2*perKind)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	for kind, name := range map[byte]string{'g': "grpc", 's': "sse"} {
+		l := byKind[kind]
+		slices.Sort(l)
+		if len(l) > 0 {
+			b.ReportMetric(float64(l[len(l)*99/100].Microseconds())/1000, name+"-p99-ms")
+		}
+	}
+	b.ReportMetric(float64(heap1-heap0)/float64(perKind), "grpc-heap-B/watcher")
+	b.ReportMetric(float64(stack1-stack0)/float64(perKind), "grpc-stack-B/watcher")
+	b.ReportMetric(float64(heap2-heap1)/float64(perKind), "sse-heap-B/watcher")
+	b.ReportMetric(float64(stack2-stack1)/float64(perKind), "sse-stack-B/watcher")
+}
+
+// settle waits (up to 10 s) until a torn-down stack's goroutines have
+// gone, and then until its finished streams' lingering connections have
+// closed, so that the next run's memory figures start from a quiet heap.
+func settle(goroutines int) {
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > goroutines && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(gateway.LingerClose)
 }
 
 func writeHeapProfile(b *testing.B, path string) {

@@ -53,11 +53,11 @@ type stack struct {
 	auth     *bcpii.Authenticator
 }
 
-func newStack(t testing.TB) *stack { return buildStack(t, false) }
+func newStack(t testing.TB) *stack { return cleanedUp(t, false) }
 
 // newRemoteStack is a stack whose gateway reaches its gRPC server over a
 // connection rather than in-process.
-func newRemoteStack(t testing.TB) *stack { return buildStack(t, true) }
+func newRemoteStack(t testing.TB) *stack { return cleanedUp(t, true) }
 
 // forEachStack runs test against a gateway that reaches its gRPC server
 // in-process and against one that reaches it over a connection.
@@ -67,12 +67,22 @@ func forEachStack(t *testing.T, test func(t *testing.T, s *stack)) {
 		if remote {
 			name = "connection"
 		}
-		t.Run(name, func(t *testing.T) { test(t, buildStack(t, remote)) })
+		t.Run(name, func(t *testing.T) { test(t, cleanedUp(t, remote)) })
 	}
 }
 
-func buildStack(t testing.TB, remote bool) *stack {
+// cleanedUp is a stack torn down when t ends.
+func cleanedUp(t testing.TB, remote bool) *stack {
 	t.Helper()
+	s, teardown := buildStack(t, remote)
+	t.Cleanup(teardown)
+	return s
+}
+
+// buildStack builds a stack and returns it with its teardown.
+func buildStack(t testing.TB, remote bool) (*stack, func()) {
+	t.Helper()
+	var closeConn func() error
 	fc := clock.NewFake(epoch)
 	st := memstore.New()
 	reg, err := jobs.New(jobs.Config{Store: st, Clock: fc})
@@ -104,8 +114,7 @@ func buildStack(t testing.TB, remote bool) *stack {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { cc.Close() })
-		conn = cc
+		closeConn, conn = cc.Close, cc
 	}
 	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: gateway.Transport{Auth: auth, Loopback: true}, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})
 	if err != nil {
@@ -128,7 +137,7 @@ func buildStack(t testing.TB, remote bool) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	teardown := func() {
 		gw.Close() // event streams hold their connections themselves
 		hs.Close()
 		gconn.Close()
@@ -139,9 +148,12 @@ func buildStack(t testing.TB, remote bool) *stack {
 				t.Errorf("Serve: %v", err)
 			}
 		}
+		if closeConn != nil {
+			closeConn()
+		}
 		reg.Close()
-	})
-	return &stack{reg: reg, store: st, clock: fc, handler: gw, https: hs, grpcConn: gconn, grpc: bcpiiv1.NewJobServiceClient(gconn), auth: auth}
+	}
+	return &stack{reg: reg, store: st, clock: fc, handler: gw, https: hs, grpcConn: gconn, grpc: bcpiiv1.NewJobServiceClient(gconn), auth: auth}, teardown
 }
 
 // testPassword is the password of the API user "alice" in every stack.
