@@ -55,10 +55,6 @@ type stack struct {
 
 func newStack(t testing.TB) *stack { return cleanedUp(t, false) }
 
-// newRemoteStack is a stack whose gateway reaches its gRPC server over a
-// connection rather than in-process.
-func newRemoteStack(t testing.TB) *stack { return cleanedUp(t, true) }
-
 // forEachStack runs test against a gateway that reaches its gRPC server
 // in-process and against one that reaches it over a connection.
 func forEachStack(t *testing.T, test func(t *testing.T, s *stack)) {
