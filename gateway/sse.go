@@ -363,7 +363,9 @@ func (sw *eventWriter) eventsLocked(evs []event) error {
 		return errors.New("event stream closed")
 	}
 	for _, ev := range evs {
-		sw.buf = append(sw.buf, "id: "+ev.id+"\nevent: "+ev.name+"\ndata: "+ev.data+"\n\n"...)
+		for _, part := range [...]string{"id: ", ev.id, "\nevent: ", ev.name, "\ndata: ", ev.data, "\n\n"} {
+			sw.buf = append(sw.buf, part...)
+		}
 	}
 	return sw.flushLocked()
 }
