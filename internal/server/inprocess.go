@@ -20,7 +20,9 @@ import (
 // so the handlers cannot tell the difference, and the same identification,
 // ownership checks, logging and error mapping apply; the HTTP/2 framing,
 // goroutine hand-offs and per-stream buffers of a loopback connection are
-// saved.
+// saved. A server stream can go further (Pusher): its messages are handed
+// to the receiver on the handler's own goroutine, so an event stream that
+// waits for its next message holds one goroutine, the handler's.
 
 type unaryHandler struct {
 	impl any
