@@ -93,6 +93,19 @@ func buildStack(t testing.TB, remote bool) (*stack, func()) {
 		served = append(served, ch)
 		go func() { ch <- srv.Serve(ctx, lis) }()
 	}
+	// dial serves srv on a loopback port and connects to it.
+	dial := func(srv *server.Server) *grpc.ClientConn {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve(srv, lis)
+		cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cc
+	}
 
 	auth := testAuthenticator(t, fc)
 	internal, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}, Sessions: auth.Sessions, Logger: logger, NoRequestIDHeader: true})
@@ -101,15 +114,7 @@ func buildStack(t testing.TB, remote bool) (*stack, func()) {
 	}
 	var conn grpc.ClientConnInterface = internal.InProcess()
 	if remote {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		serve(internal, lis)
-		cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		cc := dial(internal)
 		closeConn, conn = cc.Close, cc
 	}
 	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: gateway.Transport{Auth: auth, Loopback: true}, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})
@@ -124,15 +129,7 @@ func buildStack(t testing.TB, remote bool) (*stack, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serve(external, lis)
-	gconn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gconn := dial(external)
 	teardown := func() {
 		gw.Close() // event streams hold their connections themselves
 		hs.Close()

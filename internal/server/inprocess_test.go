@@ -18,23 +18,30 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
 )
 
-// In-process calls run the same interceptors and handlers as calls over a
-// connection: identity from forwarded metadata, HMC error details, headers
-// set by handlers, streams that end after the final status.
-func TestInProcessCalls(t *testing.T) {
+// inProcess is a server's in-process connection, its registry and a
+// context that forwards partition A's principal.
+func inProcess(t *testing.T) (*jobs.Registry, grpc.ClientConnInterface, context.Context) {
+	t.Helper()
 	reg, err := jobs.New(jobs.Config{Store: memstore.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Close()
+	t.Cleanup(func() { reg.Close() })
 	srv, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
-	conn := srv.InProcess()
-	client := bcpiiv1.NewJobServiceClient(conn)
+	t.Cleanup(srv.Stop)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), server.PrincipalMetadataKey, "partition:IBM390PS.CPC1.LP1")
+	return reg, srv.InProcess(), ctx
+}
+
+// In-process calls run the same interceptors and handlers as calls over a
+// connection: identity from forwarded metadata, HMC error details, headers
+// set by handlers, streams that end after the final status.
+func TestInProcessCalls(t *testing.T) {
+	reg, conn, ctx := inProcess(t)
+	client := bcpiiv1.NewJobServiceClient(conn)
 	j, err := reg.Create(ctx, jobs.Spec{Owner: ownerA, Cancelable: true})
 	if err != nil {
 		t.Fatal(err)
@@ -105,18 +112,7 @@ func TestInProcessCalls(t *testing.T) {
 // handler's goroutine, then its end; a receiver that refuses a message
 // ends the stream; a stream pushed after its handler returned ends at once.
 func TestInProcessPush(t *testing.T) {
-	reg, err := jobs.New(jobs.Config{Store: memstore.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	srv, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	conn := srv.InProcess()
-	ctx := metadata.AppendToOutgoingContext(context.Background(), server.PrincipalMetadataKey, "partition:IBM390PS.CPC1.LP1")
+	reg, conn, ctx := inProcess(t)
 	watch := func(id string) (grpc.ClientStream, server.Pusher) {
 		t.Helper()
 		cs, err := conn.NewStream(ctx, &bcpiiv1.JobService_ServiceDesc.Streams[0], bcpiiv1.JobService_WatchJob_FullMethodName)
