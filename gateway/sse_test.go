@@ -3,11 +3,16 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -282,6 +287,15 @@ func TestSlowConsumersDoNotDelayOthers(t *testing.T) {
 	}
 	_ = stalledGRPC // never read
 
+	// A completion stream whose reader has stopped, with small socket
+	// buffers on both sides and far more events than they hold: the
+	// gateway's write to it is blocked when the job ends.
+	blocked := stalledCompletions(t, s)
+	var earlier []string
+	for range 1000 { // some 140 KB of events: several times what the buffers hold
+		earlier = append(earlier, s.job(t, ownerA, "complete-200"))
+	}
+
 	const n = 1000
 	streams := make([]bcpiiv1.JobService_WatchJobClient, n)
 	for i := range streams {
@@ -322,4 +336,70 @@ func TestSlowConsumersDoNotDelayOthers(t *testing.T) {
 			t.Fatal("completion not delivered to every watcher within 20s")
 		}
 	}
+
+	// The stalled reader, reading again, gets every completion once.
+	blocked.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	seen := map[string]int{}
+	for len(seen) < len(earlier)+1 {
+		line, err := blocked.r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stalled stream after %d completions: %v", len(seen), err)
+		}
+		if uri, ok := strings.CutPrefix(strings.TrimSpace(line), `data: {"job-uri":"/api/jobs/`); ok {
+			seen[strings.TrimSuffix(uri, `"}`)]++
+		}
+	}
+	for _, want := range append(earlier, id) {
+		if seen[want] != 1 {
+			t.Errorf("job %s: %d completion events, want 1", want, seen[want])
+		}
+	}
+}
+
+type stalledStream struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// stalledCompletions opens the completion stream of partition A on a
+// gateway server of its own whose connections have a small send buffer,
+// from a connection with a small receive buffer, reads the answer's first
+// line, and reads no more until the test does.
+func stalledCompletions(t *testing.T, s *stack) *stalledStream {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(s.handler)
+	hs.Listener = smallBuffers{hs.Listener}
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	tc, err := net.Dial("tcp", hs.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(hs.Certificate())
+	conn := tls.Client(tc, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	t.Cleanup(func() { conn.Close() })
+	if _, err := io.WriteString(conn, "GET /api/job-completions HTTP/1.1\r\nHost: gateway\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReaderSize(conn, 512)
+	if line, err := r.ReadString('\n'); err != nil || line != "HTTP/1.1 200 OK\r\n" {
+		t.Fatalf("completion stream: %q %v", line, err)
+	}
+	return &stalledStream{conn: conn, r: r}
+}
+
+// smallBuffers gives the connections it accepts a small send buffer.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
 }
