@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
@@ -291,8 +294,24 @@ func TestSlowConsumersDoNotDelayOthers(t *testing.T) {
 	// buffers on both sides and far more events than they hold: the
 	// gateway's write to it is blocked when the job ends.
 	blocked := stalledCompletions(t, s)
+	// And a gRPC completion stream that is not read, on a connection with
+	// a fixed flow-control window: its sends block once the window and
+	// the server's write quota (64 KiB each) are used up.
+	cc, err := grpc.NewClient(s.grpcConn.Target(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	blockedGRPC, err := bcpiiv1.NewJobServiceClient(cc).WatchJobCompletions(ctx, &bcpiiv1.WatchJobCompletionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blockedGRPC.Header(); err != nil {
+		t.Fatal(err)
+	}
 	var earlier []string
-	for range 1000 { // some 140 KB of events: several times what the buffers hold
+	for range 1500 { // some 200 KB of events: several times what the buffers hold
 		earlier = append(earlier, s.job(t, ownerA, "complete-200"))
 	}
 
@@ -349,9 +368,17 @@ func TestSlowConsumersDoNotDelayOthers(t *testing.T) {
 			seen[strings.TrimSuffix(uri, `"}`)]++
 		}
 	}
+	seenGRPC := map[string]int{}
+	for len(seenGRPC) < len(earlier)+1 {
+		m, err := blockedGRPC.Recv()
+		if err != nil {
+			t.Fatalf("stalled gRPC stream after %d completions: %v", len(seenGRPC), err)
+		}
+		seenGRPC[m.JobId]++
+	}
 	for _, want := range append(earlier, id) {
-		if seen[want] != 1 {
-			t.Errorf("job %s: %d completion events, want 1", want, seen[want])
+		if seen[want] != 1 || seenGRPC[want] != 1 {
+			t.Errorf("job %s: %d completion events, %d gRPC completions, want 1 each", want, seen[want], seenGRPC[want])
 		}
 	}
 }
