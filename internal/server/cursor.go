@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
@@ -18,17 +17,7 @@ import (
 // encrypted, one AES block of the revision and a fixed tag, under a key
 // that lives as long as the data (so cursors survive restarts). Equal
 // revisions give equal cursors; nothing else can be read from them.
-type cursorCodec struct {
-	block cipher.Block
-	// last is the newest cursor encoded: a change watched by many
-	// streams is encoded once.
-	last *atomic.Pointer[issuedCursor]
-}
-
-type issuedCursor struct {
-	rev int64
-	tok string
-}
+type cursorCodec struct{ block cipher.Block }
 
 // cursorTag fills the second half of the block; a token that does not
 // decrypt to it was not issued here.
@@ -52,20 +41,15 @@ func newCursorCodec(key []byte) (cursorCodec, error) {
 	if err != nil {
 		return cursorCodec{}, err
 	}
-	return cursorCodec{block: b, last: new(atomic.Pointer[issuedCursor])}, nil
+	return cursorCodec{block: b}, nil
 }
 
 func (c cursorCodec) encode(rev int64) string {
-	if l := c.last.Load(); l != nil && l.rev == rev {
-		return l.tok
-	}
 	var in, out [aes.BlockSize]byte
 	binary.BigEndian.PutUint64(in[:8], uint64(rev))
 	copy(in[8:], cursorTag[:])
 	c.block.Encrypt(out[:], in[:])
-	tok := base64.RawURLEncoding.EncodeToString(out[:])
-	c.last.Store(&issuedCursor{rev, tok})
-	return tok
+	return base64.RawURLEncoding.EncodeToString(out[:])
 }
 
 var errBadCursor = hmcerr.ErrInvalidField.WithMessage("The cursor or page token is not one this gateway issued.")
