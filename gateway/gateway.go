@@ -29,11 +29,11 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
@@ -50,28 +50,19 @@ const MaxBodyBytes = 64 << 10
 // OpenAPIPath is where the OpenAPI document of the REST surface is served.
 const OpenAPIPath = "/openapi.json"
 
-// Identity is who makes a request, as an Authenticator decides it.
+// Identity is who makes a request, as bcpii.Authenticator decides it from
+// the request's credentials: what the gateway's own error bodies name as
+// request-authenticated-as. The service decides again, from the same
+// credentials, in its authentication interceptor.
 type Identity struct {
 	Principal bcpii.Principal
 }
 
-// Authenticator decides who makes a request, from its transport and
-// headers. Its errors answer the request (403.x as an *hmcerr.Error).
-type Authenticator interface {
-	Authenticate(r *http.Request) (Identity, error)
-}
-
-// Transport authenticates requests by their connection (client
-// certificate, loopback) and X-API-Session, with bcpii.Authenticator's
-// rules. No header can make a request a partition's.
-type Transport struct {
-	Auth *bcpii.Authenticator
-	// Loopback counts connections from a loopback address as local.
-	Loopback bool
-}
-
-// Authenticate applies the rules to r.
-func (t Transport) Authenticate(r *http.Request) (Identity, error) {
+// credentialsOf collects the facts of a request: its X-API-Session, the
+// client certificate its TLS connection verified, and whether it comes from
+// loopback (when loopback counts as local). No other header enters: none
+// can make a request a partition's.
+func credentialsOf(r *http.Request, loopback bool) bcpii.Credentials {
 	var c bcpii.Credentials
 	if v, ok := r.Header["X-Api-Session"]; ok && len(v) > 0 {
 		c.SessionPresent, c.Session = true, v[0]
@@ -79,22 +70,25 @@ func (t Transport) Authenticate(r *http.Request) (Identity, error) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
 		c.ClientCert = r.TLS.VerifiedChains[0][0]
 	}
-	if t.Loopback {
+	if loopback {
 		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && ap.Addr().IsLoopback() {
 			c.Local = true
 		}
 	}
-	p, err := t.Auth.Authenticate(c)
-	return Identity{Principal: p}, err
+	return c
 }
 
 // Config configures a Gateway.
 type Config struct {
-	// Conn reaches the gateway's own gRPC server, one that trusts the
-	// principal forwarded in server.PrincipalMetadataKey. Required.
+	// Conn reaches the gateway's own gRPC server in-process
+	// (server.Server.InProcess), which authenticates each request from the
+	// credentials the gateway collected (server.WithCredentials). Required.
 	Conn grpc.ClientConnInterface
-	// Authenticator decides who asks. Required.
-	Authenticator Authenticator
+	// Authenticator names who asks in the gateway's own error bodies.
+	// Required.
+	Authenticator *bcpii.Authenticator
+	// Loopback counts connections from a loopback address as local.
+	Loopback bool
 	// OpenAPI is the document served at OpenAPIPath; nil serves none.
 	OpenAPI []byte
 	// Logger receives the gateway's logs; nil discards them.
@@ -118,7 +112,8 @@ type Gateway struct {
 	stop      context.CancelFunc
 	streamsMu sync.Mutex
 	streams   map[net.Conn]struct{}
-	auth      Authenticator
+	auth      *bcpii.Authenticator
+	loopback  bool
 	routes    []*route
 	openAPI   []byte
 	log       *slog.Logger
@@ -142,6 +137,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{
 		auth:      cfg.Authenticator,
+		loopback:  cfg.Loopback,
 		openAPI:   cfg.OpenAPI,
 		log:       cfg.Logger,
 		ops:       bcpiiv1.NewOperationServiceClient(cfg.Conn),
@@ -159,7 +155,6 @@ func New(cfg Config) (*Gateway, error) {
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(none),
 		runtime.WithOutgoingTrailerMatcher(none),
-		runtime.WithMetadata(forwardIdentity),
 		runtime.WithForwardResponseOption(answerStatus),
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
@@ -199,19 +194,11 @@ func New(cfg Config) (*Gateway, error) {
 func incomingHeader(h string) (string, bool) {
 	switch {
 	case strings.EqualFold(h, "X-API-Target-Name"):
-		return server.TargetMetadataKey, true
+		return rpctypes.TargetKey, true
 	case strings.EqualFold(h, "X-API-Session"):
-		return server.SessionMetadataKey, true // Logoff needs to know which
+		return rpctypes.SessionKey, true // Logoff needs to know which
 	}
 	return "", false
-}
-
-func forwardIdentity(ctx context.Context, _ *http.Request) metadata.MD {
-	id, _ := ctx.Value(identityKey{}).(*Identity)
-	if id == nil {
-		return nil
-	}
-	return metadata.Pairs(server.PrincipalMetadataKey, server.ForwardedPrincipal(id.Principal))
 }
 
 // answerStatus gives Cancel its 202 and Delete its 204, with no body and no
@@ -239,9 +226,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Who asks is known before the checks, so that every error body can
 	// name the caller; a failure to authenticate answers in its turn.
 	var known *Identity
-	id, authErr := g.auth.Authenticate(r)
+	creds := credentialsOf(r, g.loopback)
+	p, authErr := g.auth.Authenticate(creds)
 	if authErr == nil {
-		known = &id
+		known = &Identity{Principal: p}
 	}
 	rt, params := g.match(r.URL.EscapedPath())
 	if rt == nil {
@@ -289,7 +277,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, known, hmcerr.ErrNotFound)
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), identityKey{}, known))
+	ctx := server.WithCredentials(r.Context(), creds)
+	r = r.WithContext(context.WithValue(ctx, identityKey{}, known))
 	if m.local != nil {
 		m.local(w, r, body, known)
 		return
@@ -389,7 +378,7 @@ func (g *Gateway) writeBody(w http.ResponseWriter, r *http.Request, id *Identity
 // the status and reason.
 func (g *Gateway) serviceError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	id, _ := ctx.Value(identityKey{}).(*Identity)
-	if d, ok := server.HMCDetail(err); ok {
+	if d, ok := rpctypes.HMCDetail(err); ok {
 		body := errorBody{HTTPStatus: int(d.HttpStatus), Reason: int(d.Reason), Message: d.Message}
 		if d.BcpiiError != nil {
 			v := d.GetBcpiiError()

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 func TestMain(m *testing.M) {
@@ -114,7 +114,7 @@ func callGRPC(t *testing.T, s *stack, op, id string, wantCode codes.Code) (int, 
 	if err == nil {
 		return success, 0
 	}
-	d, ok := server.HMCDetail(err)
+	d, ok := rpctypes.HMCDetail(err)
 	if !ok {
 		t.Fatalf("grpc error without HMC detail: %v", err)
 	}

@@ -10,59 +10,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 )
 
 // ContentType is what the HMC answers JSON with, byte for byte.
 const ContentType = "application/json;charset=UTF-8"
-
-// AppendJob renders a job's status as the HMC does: compact JSON, keys in
-// lexical order, exactly the fields the job's state allows, job-results
-// passed through as received but for insignificant white space.
-func AppendJob(b []byte, j *bcpiiv1.Job) []byte {
-	b = append(b, '{')
-	if j.JobReasonCode != nil {
-		b = append(b, `"job-reason-code":`...)
-		b = strconv.AppendInt(b, int64(j.GetJobReasonCode()), 10)
-		b = append(b, ',')
-	}
-	if j.JobResults != nil {
-		b = append(b, `"job-results":`...)
-		b = appendRawJSON(b, j.GetJobResults())
-		b = append(b, ',')
-	}
-	if j.JobStatusCode != nil {
-		b = append(b, `"job-status-code":`...)
-		b = strconv.AppendInt(b, int64(j.GetJobStatusCode()), 10)
-		b = append(b, ',')
-	}
-	b = append(b, `"status":`...)
-	b = strconv.AppendQuote(b, statusName(j.GetStatus()))
-	return append(b, '}')
-}
-
-func appendRawJSON(b []byte, raw string) []byte {
-	var c bytes.Buffer
-	if err := json.Compact(&c, []byte(raw)); err != nil {
-		// Not JSON: still answer valid JSON, as a string.
-		return strconv.AppendQuote(b, raw)
-	}
-	return append(b, c.Bytes()...)
-}
-
-func statusName(s bcpiiv1.JobStatus) string {
-	switch s {
-	case bcpiiv1.JobStatus_JOB_STATUS_RUNNING:
-		return "running"
-	case bcpiiv1.JobStatus_JOB_STATUS_CANCEL_PENDING:
-		return "cancel-pending"
-	case bcpiiv1.JobStatus_JOB_STATUS_COMPLETE:
-		return "complete"
-	case bcpiiv1.JobStatus_JOB_STATUS_CANCELED:
-		return "canceled"
-	}
-	return "unknown"
-}
 
 // marshaler renders the service's answers in the HMC's JSON; the empty
 // answers of Cancel and Delete render as no body at all.
@@ -78,7 +31,7 @@ var (
 func (marshaler) Marshal(v any) ([]byte, error) {
 	switch m := v.(type) {
 	case *bcpiiv1.Job:
-		return AppendJob(nil, m), nil
+		return rpctypes.AppendJob(nil, m), nil
 	case *bcpiiv1.CancelJobResponse, *bcpiiv1.DeleteJobResponse, *bcpiiv1.LogoffResponse:
 		return nil, nil
 	case proto.Message:

@@ -9,8 +9,8 @@ import (
 
 	"google.golang.org/grpc/metadata"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 // operationRoutes are the HMC paths served by OperationService.Invoke:
@@ -43,8 +43,8 @@ func (g *Gateway) operationRoutes() []*route {
 // backend answered.
 func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, body []byte, id *Identity) {
 	ctx := r.Context()
-	if id != nil {
-		ctx = metadata.AppendToOutgoingContext(ctx, server.PrincipalMetadataKey, server.ForwardedPrincipal(id.Principal))
+	if v, ok := r.Header["X-Api-Session"]; ok {
+		ctx = metadata.AppendToOutgoingContext(ctx, rpctypes.SessionKey, v[0])
 	}
 	resp, err := g.ops.Invoke(ctx, &bcpiiv1.InvokeRequest{
 		Method: r.Method,

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
@@ -52,14 +53,11 @@ const doneSuffix = ".done"
 
 func (g *Gateway) outgoing(ctx context.Context, r *http.Request, id *Identity) context.Context {
 	md := metadata.MD{}
-	if id != nil {
-		md.Set(server.PrincipalMetadataKey, server.ForwardedPrincipal(id.Principal))
-	}
 	if v, ok := r.Header["X-Api-Target-Name"]; ok {
-		md.Set(server.TargetMetadataKey, v...)
+		md.Set(rpctypes.TargetKey, v...)
 	}
 	if v, ok := r.Header["X-Api-Session"]; ok {
-		md.Set(server.SessionMetadataKey, v...)
+		md.Set(rpctypes.SessionKey, v...)
 	}
 	return metadata.NewOutgoingContext(ctx, md)
 }
@@ -109,11 +107,11 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 	completion := jobURI(jobID) // ready before the job ends
 	send := func(msg *bcpiiv1.WatchJobResponse) error {
 		if !ended(msg.GetJob()) {
-			return sw.event(msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob())))
+			return sw.event(msg.GetCursor(), "status", string(rpctypes.AppendJob(nil, msg.GetJob())))
 		}
 		// The final status and the completion go out in one write.
 		return sw.finish(
-			event{msg.GetCursor(), "status", string(AppendJob(nil, msg.GetJob()))},
+			event{msg.GetCursor(), "status", string(rpctypes.AppendJob(nil, msg.GetJob()))},
 			event{msg.GetCursor() + doneSuffix, "job-completion", completion})
 	}
 	if err := send(first); err != nil || ended(first.GetJob()) {
@@ -134,7 +132,7 @@ func (g *Gateway) completionEvents(w http.ResponseWriter, r *http.Request, _ []b
 	}
 	// The server sends a header as soon as it accepts the stream; without
 	// one, the stream failed and Recv tells why.
-	if md, err := stream.Header(); err != nil || len(md.Get(server.StreamStartedKey)) == 0 {
+	if md, err := stream.Header(); err != nil || len(md.Get(rpctypes.StreamStartedKey)) == 0 {
 		_, err := stream.Recv()
 		cancel()
 		if err == nil || errors.Is(err, io.EOF) {

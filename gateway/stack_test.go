@@ -108,16 +108,18 @@ func buildStack(t testing.TB, remote bool) (*stack, func()) {
 	}
 
 	auth := testAuthenticator(t, fc)
-	internal, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}, Sessions: auth.Sessions, Logger: logger, NoRequestIDHeader: true})
+	srv, err := server.New(server.Config{Registry: reg, Authenticator: auth, Loopback: true, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conn grpc.ClientConnInterface = internal.InProcess()
+	var conn grpc.ClientConnInterface = srv.InProcess()
 	if remote {
-		cc := dial(internal)
+		// Over a connection the server judges the gateway's connection,
+		// loopback: the local partition, or the session it forwards.
+		cc := dial(srv)
 		closeConn, conn = cc.Close, cc
 	}
-	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: gateway.Transport{Auth: auth, Loopback: true}, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})
+	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: auth, Loopback: true, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,16 +127,12 @@ func buildStack(t testing.TB, remote bool) (*stack, func()) {
 	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	hs.StartTLS()
 
-	external, err := server.New(server.Config{Registry: reg, Identifier: server.Transport{Auth: auth, Loopback: true}, Sessions: auth.Sessions, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gconn := dial(external)
+	gconn := dial(srv)
 	teardown := func() {
 		gw.Close() // event streams hold their connections themselves
 		hs.Close()
 		gconn.Close()
-		internal.Stop()
+		srv.Stop()
 		cancel()
 		for _, ch := range served {
 			if err := <-ch; err != nil {

@@ -20,9 +20,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/bcpii-gateway/bcpii-gateway/gateway"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 const usage = `Usage: bcpiictl [global flags] COMMAND [flags] [args]
@@ -140,11 +139,11 @@ func (g *globals) connect(ctx context.Context, target string) (*client, error) {
 	}
 	c := &client{cc: cc, md: metadata.MD{}, jobs: bcpiiv1.NewJobServiceClient(cc), ops: bcpiiv1.NewOperationServiceClient(cc), done: func() { cc.Close() }}
 	if target != "" {
-		c.md.Set(server.TargetMetadataKey, target)
+		c.md.Set(rpctypes.TargetKey, target)
 	}
 	switch {
 	case g.session != "":
-		c.md.Set(server.SessionMetadataKey, g.session)
+		c.md.Set(rpctypes.SessionKey, g.session)
 	case g.user != "":
 		pw := g.getenv("BCPII_PASSWORD")
 		if pw == "" {
@@ -157,7 +156,7 @@ func (g *globals) connect(ctx context.Context, target string) (*client, error) {
 			cc.Close()
 			return nil, describe(err)
 		}
-		c.md.Set(server.SessionMetadataKey, r.GetApiSession())
+		c.md.Set(rpctypes.SessionKey, r.GetApiSession())
 		c.done = func() {
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
@@ -211,7 +210,7 @@ func defaultCA(getenv func(string) string) string {
 
 // describe turns a gateway error into the HMC's status and reason.
 func describe(err error) error {
-	if d, ok := server.HMCDetail(err); ok {
+	if d, ok := rpctypes.HMCDetail(err); ok {
 		return fmt.Errorf("%d.%d: %s", d.GetHttpStatus(), d.GetReason(), d.GetMessage())
 	}
 	if s, ok := status.FromError(err); ok {
@@ -347,7 +346,7 @@ func cmdList(ctx context.Context, g *globals, args []string) error {
 		}
 		for _, e := range r.GetJobs() {
 			if g.output == "json" {
-				fmt.Fprintf(g.stdout, "{\"job-uri\":%q,\"status\":%s}\n", e.GetJobUri(), gateway.AppendJob(nil, e.GetJob()))
+				fmt.Fprintf(g.stdout, "{\"job-uri\":%q,\"status\":%s}\n", e.GetJobUri(), rpctypes.AppendJob(nil, e.GetJob()))
 				continue
 			}
 			fmt.Fprintf(g.stdout, "%s  %s  %s\n", e.GetJobId(), e.GetTargetName(), describeJob(e.GetJob()))
@@ -490,7 +489,7 @@ func outcome(j *bcpiiv1.Job) error {
 }
 
 func describeJob(j *bcpiiv1.Job) string {
-	s := string(gateway.AppendJob(nil, &bcpiiv1.Job{Status: j.GetStatus()}))
+	s := string(rpctypes.AppendJob(nil, &bcpiiv1.Job{Status: j.GetStatus()}))
 	s = strings.TrimSuffix(strings.TrimPrefix(s, `{"status":"`), `"}`)
 	if j.JobStatusCode != nil {
 		s += fmt.Sprintf(" %d", j.GetJobStatusCode())
@@ -503,7 +502,7 @@ func describeJob(j *bcpiiv1.Job) string {
 
 func (g *globals) printJob(id string, j *bcpiiv1.Job, elapsed time.Duration) {
 	if g.output == "json" {
-		fmt.Fprintf(g.stdout, "%s\n", gateway.AppendJob(nil, j))
+		fmt.Fprintf(g.stdout, "%s\n", rpctypes.AppendJob(nil, j))
 		return
 	}
 	line := id + "  " + describeJob(j)

@@ -6,12 +6,9 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,7 +25,6 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/simse"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/boltstore"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/upstream"
 )
 
@@ -241,144 +237,120 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-
 	store, closeStore, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-
 	reg, err := jobs.New(jobs.Config{Store: store, Clock: cfg.Clock, Retention: cfg.Retention, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-
-	auth, err := authenticator(cfg)
-	if err != nil {
-		return err
-	}
-	cursorKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "cursor.key"))
-	if err != nil {
-		return fmt.Errorf("cursor key: %w", err)
-	}
 	backend, runBackend, err := newBackend(cfg, reg, log)
 	if err != nil {
 		return err
 	}
-	backendCtx, stopBackend := context.WithCancel(context.WithoutCancel(ctx))
-	backendDone := make(chan error, 1)
-	go func() { backendDone <- runBackend(backendCtx) }()
 	// The SE ends the jobs it still runs when it stops, and the HMC client
 	// stores the ends it learns, so the backend stops after the servers and
 	// before the store closes.
+	backendCtx, stopBackend := context.WithCancel(context.WithoutCancel(ctx))
+	backendDone := make(chan error, 1)
+	go func() { backendDone <- runBackend(backendCtx) }()
 	defer func() { stopBackend(); <-backendDone }()
-	var tlsConfig *tls.Config
-	if !cfg.Plaintext {
-		if tlsConfig, err = serverTLS(cfg, log); err != nil {
-			return err
-		}
-	}
 
-	// The external gRPC server identifies callers by their transport.
+	g, err := build(cfg, reg, backend, log)
+	if err != nil {
+		return err
+	}
+	defer g.srv.Stop() // releases what a failed start leaves
+	var lis listeners
+	defer lis.close()
+	if err := lis.open(cfg); err != nil {
+		return err
+	}
+	lis.announce(cfg, g.tls != nil, log)
+	return g.serve(ctx, cfg, reg, &lis, log)
+}
+
+// servers are what serve: the gRPC server and the REST handler over it.
+type servers struct {
+	srv  *server.Server
+	rest *gateway.Gateway
+	tls  *tls.Config // nil for plaintext
+	auth *bcpii.Authenticator
+}
+
+// build makes the servers. One gRPC server serves every door: TLS
+// connections, the Unix socket, and the REST gateway in-process, whose
+// requests its authentication interceptor judges by the credentials the
+// gateway collected.
+func build(cfg Config, reg *jobs.Registry, backend server.Backend, log *slog.Logger) (*servers, error) {
+	auth, err := authenticator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cursorKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "cursor.key"))
+	if err != nil {
+		return nil, fmt.Errorf("cursor key: %w", err)
+	}
+	g := &servers{auth: auth}
 	var creds credentials.TransportCredentials
-	if tlsConfig != nil {
-		creds = credentials.NewTLS(tlsConfig)
+	if !cfg.Plaintext {
+		if g.tls, err = serverTLS(cfg, log); err != nil {
+			return nil, err
+		}
+		creds = credentials.NewTLS(g.tls)
 	}
-	// Three servers share the registry, the backend and the sessions; they
-	// differ in how they tell who is asking.
-	newServer := func(id server.Identifier, creds credentials.TransportCredentials) (*server.Server, error) {
-		_, internal := id.(server.Forwarded)
-		return server.New(server.Config{
-			Registry:          reg,
-			Identifier:        id,
-			Sessions:          auth.Sessions,
-			Backend:           backend,
-			CursorKey:         cursorKey,
-			Credentials:       creds,
-			Logger:            log,
-			ShutdownGrace:     cfg.ShutdownGrace,
-			NoRequestIDHeader: internal,
-		})
-	}
-	external, err := newServer(server.Transport{Auth: auth, Loopback: !cfg.NoLoopbackIdentity}, creds)
+	g.srv, err = server.New(server.Config{
+		Registry:      reg,
+		Authenticator: auth,
+		Loopback:      !cfg.NoLoopbackIdentity,
+		Backend:       backend,
+		CursorKey:     cursorKey,
+		Credentials:   creds,
+		Logger:        log,
+		ShutdownGrace: cfg.ShutdownGrace,
+	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// The Unix socket serves local programs without TLS; the file mode
-	// keeps other users out.
-	local, err := newServer(server.Transport{Auth: auth}, nil)
-	if err != nil {
-		return err
-	}
-	// The internal gRPC server, reachable only in-process, serves the REST
-	// gateway and believes the principal it forwards. The gateway calls it
-	// in-process: same interceptors and handlers, no transport.
-	internal, err := newServer(server.Forwarded{}, nil)
-	if err != nil {
-		return err
-	}
-	defer internal.Stop() // never served: release its stream workers
-	gw, err := gateway.New(gateway.Config{
-		Conn:          internal.InProcess(),
-		Authenticator: gateway.Transport{Auth: auth, Loopback: !cfg.NoLoopbackIdentity},
+	g.rest, err = gateway.New(gateway.Config{
+		Conn:          g.srv.InProcess(),
+		Authenticator: auth,
+		Loopback:      !cfg.NoLoopbackIdentity,
 		OpenAPI:       openapiv2.JSON,
 		Logger:        log,
 	})
 	if err != nil {
-		return err
+		g.srv.Stop()
+		return nil, err
 	}
+	return g, nil
+}
 
-	var lis listeners
-	defer lis.close()
-	grpcLis, err := lis.listen("tcp", cfg.GRPCAddr)
-	if err != nil {
-		return fmt.Errorf("grpc listener: %w", err)
-	}
-	restLis, err := lis.listen("tcp", cfg.RESTAddr)
-	if err != nil {
-		return fmt.Errorf("rest listener: %w", err)
-	}
-	var sockLis net.Listener
-	if cfg.Socket == "-" {
-		local.Stop() // never served: release its stream workers
-	} else {
-		_ = os.Remove(cfg.Socket) // a socket left by an earlier run
-		if sockLis, err = lis.listen("unix", cfg.Socket); err != nil {
-			return fmt.Errorf("unix socket: %w", err)
-		}
-		if err := os.Chmod(cfg.Socket, 0o600); err != nil {
-			return fmt.Errorf("unix socket: %w", err)
-		}
-	}
-	log.Info("grpc listening", "addr", grpcLis.Addr().String(), "tls", tlsConfig != nil,
-		"store", cfg.Store, "data_dir", cfg.DataDir, "partition", cfg.Partition)
-	log.Info("rest listening", "addr", restLis.Addr().String(), "tls", tlsConfig != nil)
-	addrs := Addresses{GRPC: grpcLis.Addr().String(), REST: restLis.Addr().String()}
-	if sockLis != nil {
-		log.Info("grpc socket listening", "path", cfg.Socket)
-		addrs.Socket = cfg.Socket
-	}
+// serve serves every listener until ctx ends, with the registry's and the
+// sessions' sweepers beside.
+func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis *listeners, log *slog.Logger) error {
 	if cfg.OnListening != nil {
-		cfg.OnListening(addrs)
+		cfg.OnListening(lis.addresses())
 	}
-
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go reg.RunSweeper(sweepCtx, cfg.SweepInterval)
-	go sweepSessions(sweepCtx, cfg.Clock, auth.Sessions, cfg.SweepInterval)
+	go sweepSessions(sweepCtx, cfg.Clock, g.auth.Sessions, cfg.SweepInterval)
 
 	errc := make(chan error, 3)
 	n := 2
-	go func() { errc <- external.Serve(ctx, grpcLis) }()
-	go func() { errc <- serveREST(ctx, gw, restLis, tlsConfig, cfg.ShutdownGrace, log) }()
+	go func() { errc <- g.srv.Serve(ctx, lis.grpc) }()
+	go func() { errc <- serveREST(ctx, g.rest, lis.rest, g.tls, cfg.ShutdownGrace, log) }()
 	go func() {
 		<-ctx.Done()
-		gw.Close() // event streams took their connections from net/http
+		g.rest.Close() // event streams took their connections from net/http
 	}()
-	if sockLis != nil {
+	if lis.socket != nil {
 		n++
-		go func() { errc <- local.Serve(ctx, sockLis) }()
+		go func() { errc <- g.srv.ServeLocal(ctx, lis.socket) }()
 	}
 	var errs []error
 	for range n {
@@ -389,42 +361,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return errors.Join(errs...)
-}
-
-// serveREST serves the REST gateway over HTTP/1.1, as the HMC does, until
-// ctx ends, then lets requests in flight finish within grace.
-func serveREST(ctx context.Context, h http.Handler, lis net.Listener, tlsConfig *tls.Config, grace time.Duration, log *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		// An empty map turns HTTP/2 off: HMC clients speak HTTP/1.1.
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	if tlsConfig != nil {
-		lis = tls.NewListener(lis, tlsConfig)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	if grace == 0 {
-		grace = 10 * time.Second
-	}
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		srv.Close()
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 func openStore(cfg Config) (jobs.Store, func(), error) {
@@ -520,124 +456,4 @@ func sweepSessions(ctx context.Context, clk clock.Clock, s *bcpii.Sessions, inte
 			s.Sweep()
 		}
 	}
-}
-
-// loadOrCreateKey reads the key that encrypts cursors, or makes one; it
-// lives with the data so that cursors stay valid across restarts.
-func loadOrCreateKey(path string) ([]byte, error) {
-	key, err := os.ReadFile(path)
-	if err == nil {
-		if len(key) != server.CursorKeySize {
-			return nil, fmt.Errorf("%s holds %d bytes, not %d", path, len(key), server.CursorKeySize)
-		}
-		return key, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	key = server.NewCursorKey()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.Write(key); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return key, f.Close()
-}
-
-// listeners closes what it opened if Run fails before serving.
-type listeners []net.Listener
-
-func (l *listeners) listen(network, addr string) (net.Listener, error) {
-	lis, err := net.Listen(network, addr)
-	if err == nil {
-		*l = append(*l, lis)
-	}
-	return lis, err
-}
-
-func (l *listeners) close() {
-	for _, lis := range *l {
-		_ = lis.Close()
-	}
-}
-
-func authenticator(cfg Config) (*bcpii.Authenticator, error) {
-	t, err := bcpii.ParseTargetName(cfg.Partition)
-	if err != nil {
-		return nil, err
-	}
-	local, err := bcpii.PartitionPrincipal(t)
-	if err != nil {
-		return nil, err
-	}
-	users, err := bcpii.ParseUsers([]byte("users: []\n"))
-	if cfg.UsersFile != "" {
-		users, err = bcpii.LoadUsers(cfg.UsersFile)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("users: %w", err)
-	}
-	return &bcpii.Authenticator{Local: local, Sessions: bcpii.NewSessions(users, cfg.Clock, cfg.SessionLifetime)}, nil
-}
-
-// serverTLS is the TLS configuration of both listeners. With a client CA,
-// a client certificate is optional, but one that is presented must chain
-// to the CA and name a requesting partition, or the handshake fails.
-func serverTLS(cfg Config, log *slog.Logger) (*tls.Config, error) {
-	cert, err := loadCert(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if cfg.ClientCAFile == "" {
-		return tc, nil
-	}
-	pem, err := os.ReadFile(cfg.ClientCAFile)
-	if err != nil {
-		return nil, fmt.Errorf("client CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("client CA: no certificate in %s", cfg.ClientCAFile)
-	}
-	tc.ClientCAs = pool
-	tc.ClientAuth = tls.VerifyClientCertIfGiven
-	tc.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return nil
-		}
-		_, err := bcpii.PartitionFromCertificate(cs.PeerCertificates[0])
-		return err
-	}
-	return tc, nil
-}
-
-func loadCert(cfg Config, log *slog.Logger) (tls.Certificate, error) {
-	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("tls: %w", err)
-		}
-		return cert, nil
-	}
-	dir := filepath.Join(cfg.DataDir, "tls")
-	cert, created, err := tlsutil.LoadOrCreate(dir, cfg.Clock.Now())
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("tls: %w", err)
-	}
-	if created {
-		log.Info("created self-signed certificate", "cert", filepath.Join(dir, tlsutil.CertFile),
-			"sha256_fingerprint", tlsutil.Fingerprint(cert))
-	} else {
-		log.Info("using certificate", "cert", filepath.Join(dir, tlsutil.CertFile),
-			"sha256_fingerprint", tlsutil.Fingerprint(cert))
-	}
-	return cert, nil
 }

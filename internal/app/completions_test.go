@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 // TestCompletionStreamIsolation has partitions A and B and API user U each
@@ -41,7 +41,7 @@ func TestCompletionStreamIsolation(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The server sends a header once it follows the caller's jobs.
-		if md, err := stream.Header(); err != nil || len(md.Get(server.StreamStartedKey)) == 0 {
+		if md, err := stream.Header(); err != nil || len(md.Get(rpctypes.StreamStartedKey)) == 0 {
 			t.Fatalf("%s: WatchJobCompletions did not start: %v %v", who.name, md, err)
 		}
 		followers = append(followers, &follower{who: who, stream: stream})

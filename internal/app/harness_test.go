@@ -33,11 +33,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -285,7 +285,7 @@ func wantGRPCError(t *testing.T, err error, code codes.Code, httpStatus, reason 
 	if got := status.Code(err); got != code {
 		t.Fatalf("error %v, want code %v", err, code)
 	}
-	d, ok := server.HMCDetail(err)
+	d, ok := rpctypes.HMCDetail(err)
 	if !ok {
 		t.Fatalf("error %v has no HMC detail", err)
 	}

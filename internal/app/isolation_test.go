@@ -17,10 +17,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 // actor is one principal with its own gRPC and REST clients: a partition
@@ -44,11 +44,11 @@ func (a *actor) ctx(t *testing.T, target string) context.Context {
 	t.Helper()
 	session := ""
 	if a.grpcSession != "" {
-		session = server.SessionMetadataKey
+		session = rpctypes.SessionKey
 	}
 	targetKey := ""
 	if target != "" {
-		targetKey = server.TargetMetadataKey
+		targetKey = rpctypes.TargetKey
 	}
 	return withMD(t, session, a.grpcSession, targetKey, target)
 }

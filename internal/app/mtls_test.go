@@ -12,10 +12,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 // TestMTLS runs a gateway that trusts one CA for partition certificates,
@@ -62,7 +62,7 @@ func TestMTLS(t *testing.T) {
 				t.Errorf("%s: ListJobs = %v, want only %s", p.target, got, p.id)
 			}
 			// Its own job over both interfaces, as itself.
-			if _, err := p.jobs.GetJob(withMD(t, server.TargetMetadataKey, p.target), &bcpiiv1.GetJobRequest{JobId: p.id}); err != nil {
+			if _, err := p.jobs.GetJob(withMD(t, rpctypes.TargetKey, p.target), &bcpiiv1.GetJobRequest{JobId: p.id}); err != nil {
 				t.Errorf("%s: GetJob own job: %v", p.target, err)
 			}
 			ans := g.rest(t, p.rest, http.MethodGet, "/api/jobs/"+p.id, http.Header{"X-Api-Target-Name": {p.target}}, "")
@@ -71,7 +71,7 @@ func TestMTLS(t *testing.T) {
 			}
 			// The other's job, named by its own target, is not found,
 			// and the error says who asked.
-			_, err := p.jobs.GetJob(withMD(t, server.TargetMetadataKey, other.target), &bcpiiv1.GetJobRequest{JobId: other.id})
+			_, err := p.jobs.GetJob(withMD(t, rpctypes.TargetKey, other.target), &bcpiiv1.GetJobRequest{JobId: other.id})
 			if d := wantGRPCError(t, err, codes.NotFound, 404, 1); d.GetRequestAuthenticatedAs() != p.target {
 				t.Errorf("%s: detail %v", p.target, d)
 			}
@@ -102,7 +102,7 @@ func TestMTLS(t *testing.T) {
 				if status.Code(err) != codes.Unavailable {
 					t.Errorf("gRPC GetVersion = %v, want Unavailable from a failed handshake", err)
 				}
-				if _, ok := server.HMCDetail(err); ok {
+				if _, ok := rpctypes.HMCDetail(err); ok {
 					t.Errorf("gRPC error %v has an HMC detail: the server answered", err)
 				}
 				if ans, err := g.tryREST(g.restClientTLS(t, g.insisting(tt.cert)), http.MethodGet, "/api/version", nil, ""); err == nil {
@@ -152,7 +152,7 @@ func TestMTLS(t *testing.T) {
 		// connection: an unknown one is 403.5, never the partition.
 		cert := ca.partitionCert(t, lp1)
 		for name, conn := range map[string]*grpc.ClientConn{"certificate": g.grpcConn(t, cert), "socket": g.socketConn(t)} {
-			_, err := bcpiiv1.NewJobServiceClient(conn).ListJobs(withMD(t, server.SessionMetadataKey, "no-such-session"), &bcpiiv1.ListJobsRequest{})
+			_, err := bcpiiv1.NewJobServiceClient(conn).ListJobs(withMD(t, rpctypes.SessionKey, "no-such-session"), &bcpiiv1.ListJobsRequest{})
 			if d := wantGRPCError(t, err, codes.Unauthenticated, 403, 5); d.RequestAuthenticatedAs != nil {
 				t.Errorf("%s: detail %v", name, d)
 			}
@@ -172,12 +172,12 @@ func TestMTLS(t *testing.T) {
 		if got := listJobs(t, withMD(t), jobsc); !slices.Equal(got, []string{id}) {
 			t.Errorf("ListJobs over the socket = %v, want %s", got, id)
 		}
-		if _, err := jobsc.GetJob(withMD(t, server.TargetMetadataKey, lp3), &bcpiiv1.GetJobRequest{JobId: id}); err != nil {
+		if _, err := jobsc.GetJob(withMD(t, rpctypes.TargetKey, lp3), &bcpiiv1.GetJobRequest{JobId: id}); err != nil {
 			t.Errorf("GetJob over the socket: %v", err)
 		}
 		// The local partition's job is its own: LP1 over TCP does not see it.
 		lp1Jobs := bcpiiv1.NewJobServiceClient(g.grpcConn(t, ca.partitionCert(t, lp1)))
-		_, err = lp1Jobs.GetJob(withMD(t, server.TargetMetadataKey, lp3), &bcpiiv1.GetJobRequest{JobId: id})
+		_, err = lp1Jobs.GetJob(withMD(t, rpctypes.TargetKey, lp3), &bcpiiv1.GetJobRequest{JobId: id})
 		wantGRPCError(t, err, codes.NotFound, 404, 1)
 	})
 }

@@ -8,8 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 // TestOperationBodiesOverBothInterfaces starts LPAR operations with
@@ -53,7 +53,7 @@ func TestOperationBodiesOverBothInterfaces(t *testing.T) {
 				grpcJob = jobIDFromURI(t, resp.GetJobUri())
 				g.wantJobEnds(t, jobsc, grpcJob, tt.jobStatus)
 			} else {
-				d, _ := server.HMCDetail(err)
+				d, _ := rpctypes.HMCDetail(err)
 				if status.Code(err) == codes.OK || d.GetHttpStatus() != int32(tt.status) || d.GetReason() != int32(tt.reason) {
 					t.Errorf("gRPC: %v, %v; want %d.%d", resp, err, tt.status, tt.reason)
 				}
@@ -74,7 +74,7 @@ func TestOperationBodiesOverBothInterfaces(t *testing.T) {
 func (g *gateway) wantJobEnds(t *testing.T, jobsc bcpiiv1.JobServiceClient, id string, want int) {
 	t.Helper()
 	g.clock.Advance(3 * time.Second)
-	r, err := jobsc.WaitJob(withMD(t, server.TargetMetadataKey, lp1), &bcpiiv1.WaitJobRequest{JobId: id})
+	r, err := jobsc.WaitJob(withMD(t, rpctypes.TargetKey, lp1), &bcpiiv1.WaitJobRequest{JobId: id})
 	if err != nil || r.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || r.GetJob().GetJobStatusCode() != int32(want) {
 		t.Fatalf("job %s: %v, %v; want complete %d", id, r, err, want)
 	}

@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"log/slog"
 	"net/http"
@@ -17,7 +18,6 @@ import (
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 const (
@@ -70,7 +70,7 @@ func (c *sessionClients) useGRPC(t *testing.T, session *string) error {
 	t.Helper()
 	ctx := withMD(t)
 	if session != nil {
-		ctx = withMD(t, server.SessionMetadataKey, *session)
+		ctx = withMD(t, rpctypes.SessionKey, *session)
 	}
 	_, err := c.jobs.ListJobs(ctx, &bcpiiv1.ListJobsRequest{})
 	return err
@@ -230,11 +230,11 @@ func TestSessions(t *testing.T) {
 		c.wantSessionRefused(t, &viaREST, 5)
 		wantRESTError(t, g.rest(t, c.rest, http.MethodDelete, "/api/sessions/this-session", http.Header{"X-Api-Session": {viaREST}}, ""), 403, 5)
 
-		if _, err := c.sessions.Logoff(withMD(t, server.SessionMetadataKey, viaGRPC), &bcpiiv1.LogoffRequest{}); err != nil {
+		if _, err := c.sessions.Logoff(withMD(t, rpctypes.SessionKey, viaGRPC), &bcpiiv1.LogoffRequest{}); err != nil {
 			t.Fatalf("Logoff: %v", err)
 		}
 		c.wantSessionRefused(t, &viaGRPC, 5)
-		_, err = c.sessions.Logoff(withMD(t, server.SessionMetadataKey, viaGRPC), &bcpiiv1.LogoffRequest{})
+		_, err = c.sessions.Logoff(withMD(t, rpctypes.SessionKey, viaGRPC), &bcpiiv1.LogoffRequest{})
 		wantGRPCError(t, err, codes.Unauthenticated, 403, 5)
 		_, err = c.sessions.Logoff(withMD(t), &bcpiiv1.LogoffRequest{})
 		wantGRPCError(t, err, codes.Unauthenticated, 403, 4)
@@ -271,7 +271,7 @@ func TestSessions(t *testing.T) {
 		g.clock.Advance(time.Second)
 		c.wantSessionRefused(t, &viaGRPC, 5)
 		c.wantSessionRefused(t, &viaREST, 5)
-		_, err = c.sessions.Logoff(withMD(t, server.SessionMetadataKey, viaGRPC), &bcpiiv1.LogoffRequest{})
+		_, err = c.sessions.Logoff(withMD(t, rpctypes.SessionKey, viaGRPC), &bcpiiv1.LogoffRequest{})
 		wantGRPCError(t, err, codes.Unauthenticated, 403, 5)
 
 		// A new logon works again.
@@ -346,17 +346,17 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 
 			// Requests with the sessions: successes and errors.
 			objs := g.discover(t, c.rest, http.Header{"X-Api-Session": {sessions[1]}})
-			resp, err := bcpiiv1.NewOperationServiceClient(g.grpcConn(t)).Invoke(withMD(t, server.SessionMetadataKey, sessions[0]),
+			resp, err := bcpiiv1.NewOperationServiceClient(g.grpcConn(t)).Invoke(withMD(t, rpctypes.SessionKey, sessions[0]),
 				&bcpiiv1.InvokeRequest{Method: "POST", Uri: objs["PART1"].uri + "/operations/start"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			id := jobIDFromURI(t, resp.GetJobUri())
-			_, err = c.jobs.GetJob(withMD(t, server.SessionMetadataKey, sessions[0]), &bcpiiv1.GetJobRequest{JobId: id})
+			_, err = c.jobs.GetJob(withMD(t, rpctypes.SessionKey, sessions[0]), &bcpiiv1.GetJobRequest{JobId: id})
 			grpcErr(err)
-			_, err = c.jobs.DeleteJob(withMD(t, server.SessionMetadataKey, sessions[0]), &bcpiiv1.DeleteJobRequest{JobId: id}) // 409.40
+			_, err = c.jobs.DeleteJob(withMD(t, rpctypes.SessionKey, sessions[0]), &bcpiiv1.DeleteJobRequest{JobId: id}) // 409.40
 			grpcErr(err)
-			_, err = c.jobs.GetJob(withMD(t, server.SessionMetadataKey, sessions[0]), &bcpiiv1.GetJobRequest{JobId: jobs.NewID()}) // 404.1
+			_, err = c.jobs.GetJob(withMD(t, rpctypes.SessionKey, sessions[0]), &bcpiiv1.GetJobRequest{JobId: jobs.NewID()}) // 404.1
 			grpcErr(err)
 			for _, req := range []struct{ method, path, body string }{
 				{http.MethodGet, "/api/jobs/" + id, ""},
@@ -378,7 +378,7 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 			restAns(g.rest(t, c.rest, http.MethodDelete, "/api/sessions/this-session", http.Header{"X-Api-Session": {sessions[2]}}, ""))
 			grpcErr(c.useGRPC(t, &sessions[2]))
 			restAns(c.useREST(t, &sessions[2]))
-			_, err = c.sessions.Logoff(withMD(t, server.SessionMetadataKey, sessions[3]), &bcpiiv1.LogoffRequest{})
+			_, err = c.sessions.Logoff(withMD(t, rpctypes.SessionKey, sessions[3]), &bcpiiv1.LogoffRequest{})
 			grpcErr(err)
 			g.clock.Advance(sessionLifetime + time.Second)
 			for _, s := range sessions {

@@ -8,9 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 // TestTargetNameRules applies each X-API-Target-Name rule (spec section 4)
@@ -58,7 +58,7 @@ func TestTargetNameRules(t *testing.T) {
 			md := metadata.MD{}
 			hdr := http.Header{}
 			if tt.values != nil {
-				md[server.TargetMetadataKey] = tt.values
+				md[rpctypes.TargetKey] = tt.values
 				hdr["X-Api-Target-Name"] = tt.values
 			}
 			ctx := metadata.NewOutgoingContext(withMD(t), md)
@@ -103,7 +103,7 @@ func TestTargetNameRules(t *testing.T) {
 
 	// None of the refused requests canceled or deleted the job; with the
 	// right target in lower case, cancel works over REST.
-	got, err := jobsc.GetJob(withMD(t, server.TargetMetadataKey, part2), &bcpiiv1.GetJobRequest{JobId: id})
+	got, err := jobsc.GetJob(withMD(t, rpctypes.TargetKey, part2), &bcpiiv1.GetJobRequest{JobId: id})
 	if err != nil || got.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_RUNNING {
 		t.Fatalf("after the refused requests: %v, %v", got, err)
 	}
@@ -111,11 +111,11 @@ func TestTargetNameRules(t *testing.T) {
 	if ans.status != http.StatusAccepted {
 		t.Fatalf("cancel with the right target: %d %s", ans.status, ans.body)
 	}
-	w, err := jobsc.WaitJob(withMD(t, server.TargetMetadataKey, strings.ToLower(part2)), &bcpiiv1.WaitJobRequest{JobId: id})
+	w, err := jobsc.WaitJob(withMD(t, rpctypes.TargetKey, strings.ToLower(part2)), &bcpiiv1.WaitJobRequest{JobId: id})
 	if err != nil || w.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_CANCELED {
 		t.Fatalf("WaitJob = %v, %v", w, err)
 	}
-	if _, err := jobsc.DeleteJob(withMD(t, server.TargetMetadataKey, "Ibm390ps.Cpc2.Part2"), &bcpiiv1.DeleteJobRequest{JobId: id}); err != nil {
+	if _, err := jobsc.DeleteJob(withMD(t, rpctypes.TargetKey, "Ibm390ps.Cpc2.Part2"), &bcpiiv1.DeleteJobRequest{JobId: id}); err != nil {
 		t.Fatalf("DeleteJob with the right target: %v", err)
 	}
 }

@@ -80,7 +80,7 @@ func benchServer(b *testing.B, st jobs.Store) (bcpiiv1.JobServiceClient, string,
 	if _, err := reg.Finish(context.Background(), j.ID, jobs.Result{Status: jobs.Complete, StatusCode: 200, Results: []byte(`{"a":1}`)}); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Registry: reg, Identifier: server.LocalPartition(partA), Logger: slog.New(slog.DiscardHandler)})
+	srv, err := server.New(server.Config{Registry: reg, Authenticator: localAuth(b, partA), Loopback: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,97 +2,117 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net"
 	"strings"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
-// Metadata keys of the HMC headers.
-const (
-	TargetMetadataKey  = "x-api-target-name"
-	SessionMetadataKey = "x-api-session"
-)
+// Who asks is decided in one place, the authentication interceptor: it
+// collects the facts of the call (bcpii.Credentials: the verified client
+// certificate, whether the connection is local, X-API-Session), has
+// bcpii.Authenticator turn them into a principal, and puts that in the
+// call's context. Handlers only read it (caller, identity); a call that
+// reaches a handler without one is refused, so an RPC added tomorrow is
+// authenticated without anyone remembering to.
+//
+// Over a connection the facts come from the transport. An in-process
+// caller, the REST gateway, collected them from its own connection and
+// hands them over in the context (WithCredentials): a context value
+// cannot cross a network connection, so no remote caller can set one.
 
-// PrincipalMetadataKey carries the principal the REST gateway
-// authenticated to the gateway's internal gRPC server. Only that server,
-// reachable in-process and nowhere else, believes it; the REST gateway never
-// forwards a caller's header of this name, and the external server ignores
+// Who is the identity of a call, as the authentication interceptor decides
 // it.
-const PrincipalMetadataKey = "x-bcpii-principal"
-
-// ForwardedPrincipal is the PrincipalMetadataKey value for p.
-func ForwardedPrincipal(p bcpii.Principal) string { return p.Owner().String() }
-
-// Forwarded identifies callers by the principal the REST gateway forwarded.
-// Use it only on the internal server.
-type Forwarded struct{}
-
-// Identify reads the forwarded principal ("partition:NAME" or "user:NAME")
-// and the forwarded X-API-Target-Name.
-func (Forwarded) Identify(ctx context.Context) (Who, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get(PrincipalMetadataKey)
-	if len(vals) != 1 {
-		return Who{}, errors.New("server: internal request without exactly one forwarded principal")
-	}
-	kind, name, _ := strings.Cut(vals[0], ":")
-	var p bcpii.Principal
-	var err error
-	switch jobs.OwnerKind(kind) {
-	case jobs.PartitionOwner:
-		var t bcpii.TargetName
-		if t, err = bcpii.ParseTargetName(name); err == nil {
-			p, err = bcpii.PartitionPrincipal(t)
-		}
-	case jobs.UserOwner:
-		p, err = bcpii.UserPrincipal(name)
-	default:
-		err = errors.New("unknown kind")
-	}
-	if err != nil {
-		return Who{}, errors.New("server: malformed forwarded principal")
-	}
-	return WhoFor(p, md), nil
+type Who struct {
+	// Caller is who asks, for the job rules.
+	Caller jobs.Caller
+	// Name is the API user or requesting partition, reported as
+	// request-authenticated-as.
+	Name string
+	// BCPii is set for calls over the BCPii interface (a requesting
+	// partition); their errors report bcpii-error.
+	BCPii bool
 }
 
-// WhoFor is the identity of a call by p whose metadata is md.
-func WhoFor(p bcpii.Principal, md metadata.MD) Who {
-	targets := md.Get(TargetMetadataKey)
+// whoFor is the identity of a call by p whose metadata is md.
+func whoFor(p bcpii.Principal, md metadata.MD) Who {
+	targets := md.Get(rpctypes.TargetKey)
 	target := strings.Join(targets, ",") // more than one is malformed
 	return Who{Caller: p.Caller(target, len(targets) > 0), Name: p.String(), BCPii: p.IsPartition()}
 }
 
-// Transport identifies callers of the external server by their connection
-// (client certificate, Unix socket, loopback) and X-API-Session, never by
-// a header that names a partition.
-type Transport struct {
-	Auth *bcpii.Authenticator
-	// Loopback counts TCP connections from a loopback address as local.
-	Loopback bool
+type credentialsKey struct{}
+
+// WithCredentials returns ctx carrying the facts an in-process caller
+// collected about its own request, for calls through InProcess.
+func WithCredentials(ctx context.Context, c bcpii.Credentials) context.Context {
+	return context.WithValue(ctx, credentialsKey{}, c)
 }
 
-// Identify applies bcpii.Authenticator's rules to the call.
-func (t Transport) Identify(ctx context.Context) (Who, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	p, err := t.Auth.Authenticate(credentialsOf(ctx, md, t.Loopback))
-	if err != nil {
-		return Who{}, err
+// unauthenticated lists the methods that need no identity: the few a
+// caller uses before it has one (log on, the API version) and the
+// standard health and reflection services.
+func unauthenticated(method string) bool {
+	switch method {
+	case "/bcpii.v1.SessionService/Logon", "/bcpii.v1.SessionService/GetVersion":
+		return true
 	}
-	return WhoFor(p, md), nil
+	return strings.HasPrefix(method, "/grpc.health.v1.Health/") ||
+		strings.HasPrefix(method, "/grpc.reflection.")
 }
 
-func credentialsOf(ctx context.Context, md metadata.MD, loopback bool) bcpii.Credentials {
+// authenticate identifies the call and records who asked in its call info,
+// for the handlers and for error details.
+func (s *Server) authenticate(ctx context.Context, method string) error {
+	if unauthenticated(method) {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	c, ok := ctx.Value(credentialsKey{}).(bcpii.Credentials)
+	if !ok {
+		c = s.credentialsOf(ctx, md)
+	}
+	p, err := s.auth.Authenticate(c)
+	if err != nil {
+		return err
+	}
+	who := whoFor(p, md)
+	if info := callInfoFrom(ctx); info != nil {
+		info.who = &who
+	}
+	return nil
+}
+
+func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := s.authenticate(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := s.authenticate(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return h(srv, ss)
+}
+
+// credentialsOf collects the facts of a call over a connection: the
+// X-API-Session it carries, the client certificate the TLS stack verified,
+// and whether it is local (the Unix socket, or loopback where allowed).
+// Nothing else a caller sends enters.
+func (s *Server) credentialsOf(ctx context.Context, md metadata.MD) bcpii.Credentials {
 	var c bcpii.Credentials
-	if s := md.Get(SessionMetadataKey); len(s) > 0 {
+	if v := md.Get(rpctypes.SessionKey); len(v) > 0 {
 		c.SessionPresent = true
-		c.Session = s[0]
+		c.Session = v[0]
 	}
 	pr, ok := peer.FromContext(ctx)
 	if !ok {
@@ -105,7 +125,23 @@ func credentialsOf(ctx context.Context, md metadata.MD, loopback bool) bcpii.Cre
 	case *net.UnixAddr:
 		c.Local = true
 	case *net.TCPAddr:
-		c.Local = loopback && a.IP.IsLoopback()
+		c.Local = s.loopback && a.IP.IsLoopback()
 	}
 	return c
+}
+
+// identity returns who makes the call, as the authentication interceptor
+// decided it. A call that was not authenticated has no identity, and is
+// refused as one without a session.
+func identity(ctx context.Context) (Who, error) {
+	if info := callInfoFrom(ctx); info != nil && info.who != nil {
+		return *info.who, nil
+	}
+	return Who{}, bcpii.ErrNoSession
+}
+
+// caller returns who makes the call, for the job rules.
+func caller(ctx context.Context) (jobs.Caller, error) {
+	who, err := identity(ctx)
+	return who.Caller, err
 }

@@ -34,15 +34,18 @@ type streamHandler struct {
 	desc grpc.StreamDesc
 }
 
-// register registers a service on the gRPC server and remembers its
-// handlers for in-process calls.
-func (s *Server) register(sd *grpc.ServiceDesc, impl any) {
-	s.grpc.RegisterService(sd, impl)
+// register registers a service on a gRPC server and, the first time,
+// remembers its handlers for in-process calls.
+func (s *Server) register(g *grpc.Server, sd *grpc.ServiceDesc, impl any) {
+	g.RegisterService(sd, impl)
 	if s.unary == nil {
 		s.unary = make(map[string]unaryHandler)
 		s.streams = make(map[string]streamHandler)
 	}
 	for _, m := range sd.Methods {
+		if _, ok := s.unary["/"+sd.ServiceName+"/"+m.MethodName]; ok {
+			return // registered on an earlier server
+		}
 		s.unary["/"+sd.ServiceName+"/"+m.MethodName] = unaryHandler{impl: impl, desc: m}
 	}
 	for _, st := range sd.Streams {

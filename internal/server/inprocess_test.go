@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
@@ -19,7 +20,8 @@ import (
 )
 
 // inProcess is a server's in-process connection, its registry and a
-// context that forwards partition A's principal.
+// context that says the call comes over a local connection: the local
+// partition A's.
 func inProcess(t *testing.T) (*jobs.Registry, grpc.ClientConnInterface, context.Context) {
 	t.Helper()
 	reg, err := jobs.New(jobs.Config{Store: memstore.New()})
@@ -27,17 +29,17 @@ func inProcess(t *testing.T) (*jobs.Registry, grpc.ClientConnInterface, context.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	srv, err := server.New(server.Config{Registry: reg, Identifier: server.Forwarded{}})
+	srv, err := server.New(server.Config{Registry: reg, Authenticator: localAuth(t, partA)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	ctx := metadata.AppendToOutgoingContext(context.Background(), server.PrincipalMetadataKey, "partition:IBM390PS.CPC1.LP1")
+	ctx := server.WithCredentials(context.Background(), bcpii.Credentials{Local: true})
 	return reg, srv.InProcess(), ctx
 }
 
 // In-process calls run the same interceptors and handlers as calls over a
-// connection: identity from forwarded metadata, HMC error details, headers
+// connection: identity from the caller's credentials, HMC error details, headers
 // set by handlers, streams that end after the final status.
 func TestInProcessCalls(t *testing.T) {
 	reg, conn, ctx := inProcess(t)
@@ -47,10 +49,9 @@ func TestInProcessCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// No forwarded principal: the interceptors turn the failure into an
-	// internal error with an HMC detail.
+	// No credentials: no identity, and no session either.
 	_, err = client.GetJob(context.Background(), &bcpiiv1.GetJobRequest{JobId: j.ID})
-	wantHMC(t, err, codes.Internal, 500, 0)
+	wantHMC(t, err, codes.Unauthenticated, 403, 4)
 
 	var hdr metadata.MD
 	got, err := client.GetJob(ctx, &bcpiiv1.GetJobRequest{JobId: j.ID}, grpc.Header(&hdr))

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
@@ -49,21 +50,20 @@ func newRequestID() string {
 
 // The interceptors run outermost first: logging gives each request an id
 // and logs its outcome; errors turns what the handler returned into a
-// status, logging internal causes; recovery turns a panic into Internal.
+// status, logging internal causes; recovery turns a panic into Internal;
+// authentication decides who asks (identity.go).
 
 func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
-	return []grpc.UnaryServerInterceptor{s.logUnary, s.errorsUnary, s.recoverUnary}
+	return []grpc.UnaryServerInterceptor{s.logUnary, s.errorsUnary, s.recoverUnary, s.authUnary}
 }
 
 func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
-	return []grpc.StreamServerInterceptor{s.logStream, s.errorsStream, s.recoverStream}
+	return []grpc.StreamServerInterceptor{s.logStream, s.errorsStream, s.recoverStream, s.authStream}
 }
 
 func (s *Server) begin(ctx context.Context) context.Context {
 	id := newRequestID()
-	if !s.quiet {
-		_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
-	}
+	_ = grpc.SetHeader(ctx, metadata.Pairs(rpctypes.RequestIDKey, id))
 	return context.WithValue(ctx, callInfoKey{}, &callInfo{requestID: id})
 }
 
@@ -85,7 +85,7 @@ func (s *Server) logDone(ctx context.Context, method string, start time.Time, er
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		attrs = append(attrs, "peer", p.Addr.String())
 	}
-	if d, ok := HMCDetail(err); ok {
+	if d, ok := rpctypes.HMCDetail(err); ok {
 		attrs = append(attrs, "http_status", d.HttpStatus, "reason", d.Reason)
 	}
 	s.log.Log(ctx, level, "rpc", attrs...)
@@ -115,8 +115,8 @@ func (s *Server) convert(ctx context.Context, method string, err error) error {
 	if info := callInfoFrom(ctx); info != nil {
 		who = info.who
 	}
-	st := toStatus(err, who)
-	if st.Code() == codes.Internal {
+	st := toStatus(err, who, RequestID(ctx))
+	if _, made := madeHere(err); !made && st.Code() == codes.Internal {
 		if e := hmcerr.As(err); e.Cause != nil {
 			s.log.ErrorContext(ctx, "internal error", "method", method, "request_id", RequestID(ctx), "err", e.Cause)
 		}
@@ -136,7 +136,7 @@ func (s *Server) errorsStream(srv any, ss grpc.ServerStream, info *grpc.StreamSe
 func (s *Server) recovered(ctx context.Context, method string, p any) error {
 	s.log.ErrorContext(ctx, "panic in handler", "method", method, "request_id", RequestID(ctx),
 		"panic", p, "stack", string(debug.Stack()))
-	return withDetail(codes.Internal, hmcerr.New(hmcerr.Internal, 500, 0, "An internal error occurred."), nil).Err()
+	return withDetail(codes.Internal, internalError(RequestID(ctx)), nil).Err()
 }
 
 func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
@@ -33,7 +34,7 @@ type jobService struct {
 }
 
 func (s *jobService) GetJob(ctx context.Context, req *bcpiiv1.GetJobRequest) (*bcpiiv1.GetJobResponse, error) {
-	c, err := s.srv.caller(ctx)
+	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +46,7 @@ func (s *jobService) GetJob(ctx context.Context, req *bcpiiv1.GetJobRequest) (*b
 }
 
 func (s *jobService) CancelJob(ctx context.Context, req *bcpiiv1.CancelJobRequest) (*bcpiiv1.CancelJobResponse, error) {
-	c, err := s.srv.caller(ctx)
+	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +57,7 @@ func (s *jobService) CancelJob(ctx context.Context, req *bcpiiv1.CancelJobReques
 }
 
 func (s *jobService) DeleteJob(ctx context.Context, req *bcpiiv1.DeleteJobRequest) (*bcpiiv1.DeleteJobResponse, error) {
-	c, err := s.srv.caller(ctx)
+	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +68,7 @@ func (s *jobService) DeleteJob(ctx context.Context, req *bcpiiv1.DeleteJobReques
 }
 
 func (s *jobService) ListJobs(ctx context.Context, req *bcpiiv1.ListJobsRequest) (*bcpiiv1.ListJobsResponse, error) {
-	c, err := s.srv.caller(ctx)
+	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func (s *jobService) ListJobs(ctx context.Context, req *bcpiiv1.ListJobsRequest)
 }
 
 func (s *jobService) WaitJob(ctx context.Context, req *bcpiiv1.WaitJobRequest) (*bcpiiv1.WaitJobResponse, error) {
-	c, err := s.srv.caller(ctx)
+	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +139,7 @@ func (s *jobService) WaitJob(ctx context.Context, req *bcpiiv1.WaitJobRequest) (
 
 func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobService_WatchJobServer) error {
 	ctx := memoDone(stream.Context())
-	c, err := s.srv.caller(ctx)
+	c, err := caller(ctx)
 	if err != nil {
 		return err
 	}
@@ -243,14 +244,9 @@ func (l *lingerer) after() <-chan struct{} {
 	return l.ch
 }
 
-// StreamStartedKey is a header the server sends as soon as a completion
-// stream is accepted, so a client (the REST gateway) can tell a stream that
-// waits for its first event from one that failed.
-const StreamStartedKey = "x-bcpii-stream"
-
 func (s *jobService) WatchJobCompletions(req *bcpiiv1.WatchJobCompletionsRequest, stream bcpiiv1.JobService_WatchJobCompletionsServer) error {
 	ctx := stream.Context()
-	c, err := s.srv.caller(ctx)
+	c, err := caller(ctx)
 	if err != nil {
 		return err
 	}
@@ -263,7 +259,7 @@ func (s *jobService) WatchJobCompletions(req *bcpiiv1.WatchJobCompletionsRequest
 		return err
 	}
 	defer w.Close()
-	if err := stream.SendHeader(metadata.Pairs(StreamStartedKey, "1")); err != nil {
+	if err := stream.SendHeader(metadata.Pairs(rpctypes.StreamStartedKey, "1")); err != nil {
 		return err
 	}
 	for {

@@ -51,7 +51,7 @@ type operationService struct {
 }
 
 func (s *operationService) Invoke(ctx context.Context, req *bcpiiv1.InvokeRequest) (*bcpiiv1.InvokeResponse, error) {
-	who, err := s.srv.identify(ctx)
+	who, err := identity(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,49 +24,25 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
-// Who is the identity of a call, as an Identifier decides it.
-type Who struct {
-	// Caller is who asks, for the job rules.
-	Caller jobs.Caller
-	// Name is the API user or requesting partition, reported as
-	// request-authenticated-as.
-	Name string
-	// BCPii is set for calls over the BCPii interface (a requesting
-	// partition); their errors report bcpii-error.
-	BCPii bool
-}
-
-// Identifier tells who is asking, from the call's transport and metadata.
-// Its errors answer the call.
-type Identifier interface {
-	Identify(ctx context.Context) (Who, error)
-}
-
-// LocalPartition identifies every caller as the one partition the gateway
-// runs in, with no X-API-Target-Name check: for tests and tools.
-type LocalPartition string
-
-// Identify returns the local partition as the caller.
-func (p LocalPartition) Identify(context.Context) (Who, error) {
-	return Who{Caller: jobs.Caller{Owner: jobs.Owner{Kind: jobs.PartitionOwner, Name: string(p)}}, Name: string(p), BCPii: true}, nil
-}
-
 // Config configures a Server.
 type Config struct {
 	// Registry holds the jobs. Required.
 	Registry *jobs.Registry
-	// Identifier tells who is asking. Required.
-	Identifier Identifier
-	// Sessions holds the API users' sessions for Logon and Logoff; nil
-	// means no API users (every logon fails).
-	Sessions *bcpii.Sessions
+	// Authenticator turns the facts of a call into who asks. Required. Its
+	// Sessions serve Logon and Logoff; nil Sessions means no API users
+	// (every logon fails).
+	Authenticator *bcpii.Authenticator
+	// Loopback counts TCP connections from a loopback address as local
+	// (the Unix socket always is).
+	Loopback bool
 	// Backend runs operations; nil answers every Invoke with 503.1.
 	Backend Backend
 	// CursorKey encrypts cursors and page tokens (CursorKeySize bytes);
 	// servers that share a registry share it. Nil means a random key, so
 	// cursors do not outlive the process.
 	CursorKey []byte
-	// Credentials secure the connections; nil serves plaintext.
+	// Credentials secure the connections served by Serve; nil serves
+	// plaintext. ServeLocal serves the Unix socket without them.
 	Credentials credentials.TransportCredentials
 	// Logger receives request logs; nil discards them.
 	Logger *slog.Logger
@@ -75,10 +52,6 @@ type Config struct {
 	// ShutdownGrace is how long calls in flight may run on after shutdown
 	// begins; zero means 10 seconds.
 	ShutdownGrace time.Duration
-	// NoRequestIDHeader stops sending each call's x-request-id header: for
-	// the internal server, whose caller, the REST gateway, does not pass it
-	// on.
-	NoRequestIDHeader bool
 }
 
 // Validate reports what is missing from c.
@@ -87,8 +60,8 @@ func (c Config) Validate() error {
 	if c.Registry == nil {
 		errs = append(errs, errors.New("server: Config.Registry is required"))
 	}
-	if c.Identifier == nil {
-		errs = append(errs, errors.New("server: Config.Identifier is required"))
+	if c.Authenticator == nil {
+		errs = append(errs, errors.New("server: Config.Authenticator is required"))
 	}
 	if c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("server: Config.ShutdownGrace must not be negative"))
@@ -99,20 +72,24 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Server is the gRPC server.
+// Server is the gateway's gRPC service: one set of handlers and
+// interceptors, served over TLS connections (Serve), the local Unix socket
+// (ServeLocal) and in-process to the REST gateway (InProcess).
 type Server struct {
 	reg      *jobs.Registry
-	id       Identifier
-	sessions *bcpii.Sessions
+	auth     *bcpii.Authenticator
+	loopback bool
 	backend  Backend
 	cursors  cursorCodec
 	log      *slog.Logger
 	grace    time.Duration
-	quiet    bool // no x-request-id header
+	opts     []grpc.ServerOption // of both gRPC servers, but credentials
 	// The services' handlers by full method name, for in-process calls.
 	unary   map[string]unaryHandler
 	streams map[string]streamHandler
-	grpc    *grpc.Server
+	grpc    *grpc.Server // Serve's, with Config.Credentials
+	localMu sync.Mutex
+	local   *grpc.Server // ServeLocal's, without; nil until it serves
 	health  *health.Server
 	linger  lingerer // ends watch streams a moment after their final status
 	// lastWatch is the newest WatchJob message built.
@@ -140,8 +117,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
-	s := &Server{reg: cfg.Registry, id: cfg.Identifier, sessions: cfg.Sessions, backend: cfg.Backend, cursors: cursors, quiet: cfg.NoRequestIDHeader, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
-	opts := []grpc.ServerOption{
+	s := &Server{reg: cfg.Registry, auth: cfg.Authenticator, loopback: cfg.Loopback, backend: cfg.Backend,
+		cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
+	s.opts = []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
@@ -150,26 +128,48 @@ func New(cfg Config) (*Server, error) {
 		// already grown, instead of a fresh goroutine per call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
+	opts := s.opts
 	if cfg.Credentials != nil {
-		opts = append(opts, grpc.Creds(cfg.Credentials))
+		opts = append(opts[:len(opts):len(opts)], grpc.Creds(cfg.Credentials))
 	}
-	s.grpc = grpc.NewServer(opts...)
-	s.register(&bcpiiv1.JobService_ServiceDesc, &jobService{srv: s})
-	s.register(&bcpiiv1.SessionService_ServiceDesc, &sessionService{srv: s})
-	s.register(&bcpiiv1.OperationService_ServiceDesc, &operationService{srv: s})
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
+	s.grpc = s.newGRPC(opts)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(bcpiiv1.JobService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s, nil
 }
 
-// Serve serves on lis until ctx ends, then stops gracefully: health turns
-// NOT_SERVING, new calls are refused, and calls in flight get
-// Config.ShutdownGrace to finish before they are cut.
-func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+// newGRPC returns a gRPC server with every service registered.
+func (s *Server) newGRPC(opts []grpc.ServerOption) *grpc.Server {
+	g := grpc.NewServer(opts...)
+	s.register(g, &bcpiiv1.JobService_ServiceDesc, &jobService{srv: s})
+	s.register(g, &bcpiiv1.SessionService_ServiceDesc, &sessionService{srv: s})
+	s.register(g, &bcpiiv1.OperationService_ServiceDesc, &operationService{srv: s})
+	healthpb.RegisterHealthServer(g, s.health)
+	reflection.Register(g)
+	return g
+}
+
+// Serve serves on lis, with Config.Credentials, until ctx ends, then stops
+// gracefully: health turns NOT_SERVING, new calls are refused, and calls
+// in flight get Config.ShutdownGrace to finish before they are cut.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error { return s.serve(ctx, s.grpc, lis) }
+
+// ServeLocal serves the gateway's Unix socket as Serve does, but without
+// TLS: its callers are the local partition, and the socket's file mode
+// keeps other users out. Call it once, before Stop.
+func (s *Server) ServeLocal(ctx context.Context, lis net.Listener) error {
+	s.localMu.Lock()
+	if s.local == nil {
+		s.local = s.newGRPC(s.opts)
+	}
+	g := s.local
+	s.localMu.Unlock()
+	return s.serve(ctx, g, lis)
+}
+
+func (s *Server) serve(ctx context.Context, g *grpc.Server, lis net.Listener) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.grpc.Serve(lis) }()
+	go func() { errc <- g.Serve(lis) }()
 	select {
 	case err := <-errc:
 		return err
@@ -178,7 +178,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	s.health.Shutdown()
 	stopped := make(chan struct{})
 	go func() {
-		s.grpc.GracefulStop()
+		g.GracefulStop()
 		close(stopped)
 	}()
 	grace := time.NewTimer(s.grace)
@@ -186,7 +186,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	select {
 	case <-stopped:
 	case <-grace.C:
-		s.grpc.Stop() // cut streams that outlive the grace period
+		g.Stop() // cut streams that outlive the grace period
 		<-stopped
 	}
 	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -196,22 +196,14 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 // Stop cuts every connection at once.
-func (s *Server) Stop() { s.grpc.Stop() }
-
-// identify identifies the call and remembers who asked, for error
-// details.
-func (s *Server) identify(ctx context.Context) (Who, error) {
-	who, err := s.id.Identify(ctx)
-	if err != nil {
-		return Who{}, err
+func (s *Server) Stop() {
+	s.grpc.Stop()
+	s.localMu.Lock()
+	defer s.localMu.Unlock()
+	if s.local != nil {
+		s.local.Stop()
 	}
-	if info := callInfoFrom(ctx); info != nil {
-		info.who = &who
-	}
-	return who, nil
 }
 
-func (s *Server) caller(ctx context.Context) (jobs.Caller, error) {
-	who, err := s.identify(ctx)
-	return who.Caller, err
-}
+// Services lists the services served and their methods.
+func (s *Server) Services() map[string]grpc.ServiceInfo { return s.grpc.GetServiceInfo() }

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"errors"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"io"
 	"log/slog"
 	"net"
@@ -22,7 +21,10 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
@@ -30,6 +32,20 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// localAuth authenticates local callers as the partition named.
+func localAuth(t testing.TB, partition string) *bcpii.Authenticator {
+	t.Helper()
+	tn, err := bcpii.ParseTargetName(partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := bcpii.PartitionPrincipal(tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bcpii.Authenticator{Local: p}
+}
 
 const (
 	partA = "IBM390PS.CPC1.LP1"
@@ -42,8 +58,8 @@ var (
 	epoch  = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 )
 
-// env is a gRPC server on a real loopback listener, identifying every caller
-// as partition A, with a registry on a fake clock.
+// env is a gRPC server on a real loopback listener, whose loopback callers
+// are the local partition A, with a registry on a fake clock.
 type env struct {
 	reg    *jobs.Registry
 	clock  *clock.Fake
@@ -54,21 +70,23 @@ type env struct {
 
 type syncBuffer = apptest.LogBuffer
 
-func newEnv(t testing.TB, id server.Identifier) *env {
+// newEnv starts an env on st; nil means a memstore.
+func newEnv(t testing.TB, st jobs.Store) *env {
 	t.Helper()
 	fc := clock.NewFake(epoch)
-	reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: fc})
+	if st == nil {
+		st = memstore.New()
+	}
+	reg, err := jobs.New(jobs.Config{Store: st, Clock: fc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id == nil {
-		id = server.LocalPartition(partA)
-	}
 	logs := &syncBuffer{}
 	srv, err := server.New(server.Config{
-		Registry:   reg,
-		Identifier: id,
-		Logger:     slog.New(slog.NewTextHandler(logs, nil)),
+		Registry:      reg,
+		Authenticator: localAuth(t, partA),
+		Loopback:      true,
+		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +166,7 @@ func wantHMC(t *testing.T, err error, code codes.Code, httpStatus, reason int32)
 	if got := status.Code(err); got != code {
 		t.Errorf("code = %v, want %v (%v)", got, code, err)
 	}
-	d, ok := server.HMCDetail(err)
+	d, ok := rpctypes.HMCDetail(err)
 	if !ok {
 		t.Fatalf("no HmcError detail in %v", err)
 	}
@@ -483,12 +501,22 @@ func TestListJobsOwnOnlyAndPaged(t *testing.T) {
 	wantHMC(t, err, codes.InvalidArgument, 400, 7)
 }
 
-type panicIdentifier struct{}
+// faultyStore is a real memstore whose job reads fail: by panicking, or
+// with an error carrying internal text.
+type faultyStore struct {
+	jobs.Store
+	panics bool
+}
 
-func (panicIdentifier) Identify(context.Context) (server.Who, error) { panic("identifier exploded") }
+func (f faultyStore) GetOwned(context.Context, jobs.Owner, string) (jobs.Job, error) {
+	if f.panics {
+		panic("store exploded")
+	}
+	return jobs.Job{}, errors.New("secret-internal-detail")
+}
 
 func TestPanicBecomesInternalAndServerLives(t *testing.T) {
-	e := newEnv(t, panicIdentifier{})
+	e := newEnv(t, faultyStore{Store: memstore.New(), panics: true})
 	ctx := context.Background()
 	_, err := e.client.GetJob(ctx, &bcpiiv1.GetJobRequest{JobId: jobs.NewID()})
 	wantHMC(t, err, codes.Internal, 500, 0)
@@ -506,19 +534,13 @@ func TestPanicBecomesInternalAndServerLives(t *testing.T) {
 	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health after panic: %v %v", h, err)
 	}
-	if !strings.Contains(e.logs.String(), "panic in handler") || !strings.Contains(e.logs.String(), "identifier exploded") {
+	if !strings.Contains(e.logs.String(), "panic in handler") || !strings.Contains(e.logs.String(), "store exploded") {
 		t.Errorf("panic not logged: %s", e.logs.String())
 	}
 }
 
-type failingIdentifier struct{}
-
-func (failingIdentifier) Identify(context.Context) (server.Who, error) {
-	return server.Who{}, errors.New("secret-internal-detail")
-}
-
 func TestInternalCauseIsLoggedNotSent(t *testing.T) {
-	e := newEnv(t, failingIdentifier{})
+	e := newEnv(t, faultyStore{Store: memstore.New()})
 	var hdr metadata.MD
 	_, err := e.client.GetJob(context.Background(), &bcpiiv1.GetJobRequest{JobId: jobs.NewID()}, grpc.Header(&hdr))
 	wantHMC(t, err, codes.Internal, 500, 0)

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 )
 
@@ -19,10 +20,10 @@ type sessionService struct {
 }
 
 func (s *sessionService) Logon(ctx context.Context, req *bcpiiv1.LogonRequest) (*bcpiiv1.LogonResponse, error) {
-	if s.srv.sessions == nil {
+	if s.srv.auth.Sessions == nil {
 		return nil, bcpii.ErrLogonFailed
 	}
-	sess, err := s.srv.sessions.Logon(ctx, req.GetUserid(), req.GetPassword())
+	sess, err := s.srv.auth.Sessions.Logon(ctx, req.GetUserid(), req.GetPassword())
 	if err != nil {
 		return nil, err
 	}
@@ -40,14 +41,14 @@ func (s *sessionService) Logon(ctx context.Context, req *bcpiiv1.LogonRequest) (
 
 func (s *sessionService) Logoff(ctx context.Context, _ *bcpiiv1.LogoffRequest) (*bcpiiv1.LogoffResponse, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	ids := md.Get(SessionMetadataKey)
+	ids := md.Get(rpctypes.SessionKey)
 	if len(ids) == 0 || ids[0] == "" {
 		return nil, bcpii.ErrNoSession
 	}
-	if s.srv.sessions == nil {
+	if s.srv.auth.Sessions == nil {
 		return nil, bcpii.ErrSessionNotValid
 	}
-	if err := s.srv.sessions.Logoff(ids[0]); err != nil {
+	if err := s.srv.auth.Sessions.Logoff(ids[0]); err != nil {
 		return nil, err
 	}
 	return &bcpiiv1.LogoffResponse{}, nil

@@ -15,20 +15,54 @@ import (
 // status carries a bcpii.v1.HmcError detail with the HMC status and reason
 // code, so gRPC clients see what REST clients see; the REST side renders
 // that detail and does not decide codes again. Internal causes stay out of
-// the status. who, when known, fills request-authenticated-as and
-// bcpii-error.
-func toStatus(err error, who *Who) *status.Status {
-	if s, ok := status.FromError(err); ok && err != nil {
-		return s // already a status, e.g. from a panic recovered below
+// the status: an internal failure answers 500 naming only requestID, the
+// id its log line carries, even when its cause wraps a gRPC status of a
+// dependency (an etcd client answers with those). who, when known, fills
+// request-authenticated-as and bcpii-error.
+func toStatus(err error, who *Who, requestID string) *status.Status {
+	// Only a status made here (one with the HMC detail, such as a
+	// recovered panic's) passes as it is; one from below, bare or
+	// wrapped, is a cause like any other.
+	if s, ok := madeHere(err); ok {
+		return s
 	}
 	switch {
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled:
 		return withDetail(codes.Canceled, hmcerr.New(hmcerr.Unavailable, 503, 0, "The request was canceled."), who)
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
 		return withDetail(codes.DeadlineExceeded, hmcerr.New(hmcerr.Unavailable, 503, 0, "The request deadline passed."), who)
 	}
 	e := hmcerr.As(err)
+	if e.Kind == hmcerr.Internal {
+		e = internalError(requestID)
+	}
 	return withDetail(grpcCode(e.Kind), e, who)
+}
+
+// internalError is what a caller learns of an internal failure: that it
+// happened, and the request id to find its log line by.
+func internalError(requestID string) *hmcerr.Error {
+	msg := "An internal error occurred."
+	if requestID != "" {
+		msg = "An internal error occurred (request id " + requestID + ")."
+	}
+	return hmcerr.New(hmcerr.Internal, 500, 0, msg)
+}
+
+// madeHere returns err's status if err is one that toStatus or the
+// recovery interceptor made: a status, not wrapped, with the HMC detail.
+func madeHere(err error) (*status.Status, bool) {
+	se, ok := err.(interface{ GRPCStatus() *status.Status })
+	if !ok {
+		return nil, false
+	}
+	s := se.GRPCStatus()
+	for _, d := range s.Details() {
+		if _, ok := d.(*bcpiiv1.HmcError); ok {
+			return s, true
+		}
+	}
+	return nil, false
 }
 
 func grpcCode(k hmcerr.Kind) codes.Code {
@@ -73,18 +107,4 @@ func withDetail(code codes.Code, e *hmcerr.Error, who *Who) *status.Status {
 		return s
 	}
 	return d
-}
-
-// HMCDetail returns the HmcError detail of a status error, if it has one.
-func HMCDetail(err error) (*bcpiiv1.HmcError, bool) {
-	s, ok := status.FromError(err)
-	if !ok {
-		return nil, false
-	}
-	for _, d := range s.Details() {
-		if h, ok := d.(*bcpiiv1.HmcError); ok {
-			return h, true
-		}
-	}
-	return nil, false
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
@@ -39,11 +40,11 @@ func TestToStatus(t *testing.T) {
 		{fmt.Errorf("op: %w", context.Canceled), codes.Canceled, 503, 0},
 	}
 	for _, tc := range tests {
-		st := toStatus(tc.err, nil)
+		st := toStatus(tc.err, nil, "")
 		if st.Code() != tc.code {
 			t.Errorf("%v: code %v, want %v", tc.err, st.Code(), tc.code)
 		}
-		d, ok := HMCDetail(st.Err())
+		d, ok := rpctypes.HMCDetail(st.Err())
 		if !ok {
 			t.Errorf("%v: no HMC detail", tc.err)
 			continue
@@ -55,9 +56,42 @@ func TestToStatus(t *testing.T) {
 			t.Errorf("%v: internal cause leaked: %q / %q", tc.err, st.Message(), d.Message)
 		}
 	}
-	// A status passes through untouched.
-	in := status.New(codes.Aborted, "as is").Err()
-	if got := toStatus(in, nil); got.Code() != codes.Aborted || got.Message() != "as is" {
+	// A status made here passes through untouched.
+	made := withDetail(codes.Aborted, hmcerr.New(hmcerr.Internal, 500, 0, "as is"), nil).Err()
+	if got := toStatus(made, nil, ""); got.Code() != codes.Aborted || got.Message() != "as is" {
 		t.Errorf("status changed: %v", got)
+	}
+}
+
+// A store error that wraps a dependency's gRPC status, as an etcd client
+// returns one, is an internal failure: the caller gets 500 with the HMC
+// detail and the request id, and none of the dependency's text.
+func TestToStatusHidesDependencyStatus(t *testing.T) {
+	dep := status.Error(codes.Unavailable, "etcdserver: leader changed at 10.0.0.7:2379")
+	for _, err := range []error{
+		fmt.Errorf("store: get job: %w", dep),
+		hmcerr.As(fmt.Errorf("store: %w", dep)),
+		dep,
+		status.Error(codes.InvalidArgument, "grpc: secret internal text"),
+	} {
+		st := toStatus(err, nil, "0123456789abcdef")
+		if st.Code() != codes.Internal {
+			t.Errorf("%v: code %v, want Internal", err, st.Code())
+		}
+		d, ok := rpctypes.HMCDetail(st.Err())
+		if !ok {
+			t.Fatalf("%v: no HMC detail", err)
+		}
+		if d.HttpStatus != 500 || d.Reason != 0 {
+			t.Errorf("%v: HMC %d.%d, want 500.0", err, d.HttpStatus, d.Reason)
+		}
+		for _, text := range []string{st.Message(), d.Message} {
+			if strings.Contains(text, "etcd") || strings.Contains(text, "10.0.0.7") || strings.Contains(text, "secret") {
+				t.Errorf("%v: internal text reached the caller: %q", err, text)
+			}
+			if !strings.Contains(text, "0123456789abcdef") {
+				t.Errorf("%v: message %q does not name the request id", err, text)
+			}
+		}
 	}
 }

@@ -32,11 +32,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/upstream"
 )
 
@@ -218,11 +218,11 @@ func (c *grpcClient) logon(t *testing.T, ctx context.Context, user, password str
 	if err != nil {
 		t.Fatalf("Logon %s: %v", user, err)
 	}
-	return metadata.AppendToOutgoingContext(ctx, server.SessionMetadataKey, r.ApiSession)
+	return metadata.AppendToOutgoingContext(ctx, rpctypes.SessionKey, r.ApiSession)
 }
 
 func withTarget(ctx context.Context, target string) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, server.TargetMetadataKey, target)
+	return metadata.AppendToOutgoingContext(ctx, rpctypes.TargetKey, target)
 }
 
 func (c *grpcClient) invoke(t *testing.T, ctx context.Context, method, uri, target, body string) *bcpiiv1.InvokeResponse {
@@ -258,7 +258,7 @@ func (c *grpcClient) wait(t *testing.T, ctx context.Context, id string) *bcpiiv1
 
 func wantStatus(t *testing.T, err error, code codes.Code, httpStatus, reason int32) {
 	t.Helper()
-	d, ok := server.HMCDetail(err)
+	d, ok := rpctypes.HMCDetail(err)
 	if status.Code(err) != code || !ok || d.HttpStatus != httpStatus || d.Reason != reason {
 		t.Fatalf("error %v (detail %v), want %v with %d.%d", err, d, code, httpStatus, reason)
 	}

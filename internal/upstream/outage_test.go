@@ -11,10 +11,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 // While the upstream is stopped, the downstream answers for its jobs from
@@ -65,7 +65,7 @@ func TestUpstreamOutage(t *testing.T) {
 	// New operations are 503.1, raised by the gateway (bcpii-error true).
 	_, err := g.ops.Invoke(ctx, &bcpiiv1.InvokeRequest{Method: "POST", Uri: "/api/logical-partitions/" + lp3ID + "/operations/deactivate", TargetName: lp3})
 	wantStatus(t, err, codes.Unavailable, 503, 1)
-	if d, _ := server.HMCDetail(err); !d.GetBcpiiError() {
+	if d, _ := rpctypes.HMCDetail(err); !d.GetBcpiiError() {
 		t.Fatalf("503.1 detail %v: not the gateway's", d)
 	}
 	code, body = rest.do(t, "POST", "/api/logical-partitions/"+lp3ID+"/operations/deactivate", "", "X-API-Session", alice)

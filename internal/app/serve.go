@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// listeners are the gateway's open listeners; close closes them if Run
+// fails before serving.
+type listeners struct {
+	grpc, rest, socket net.Listener // socket is nil with none
+	socketPath         string
+	all                []net.Listener
+}
+
+func (l *listeners) listen(network, addr string) (net.Listener, error) {
+	lis, err := net.Listen(network, addr)
+	if err == nil {
+		l.all = append(l.all, lis)
+	}
+	return lis, err
+}
+
+// open opens the gRPC, REST and Unix socket listeners cfg names.
+func (l *listeners) open(cfg Config) error {
+	var err error
+	if l.grpc, err = l.listen("tcp", cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("grpc listener: %w", err)
+	}
+	if l.rest, err = l.listen("tcp", cfg.RESTAddr); err != nil {
+		return fmt.Errorf("rest listener: %w", err)
+	}
+	if cfg.Socket == "-" {
+		return nil
+	}
+	_ = os.Remove(cfg.Socket) // a socket left by an earlier run
+	if l.socket, err = l.listen("unix", cfg.Socket); err != nil {
+		return fmt.Errorf("unix socket: %w", err)
+	}
+	if err := os.Chmod(cfg.Socket, 0o600); err != nil {
+		return fmt.Errorf("unix socket: %w", err)
+	}
+	l.socketPath = cfg.Socket
+	return nil
+}
+
+func (l *listeners) announce(cfg Config, tls bool, log *slog.Logger) {
+	log.Info("grpc listening", "addr", l.grpc.Addr().String(), "tls", tls,
+		"store", cfg.Store, "data_dir", cfg.DataDir, "partition", cfg.Partition)
+	log.Info("rest listening", "addr", l.rest.Addr().String(), "tls", tls)
+	if l.socket != nil {
+		log.Info("grpc socket listening", "path", l.socketPath)
+	}
+}
+
+func (l *listeners) addresses() Addresses {
+	return Addresses{GRPC: l.grpc.Addr().String(), REST: l.rest.Addr().String(), Socket: l.socketPath}
+}
+
+func (l *listeners) close() {
+	for _, lis := range l.all {
+		_ = lis.Close()
+	}
+}
+
+// serveREST serves the REST gateway over HTTP/1.1, as the HMC does, until
+// ctx ends, then lets requests in flight finish within grace.
+func serveREST(ctx context.Context, h http.Handler, lis net.Listener, tlsConfig *tls.Config, grace time.Duration, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		// An empty map turns HTTP/2 off: HMC clients speak HTTP/1.1.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if tlsConfig != nil {
+		lis = tls.NewListener(lis, tlsConfig)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	if grace == 0 {
+		grace = 10 * time.Second
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
