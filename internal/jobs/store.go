@@ -17,9 +17,9 @@ var (
 	ErrConflict = errors.New("jobs: revision conflict")
 )
 
-// Store keeps jobs durably. The registry is its only user; implementations
-// (memory, bbolt, etcd) pass the conformance suite in storetest. Every
-// method is safe for concurrent use.
+// Store keeps jobs durably. The registry is its only user; the
+// implementations (memstore, boltstore) pass the conformance suite in
+// storetest. Every method is safe for concurrent use.
 //
 // Revisions come from one counter for the whole store that only grows:
 // every write gets a revision greater than any revision before it, as

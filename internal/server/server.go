@@ -1,6 +1,10 @@
-// Package server is the gateway's gRPC server: the JobService over the job
-// registry, health and reflection, and the interceptors that give every
-// request an id, a log line, a recovered panic and an HMC-coded status.
+// Package server is the gateway's gRPC server: the JobService,
+// OperationService and SessionService over the job registry and the
+// backend, health and reflection, and the interceptors that give every
+// request an id, a log line, a recovered panic, an HMC-coded status and,
+// in one place, the principal who asks (identity.go). One Server serves TLS
+// connections, the local Unix socket and, in-process, the REST gateway
+// (inprocess.go).
 package server
 
 import (

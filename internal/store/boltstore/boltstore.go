@@ -7,7 +7,7 @@
 //	jobs    job id -> JSON record of the job with its revisions
 //	owners  owner prefix + big-endian CreateRevision -> job id
 //	ended   end-time key + job id -> empty, for ended jobs only
-//	meta    "revision" -> big-endian revision counter, "format" -> 1
+//	meta    "revision" -> big-endian revision counter, "format" -> 2 (formatVersion)
 //
 // The owner prefix is the owner's kind and name, each preceded by its
 // length, so that no owner's prefix begins another's. The end-time key is
