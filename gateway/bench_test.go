@@ -14,18 +14,24 @@ import (
 // BenchmarkQueryJobStatusREST measures Query Job Status over HTTPS with
 // keep-alive, 1 and 64 concurrent clients each on its own connection,
 // through the whole gateway path (HTTPS, the REST checks, grpc-gateway, the
-// in-process gRPC connection and every interceptor, the registry) and,
+// in-process gRPC connection and every interceptor, the registry), the
+// same with a stock gRPC connection over a Unix socket in place of the
+// in-process one (gateway-unix), and,
 // in the same run, through a bare net/http handler that answers a fixed,
 // identical body with the same headers. Compare ns/op of the two.
 func BenchmarkQueryJobStatusREST(b *testing.B) {
 	const body = `{"job-status-code":200,"status":"complete"}`
-	for _, target := range []string{"gateway", "bare"} {
+	for _, target := range []string{"gateway", "gateway-unix", "bare"} {
 		for _, clients := range []int{1, 64} {
 			b.Run(fmt.Sprintf("path=%s/clients=%d", target, clients), func(b *testing.B) {
 				var url string
 				var client *http.Client
-				if target == "gateway" {
-					s := newStack(b)
+				if target != "bare" {
+					over := inProcess
+					if target == "gateway-unix" {
+						over = overUnix
+					}
+					s := cleanedUp(b, over)
 					url = s.https.URL + "/api/jobs/" + s.job(b, ownerA, "complete-200")
 					client = s.client()
 				} else {

@@ -36,7 +36,9 @@ import (
 // receipt) and what each idle watcher costs the gateway: heap and
 // goroutine stack, measured in the gateway's process alone. Run it with
 // -benchtime 1x; BCPII_FANOUT_WATCHERS sets the watchers per kind (5000),
-// BCPII_FANOUT_CONNS the gRPC connections they share (10), and
+// BCPII_FANOUT_CONNS the gRPC connections they share (10),
+// BCPII_FANOUT_OVER=unix has the REST gateway reach its server over a
+// stock gRPC connection on a Unix socket instead of in-process, and
 // BCPII_FANOUT_CPUPROFILE / BCPII_FANOUT_CLIENT_CPUPROFILE profile the
 // gateway and the client process during the delivery.
 func BenchmarkWatchFanout(b *testing.B) {
@@ -51,7 +53,7 @@ func BenchmarkWatchFanout(b *testing.B) {
 
 func fanoutOnce(b *testing.B, perKind int) {
 	goroutines := runtime.NumGoroutine()
-	s, teardown := buildStack(b, false)
+	s, teardown := buildStack(b, os.Getenv("BCPII_FANOUT_OVER"))
 	defer settle(goroutines)
 	defer teardown()
 	id := s.job(b, ownerA, "running")

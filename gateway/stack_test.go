@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -53,30 +55,37 @@ type stack struct {
 	auth     *bcpii.Authenticator
 }
 
-func newStack(t testing.TB) *stack { return cleanedUp(t, false) }
+func newStack(t testing.TB) *stack { return cleanedUp(t, inProcess) }
+
+// How the REST gateway of a stack reaches its gRPC server.
+const (
+	inProcess = ""     // server.Server.InProcess, as the gateway runs
+	overTCP   = "tcp"  // a stock gRPC connection over loopback TCP
+	overUnix  = "unix" // a stock gRPC connection over a Unix socket
+)
 
 // forEachStack runs test against a gateway that reaches its gRPC server
 // in-process and against one that reaches it over a connection.
 func forEachStack(t *testing.T, test func(t *testing.T, s *stack)) {
-	for _, remote := range []bool{false, true} {
+	for _, over := range []string{inProcess, overTCP} {
 		name := "in-process"
-		if remote {
+		if over != inProcess {
 			name = "connection"
 		}
-		t.Run(name, func(t *testing.T) { test(t, cleanedUp(t, remote)) })
+		t.Run(name, func(t *testing.T) { test(t, cleanedUp(t, over)) })
 	}
 }
 
 // cleanedUp is a stack torn down when t ends.
-func cleanedUp(t testing.TB, remote bool) *stack {
+func cleanedUp(t testing.TB, over string) *stack {
 	t.Helper()
-	s, teardown := buildStack(t, remote)
+	s, teardown := buildStack(t, over)
 	t.Cleanup(teardown)
 	return s
 }
 
 // buildStack builds a stack and returns it with its teardown.
-func buildStack(t testing.TB, remote bool) (*stack, func()) {
+func buildStack(t testing.TB, over string) (*stack, func()) {
 	t.Helper()
 	var closeConn func() error
 	fc := clock.NewFake(epoch)
@@ -113,10 +122,29 @@ func buildStack(t testing.TB, remote bool) (*stack, func()) {
 		t.Fatal(err)
 	}
 	var conn grpc.ClientConnInterface = srv.InProcess()
-	if remote {
+	switch over {
+	case overTCP:
 		// Over a connection the server judges the gateway's connection,
 		// loopback: the local partition, or the session it forwards.
 		cc := dial(srv)
+		closeConn, conn = cc.Close, cc
+	case overUnix:
+		dir, err := os.MkdirTemp("", "gw") // short: a socket path has a small limit
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		lis, err := net.Listen("unix", filepath.Join(dir, "s"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan error, 1)
+		served = append(served, ch)
+		go func() { ch <- srv.ServeLocal(ctx, lis) }()
+		cc, err := grpc.NewClient("unix://"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
 		closeConn, conn = cc.Close, cc
 	}
 	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: auth, Loopback: true, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})

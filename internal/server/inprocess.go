@@ -23,6 +23,16 @@ import (
 // saved. A server stream can go further (Pusher): its messages are handed
 // to the receiver on the handler's own goroutine, so an event stream that
 // waits for its next message holds one goroutine, the handler's.
+//
+// Why not a stock grpc.ClientConn over a Unix socket or bufconn: measured in
+// one run on a 2-core machine, by the benchmarks in gateway/ that can run
+// either way (BenchmarkQueryJobStatusREST path=gateway vs
+// path=gateway-unix; BenchmarkWatchFanout with BCPII_FANOUT_OVER=unix),
+// the stock path costs an idle SSE watcher 17.3 KB heap + 16.0 KB stack
+// against 11.5 KB + 8.2 KB in-process (the target is under 16 KiB in all),
+// delivers a job's end to 10,000 watchers in p99 237 ms against 149 ms, and
+// answers Query Job Status at 333 µs against 183 µs with one client (bare
+// handler: 106 µs), 110 µs against 88 µs with 64 (bare: 87 µs).
 
 type unaryHandler struct {
 	impl any
@@ -37,7 +47,15 @@ type streamHandler struct {
 // register registers a service on a gRPC server and, the first time,
 // remembers its handlers for in-process calls.
 func (s *Server) register(g *grpc.Server, sd *grpc.ServiceDesc, impl any) {
-	g.RegisterService(sd, impl)
+	// Each unary handler reports a message that fails to decode in HMC
+	// terms (recv.go).
+	wrapped := *sd
+	wrapped.Methods = make([]grpc.MethodDesc, len(sd.Methods))
+	for i, m := range sd.Methods {
+		m.Handler = s.wrapDecode("/"+sd.ServiceName+"/"+m.MethodName, m.Handler)
+		wrapped.Methods[i] = m
+	}
+	g.RegisterService(&wrapped, impl)
 	if s.unary == nil {
 		s.unary = make(map[string]unaryHandler)
 		s.streams = make(map[string]streamHandler)

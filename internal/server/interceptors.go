@@ -130,7 +130,7 @@ func (s *Server) errorsUnary(ctx context.Context, req any, info *grpc.UnaryServe
 }
 
 func (s *Server) errorsStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	return s.convert(ss.Context(), info.FullMethod, h(srv, ss))
+	return s.convert(ss.Context(), info.FullMethod, h(srv, recvStream{ss, s, info.FullMethod}))
 }
 
 func (s *Server) recovered(ctx context.Context, method string, p any) error {

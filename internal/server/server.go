@@ -19,6 +19,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -89,13 +90,15 @@ type Server struct {
 	grace    time.Duration
 	opts     []grpc.ServerOption // of both gRPC servers, but credentials
 	// The services' handlers by full method name, for in-process calls.
-	unary   map[string]unaryHandler
-	streams map[string]streamHandler
-	grpc    *grpc.Server // Serve's, with Config.Credentials
-	localMu sync.Mutex
-	local   *grpc.Server // ServeLocal's, without; nil until it serves
-	health  *health.Server
-	linger  lingerer // ends watch streams a moment after their final status
+	unary    map[string]unaryHandler
+	streams  map[string]streamHandler
+	grpc     *grpc.Server // Serve's, with Config.Credentials
+	localMu  sync.Mutex
+	local    *grpc.Server // ServeLocal's, without; nil until it serves
+	health   *health.Server
+	linger   lingerer        // ends watch streams a moment after their final status
+	refused  refusedMessages // noted by the codec, answered by handlers
+	refusals *rateLog        // logs refused messages, at a bounded rate
 	// lastWatch is the newest WatchJob message built.
 	lastWatch atomic.Pointer[watchMsg]
 }
@@ -122,11 +125,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
 	s := &Server{reg: cfg.Registry, auth: cfg.Authenticator, loopback: cfg.Loopback, backend: cfg.Backend,
-		cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
+		cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer(), refusals: newRateLog()}
 	s.opts = []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
-		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
+		// The codec refuses messages over the limit, in HMC terms.
+		grpc.ForceServerCodecV2(codec{proto: encoding.GetCodecV2("proto"), max: cfg.MaxRecvBytes, refusals: &s.refused}),
+		grpc.MaxRecvMsgSize(max(cfg.MaxRecvBytes, transportMaxRecv)),
 		grpc.MaxHeaderListSize(32 << 10),
 		// Reused workers run calls on goroutines whose stacks have
 		// already grown, instead of a fresh goroutine per call.
@@ -148,7 +153,7 @@ func (s *Server) newGRPC(opts []grpc.ServerOption) *grpc.Server {
 	s.register(g, &bcpiiv1.JobService_ServiceDesc, &jobService{srv: s})
 	s.register(g, &bcpiiv1.SessionService_ServiceDesc, &sessionService{srv: s})
 	s.register(g, &bcpiiv1.OperationService_ServiceDesc, &operationService{srv: s})
-	healthpb.RegisterHealthServer(g, s.health)
+	s.register(g, &healthpb.Health_ServiceDesc, s.health)
 	reflection.Register(g)
 	return g
 }
