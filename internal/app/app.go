@@ -117,6 +117,13 @@ type Config struct {
 	// HMCPollInterval is how often a running upstream job is queried; zero
 	// means 5 seconds.
 	HMCPollInterval time.Duration
+	// RESTReadTimeout bounds reading a whole REST request, body included;
+	// zero means 30 seconds.
+	RESTReadTimeout time.Duration
+	// MaxConnsPerSource caps the REST connections one source address may
+	// hold open at once; zero means 128. Connections over it are answered
+	// 503 and closed.
+	MaxConnsPerSource int
 	// Clock tells the time; nil means the system clock. Tests inject one.
 	Clock clock.Clock
 	// OnListening, when set, is told the addresses once every listener is
@@ -160,7 +167,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("config: client certificates need TLS"))
 	}
 	errs = append(errs, c.validateBackend()...)
-	if c.SweepInterval < 0 || c.ShutdownGrace < 0 || c.SessionLifetime < 0 {
+	if c.SweepInterval < 0 || c.ShutdownGrace < 0 || c.SessionLifetime < 0 || c.RESTReadTimeout < 0 || c.MaxConnsPerSource < 0 {
 		errs = append(errs, errors.New("config: intervals must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -224,6 +231,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = time.Minute
+	}
+	if c.RESTReadTimeout == 0 {
+		c.RESTReadTimeout = 30 * time.Second
+	}
+	if c.MaxConnsPerSource == 0 {
+		c.MaxConnsPerSource = 128
 	}
 	return c
 }
@@ -343,7 +356,7 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 	errc := make(chan error, 3)
 	n := 2
 	go func() { errc <- g.srv.Serve(ctx, lis.grpc) }()
-	go func() { errc <- serveREST(ctx, g.rest, lis.rest, g.tls, cfg.ShutdownGrace, log) }()
+	go func() { errc <- serveREST(ctx, cfg, g.rest, lis.rest, g.tls, log) }()
 	go func() {
 		<-ctx.Done()
 		g.rest.Close() // event streams took their connections from net/http

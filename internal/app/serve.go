@@ -72,16 +72,25 @@ func (l *listeners) close() {
 
 // serveREST serves the REST gateway over HTTP/1.1, as the HMC does, until
 // ctx ends, then lets requests in flight finish within grace.
-func serveREST(ctx context.Context, h http.Handler, lis net.Listener, tlsConfig *tls.Config, grace time.Duration, log *slog.Logger) error {
+//
+// Slow and idle clients are bounded: a request's headers must arrive within
+// 10 seconds and the whole request within cfg.RESTReadTimeout, an answer
+// must be written within a minute (event streams set their own write
+// deadlines), an idle connection closes after 2 minutes, and one source
+// address holds at most cfg.MaxConnsPerSource connections at once.
+func serveREST(ctx context.Context, cfg Config, h http.Handler, lis net.Listener, tlsConfig *tls.Config, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.RESTReadTimeout,
+		WriteTimeout:      time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    32 << 10,
 		// An empty map turns HTTP/2 off: HMC clients speak HTTP/1.1.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	lis = newLimitListener(lis, cfg.MaxConnsPerSource, tlsConfig)
 	if tlsConfig != nil {
 		lis = tls.NewListener(lis, tlsConfig)
 	}
@@ -92,6 +101,7 @@ func serveREST(ctx context.Context, h http.Handler, lis net.Listener, tlsConfig 
 		return err
 	case <-ctx.Done():
 	}
+	grace := cfg.ShutdownGrace
 	if grace == 0 {
 		grace = 10 * time.Second
 	}

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
@@ -133,6 +134,13 @@ func New(cfg Config) (*Server, error) {
 		grpc.ForceServerCodecV2(codec{proto: encoding.GetCodecV2("proto"), max: cfg.MaxRecvBytes, refusals: &s.refused}),
 		grpc.MaxRecvMsgSize(max(cfg.MaxRecvBytes, transportMaxRecv)),
 		grpc.MaxHeaderListSize(32 << 10),
+		// Slow and idle clients: a connection must finish its handshake in
+		// 10 seconds, may ping no more often than every 10 seconds, closes
+		// after 5 idle minutes, and carries at most 1,000 streams at once.
+		grpc.ConnectionTimeout(10 * time.Second),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+		grpc.MaxConcurrentStreams(1000),
 		// Reused workers run calls on goroutines whose stacks have
 		// already grown, instead of a fresh goroutine per call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
