@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gofrs/flock"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
@@ -250,6 +251,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	store, closeStore, err := openStore(cfg)
 	if err != nil {
 		return err
@@ -374,6 +380,24 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 	}
 	log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// LockFile is the file in the data directory that a running gateway holds
+// locked, whatever its store, so that a second gateway on the same
+// directory stops before it touches anything there.
+const LockFile = "gateway.lock"
+
+func lockDataDir(dir string) (func(), error) {
+	path := filepath.Join(dir, LockFile)
+	lock := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	ok, err := lock.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: locking %s: %w", dir, path, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("data directory %s is in use by another gateway (it holds %s); give this one its own --data-dir", dir, path)
+	}
+	return func() { _ = lock.Unlock() }, nil
 }
 
 func openStore(cfg Config) (jobs.Store, func(), error) {
