@@ -183,11 +183,21 @@ type Match struct {
 // has is hmcerr.ErrNotFound (404.1), and a path that routes have only with
 // other methods is hmcerr.ErrMethodNotAllowed (405.0). The query is not
 // judged here. The path is matched as received, not percent-decoded.
-func MatchRoute(method, uri string) (Match, error) {
+func MatchRoute(method, uri string) (Match, error) { return match(method, uri, true) }
+
+// MatchOperation is MatchRoute for the requests a backend serves, every
+// route but Query API Version: the gateway answers that one itself, so
+// here /api/version is an unknown path whatever the method.
+func MatchOperation(method, uri string) (Match, error) { return match(method, uri, false) }
+
+func match(method, uri string, version bool) (Match, error) {
 	path, query, _ := strings.Cut(uri, "?")
 	parts := strings.Split(path, "/")
 	known := false
 	for i, segs := range routeSegments {
+		if routes[i].Kind == "" && !version {
+			continue
+		}
 		obj, ok := matchSegments(segs, parts)
 		if !ok {
 			continue

@@ -105,6 +105,28 @@ func TestMatchRouteRefuses(t *testing.T) {
 	}
 }
 
+// TestMatchOperation leaves out Query API Version, which the gateway
+// answers itself, and matches the other routes as MatchRoute does.
+func TestMatchOperation(t *testing.T) {
+	for _, method := range []string{"GET", "POST", "PUT"} {
+		if m, err := MatchOperation(method, "/api/version"); !errors.Is(err, hmcerr.ErrNotFound) {
+			t.Errorf("MatchOperation(%s /api/version) = %+v, %v; want 404.1", method, m, err)
+		}
+	}
+	for _, r := range Routes() {
+		uri := strings.Replace(r.Pattern, "{id}", "x1", 1)
+		m, err := MatchOperation(r.Method, uri)
+		switch {
+		case r.Kind == "":
+		case err != nil || m.Route.Pattern != r.Pattern || m.Route.Method != r.Method:
+			t.Errorf("MatchOperation(%s %s) = %+v, %v", r.Method, uri, m, err)
+		}
+	}
+	if _, err := MatchOperation("PUT", "/api/cpcs"); !errors.Is(err, hmcerr.ErrMethodNotAllowed) {
+		t.Errorf("MatchOperation(PUT /api/cpcs): %v; want 405.0", err)
+	}
+}
+
 // TestCheckTarget applies the target rule of every route.
 func TestCheckTarget(t *testing.T) {
 	cpc := mustTarget(t, "IBM390PS.CPC1")
@@ -256,6 +278,14 @@ func FuzzMatchRoute(f *testing.F) {
 			t.Fatalf("MatchRoute(%q, %q) answered %+v %v, then %+v %v", method, uri, m, err, again, errAgain)
 		}
 		path, query, _ := strings.Cut(uri, "?")
+		op, opErr := MatchOperation(method, uri)
+		if path == "/api/version" {
+			if !errors.Is(opErr, hmcerr.ErrNotFound) {
+				t.Fatalf("MatchOperation(%q, %q) = %+v, %v; want 404.1", method, uri, op, opErr)
+			}
+		} else if !errors.Is(opErr, err) || !errors.Is(err, opErr) || !sameMatch(op, m) {
+			t.Fatalf("MatchOperation(%q, %q) = %+v, %v; MatchRoute %+v, %v", method, uri, op, opErr, m, err)
+		}
 		switch {
 		case errors.Is(err, hmcerr.ErrNotFound):
 			for _, r := range Routes() {
