@@ -136,10 +136,9 @@ func (s *SE) get(m bcpii.Match, names []*regexp.Regexp) (bcpii.OperationResponse
 		if o == nil {
 			return bcpii.OperationResponse{}, hmcerr.ErrNotFound
 		}
-		switch {
-		case !m.Route.List:
+		if !m.Route.List {
 			body = properties(o)
-		default:
+		} else {
 			// A CPC in the other mode has none of them, as the HMC answers.
 			items := []map[string]any{}
 			for _, c := range o.children {
