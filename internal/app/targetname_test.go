@@ -200,32 +200,22 @@ func TestInvokeTargetNameRules(t *testing.T) {
 	}
 	ans = g.rest(t, rest, http.MethodPost, objs["LP2"].uri+"/operations/activate", http.Header{"X-Api-Target-Name": {lp2}}, "")
 	jobURIFromBody(t, ans)
-}
 
-// TestInvokeOrder judges a partition's Invoke in the HMC's order, as the
-// REST side does: an unknown path under a known object is 404.1 and a
-// known path with another method 405.0, whatever X-API-Target-Name says.
-func TestInvokeOrder(t *testing.T) {
-	ca := newCA(t, "partitions CA")
-	g := startGateway(t, nil, func(c *app.Config) {
-		c.ClientCAFile = ca.file
-		c.NoLoopbackIdentity = true
-	})
-	cert := ca.partitionCert(t, lp1)
-	ops := bcpiiv1.NewOperationServiceClient(g.grpcConn(t, cert))
-	lp3URI := g.discover(t, g.restClient(t, cert), nil)["LP3"].uri
-	tests := []struct {
+	// Path and method are judged before the target, in the HMC's order, as
+	// the REST side judges them: an unknown path under a known object is
+	// 404.1 and a known path with another method 405.0.
+	order := []struct {
 		method, uri, target string
 		code                codes.Code
 		status, reason      int32
 	}{
-		{"POST", lp3URI + "/operations/start", "", codes.NotFound, 404, 1},
-		{"POST", lp3URI + "/operations/start", cpc1, codes.NotFound, 404, 1},
-		{"GET", lp3URI + "/operations/activate", "", codes.Unimplemented, 405, 0},
-		{"DELETE", lp3URI, lp3, codes.Unimplemented, 405, 0},
+		{"POST", objs["LP3"].uri + "/operations/start", "", codes.NotFound, 404, 1},
+		{"POST", objs["LP3"].uri + "/operations/start", cpc1, codes.NotFound, 404, 1},
+		{"GET", lp3Activate, "", codes.Unimplemented, 405, 0},
+		{"DELETE", objs["LP3"].uri, lp3, codes.Unimplemented, 405, 0},
 		{"POST", "/api/version", "", codes.NotFound, 404, 1},
 	}
-	for _, tt := range tests {
+	for _, tt := range order {
 		_, err := ops.Invoke(withMD(t), &bcpiiv1.InvokeRequest{Method: tt.method, Uri: tt.uri, TargetName: tt.target})
 		wantGRPCError(t, err, tt.code, tt.status, tt.reason)
 	}
