@@ -1,9 +1,27 @@
 // Package bcpii is the BCPii side of the gateway without its transports:
 // target names, the principals that own jobs (a requesting partition or an
-// API user), the X-API-Target-Name rule for jobs started over BCPii, the
-// partition identity carried by a client certificate, and the API users and
-// sessions of the web-services interface. It imports neither gRPC nor
-// net/http, so the rules here are the same whichever transport asks.
+// API user), the X-API-Target-Name rules, the route table of the requests
+// that read objects and start operations, the partition identity carried
+// by a client certificate, and the API users and sessions of the
+// web-services interface. It imports neither gRPC nor net/http, so the
+// rules here are the same whichever transport asks.
+//
+// # Routes and target names
+//
+// The route table (Routes) holds, for each request besides the job
+// requests, its method and URI pattern, the kind of object it is about,
+// its operation, its X-API-Target-Name rule, whether the job it starts can
+// be canceled, and the query parameters it takes. The REST gateway builds
+// its routes from it, and the simulated SE, the upstream HMC client and
+// the server's target check match requests with MatchRoute: an unknown
+// path is 404.1, a known one with another method 405.0.
+//
+// A request over BCPii names its target as HWIREST does: Query API Version
+// and List CPCs name none; a request addressed to a CPC or anything under
+// it names that CPC; one addressed to a logical partition or partition
+// names it (Match.CheckTarget). A job request names the target of the
+// request that started the job (Principal.Caller). Backends take the
+// checked request as an OperationRequest.
 //
 // # Partition identity in client certificates
 //

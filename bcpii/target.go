@@ -160,3 +160,7 @@ func (t *TargetName) UnmarshalText(text []byte) error {
 	*t = p
 	return nil
 }
+
+// ValidLPARName reports whether s can be the LPARNAME of a target name: 1
+// to 8 characters A-Z 0-9 starting with a letter, in either case.
+func ValidLPARName(s string) bool { return checkPart(s, true) == "" }

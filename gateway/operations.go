@@ -9,32 +9,34 @@ import (
 
 	"google.golang.org/grpc/metadata"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 )
 
-// operationRoutes are the HMC paths served by OperationService.Invoke:
-// the listings and properties of CPCs, logical partitions and partitions,
-// and the operations that start jobs.
+// operationRoutes are the HMC paths served by OperationService.Invoke,
+// built from bcpii's route table: the listings and properties of CPCs,
+// logical partitions and partitions, and the operations that start jobs.
+// Query API Version is in the table too, but the gateway answers it
+// itself.
 func (g *Gateway) operationRoutes() []*route {
-	list := map[string]method{http.MethodGet: {query: []string{"name"}, local: g.invoke}}
-	get := map[string]method{http.MethodGet: {local: g.invoke}}
-	op := map[string]method{http.MethodPost: {body: backendBody, local: g.invoke}}
-	routes := []*route{
-		newRoute("/api/cpcs", list),
-		newRoute("/api/cpcs/{id}", get),
-		newRoute("/api/cpcs/{id}/logical-partitions", list),
-		newRoute("/api/cpcs/{id}/partitions", list),
-		newRoute("/api/logical-partitions/{id}", get),
-		newRoute("/api/partitions/{id}", get),
-	}
-	for _, name := range []string{"activate", "deactivate", "load"} {
-		routes = append(routes, newRoute("/api/logical-partitions/{id}/operations/"+name, op))
-	}
-	for _, name := range []string{"start", "stop"} {
-		routes = append(routes,
-			newRoute("/api/partitions/{id}/operations/"+name, op),
-			newRoute("/api/cpcs/{id}/operations/"+name, op))
+	var routes []*route
+	byPattern := map[string]*route{}
+	for _, r := range bcpii.Routes() {
+		if r.Kind == "" {
+			continue
+		}
+		m := method{query: r.Query, local: g.invoke}
+		if r.Action != "" {
+			m.body = backendBody
+		}
+		rt := byPattern[r.Pattern]
+		if rt == nil {
+			rt = newRoute(r.Pattern, map[string]method{})
+			byPattern[r.Pattern] = rt
+			routes = append(routes, rt)
+		}
+		rt.methods[r.Method] = m
 	}
 	return routes
 }

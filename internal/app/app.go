@@ -430,7 +430,7 @@ func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backen
 		if err != nil {
 			return nil, nil, err
 		}
-		return seBackend{se}, se.Run, nil
+		return se, se.Run, nil
 	}
 	creds := cfg.HMCCredentials
 	if cfg.HMCCredentialsFile != "" {
@@ -454,30 +454,7 @@ func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backen
 		return nil, nil, err
 	}
 	log.Info("hmc backend", "url", cfg.HMCURL, "userid", creds.UserID)
-	return hmcBackend{c}, c.Run, nil
-}
-
-// hmcBackend runs operations on an upstream HMC.
-type hmcBackend struct{ c *upstream.Client }
-
-func (b hmcBackend) Invoke(ctx context.Context, op server.Operation) (server.Answer, error) {
-	r, err := b.c.Invoke(ctx, upstream.Request{Owner: op.Owner, Target: op.Target, Method: op.Method, URI: op.URI, Body: op.Body})
-	return server.Answer{Status: r.Status, Body: r.Body, JobURI: r.JobURI}, err
-}
-
-func (b hmcBackend) Resolve(uri string) (string, bool) { return b.c.Resolve(uri) }
-
-// seBackend runs operations on the simulated SE.
-type seBackend struct{ se *simse.SE }
-
-func (b seBackend) Invoke(ctx context.Context, op server.Operation) (server.Answer, error) {
-	r, err := b.se.Invoke(ctx, simse.Request{Owner: op.Owner, Target: op.Target, Method: op.Method, URI: op.URI, Body: op.Body})
-	return server.Answer{Status: r.Status, Body: r.Body, JobURI: r.JobURI}, err
-}
-
-func (b seBackend) Resolve(uri string) (string, bool) {
-	t, _, ok := b.se.Resolve(uri)
-	return t, ok
+	return c, c.Run, nil
 }
 
 // sweepSessions removes expired sessions every interval, so that sessions

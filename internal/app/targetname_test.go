@@ -200,4 +200,23 @@ func TestInvokeTargetNameRules(t *testing.T) {
 	}
 	ans = g.rest(t, rest, http.MethodPost, objs["LP2"].uri+"/operations/activate", http.Header{"X-Api-Target-Name": {lp2}}, "")
 	jobURIFromBody(t, ans)
+
+	// Path and method are judged before the target, in the HMC's order, as
+	// the REST side judges them: an unknown path under a known object is
+	// 404.1 and a known path with another method 405.0.
+	order := []struct {
+		method, uri, target string
+		code                codes.Code
+		status, reason      int32
+	}{
+		{"POST", objs["LP3"].uri + "/operations/start", "", codes.NotFound, 404, 1},
+		{"POST", objs["LP3"].uri + "/operations/start", cpc1, codes.NotFound, 404, 1},
+		{"GET", lp3Activate, "", codes.Unimplemented, 405, 0},
+		{"DELETE", objs["LP3"].uri, lp3, codes.Unimplemented, 405, 0},
+		{"POST", "/api/version", "", codes.NotFound, 404, 1},
+	}
+	for _, tt := range order {
+		_, err := ops.Invoke(withMD(t), &bcpiiv1.InvokeRequest{Method: tt.method, Uri: tt.uri, TargetName: tt.target})
+		wantGRPCError(t, err, tt.code, tt.status, tt.reason)
+	}
 }

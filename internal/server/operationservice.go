@@ -8,40 +8,17 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
-
-// Operation is one request for the backend.
-type Operation struct {
-	// Owner will own the job the operation starts.
-	Owner jobs.Owner
-	// Target is the checked target name of a BCPii request, upper case;
-	// empty for API users. The job remembers it.
-	Target string
-	// Method and URI are the HTTP method and the request URI as received.
-	Method, URI string
-	// Body is the JSON body; empty for none.
-	Body []byte
-}
-
-// Answer is the backend's successful answer.
-type Answer struct {
-	Status int
-	Body   []byte
-	JobURI string
-}
 
 // Backend runs operations: the simulated SE or an upstream HMC. It
 // registers the job of an operation with the registry before answering
 // 202. Its errors are *hmcerr.Error.
 type Backend interface {
-	Invoke(ctx context.Context, op Operation) (Answer, error)
+	Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.OperationResponse, error)
 	// Resolve tells the target name of the object a URI addresses, if it
 	// addresses a known one.
-	Resolve(uri string) (target string, ok bool)
+	Resolve(uri string) (bcpii.TargetName, bool)
 }
-
-var errWrongObjectTarget = hmcerr.ErrBadTargetName.WithMessage("The X-API-Target-Name header does not name the object the request addresses.")
 
 // operationService passes requests to the backend after the BCPii
 // target-name rule.
@@ -69,24 +46,21 @@ func (s *operationService) Invoke(ctx context.Context, req *bcpiiv1.InvokeReques
 	if err != nil || !strings.HasPrefix(u.Path, "/api/") {
 		return nil, hmcerr.ErrNotFound
 	}
-	var target string
-	if who.BCPii && !targetExempt(method, u.Path) {
-		// An unknown object is the backend's 404.1, which comes first.
-		if objTarget, ok := s.srv.backend.Resolve(uri); ok {
-			named, err := bcpii.TargetFromHeader(req.GetTargetName(), req.GetTargetName() != "")
-			if err != nil {
-				return nil, err
-			}
-			obj, err := bcpii.ParseTargetName(objTarget)
-			if err != nil || !obj.Equal(named) {
-				return nil, errWrongObjectTarget
-			}
-			target = named.String()
+	var target bcpii.TargetName
+	if who.BCPii {
+		// Path and method come before the target, in the HMC's order; an
+		// unknown object is the backend's 404.1, which comes first too.
+		m, err := bcpii.MatchOperation(method, uri)
+		if err != nil {
+			return nil, err
+		}
+		if target, err = m.CheckTarget(req.GetTargetName(), req.GetTargetName() != "", s.srv.backend.Resolve); err != nil {
+			return nil, err
 		}
 	}
-	ans, err := s.srv.backend.Invoke(ctx, Operation{
+	ans, err := s.srv.backend.Invoke(ctx, bcpii.OperationRequest{
 		Owner:  who.Caller.Owner,
-		Target: target,
+		Target: target.String(),
 		Method: method,
 		URI:    uri,
 		Body:   []byte(req.GetBody()),
@@ -95,10 +69,4 @@ func (s *operationService) Invoke(ctx context.Context, req *bcpiiv1.InvokeReques
 		return nil, err
 	}
 	return &bcpiiv1.InvokeResponse{HttpStatus: int32(ans.Status), Body: string(ans.Body), JobUri: ans.JobURI}, nil
-}
-
-// targetExempt lists the BCPii requests that carry no X-API-Target-Name,
-// as HWIREST sends them: Query API Version and List CPCs.
-func targetExempt(method, path string) bool {
-	return method == "GET" && (path == "/api/version" || path == "/api/cpcs")
 }

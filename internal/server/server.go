@@ -136,11 +136,11 @@ func New(cfg Config) (*Server, error) {
 		grpc.MaxHeaderListSize(32 << 10),
 		// Slow and idle clients: a connection must finish its handshake in
 		// 10 seconds, may ping no more often than every 10 seconds, closes
-		// after 5 idle minutes, and carries at most 1,000 streams at once.
+		// after 5 idle minutes, and carries at most 2,048 streams at once.
 		grpc.ConnectionTimeout(10 * time.Second),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
-		grpc.MaxConcurrentStreams(1000),
+		grpc.MaxConcurrentStreams(2048),
 		// Reused workers run calls on goroutines whose stacks have
 		// already grown, instead of a fresh goroutine per call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),

@@ -5,8 +5,10 @@
 // registry that ends after a set time on the injected clock. So the gateway
 // has jobs to serve with no hardware at hand, and its tests never sleep.
 //
-// Requests arrive HWIREST-style through Invoke: owner, target name,
-// method, URI and body. The SE serves
+// Requests arrive HWIREST-style through Invoke as a bcpii.OperationRequest:
+// owner, target name, method, URI and body. The SE serves the routes of
+// bcpii's route table (all but Query API Version, the gateway's own),
+// matched with bcpii.MatchOperation:
 //
 //	GET  /api/cpcs                                 {"cpcs":[...]}
 //	GET  /api/cpcs/{id}                            the CPC's properties
@@ -80,8 +82,8 @@
 // 500.263); here every state conflict is 409.1, so that clients meet one
 // shape for it.
 //
-// Partition start and stop can be canceled; LPAR and CPC operations cannot
-// (the registry answers Cancel Job with 404.4). The SE watches each
+// Partition start and stop can be canceled, as the route table says; LPAR
+// and CPC operations cannot (the registry answers Cancel Job with 404.4). The SE watches each
 // cancelable job and, once it is cancel-pending, ends it canceled, after
 // the operation's cancel-duration (zero by default). A job canceled before
 // its state rules would have failed it still ends canceled.
@@ -93,8 +95,9 @@
 //
 // # Target names
 //
-// Resolve tells which object a URI addresses and its target name, so that
+// Resolve tells the target name of the object a URI addresses, so that
 // the BCPii layer can check X-API-Target-Name: a CPC for /api/cpcs/{id} and
 // anything under it, an LPAR or a partition for its own URIs. A partition's
-// target name is its CPC's followed by its name, like an LPAR's.
+// target name is its CPC's followed by its name, like an LPAR's. Target
+// names and LPAR names follow bcpii's grammar.
 package simse

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
@@ -72,10 +73,11 @@ func parseBody(op string, body []byte) (options, error) {
 	return o, nil
 }
 
-// parseQuery checks the query of a request. Only the lists take one: name,
-// a regular expression the whole name must match, as the HMC's name
-// filter; given more than once, any may match.
-func parseQuery(rt route, raw string) ([]*regexp.Regexp, error) {
+// parseQuery checks the query of a request against the parameters its
+// route takes. Only the lists take one: name, a regular expression the
+// whole name must match, as the HMC's name filter; given more than once,
+// any may match.
+func parseQuery(rt bcpii.Route, raw string) ([]*regexp.Regexp, error) {
 	if raw == "" {
 		return nil, nil
 	}
@@ -83,11 +85,10 @@ func parseQuery(rt route, raw string) ([]*regexp.Regexp, error) {
 	if err != nil {
 		return nil, hmcerr.ErrBadQueryParm.WithMessage("The query is malformed.")
 	}
-	list := rt.op == "" && (rt.id == "" || rt.sub != "")
 	var res []*regexp.Regexp
 	for _, name := range slices.Sorted(maps.Keys(q)) {
 		values := q[name]
-		if name != "name" || !list {
+		if !slices.Contains(rt.Query, name) {
 			return nil, hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", name)
 		}
 		for _, v := range values {
@@ -115,11 +116,11 @@ func matches(names []*regexp.Regexp, name string) bool {
 
 // get answers the queries. Bodies are compact JSON with keys in lexical
 // order, like the job status bodies.
-func (s *SE) get(rt route, names []*regexp.Regexp) (Response, error) {
+func (s *SE) get(m bcpii.Match, names []*regexp.Regexp) (bcpii.OperationResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var body any
-	if rt.id == "" {
+	if m.Object.IsZero() {
 		cpcs := []map[string]any{}
 		for _, c := range s.cpcs {
 			if matches(names, c.name) {
@@ -131,32 +132,30 @@ func (s *SE) get(rt route, names []*regexp.Regexp) (Response, error) {
 		}
 		body = map[string]any{"cpcs": cpcs}
 	} else {
-		o := s.byURI[rt.objectURI()]
+		o := s.byURI[m.Object.URI()]
 		if o == nil {
-			return Response{}, hmcerr.ErrNotFound
+			return bcpii.OperationResponse{}, hmcerr.ErrNotFound
 		}
-		switch rt.sub {
-		case "":
+		if !m.Route.List {
 			body = properties(o)
-		default:
+		} else {
 			// A CPC in the other mode has none of them, as the HMC answers.
-			kind := map[string]string{"logical-partitions": KindLogicalPartition, "partitions": KindPartition}[rt.sub]
 			items := []map[string]any{}
 			for _, c := range o.children {
-				if c.kind == kind && matches(names, c.name) {
+				if c.kind == m.Route.Kind && matches(names, c.name) {
 					items = append(items, map[string]any{
 						"object-uri": c.uri, "name": c.name, "status": c.status, "target-name": c.target,
 					})
 				}
 			}
-			body = map[string]any{rt.sub: items}
+			body = map[string]any{bcpii.Collection(m.Route.Kind): items}
 		}
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
-		return Response{}, hmcerr.As(err)
+		return bcpii.OperationResponse{}, hmcerr.As(err)
 	}
-	return Response{Status: 200, Body: b}, nil
+	return bcpii.OperationResponse{Status: 200, Body: b}, nil
 }
 
 func properties(o *object) map[string]any {
@@ -164,7 +163,7 @@ func properties(o *object) map[string]any {
 		"class": o.kind, "name": o.name, "object-id": o.id, "object-uri": o.uri,
 		"status": o.status, "target-name": o.target,
 	}
-	if o.kind == KindCPC {
+	if o.kind == bcpii.KindCPC {
 		p["dpm-enabled"] = o.dpm
 	} else {
 		p["parent"] = o.parent.uri
@@ -187,14 +186,17 @@ type plan struct {
 	effect func()
 }
 
-// planFor decides the operation op on o: the state rules first, then the
-// inventory's outcome if the rules let it run. It runs under SE.mu.
-func planFor(o *object, op string, opts options) plan {
+// planFor decides the operation of route rt on o: the state rules first,
+// then the inventory's outcome if the rules let it run. Whether the job can
+// be canceled is the route's unless the inventory says otherwise. It runs
+// under SE.mu.
+func planFor(o *object, rt bcpii.Route, opts options) plan {
+	op := rt.Action
 	cfg := o.ops[op]
 	p := plan{
 		duration:       operationDuration(cfg),
 		cancelDuration: cfg.CancelDuration,
-		cancelable:     defaultCancelable(o.kind),
+		cancelable:     rt.Cancelable,
 	}
 	if cfg.Cancelable != nil {
 		p.cancelable = *cfg.Cancelable
@@ -215,9 +217,9 @@ func planFor(o *object, op string, opts options) plan {
 
 func describeObject(o *object) string {
 	switch o.kind {
-	case KindLogicalPartition:
+	case bcpii.KindLogicalPartition:
 		return "logical partition " + o.name
-	case KindPartition:
+	case bcpii.KindPartition:
 		return "partition " + o.name
 	}
 	return "CPC " + o.name
@@ -232,34 +234,34 @@ func wrongState(o *object, op string, opts options) string {
 		return fmt.Sprintf("The %s has status %s%s.", describeObject(o), o.status, extra)
 	}
 	switch o.kind + " " + op {
-	case KindLogicalPartition + " activate":
+	case bcpii.KindLogicalPartition + " activate":
 		if o.status == "operating" && !opts.force {
 			return bad("; activating it again needs force")
 		}
-	case KindLogicalPartition + " deactivate":
+	case bcpii.KindLogicalPartition + " deactivate":
 		if o.status == "not-activated" {
 			return bad("")
 		}
-	case KindLogicalPartition + " load":
+	case bcpii.KindLogicalPartition + " load":
 		if o.status == "not-activated" {
 			return bad("")
 		}
 		if o.status == "operating" && !opts.force {
 			return bad("; loading it again needs force")
 		}
-	case KindPartition + " start":
+	case bcpii.KindPartition + " start":
 		if o.status != "stopped" {
 			return bad("")
 		}
-	case KindPartition + " stop":
+	case bcpii.KindPartition + " stop":
 		if o.status != "active" {
 			return bad("")
 		}
-	case KindCPC + " start":
+	case bcpii.KindCPC + " start":
 		if o.status != "not-operating" {
 			return bad("")
 		}
-	case KindCPC + " stop":
+	case bcpii.KindCPC + " stop":
 		if o.status != "operating" {
 			return bad("")
 		}
@@ -278,19 +280,19 @@ func transition(o *object, op string) (during string, res jobs.Result, effect fu
 	}
 	noContent := jobs.Result{Status: jobs.Complete, StatusCode: 204}
 	switch o.kind + " " + op {
-	case KindLogicalPartition + " activate":
+	case bcpii.KindLogicalPartition + " activate":
 		return "", done("activated"), set("operating")
-	case KindLogicalPartition + " deactivate":
+	case bcpii.KindLogicalPartition + " deactivate":
 		return "", done("deactivated"), set("not-activated")
-	case KindLogicalPartition + " load":
+	case bcpii.KindLogicalPartition + " load":
 		return "", done("loaded"), set("operating")
-	case KindPartition + " start":
+	case bcpii.KindPartition + " start":
 		return "starting", noContent, set("active")
-	case KindPartition + " stop":
+	case bcpii.KindPartition + " stop":
 		return "stopping", noContent, set("stopped")
-	case KindCPC + " start":
+	case bcpii.KindCPC + " start":
 		return "", noContent, set("operating")
-	case KindCPC + " stop":
+	case bcpii.KindCPC + " stop":
 		// Stopping a CPC stops its partitions with it.
 		return "", noContent, func() {
 			o.status = "not-operating"

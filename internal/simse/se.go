@@ -10,16 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
-)
-
-// The kinds of object, spelled as the HMC's class property spells them.
-const (
-	KindCPC              = "cpc"
-	KindLogicalPartition = "logical-partition"
-	KindPartition        = "partition"
 )
 
 // Config configures an SE. Zero values take the documented defaults.
@@ -51,30 +45,6 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Request is one HWIREST-style call.
-type Request struct {
-	// Owner starts the job of an operation and alone may see it.
-	Owner jobs.Owner
-	// Target is the request's X-API-Target-Name, already checked by the
-	// caller; empty for API users. Jobs remember it.
-	Target string
-	// Method and URI are the HTTP method and the request URI, path and
-	// query, as received.
-	Method, URI string
-	// Body is the request body; empty when there is none.
-	Body []byte
-}
-
-// Response is a successful answer; failures are *hmcerr.Error.
-type Response struct {
-	// Status is 200 for a query, 202 for a started operation.
-	Status int
-	// Body is the JSON answer, or nil.
-	Body []byte
-	// JobURI is the job of a started operation (Status 202).
-	JobURI string
 }
 
 // SE is the simulated Support Element. Operations run as jobs in the
@@ -139,25 +109,25 @@ func New(cfg Config) (*SE, error) {
 	}
 	for _, c := range inv.CPCs {
 		cpc := &object{
-			kind: KindCPC, id: c.ObjectID, name: c.Name, target: strings.ToUpper(c.TargetName),
-			uri: "/api/cpcs/" + c.ObjectID, dpm: c.DPMEnabled, ops: cloneOps(c.Operations), status: c.Status,
+			kind: bcpii.KindCPC, id: c.ObjectID, name: c.Name, target: strings.ToUpper(c.TargetName),
+			uri: bcpii.Object{Kind: bcpii.KindCPC, ID: c.ObjectID}.URI(), dpm: c.DPMEnabled, ops: cloneOps(c.Operations), status: c.Status,
 		}
 		s.cpcs = append(s.cpcs, cpc)
 		s.byURI[cpc.uri] = cpc
-		add := func(kind, collection, name, id, status string, ops map[string]Operation) {
+		add := func(kind, name, id, status string, ops map[string]Operation) {
 			name = strings.ToUpper(name)
 			o := &object{
 				kind: kind, id: id, name: name, target: cpc.target + "." + name,
-				uri: "/api/" + collection + "/" + id, parent: cpc, ops: cloneOps(ops), status: status,
+				uri: bcpii.Object{Kind: kind, ID: id}.URI(), parent: cpc, ops: cloneOps(ops), status: status,
 			}
 			cpc.children = append(cpc.children, o)
 			s.byURI[o.uri] = o
 		}
 		for _, l := range c.LogicalPartitions {
-			add(KindLogicalPartition, "logical-partitions", l.Name, l.ObjectID, l.Status, l.Operations)
+			add(bcpii.KindLogicalPartition, l.Name, l.ObjectID, l.Status, l.Operations)
 		}
 		for _, p := range c.Partitions {
-			add(KindPartition, "partitions", p.Name, p.ObjectID, p.Status, p.Operations)
+			add(bcpii.KindPartition, p.Name, p.ObjectID, p.Status, p.Operations)
 		}
 	}
 	if cfg.StateFile != "" {
@@ -223,26 +193,22 @@ func (s *SE) Run(ctx context.Context) error {
 	}
 }
 
-// Resolve tells which object uri addresses and that object's target name:
-// a CPC for /api/cpcs/{id} and anything under it, a logical partition or a
-// partition for /api/logical-partitions/{id} or /api/partitions/{id} and
-// anything under them. It reports false for anything else, List CPCs
-// included, and for ids the SE does not know.
-func (s *SE) Resolve(uri string) (targetName, kind string, ok bool) {
-	path, _, _ := strings.Cut(uri, "?")
-	rest, found := strings.CutPrefix(path, "/api/")
-	if !found {
-		return "", "", false
+// Resolve tells the target name of the object uri addresses, as
+// bcpii.Addressed sees it: a CPC for /api/cpcs/{id} and anything under it,
+// a logical partition or a partition for /api/logical-partitions/{id} or
+// /api/partitions/{id} and anything under them. It reports false for
+// anything else, List CPCs included, and for ids the SE does not know.
+func (s *SE) Resolve(uri string) (bcpii.TargetName, bool) {
+	obj, ok := bcpii.Addressed(uri)
+	if !ok {
+		return bcpii.TargetName{}, false
 	}
-	segs := strings.SplitN(rest, "/", 3)
-	if len(segs) < 2 {
-		return "", "", false
-	}
-	o := s.byURI["/api/"+segs[0]+"/"+segs[1]]
+	o := s.byURI[obj.URI()]
 	if o == nil {
-		return "", "", false
+		return bcpii.TargetName{}, false
 	}
-	return o.target, o.kind, true
+	t, err := bcpii.ParseTargetName(o.target)
+	return t, err == nil
 }
 
 // Errors the SE answers with, beyond the shared ones.
@@ -264,30 +230,26 @@ var (
 // contract: path, method, query, body, object, state. An operation waits
 // for Run to take it over; should ctx end first, its job is ended with
 // 503.1 rather than left running, and Invoke answers 503.1.
-func (s *SE) Invoke(ctx context.Context, req Request) (Response, error) {
-	path, rawQuery, _ := strings.Cut(req.URI, "?")
-	rt, ok := parseRoute(path)
-	if !ok {
-		return Response{}, hmcerr.ErrNotFound
-	}
-	if req.Method != rt.method() {
-		return Response{}, hmcerr.ErrMethodNotAllowed
-	}
-	names, err := parseQuery(rt, rawQuery)
+func (s *SE) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.OperationResponse, error) {
+	m, err := bcpii.MatchOperation(req.Method, req.URI)
 	if err != nil {
-		return Response{}, err
+		return bcpii.OperationResponse{}, err
 	}
-	if rt.op == "" {
+	names, err := parseQuery(m.Route, m.Query)
+	if err != nil {
+		return bcpii.OperationResponse{}, err
+	}
+	if m.Route.Action == "" {
 		if len(bytes.TrimSpace(req.Body)) > 0 {
-			return Response{}, hmcerr.ErrBodyNotExpected
+			return bcpii.OperationResponse{}, hmcerr.ErrBodyNotExpected
 		}
-		return s.get(rt, names)
+		return s.get(m, names)
 	}
-	opts, err := parseBody(rt.op, req.Body)
+	opts, err := parseBody(m.Route.Action, req.Body)
 	if err != nil {
-		return Response{}, err
+		return bcpii.OperationResponse{}, err
 	}
-	return s.start(ctx, req, rt, opts)
+	return s.start(ctx, req, m, opts)
 }
 
 // run is one started operation.
@@ -299,17 +261,17 @@ type run struct {
 	timer clock.Timer
 }
 
-func (s *SE) start(ctx context.Context, req Request, rt route, opts options) (Response, error) {
-	obj := s.byURI[rt.objectURI()]
+func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Match, opts options) (bcpii.OperationResponse, error) {
+	obj := s.byURI[m.Object.URI()]
 	if obj == nil {
-		return Response{}, hmcerr.ErrNotFound
+		return bcpii.OperationResponse{}, hmcerr.ErrNotFound
 	}
-	if obj.kind == KindCPC && !obj.dpm {
-		return Response{}, errNotDPM
+	if obj.kind == bcpii.KindCPC && !obj.dpm {
+		return bcpii.OperationResponse{}, errNotDPM
 	}
 	select {
 	case <-s.stopped:
-		return Response{}, hmcerr.ErrUnavailable
+		return bcpii.OperationResponse{}, hmcerr.ErrUnavailable
 	default:
 	}
 
@@ -318,9 +280,9 @@ func (s *SE) start(ctx context.Context, req Request, rt route, opts options) (Re
 	s.mu.Lock()
 	if busy(obj) {
 		s.mu.Unlock()
-		return Response{}, errBusy
+		return bcpii.OperationResponse{}, errBusy
 	}
-	r := &run{obj: obj, prior: obj.status, plan: planFor(obj, rt.op, opts)}
+	r := &run{obj: obj, prior: obj.status, plan: planFor(obj, m.Route, opts)}
 	obj.busy = true
 	if r.plan.during != "" {
 		obj.status = r.plan.during
@@ -335,7 +297,7 @@ func (s *SE) start(ctx context.Context, req Request, rt route, opts options) (Re
 	})
 	if err != nil {
 		s.release(r, false)
-		return Response{}, hmcerr.As(err)
+		return bcpii.OperationResponse{}, hmcerr.As(err)
 	}
 	r.job = job
 	if s.journal != nil {
@@ -351,16 +313,16 @@ func (s *SE) start(ctx context.Context, req Request, rt route, opts options) (Re
 	case s.handoff <- r:
 	case <-s.stopped:
 		s.abandon(ctx, r, nil)
-		return Response{}, hmcerr.ErrUnavailable
+		return bcpii.OperationResponse{}, hmcerr.ErrUnavailable
 	case <-ctx.Done():
 		s.abandon(ctx, r, ctx.Err())
-		return Response{}, hmcerr.ErrUnavailable.WithCause(ctx.Err())
+		return bcpii.OperationResponse{}, hmcerr.ErrUnavailable.WithCause(ctx.Err())
 	}
 	var body bytes.Buffer
 	body.WriteString(`{"job-uri":`)
 	writeString(&body, job.URI())
 	body.WriteByte('}')
-	return Response{Status: 202, Body: body.Bytes(), JobURI: job.URI()}, nil
+	return bcpii.OperationResponse{Status: 202, Body: body.Bytes(), JobURI: job.URI()}, nil
 }
 
 // abandon ends a job that Run never took over, so that it does not stay
@@ -478,78 +440,6 @@ func (s *SE) finish(ctx context.Context, r *run, res jobs.Result) {
 	s.log.Info("simulated operation ended", "job", r.job.ID, "status", string(res.Status),
 		"job-status-code", res.StatusCode, "job-reason-code", res.ReasonCode)
 }
-
-// route is a request path the SE knows.
-type route struct {
-	collection string // "cpcs", "logical-partitions" or "partitions"
-	id         string // empty for List CPCs
-	sub        string // "logical-partitions" or "partitions" under a CPC
-	op         string // the operation name under .../operations/
-}
-
-// parseRoute matches path against the URIs the SE serves; anything else
-// is an unknown path, whatever its method.
-func parseRoute(path string) (route, bool) {
-	rest, ok := strings.CutPrefix(path, "/api/")
-	if !ok {
-		return route{}, false
-	}
-	segs := strings.Split(rest, "/")
-	for _, s := range segs {
-		if s == "" {
-			return route{}, false
-		}
-	}
-	rt := route{collection: segs[0]}
-	switch rt.collection {
-	case "cpcs", "logical-partitions", "partitions":
-	default:
-		return route{}, false
-	}
-	if len(segs) >= 2 {
-		rt.id = segs[1]
-	}
-	var ops []string
-	switch rt.collection {
-	case "cpcs":
-		ops = cpcOperations
-	case "logical-partitions":
-		ops = lparOperations
-	case "partitions":
-		ops = partitionOperations
-	}
-	switch {
-	case len(segs) == 1:
-		return rt, rt.collection == "cpcs"
-	case len(segs) == 2:
-		return rt, true
-	case len(segs) == 3 && rt.collection == "cpcs" && (segs[2] == "logical-partitions" || segs[2] == "partitions"):
-		rt.sub = segs[2]
-		return rt, true
-	case len(segs) == 4 && segs[2] == "operations":
-		for _, op := range ops {
-			if segs[3] == op {
-				rt.op = op
-				return rt, true
-			}
-		}
-	}
-	return route{}, false
-}
-
-func (rt route) method() string {
-	if rt.op != "" {
-		return "POST"
-	}
-	return "GET"
-}
-
-func (rt route) objectURI() string { return "/api/" + rt.collection + "/" + rt.id }
-
-// defaultCancelable says which operations support Cancel Job unless the
-// inventory says otherwise: starting and stopping a partition can be
-// interrupted, the others cannot.
-func defaultCancelable(kind string) bool { return kind == KindPartition }
 
 func operationDuration(cfg Operation) time.Duration {
 	if cfg.Duration > 0 {

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
@@ -82,8 +83,8 @@ func newStoppedHarness(t *testing.T, inventory string) *harness {
 	return &harness{t: t, se: se, reg: reg, store: st, clock: fc, stop: func() {}}
 }
 
-func (h *harness) invoke(owner jobs.Owner, method, uri, body string) (simse.Response, error) {
-	return h.se.Invoke(context.Background(), simse.Request{Owner: owner, Target: owner.Name, Method: method, URI: uri, Body: []byte(body)})
+func (h *harness) invoke(owner jobs.Owner, method, uri, body string) (bcpii.OperationResponse, error) {
+	return h.se.Invoke(context.Background(), bcpii.OperationRequest{Owner: owner, Target: owner.Name, Method: method, URI: uri, Body: []byte(body)})
 }
 
 // start invokes an operation that must be accepted and returns its job id.
@@ -542,28 +543,28 @@ func TestQueries(t *testing.T) {
 func TestResolve(t *testing.T) {
 	h := newHarness(t, "")
 	tests := []struct {
-		uri, target, kind string
-		ok                bool
+		uri, target string
+		ok          bool
 	}{
-		{"/api/cpcs", "", "", false},
-		{"/api/cpcs?name=CPC1", "", "", false},
-		{"/api/version", "", "", false},
-		{"/api/cpcs/" + cpc1, "IBM390PS.CPC1", simse.KindCPC, true},
-		{"/api/cpcs/" + cpc1 + "/logical-partitions?name=LP1", "IBM390PS.CPC1", simse.KindCPC, true},
-		{"/api/cpcs/" + cpc2 + "/operations/stop", "IBM390PS.CPC2", simse.KindCPC, true},
-		{"/api/cpcs/" + cpc1 + "/anything/below", "IBM390PS.CPC1", simse.KindCPC, true},
-		{"/api/logical-partitions/" + lpar1, "IBM390PS.CPC1.LP1", simse.KindLogicalPartition, true},
-		{lparOp(lpar3, "load"), "IBM390PS.CPC1.LP3", simse.KindLogicalPartition, true},
-		{"/api/partitions/" + part1 + "/operations/start", "IBM390PS.CPC2.PART1", simse.KindPartition, true},
-		{"/api/logical-partitions/" + part1, "", "", false},
-		{"/api/cpcs/nope", "", "", false},
-		{"/api/jobs/" + jobs.NewID(), "", "", false},
-		{"api/cpcs/" + cpc1, "", "", false},
+		{"/api/cpcs", "", false},
+		{"/api/cpcs?name=CPC1", "", false},
+		{"/api/version", "", false},
+		{"/api/cpcs/" + cpc1, "IBM390PS.CPC1", true},
+		{"/api/cpcs/" + cpc1 + "/logical-partitions?name=LP1", "IBM390PS.CPC1", true},
+		{"/api/cpcs/" + cpc2 + "/operations/stop", "IBM390PS.CPC2", true},
+		{"/api/cpcs/" + cpc1 + "/anything/below", "IBM390PS.CPC1", true},
+		{"/api/logical-partitions/" + lpar1, "IBM390PS.CPC1.LP1", true},
+		{lparOp(lpar3, "load"), "IBM390PS.CPC1.LP3", true},
+		{"/api/partitions/" + part1 + "/operations/start", "IBM390PS.CPC2.PART1", true},
+		{"/api/logical-partitions/" + part1, "", false},
+		{"/api/cpcs/nope", "", false},
+		{"/api/jobs/" + jobs.NewID(), "", false},
+		{"api/cpcs/" + cpc1, "", false},
 	}
 	for _, tt := range tests {
-		target, kind, ok := h.se.Resolve(tt.uri)
-		if target != tt.target || kind != tt.kind || ok != tt.ok {
-			t.Errorf("Resolve(%q) = %q, %q, %v; want %q, %q, %v", tt.uri, target, kind, ok, tt.target, tt.kind, tt.ok)
+		target, ok := h.se.Resolve(tt.uri)
+		if target.String() != tt.target || ok != tt.ok {
+			t.Errorf("Resolve(%q) = %q, %v; want %q, %v", tt.uri, target, ok, tt.target, tt.ok)
 		}
 	}
 }
@@ -620,7 +621,7 @@ func TestInvokeWithoutRun(t *testing.T) {
 		<-changes
 		cancel()
 	}()
-	_, err := h.se.Invoke(ctx, simse.Request{Owner: alice, Method: "POST", URI: partOp(part1, "start")})
+	_, err := h.se.Invoke(ctx, bcpii.OperationRequest{Owner: alice, Method: "POST", URI: partOp(part1, "start")})
 	checkHMCError(t, err, 503, 1)
 	stopWatching()
 	for range changes {
@@ -668,7 +669,7 @@ func TestNewCopiesInventory(t *testing.T) {
 	}
 	inv.CPCs[0].LogicalPartitions[0].Status = "exceptions"
 	inv.CPCs[0].TargetName = "X.Y"
-	if target, _, _ := se.Resolve("/api/logical-partitions/" + lpar1); target != "IBM390PS.CPC1.LP1" {
+	if target, _ := se.Resolve("/api/logical-partitions/" + lpar1); target.String() != "IBM390PS.CPC1.LP1" {
 		t.Errorf("target %s", target)
 	}
 }

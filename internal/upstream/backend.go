@@ -10,92 +10,21 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
-// Request is one caller's request, HWIREST-style.
-type Request struct {
-	// Owner will own the job the request starts.
-	Owner jobs.Owner
-	// Target is the checked X-API-Target-Name of a BCPii request, upper
-	// case; empty for API users and for requests that carry none.
-	Target string
-	// Method and URI are the HTTP method and request URI as received.
-	Method, URI string
-	// Body is the JSON body; empty for none.
-	Body []byte
-}
-
-// Response is a successful answer; failures are *hmcerr.Error.
-type Response struct {
-	Status int
-	Body   []byte
-	// JobURI is the local job of a started operation (Status 202).
-	JobURI string
-}
-
-// route is a request the client forwards.
-type route struct {
-	method string
-	// objectURI is the object the request addresses, "/api/{kind}/{id}";
-	// empty for List CPCs.
-	objectURI string
-	// cancelable says whether the operation's job supports Cancel Job.
-	cancelable bool
-	// job marks operations, which start jobs.
-	job bool
-}
-
-// The operations each kind of object takes, and whether they can be
-// canceled: the table of the package documentation.
-var operations = map[string]map[string]bool{
-	"logical-partitions": {"activate": false, "deactivate": false, "load": false},
-	"partitions":         {"start": true, "stop": true},
-	"cpcs":               {"start": false, "stop": false},
-}
-
 // parseRoute matches method and uri against the requests the client
-// forwards. An unknown path is 404.1 and a known one with another method
-// 405.0, as the gateway answers them itself.
-func parseRoute(method, uri string) (route, error) {
-	path, _, _ := strings.Cut(uri, "?")
-	rest, ok := strings.CutPrefix(path, "/api/")
-	if !ok {
-		return route{}, hmcerr.ErrNotFound
+// forwards: those of bcpii.MatchOperation, with object ids that validID
+// accepts. An unknown path, or an id the client would not forward, is
+// 404.1 and a known path with another method 405.0, as the gateway
+// answers them itself.
+func parseRoute(method, uri string) (bcpii.Match, error) {
+	if obj, ok := bcpii.Addressed(uri); ok && !validID(obj.ID) {
+		return bcpii.Match{}, hmcerr.ErrNotFound
 	}
-	segs := strings.Split(rest, "/")
-	coll := segs[0]
-	if _, ok := operations[coll]; !ok {
-		return route{}, hmcerr.ErrNotFound
-	}
-	want := ""
-	var rt route
-	switch {
-	case len(segs) == 1 && coll == "cpcs":
-		want = "GET"
-	case len(segs) >= 2 && validID(segs[1]):
-		rt.objectURI = "/api/" + coll + "/" + segs[1]
-		switch {
-		case len(segs) == 2:
-			want = "GET"
-		case len(segs) == 3 && coll == "cpcs" && (segs[2] == "logical-partitions" || segs[2] == "partitions"):
-			want = "GET"
-		case len(segs) == 4 && segs[2] == "operations":
-			cancelable, known := operations[coll][segs[3]]
-			if known {
-				want, rt.job, rt.cancelable = "POST", true, cancelable
-			}
-		}
-	}
-	switch {
-	case want == "":
-		return route{}, hmcerr.ErrNotFound
-	case method != want:
-		return route{}, hmcerr.ErrMethodNotAllowed
-	}
-	rt.method = want
-	return rt, nil
+	return bcpii.MatchOperation(method, uri)
 }
 
 // validID reports whether s can be an object or job id in a URI: URI
@@ -129,26 +58,26 @@ func validQuery(q string) bool {
 // registry, owned by req.Owner, before Invoke answers 202 with its URI; it
 // waits for Run to take the job over, and answers 503.1 once Run has
 // ended.
-func (c *Client) Invoke(ctx context.Context, req Request) (Response, error) {
+func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.OperationResponse, error) {
 	rt, err := parseRoute(req.Method, req.URI)
 	if err != nil {
-		return Response{}, err
+		return bcpii.OperationResponse{}, err
 	}
 	if _, q, _ := strings.Cut(req.URI, "?"); !validQuery(q) {
-		return Response{}, hmcerr.ErrBadQueryParm
+		return bcpii.OperationResponse{}, hmcerr.ErrBadQueryParm
 	}
-	if req.Owner.Kind == jobs.PartitionOwner && rt.objectURI != "" && req.Target == "" {
+	if req.Owner.Kind == jobs.PartitionOwner && rt.Route.Target != bcpii.TargetNone && req.Target == "" {
 		// The server checks X-API-Target-Name only against objects whose
 		// target name Resolve knows; the others must not be reached by a
 		// partition at all.
 		if c.targets.unreachable() {
-			return Response{}, hmcerr.ErrUnavailable
+			return bcpii.OperationResponse{}, hmcerr.ErrUnavailable
 		}
-		return Response{}, hmcerr.ErrNotFound
+		return bcpii.OperationResponse{}, hmcerr.ErrNotFound
 	}
 	select {
 	case <-c.stopped:
-		return Response{}, hmcerr.ErrUnavailable
+		return bcpii.OperationResponse{}, hmcerr.ErrUnavailable
 	default:
 	}
 	var body []byte
@@ -157,23 +86,23 @@ func (c *Client) Invoke(ctx context.Context, req Request) (Response, error) {
 	}
 	r, err := c.do(ctx, kindOperation, req.Method, req.URI, body)
 	if err != nil {
-		return Response{}, err
+		return bcpii.OperationResponse{}, err
 	}
 	if !r.ok() {
-		return Response{}, backendError(r)
+		return bcpii.OperationResponse{}, backendError(r)
 	}
-	if r.status != 202 || !rt.job {
-		return Response{Status: r.status, Body: r.body}, nil
+	if r.status != 202 || rt.Route.Action == "" {
+		return bcpii.OperationResponse{Status: r.status, Body: r.body}, nil
 	}
 	ref, fields, err := parseAccepted(r.body)
 	if err != nil {
 		// The upstream has started something the gateway cannot follow.
 		c.log.ErrorContext(ctx, "upstream operation answered 202 without a usable job-uri",
 			"operation", req.Method+" "+pathOf(req.URI), "err", err)
-		return Response{}, hmcerr.As(err)
+		return bcpii.OperationResponse{}, hmcerr.As(err)
 	}
 	if ref == "" {
-		return Response{Status: r.status, Body: r.body}, nil
+		return bcpii.OperationResponse{Status: r.status, Body: r.body}, nil
 	}
 	// The upstream job runs now: register and follow it even if the
 	// caller has gone.
@@ -182,12 +111,12 @@ func (c *Client) Invoke(ctx context.Context, req Request) (Response, error) {
 		Owner:      req.Owner,
 		Target:     req.Target,
 		Operation:  req.Method + " " + pathOf(req.URI),
-		Cancelable: rt.cancelable,
+		Cancelable: rt.Route.Cancelable,
 		BackendRef: ref,
 	})
 	if err != nil {
 		c.log.ErrorContext(ctx, "upstream job could not be registered", "upstream_job", ref, "err", err)
-		return Response{}, hmcerr.As(err)
+		return bcpii.OperationResponse{}, hmcerr.As(err)
 	}
 	c.log.InfoContext(ctx, "upstream operation started", "job", job.ID, "upstream_job", ref,
 		"operation", job.Operation, "owner", job.Owner.String(), "cancelable", job.Cancelable)
@@ -198,7 +127,7 @@ func (c *Client) Invoke(ctx context.Context, req Request) (Response, error) {
 		c.log.WarnContext(ctx, "upstream job not followed: the backend has stopped", "job", job.ID, "upstream_job", ref)
 	}
 	fields["job-uri"] = mustJSON(job.URI())
-	return Response{Status: 202, Body: objectJSON(fields), JobURI: job.URI()}, nil
+	return bcpii.OperationResponse{Status: 202, Body: objectJSON(fields), JobURI: job.URI()}, nil
 }
 
 // parseAccepted reads a 202 answer: its job-uri, if it has one, must be
@@ -249,28 +178,20 @@ func objectJSON(fields map[string]json.RawMessage) []byte {
 
 // Resolve tells the target name of the object uri addresses, if the
 // upstream reports one; see the package documentation.
-func (c *Client) Resolve(uri string) (string, bool) {
+func (c *Client) Resolve(uri string) (bcpii.TargetName, bool) {
 	obj, ok := objectOf(uri)
 	if !ok {
-		return "", false
+		return bcpii.TargetName{}, false
 	}
 	return c.lookupTarget(obj)
 }
 
-// objectOf is the object a URI addresses, "/api/{kind}/{id}", for the
-// kinds that have target names.
+// objectOf is the object a URI addresses, "/api/{kind}/{id}", as
+// bcpii.Addressed sees it, if the client would forward its id.
 func objectOf(uri string) (string, bool) {
-	path, _, _ := strings.Cut(uri, "?")
-	rest, ok := strings.CutPrefix(path, "/api/")
-	if !ok {
+	obj, ok := bcpii.Addressed(uri)
+	if !ok || !validID(obj.ID) {
 		return "", false
 	}
-	segs := strings.SplitN(rest, "/", 3)
-	if len(segs) < 2 || !validID(segs[1]) {
-		return "", false
-	}
-	if _, ok := operations[segs[0]]; !ok {
-		return "", false
-	}
-	return "/api/" + segs[0] + "/" + segs[1], true
+	return obj.URI(), true
 }

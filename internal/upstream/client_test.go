@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"log/slog"
 	"os"
@@ -92,7 +93,7 @@ func startHarness(t *testing.T, hmc *fakeHMC, reg *jobs.Registry, clk *clock.Fak
 // (cancelable) and returns the local job.
 func (h *harness) start(owner jobs.Owner, cancelable bool) jobs.Job {
 	h.t.Helper()
-	req := Request{Owner: owner, Method: "POST", URI: "/api/logical-partitions/l1/operations/activate", Body: []byte(`{"force":true}`)}
+	req := bcpii.OperationRequest{Owner: owner, Method: "POST", URI: "/api/logical-partitions/l1/operations/activate", Body: []byte(`{"force":true}`)}
 	if owner.Kind == jobs.PartitionOwner {
 		req.Target = "IBM390PS.CPC1.LP1"
 	}
@@ -168,7 +169,7 @@ func TestTrust(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, hmc, func(c *Config) { c.CAFile, c.Fingerprint = tc.ca, tc.fp })
 			before := hmc.count("POST /api/sessions")
-			_, err := h.c.Invoke(context.Background(), Request{Owner: user, Method: "GET", URI: "/api/cpcs"})
+			_, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Owner: user, Method: "GET", URI: "/api/cpcs"})
 			if tc.wantFail {
 				wantHMCError(t, err, 503, 1, false)
 				if hmc.count("POST /api/sessions") != before {
@@ -222,7 +223,7 @@ func TestLogonRelogonLogoff(t *testing.T) {
 	h := newHarness(t, hmc, nil)
 	ctx := context.Background()
 	get := func() error {
-		_, err := h.c.Invoke(ctx, Request{Owner: user, Method: "GET", URI: "/api/logical-partitions/l1"})
+		_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Owner: user, Method: "GET", URI: "/api/logical-partitions/l1"})
 		return err
 	}
 	if err := get(); err != nil {
@@ -267,14 +268,14 @@ func TestLogonRelogonLogoff(t *testing.T) {
 func TestSessionRefusedTwice(t *testing.T) {
 	hmc := newFakeHMC(t)
 	h := newHarness(t, hmc, nil)
-	if _, err := h.c.Invoke(context.Background(), Request{Owner: user, Method: "GET", URI: "/api/cpcs"}); err != nil {
+	if _, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Owner: user, Method: "GET", URI: "/api/cpcs"}); err != nil {
 		t.Fatal(err)
 	}
 	// Every session is refused from now on: the logon works, the request
 	// does not.
 	hmc.set(func(h *fakeHMC) { h.refuseSessions = true })
 	before := h.c.Stats()
-	_, err := h.c.Invoke(context.Background(), Request{Owner: user, Method: "GET", URI: "/api/cpcs"})
+	_, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Owner: user, Method: "GET", URI: "/api/cpcs"})
 	wantHMCError(t, err, 503, 1, false)
 	after := h.c.Stats()
 	if after.Operations-before.Operations != 2 || after.Logons-before.Logons != 1 {
@@ -288,7 +289,7 @@ func TestSessionRefusedTwice(t *testing.T) {
 func TestSecretsStayOutOfLogs(t *testing.T) {
 	hmc := newFakeHMC(t)
 	bad := newHarness(t, hmc, func(c *Config) { c.Credentials.Password = "wrong-password-xyz" })
-	_, err := bad.c.Invoke(context.Background(), Request{Owner: user, Method: "GET", URI: "/api/cpcs"})
+	_, err := bad.c.Invoke(context.Background(), bcpii.OperationRequest{Owner: user, Method: "GET", URI: "/api/cpcs"})
 	wantHMCError(t, err, 503, 1, false)
 	if strings.Contains(err.Error(), "wrong-password-xyz") {
 		t.Fatalf("the error shows the password: %v", err)
@@ -351,7 +352,7 @@ func TestInvokeRegistersLocalJob(t *testing.T) {
 		t.Fatalf("partition start job %+v", k)
 	}
 	// Queries pass through with their status and body.
-	resp, err := h.c.Invoke(context.Background(), Request{Owner: user, Method: "GET", URI: "/api/logical-partitions/l1"})
+	resp, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Owner: user, Method: "GET", URI: "/api/logical-partitions/l1"})
 	if err != nil || resp.Status != 200 || string(resp.Body) != `{"name":"LP1","status":"operating"}` || resp.JobURI != "" {
 		t.Fatalf("query: %+v %v", resp, err)
 	}
@@ -368,23 +369,23 @@ func TestInvokeErrors(t *testing.T) {
 	hmc.set(func(h *fakeHMC) {
 		h.opError = &answer{409, `{"http-status":409,"reason":1,"message":"The logical partition is in the wrong state.","request-uri":"x"}`}
 	})
-	_, err := h.c.Invoke(ctx, Request{Owner: user, Method: "POST", URI: "/api/logical-partitions/l1/operations/load"})
+	_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Owner: user, Method: "POST", URI: "/api/logical-partitions/l1/operations/load"})
 	e := wantHMCError(t, err, 409, 1, true)
 	if e.Message != "The logical partition is in the wrong state." || e.Kind != hmcerr.FailedPrecondition {
 		t.Fatalf("error %+v", e)
 	}
-	_, err = h.c.Invoke(ctx, Request{Owner: user, Method: "GET", URI: "/api/logical-partitions/nosuch"})
+	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Owner: user, Method: "GET", URI: "/api/logical-partitions/nosuch"})
 	wantHMCError(t, err, 404, 1, true)
 
 	// A body that is no HMC error keeps the status line; from a proxy in
 	// front of the HMC, it means the HMC cannot be reached.
 	hmc.set(func(h *fakeHMC) { h.opError = &answer{500, `<html>Oops</html>`} })
-	_, err = h.c.Invoke(ctx, Request{Owner: user, Method: "POST", URI: "/api/cpcs/c2/operations/stop"})
+	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Owner: user, Method: "POST", URI: "/api/cpcs/c2/operations/stop"})
 	if e := wantHMCError(t, err, 500, 0, true); e.Message != "Internal Server Error" {
 		t.Fatalf("message %q", e.Message)
 	}
 	hmc.set(func(h *fakeHMC) { h.opError = &answer{502, `<html>Bad gateway</html>`} })
-	_, err = h.c.Invoke(ctx, Request{Owner: user, Method: "POST", URI: "/api/cpcs/c2/operations/stop"})
+	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Owner: user, Method: "POST", URI: "/api/cpcs/c2/operations/stop"})
 	wantHMCError(t, err, 503, 1, false)
 
 	before := h.c.Stats().Requests
@@ -404,7 +405,7 @@ func TestInvokeErrors(t *testing.T) {
 		{"GET", "/version", 404, 1},
 		{"GET", "/api/cpcs?name=a b", 400, 1},
 	} {
-		_, err := h.c.Invoke(ctx, Request{Owner: user, Method: tc.method, URI: tc.uri})
+		_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Owner: user, Method: tc.method, URI: tc.uri})
 		wantHMCError(t, err, tc.status, tc.reason, false)
 	}
 	if n := h.c.Stats().Requests; n != before {
@@ -425,7 +426,7 @@ func TestResolve(t *testing.T) {
 		"/api/partitions/p1":                        "IBM390PS.CPC2.PART1",
 		"/api/cpcs/c2":                              "IBM390PS.CPC2",
 	} {
-		if got, ok := h.c.Resolve(uri); !ok || got != want {
+		if got, ok := h.c.Resolve(uri); !ok || got.String() != want {
 			t.Errorf("Resolve(%s) = %q %v, want %q", uri, got, ok, want)
 		}
 	}
@@ -458,16 +459,16 @@ func TestPartitionNeedsKnownTarget(t *testing.T) {
 	hmc := newFakeHMC(t)
 	h := newHarness(t, hmc, nil)
 	ctx := context.Background()
-	_, err := h.c.Invoke(ctx, Request{Owner: partition, Method: "GET", URI: "/api/cpcs/c3"})
+	_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Owner: partition, Method: "GET", URI: "/api/cpcs/c3"})
 	wantHMCError(t, err, 404, 1, false)
 	if n := hmc.count("GET /api/cpcs/c3"); n != 0 {
 		t.Fatal("a partition's request without a checked target reached the upstream")
 	}
 	// List CPCs needs no target; an API user needs none.
-	if _, err := h.c.Invoke(ctx, Request{Owner: partition, Method: "GET", URI: "/api/cpcs"}); err != nil {
+	if _, err := h.c.Invoke(ctx, bcpii.OperationRequest{Owner: partition, Method: "GET", URI: "/api/cpcs"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.c.Invoke(ctx, Request{Owner: user, Method: "GET", URI: "/api/logical-partitions/l1"}); err != nil {
+	if _, err := h.c.Invoke(ctx, bcpii.OperationRequest{Owner: user, Method: "GET", URI: "/api/logical-partitions/l1"}); err != nil {
 		t.Fatal(err)
 	}
 	hmc.set(func(h *fakeHMC) { h.down = true })
@@ -475,7 +476,7 @@ func TestPartitionNeedsKnownTarget(t *testing.T) {
 	if _, ok := h.c.Resolve("/api/logical-partitions/new"); ok {
 		t.Fatal("resolved while the upstream is away")
 	}
-	_, err = h.c.Invoke(ctx, Request{Owner: partition, Method: "GET", URI: "/api/logical-partitions/new"})
+	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Owner: partition, Method: "GET", URI: "/api/logical-partitions/new"})
 	wantHMCError(t, err, 503, 1, false)
 }
 

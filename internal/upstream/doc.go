@@ -31,10 +31,13 @@
 //
 // # Operations
 //
-// Only the operations of the gateway's REST surface are forwarded; anything
-// else answers 404.1 (405.0 for a known path with another method) without
-// reaching the upstream, so that callers cannot use the gateway's HMC user
-// for other requests (its sessions, users or jobs):
+// Only the requests of bcpii's route table are forwarded (matched with
+// bcpii.MatchOperation, and only with object ids of URI unreserved
+// characters); anything else answers 404.1 (405.0 for a known path with
+// another method) without reaching the upstream, so that callers cannot use
+// the gateway's HMC user for other requests (its sessions, users or jobs).
+// The route table says, for each, which target it names and whether its job
+// can be canceled:
 //
 //	GET  /api/cpcs                                    no target
 //	GET  /api/cpcs/{id}, .../logical-partitions,      the CPC
@@ -46,12 +49,11 @@
 //	POST /api/partitions/{id}/operations/start, stop  the partition; cancelable
 //	POST /api/cpcs/{id}/operations/start, stop        the CPC; not cancelable
 //
-// The last column is the table of Cancel Job support: a local job can be
-// canceled (and the cancel is forwarded) only for partition start and stop,
-// as on the HMC and the simulated SE; the others answer 404.4 locally. If
-// the upstream nevertheless refuses a forwarded cancel (404.4), the refusal
-// is logged and the job stays cancel-pending until the upstream job ends,
-// with the status the upstream reports.
+// A local job can be canceled (and the cancel is forwarded) only for
+// partition start and stop, as on the HMC and the simulated SE; the others
+// answer 404.4 locally. If the upstream nevertheless refuses a forwarded
+// cancel (404.4), the refusal is logged and the job stays cancel-pending
+// until the upstream job ends, with the status the upstream reports.
 //
 // A 202 answer with a job-uri registers a local job, owned by the caller
 // and remembering the upstream job URI as its BackendRef, before the caller

@@ -193,16 +193,16 @@ func FuzzParseRoute(f *testing.F) {
 		if !strings.HasPrefix(path, "/api/") || hasDotSegment(path) || strings.Contains(path, "%") || strings.Contains(path, "//") {
 			t.Fatalf("forwarded %s %q", method, uri)
 		}
-		if method != rt.method || (rt.method != "GET" && rt.method != "POST") {
-			t.Fatalf("route method %q for %q", rt.method, method)
+		if method != rt.Route.Method || (rt.Route.Method != "GET" && rt.Route.Method != "POST") || rt.Route.Kind == "" {
+			t.Fatalf("route %s %s for %q", rt.Route.Method, rt.Route.Pattern, method)
 		}
-		if rt.job != (rt.method == "POST") {
+		if (rt.Route.Action != "") != (rt.Route.Method == "POST") {
 			t.Fatalf("route %+v", rt)
 		}
-		if rt.objectURI != "" && (!strings.HasPrefix(path, rt.objectURI) || !validID(rt.objectURI[strings.LastIndex(rt.objectURI, "/")+1:])) {
-			t.Fatalf("object %q of %q", rt.objectURI, uri)
+		if obj := rt.Object.URI(); obj != "" && (!strings.HasPrefix(path, obj) || !validID(rt.Object.ID)) {
+			t.Fatalf("object %q of %q", obj, uri)
 		}
-		if rt.cancelable && !strings.HasPrefix(path, "/api/partitions/") {
+		if rt.Route.Cancelable && !strings.HasPrefix(path, "/api/partitions/") {
 			t.Fatalf("%q cancelable", uri)
 		}
 	})

@@ -16,7 +16,7 @@ import (
 // targetCache maps object URIs to target names.
 type targetCache struct {
 	mu       sync.Mutex
-	byURI    map[string]string
+	byURI    map[string]bcpii.TargetName
 	last     time.Time     // when the last refresh began; zero: never
 	lastErr  error         // how the last refresh ended
 	inflight chan struct{} // closed when the refresh under way ends
@@ -33,7 +33,7 @@ func (t *targetCache) unreachable() bool {
 // lookupTarget returns the target name of objectURI, fetching the lists
 // again on a miss unless that was done less than TargetRefresh ago.
 // Concurrent misses share one refresh.
-func (c *Client) lookupTarget(objectURI string) (string, bool) {
+func (c *Client) lookupTarget(objectURI string) (bcpii.TargetName, bool) {
 	t := &c.targets
 	t.mu.Lock()
 	if name, ok := t.byURI[objectURI]; ok {
@@ -51,12 +51,12 @@ func (c *Client) lookupTarget(objectURI string) (string, bool) {
 	now := c.clock.Now()
 	if !t.last.IsZero() && now.Sub(t.last) < c.cfg.TargetRefresh {
 		t.mu.Unlock()
-		return "", false
+		return bcpii.TargetName{}, false
 	}
 	select {
 	case <-c.stopped:
 		t.mu.Unlock()
-		return "", false
+		return bcpii.TargetName{}, false
 	default:
 	}
 	t.last = now
@@ -94,14 +94,14 @@ type listItem struct {
 
 // fetchTargets lists the CPCs and their logical partitions and partitions
 // and returns their target names by object URI.
-func (c *Client) fetchTargets(ctx context.Context) (map[string]string, error) {
+func (c *Client) fetchTargets(ctx context.Context) (map[string]bcpii.TargetName, error) {
 	var cpcs struct {
 		CPCs []listItem `json:"cpcs"`
 	}
 	if err := c.getList(ctx, "/api/cpcs", &cpcs); err != nil {
 		return nil, err
 	}
-	m := make(map[string]string)
+	m := make(map[string]bcpii.TargetName)
 	for _, cpc := range cpcs.CPCs {
 		id, ok := strings.CutPrefix(cpc.ObjectURI, "/api/cpcs/")
 		if !ok || !validID(id) {
@@ -111,7 +111,7 @@ func (c *Client) fetchTargets(ctx context.Context) (map[string]string, error) {
 		if err != nil || !cpcTarget.IsCPC() {
 			continue // no target name: no partition can address it
 		}
-		m[cpc.ObjectURI] = cpcTarget.String()
+		m[cpc.ObjectURI] = cpcTarget
 		for _, sub := range []string{"logical-partitions", "partitions"} {
 			var list map[string][]listItem
 			if err := c.getList(ctx, cpc.ObjectURI+"/"+sub, &list); err != nil {
@@ -133,7 +133,7 @@ func (c *Client) fetchTargets(ctx context.Context) (map[string]string, error) {
 				if err != nil || tn.IsCPC() || !tn.CPC().Equal(cpcTarget) {
 					continue
 				}
-				m[p.ObjectURI] = tn.String()
+				m[p.ObjectURI] = tn
 			}
 		}
 	}

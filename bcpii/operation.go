@@ -1,0 +1,32 @@
+package bcpii
+
+import "github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+
+// OperationRequest is one HWIREST-style request for a backend (the
+// simulated SE or an upstream HMC): a request of the route table, after
+// its target rule.
+type OperationRequest struct {
+	// Owner will own the job the request starts, and alone may see it.
+	Owner jobs.Owner
+	// Target is the checked X-API-Target-Name of a BCPii request, upper
+	// case; empty for API users and for requests that name none. The job
+	// remembers it.
+	Target string
+	// Method and URI are the HTTP method and the request URI, path and
+	// query, as received.
+	Method, URI string
+	// Body is the JSON body; empty for none.
+	Body []byte
+}
+
+// OperationResponse is a backend's successful answer; failures are
+// *hmcerr.Error.
+type OperationResponse struct {
+	// Status is the HTTP status: 200 for a query, 202 for a started
+	// operation.
+	Status int
+	// Body is the JSON answer, or nil.
+	Body []byte
+	// JobURI is the local job of a started operation (Status 202).
+	JobURI string
+}

@@ -1,0 +1,275 @@
+package bcpii
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+)
+
+// The kinds of object, spelled as the HMC's class property spells them.
+const (
+	KindCPC              = "cpc"
+	KindLogicalPartition = "logical-partition"
+	KindPartition        = "partition"
+)
+
+// TargetRule says which X-API-Target-Name a BCPii request must carry. The
+// zero value is no rule: CheckTarget refuses every request under it, so
+// that a route added without a rule fails closed.
+type TargetRule int
+
+const (
+	// TargetNone: the request names no target; the header is not looked
+	// at (Query API Version, List CPCs).
+	TargetNone TargetRule = iota + 1
+	// TargetCPC: the request is addressed to a CPC or to something under
+	// it (its lists of partitions) and names that CPC.
+	TargetCPC
+	// TargetPartition: the request is addressed to a logical partition or
+	// a partition and names it.
+	TargetPartition
+)
+
+// Route is one request of the HMC Web Services API that the gateway serves
+// over BCPii, apart from the job requests.
+type Route struct {
+	// Method is the HTTP method, upper case.
+	Method string
+	// Pattern is the path; the segment {id} stands for any one non-empty
+	// segment, an object id.
+	Pattern string
+	// Name is the HMC's name of the request.
+	Name string
+	// Kind is the kind of object the request reads or acts on; for a
+	// listing, the kind of the objects listed. It is "" for Query API
+	// Version, which the gateway answers itself, never a backend.
+	Kind string
+	// List marks listings: the answer lists the objects of Kind.
+	List bool
+	// Action is the name under .../operations/ of an operation, which
+	// starts a job; "" for a query.
+	Action string
+	// Target is the X-API-Target-Name rule.
+	Target TargetRule
+	// Cancelable says whether the operation's job supports Cancel Job
+	// unless a backend knows better.
+	Cancelable bool
+	// Query lists the query parameters the request accepts.
+	Query []string
+}
+
+// nameFilter is the query of the listings: the HMC's name filter, a
+// regular expression the whole name must match.
+var nameFilter = []string{"name"}
+
+// routes is the route table. Patterns are distinct and none overlaps
+// another, so at most one route matches a path per method.
+var routes = []Route{
+	{Method: "GET", Pattern: "/api/version", Name: "Query API Version", Target: TargetNone},
+	{Method: "GET", Pattern: "/api/cpcs", Name: "List CPC Objects", Kind: KindCPC, List: true, Target: TargetNone, Query: nameFilter},
+	{Method: "GET", Pattern: "/api/cpcs/{id}", Name: "Get CPC Properties", Kind: KindCPC, Target: TargetCPC},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/logical-partitions", Name: "List Logical Partitions of CPC", Kind: KindLogicalPartition, List: true, Target: TargetCPC, Query: nameFilter},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/partitions", Name: "List Partitions of a CPC", Kind: KindPartition, List: true, Target: TargetCPC, Query: nameFilter},
+	{Method: "GET", Pattern: "/api/logical-partitions/{id}", Name: "Get Logical Partition Properties", Kind: KindLogicalPartition, Target: TargetPartition},
+	{Method: "GET", Pattern: "/api/partitions/{id}", Name: "Get Partition Properties", Kind: KindPartition, Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/activate", Name: "Activate Logical Partition", Kind: KindLogicalPartition, Action: "activate", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/deactivate", Name: "Deactivate Logical Partition", Kind: KindLogicalPartition, Action: "deactivate", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/load", Name: "Load Logical Partition", Kind: KindLogicalPartition, Action: "load", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/partitions/{id}/operations/start", Name: "Start Partition", Kind: KindPartition, Action: "start", Target: TargetPartition, Cancelable: true},
+	{Method: "POST", Pattern: "/api/partitions/{id}/operations/stop", Name: "Stop Partition", Kind: KindPartition, Action: "stop", Target: TargetPartition, Cancelable: true},
+	{Method: "POST", Pattern: "/api/cpcs/{id}/operations/start", Name: "Start CPC", Kind: KindCPC, Action: "start", Target: TargetCPC},
+	{Method: "POST", Pattern: "/api/cpcs/{id}/operations/stop", Name: "Stop CPC", Kind: KindCPC, Action: "stop", Target: TargetCPC},
+}
+
+// collections are the URI collections of the kinds of object.
+var collections = map[string]string{
+	"cpcs":               KindCPC,
+	"logical-partitions": KindLogicalPartition,
+	"partitions":         KindPartition,
+}
+
+// routeSegments are the patterns of routes, split on "/".
+var routeSegments = func() [][]string {
+	segs := make([][]string, len(routes))
+	for i, r := range routes {
+		segs[i] = strings.Split(r.Pattern, "/")
+	}
+	return segs
+}()
+
+// Routes returns the route table, a copy the caller may change.
+func Routes() []Route {
+	out := slices.Clone(routes)
+	for i := range out {
+		out[i].Query = slices.Clone(out[i].Query)
+	}
+	return out
+}
+
+// Actions returns the names of the operations objects of kind take, in the
+// order of the route table.
+func Actions(kind string) []string {
+	var names []string
+	for _, r := range routes {
+		if r.Kind == kind && r.Action != "" {
+			names = append(names, r.Action)
+		}
+	}
+	return names
+}
+
+// Object is an object a request URI addresses.
+type Object struct {
+	// Kind is KindCPC, KindLogicalPartition or KindPartition.
+	Kind string
+	// ID is the object id as the URI spells it, not percent-decoded.
+	ID string
+}
+
+// IsZero reports whether o is no object.
+func (o Object) IsZero() bool { return o == Object{} }
+
+// URI is the object's URI, /api/{collection}/{id}; "" for the zero Object.
+func (o Object) URI() string {
+	if o.IsZero() {
+		return ""
+	}
+	return "/api/" + Collection(o.Kind) + "/" + o.ID
+}
+
+// Collection returns the URI collection of the objects of kind:
+// "cpcs", "logical-partitions" or "partitions"; "" for another kind.
+func Collection(kind string) string {
+	for c, k := range collections {
+		if k == kind {
+			return c
+		}
+	}
+	return ""
+}
+
+// Addressed returns the object a request URI addresses, as the target rule
+// sees it: the CPC for /api/cpcs/{id} and anything under it, the logical
+// partition or partition for /api/logical-partitions/{id} or
+// /api/partitions/{id} and anything under them. It reports false for any
+// other URI, List CPCs included, whether or not a route matches it.
+func Addressed(uri string) (Object, bool) {
+	path, _, _ := strings.Cut(uri, "?")
+	rest, ok := strings.CutPrefix(path, "/api/")
+	if !ok {
+		return Object{}, false
+	}
+	segs := strings.SplitN(rest, "/", 3)
+	kind := collections[segs[0]]
+	if kind == "" || len(segs) < 2 || segs[1] == "" {
+		return Object{}, false
+	}
+	return Object{Kind: kind, ID: segs[1]}, true
+}
+
+// Match is a request matched against the route table.
+type Match struct {
+	Route Route
+	// Object is what the request addresses; zero for Query API Version
+	// and List CPCs.
+	Object Object
+	// Query is the raw query after '?', "" when there is none.
+	Query string
+}
+
+// MatchRoute matches a request's method and URI (path and query, as
+// received) against the route table, in the HMC's order: a path no route
+// has is hmcerr.ErrNotFound (404.1), and a path that routes have only with
+// other methods is hmcerr.ErrMethodNotAllowed (405.0). The query is not
+// judged here. The path is matched as received, not percent-decoded.
+func MatchRoute(method, uri string) (Match, error) { return match(method, uri, true) }
+
+// MatchOperation is MatchRoute for the requests a backend serves, every
+// route but Query API Version: the gateway answers that one itself, so
+// here /api/version is an unknown path whatever the method.
+func MatchOperation(method, uri string) (Match, error) { return match(method, uri, false) }
+
+func match(method, uri string, version bool) (Match, error) {
+	path, query, _ := strings.Cut(uri, "?")
+	parts := strings.Split(path, "/")
+	known := false
+	for i, segs := range routeSegments {
+		if routes[i].Kind == "" && !version {
+			continue
+		}
+		obj, ok := matchSegments(segs, parts)
+		if !ok {
+			continue
+		}
+		if routes[i].Method != method {
+			known = true
+			continue
+		}
+		r := routes[i]
+		r.Query = slices.Clone(r.Query)
+		return Match{Route: r, Object: obj, Query: query}, nil
+	}
+	if known {
+		return Match{}, hmcerr.ErrMethodNotAllowed
+	}
+	return Match{}, hmcerr.ErrNotFound
+}
+
+// matchSegments matches the parts of a path against a pattern's segments
+// and returns the object its {id} names.
+func matchSegments(segs, parts []string) (Object, bool) {
+	if len(parts) != len(segs) {
+		return Object{}, false
+	}
+	var obj Object
+	for i, seg := range segs {
+		if seg == "{id}" {
+			if parts[i] == "" {
+				return Object{}, false
+			}
+			obj = Object{Kind: collections[segs[i-1]], ID: parts[i]}
+			continue
+		}
+		if parts[i] != seg {
+			return Object{}, false
+		}
+	}
+	return obj, true
+}
+
+// Resolver tells the target name of the object at an object URI
+// (/api/{collection}/{id}), if it knows that object.
+type Resolver func(objectURI string) (TargetName, bool)
+
+var errWrongObjectTarget = hmcerr.ErrBadTargetName.WithMessage(
+	"The X-API-Target-Name header does not name the object the request addresses.")
+
+// CheckTarget applies the route's target rule to a request from a
+// requesting partition whose X-API-Target-Name is header (present says
+// whether there was one). It returns the target the request names, which
+// the job it starts remembers; the zero TargetName when the rule asks for
+// none, or when resolve does not know the object: an unknown object is the
+// backend's 404.1, which comes before 400.2. Its errors are
+// hmcerr.ErrBadTargetName (400.2).
+func (m Match) CheckTarget(header string, present bool, resolve Resolver) (TargetName, error) {
+	switch m.Route.Target {
+	case TargetNone:
+		return TargetName{}, nil
+	case TargetCPC, TargetPartition:
+	default:
+		return TargetName{}, errWrongObjectTarget
+	}
+	obj, ok := resolve(m.Object.URI())
+	if !ok {
+		return TargetName{}, nil
+	}
+	named, err := TargetFromHeader(header, present)
+	if err != nil {
+		return TargetName{}, err
+	}
+	if obj.IsCPC() != (m.Route.Target == TargetCPC) || !obj.Equal(named) {
+		return TargetName{}, errWrongObjectTarget
+	}
+	return named, nil
+}

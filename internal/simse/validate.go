@@ -1,0 +1,221 @@
+package simse
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+)
+
+// The statuses an object may have, as the HMC spells them.
+var (
+	cpcStatuses       = []string{"operating", "not-operating", "no-power"}
+	lparStatuses      = []string{"not-activated", "not-operating", "operating", "exceptions"}
+	partitionStatuses = []string{"stopped", "starting", "active", "stopping"}
+)
+
+// The operations each kind of object takes, from the route table.
+var (
+	cpcOperations       = bcpii.Actions(bcpii.KindCPC)
+	lparOperations      = bcpii.Actions(bcpii.KindLogicalPartition)
+	partitionOperations = bcpii.Actions(bcpii.KindPartition)
+)
+
+// Validate reports every inconsistency in inv, each with its place.
+func (inv *Inventory) Validate() error {
+	v := &validator{ids: map[string]string{}, targets: map[string]string{}, cpcNames: map[string]string{}}
+	if len(inv.CPCs) == 0 {
+		v.errorf("cpcs", "at least one CPC is required")
+	}
+	for i, c := range inv.CPCs {
+		v.cpc(fmt.Sprintf("cpcs[%d]", i), c)
+	}
+	if len(v.errs) > 0 {
+		return fmt.Errorf("simse: inventory: %w", errors.Join(v.errs...))
+	}
+	return nil
+}
+
+type validator struct {
+	errs     []error
+	ids      map[string]string // object id -> where it was first seen
+	targets  map[string]string // upper-case target name -> where
+	cpcNames map[string]string
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) cpc(path string, c CPC) {
+	switch {
+	case c.Name == "":
+		v.errorf(path+".name", "a name is required")
+	case !validCPCName(c.Name):
+		v.errorf(path+".name", "%q is not 1 to 64 printable characters", c.Name)
+	case v.cpcNames[c.Name] != "":
+		v.errorf(path+".name", "%q is also the name of %s", c.Name, v.cpcNames[c.Name])
+	default:
+		v.cpcNames[c.Name] = path
+	}
+	v.id(path, c.ObjectID)
+	if c.TargetName == "" {
+		v.errorf(path+".target-name", "a target name (NETID.NAU) is required")
+	} else if !validCPCTarget(c.TargetName) {
+		v.errorf(path+".target-name", "%q is not NETID.NAU, each 1 to 8 characters A-Z 0-9 @ # $ not starting with a digit", c.TargetName)
+	} else {
+		v.target(path, c.TargetName)
+	}
+	v.status(path, c.Status, cpcStatuses)
+	if c.DPMEnabled {
+		if len(c.LogicalPartitions) > 0 {
+			v.errorf(path+".logical-partitions", "a CPC in DPM mode has partitions, not logical partitions")
+		}
+		v.operations(path, c.Operations, cpcOperations)
+	} else {
+		if len(c.Partitions) > 0 {
+			v.errorf(path+".partitions", "a CPC in classic mode has logical partitions; set dpm-enabled for partitions")
+		}
+		if len(c.Operations) > 0 {
+			v.errorf(path+".operations", "only a CPC in DPM mode takes start and stop")
+		}
+	}
+	names := map[string]string{}
+	member := func(path, name, id, status string, statuses []string, ops map[string]Operation, opNames []string) {
+		up := strings.ToUpper(name)
+		switch {
+		case !bcpii.ValidLPARName(name):
+			v.errorf(path+".name", "%q is not 1 to 8 characters A-Z 0-9 starting with a letter", name)
+		case names[up] != "":
+			v.errorf(path+".name", "%q is also the name of %s", name, names[up])
+		default:
+			names[up] = path
+			if validCPCTarget(c.TargetName) {
+				v.target(path, c.TargetName+"."+name)
+			}
+		}
+		v.id(path, id)
+		v.status(path, status, statuses)
+		v.operations(path, ops, opNames)
+	}
+	for i, l := range c.LogicalPartitions {
+		member(fmt.Sprintf("%s.logical-partitions[%d]", path, i), l.Name, l.ObjectID, l.Status, lparStatuses, l.Operations, lparOperations)
+	}
+	for i, p := range c.Partitions {
+		member(fmt.Sprintf("%s.partitions[%d]", path, i), p.Name, p.ObjectID, p.Status, partitionStatuses, p.Operations, partitionOperations)
+	}
+}
+
+func (v *validator) id(path, id string) {
+	switch {
+	case id == "":
+		v.errorf(path+".object-id", "an object id is required")
+	case !validObjectID(id):
+		v.errorf(path+".object-id", "%q is not 1 to 64 characters A-Z a-z 0-9 - _", id)
+	case v.ids[id] != "":
+		v.errorf(path+".object-id", "%q is also the object id of %s", id, v.ids[id])
+	default:
+		v.ids[id] = path
+	}
+}
+
+func (v *validator) target(path, name string) {
+	up := strings.ToUpper(name)
+	if other := v.targets[up]; other != "" {
+		v.errorf(path, "target name %s is also that of %s", up, other)
+		return
+	}
+	v.targets[up] = path
+}
+
+func (v *validator) status(path, status string, allowed []string) {
+	if status == "" {
+		v.errorf(path+".status", "a status is required: one of %s", strings.Join(allowed, ", "))
+		return
+	}
+	for _, s := range allowed {
+		if status == s {
+			return
+		}
+	}
+	v.errorf(path+".status", "%q is not one of %s", status, strings.Join(allowed, ", "))
+}
+
+func (v *validator) operations(path string, ops map[string]Operation, allowed []string) {
+	for _, name := range slices.Sorted(maps.Keys(ops)) {
+		op := ops[name]
+		p := path + ".operations." + name
+		known := false
+		for _, a := range allowed {
+			known = known || a == name
+		}
+		if !known {
+			v.errorf(p, "the object takes only %s", strings.Join(allowed, ", "))
+			continue
+		}
+		if op.Duration < 0 {
+			v.errorf(p+".duration", "%v is negative", op.Duration)
+		}
+		if op.CancelDuration < 0 {
+			v.errorf(p+".cancel-duration", "%v is negative", op.CancelDuration)
+		}
+		ok2xx := op.StatusCode >= 200 && op.StatusCode <= 299
+		switch {
+		case op.StatusCode != 0 && (op.StatusCode < 200 || op.StatusCode > 599):
+			v.errorf(p+".status-code", "%d is not an HTTP status from 200 to 599", op.StatusCode)
+		case op.ReasonCode < 0:
+			v.errorf(p+".reason-code", "%d is negative", op.ReasonCode)
+		case op.ReasonCode != 0 && (op.StatusCode == 0 || ok2xx):
+			v.errorf(p+".reason-code", "a reason code goes only with a status-code that is not 2xx")
+		}
+		if op.Results != nil {
+			if !isJSONObject(op.Results) {
+				v.errorf(p+".job-results", "not a JSON object")
+			} else if op.StatusCode == 204 {
+				v.errorf(p+".job-results", "a 204 completion has no results")
+			}
+		}
+	}
+}
+
+func validCPCName(s string) bool {
+	if s == "" || utf8.RuneCountInString(s) > 64 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// validCPCTarget reports whether s is the target name of a CPC,
+// NETID.NAU, in either case.
+func validCPCTarget(s string) bool {
+	t, err := bcpii.ParseTargetName(s)
+	return err == nil && t.IsCPC()
+}
+
+// validObjectID keeps object ids to characters that need no escaping in a
+// URI path segment, and excludes dots so that no id reads as "." or "..".
+func validObjectID(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+}
