@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -32,7 +33,10 @@ func inProcess(t *testing.T) (*jobs.Registry, grpc.ClientConnInterface, context.
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	ctx := metadata.AppendToOutgoingContext(context.Background(), server.PrincipalMetadataKey, "partition:IBM390PS.CPC1.LP1")
+	// The deadline bounds every call and stream read of the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	ctx = metadata.AppendToOutgoingContext(ctx, server.PrincipalMetadataKey, "partition:IBM390PS.CPC1.LP1")
 	return reg, srv.InProcess(), ctx
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
@@ -75,6 +76,9 @@ type Config struct {
 	// ShutdownGrace is how long calls in flight may run on after shutdown
 	// begins; zero means 10 seconds.
 	ShutdownGrace time.Duration
+	// Clock times stream linger and the shutdown grace; nil means the
+	// system clock.
+	Clock clock.Clock
 	// NoRequestIDHeader stops sending each call's x-request-id header: for
 	// the internal server, whose caller, the REST gateway, does not pass it
 	// on.
@@ -108,6 +112,7 @@ type Server struct {
 	cursors  cursorCodec
 	log      *slog.Logger
 	grace    time.Duration
+	clock    clock.Clock
 	quiet    bool // no x-request-id header
 	// The services' handlers by full method name, for in-process calls.
 	unary   map[string]unaryHandler
@@ -140,7 +145,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
-	s := &Server{reg: cfg.Registry, id: cfg.Identifier, sessions: cfg.Sessions, backend: cfg.Backend, cursors: cursors, quiet: cfg.NoRequestIDHeader, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer()}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	s := &Server{reg: cfg.Registry, id: cfg.Identifier, sessions: cfg.Sessions, backend: cfg.Backend, cursors: cursors, quiet: cfg.NoRequestIDHeader, log: cfg.Logger, grace: cfg.ShutdownGrace, clock: cfg.Clock, health: health.NewServer()}
+	s.linger.clock = cfg.Clock
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
@@ -181,11 +190,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		s.grpc.GracefulStop()
 		close(stopped)
 	}()
-	grace := time.NewTimer(s.grace)
+	grace := s.clock.NewTimer(s.grace)
 	defer grace.Stop()
 	select {
 	case <-stopped:
-	case <-grace.C:
+	case <-grace.C():
 		s.grpc.Stop() // cut streams that outlive the grace period
 		<-stopped
 	}
