@@ -98,12 +98,14 @@ func startGateway(t *testing.T, log *slog.Logger, opts ...func(*app.Config)) *ga
 	stop := func(t *testing.T) {
 		once.Do(func() {
 			cancel()
+			returned, stop := context.WithTimeout(context.Background(), waitLimit)
+			defer stop()
 			select {
 			case err := <-done:
 				if err != nil {
 					t.Errorf("app.Run: %v", err)
 				}
-			case <-time.After(waitLimit):
+			case <-returned.Done():
 				t.Errorf("app.Run did not return within %v of its context ending", waitLimit)
 			}
 		})
@@ -111,11 +113,13 @@ func startGateway(t *testing.T, log *slog.Logger, opts ...func(*app.Config)) *ga
 	t.Cleanup(func() { stop(t) })
 
 	g := &gateway{cfg: cfg, clock: fc, stop: stop}
+	listened, stopListen := context.WithTimeout(context.Background(), waitLimit)
+	defer stopListen()
 	select {
 	case g.addrs = <-listening:
 	case err := <-done:
 		t.Fatalf("app.Run returned before listening: %v", err)
-	case <-time.After(waitLimit):
+	case <-listened.Done():
 		t.Fatalf("app.Run did not listen within %v", waitLimit)
 	}
 	_, g.roots = apptest.Certificate(t, cfg.DataDir)
