@@ -129,7 +129,7 @@ func TestDefaultsTLSAndGracefulShutdown(t *testing.T) {
 	}
 
 	// REST answers over HTTPS, verified against the same certificate.
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
 	defer httpClient.CloseIdleConnections()
 	resp, err := httpClient.Get("https://" + restAddr + "/api/jobs/0b7e3a52-8f0c-4c5e-9a55-1f4f7d1c2a10")
 	if err != nil {

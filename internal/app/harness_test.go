@@ -147,7 +147,8 @@ func (g *gateway) grpcConn(t *testing.T, certs ...tls.Certificate) *grpc.ClientC
 
 func (g *gateway) grpcConnTLS(t *testing.T, tc *tls.Config) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(g.addrs.GRPC, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	// Every call is bounded by waitLimit: none can hang the test.
+	conn, err := grpc.NewClient(g.addrs.GRPC, append(apptest.CallLimit(waitLimit), grpc.WithTransportCredentials(credentials.NewTLS(tc)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func (g *gateway) socketConn(t *testing.T) *grpc.ClientConn {
 	if g.addrs.Socket == "" {
 		t.Fatal("the gateway has no Unix socket")
 	}
-	conn, err := grpc.NewClient("unix://"+g.addrs.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("unix://"+g.addrs.Socket, append(apptest.CallLimit(waitLimit), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

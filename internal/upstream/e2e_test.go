@@ -283,7 +283,7 @@ func (n *node) rest(t *testing.T) *restClient {
 		MaxIdleConnsPerHost: 64,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &restClient{base: "https://" + n.addrs.REST, http: &http.Client{Transport: tr}}
+	return &restClient{base: "https://" + n.addrs.REST, http: &http.Client{Transport: tr, Timeout: waitLimit}}
 }
 
 // do sends a request with headers (name, value pairs) and returns the
