@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
@@ -185,6 +186,10 @@ func roundTrip(t *testing.T, s *stack, raw []byte) (string, http.Header, []byte)
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	// The answer must come within the deadline, or the test fails.
+	if err := conn.SetDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := conn.Write(raw); err != nil {
 		t.Fatal(err)
 	}

@@ -108,10 +108,10 @@ type Gateway struct {
 	clock     clock.Clock
 	heartbeat time.Duration
 
-	base      context.Context // ends with Close; event streams end with it
-	stop      context.CancelFunc
 	streamsMu sync.Mutex
 	streams   map[net.Conn]struct{}
+	ends      map[*context.CancelFunc]struct{} // end the running event streams
+	closed    bool                             // Close was called: streams end at once
 	auth      *bcpii.Authenticator
 	loopback  bool
 	routes    []*route
@@ -145,8 +145,8 @@ func New(cfg Config) (*Gateway, error) {
 		clock:     cfg.Clock,
 		heartbeat: cfg.Heartbeat,
 		streams:   make(map[net.Conn]struct{}),
+		ends:      make(map[*context.CancelFunc]struct{}),
 	}
-	g.base, g.stop = context.WithCancel(context.Background())
 	none := func(string) (string, bool) { return "", false }
 	g.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler{}),

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
@@ -169,7 +170,7 @@ func TestNetHTTPClientVerifiesTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	client := func(roots *x509.CertPool, fingerprint string) *http.Client {
-		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		return &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 			RootCAs: roots,
 			VerifyConnection: func(cs tls.ConnectionState) error {
 				got := sha256.Sum256(cs.PeerCertificates[0].Raw)

@@ -65,12 +65,22 @@ func (g *Gateway) outgoing(ctx context.Context, r *http.Request, id *Identity) c
 // streamContext is the context of an event stream. It does not end with
 // the request's: a hijacked stream runs on after its handler has returned
 // (so that net/http's per-request state can go). It ends when the stream
-// does, or a write fails, or the gateway closes.
+// does, or a write fails, or the gateway closes: Close calls the cancel
+// functions the gateway keeps of its running streams.
 func (g *Gateway) streamContext(r *http.Request, id *Identity) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(g.outgoing(r.Context(), r, id)))
-	stop := context.AfterFunc(g.base, cancel)
+	g.streamsMu.Lock()
+	defer g.streamsMu.Unlock()
+	if g.closed {
+		cancel()
+		return ctx, cancel
+	}
+	end := &cancel
+	g.ends[end] = struct{}{}
 	return ctx, func() {
-		stop()
+		g.streamsMu.Lock()
+		delete(g.ends, end)
+		g.streamsMu.Unlock()
 		cancel()
 	}
 }
@@ -310,7 +320,7 @@ func (sw *eventWriter) close() {
 		// moment later keeps the teardown out of the way of deliveries to
 		// other watchers when many jobs end at once. Gateway.Close still
 		// ends it at once.
-		time.AfterFunc(lingerClose, end)
+		sw.g.clock.AfterFunc(lingerClose, end)
 		return
 	}
 	end()
@@ -393,7 +403,17 @@ func (g *Gateway) track(c net.Conn, add bool) {
 // Close ends every event stream, for shutdown: their connections are not
 // net/http's to close.
 func (g *Gateway) Close() {
-	g.stop()
+	g.streamsMu.Lock()
+	g.closed = true
+	ends := make([]*context.CancelFunc, 0, len(g.ends))
+	for end := range g.ends {
+		ends = append(ends, end)
+	}
+	clear(g.ends)
+	g.streamsMu.Unlock()
+	for _, end := range ends {
+		(*end)()
+	}
 	g.streamsMu.Lock()
 	defer g.streamsMu.Unlock()
 	for c := range g.streams {

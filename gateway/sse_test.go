@@ -20,7 +20,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/bcpii-gateway/bcpii-gateway/gateway"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
@@ -31,15 +33,25 @@ type sseEvent struct {
 
 // sseStream reads events from a live response.
 type sseStream struct {
-	resp *http.Response
-	r    *bufio.Reader
-	ch   chan sseEvent
-	err  chan error
+	resp  *http.Response
+	r     *bufio.Reader
+	ch    chan sseEvent
+	err   chan error
+	clock *clock.Fake // the gateway's
 }
+
+// streamLimit bounds an event stream's request, its reads included: a
+// stream that stops fails the test rather than hanging it.
+const streamLimit = 30 * time.Second
+
+// eventLimit is how long a test waits for an event.
+const eventLimit = 10 * time.Second
 
 func openSSE(t *testing.T, s *stack, path, lastID string) *sseStream {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, s.https.URL+path, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), streamLimit)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.https.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +63,7 @@ func openSSE(t *testing.T, s *stack, path, lastID string) *sseStream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &sseStream{resp: resp, r: bufio.NewReader(resp.Body), ch: make(chan sseEvent, 100), err: make(chan error, 1)}
+	st := &sseStream{resp: resp, r: bufio.NewReader(resp.Body), ch: make(chan sseEvent, 100), err: make(chan error, 1), clock: s.clock}
 	if resp.StatusCode == http.StatusOK {
 		go st.read()
 	}
@@ -93,6 +105,8 @@ func (st *sseStream) read() {
 
 func (st *sseStream) next(t *testing.T) sseEvent {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), eventLimit)
+	defer cancel()
 	for {
 		select {
 		case ev, ok := <-st.ch:
@@ -103,14 +117,24 @@ func (st *sseStream) next(t *testing.T) sseEvent {
 				continue
 			}
 			return ev
-		case <-time.After(10 * time.Second):
-			t.Fatal("no event within 10s")
+		case <-ctx.Done():
+			t.Fatalf("no event within %v", eventLimit)
 		}
 	}
 }
 
+// ended checks that the stream ends after its last event. A finished
+// stream's connection lingers a moment on the gateway's clock, which ended
+// moves on once the linger has started.
 func (st *sseStream) ended(t *testing.T) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), eventLimit)
+	defer cancel()
+	go func() {
+		if st.clock.WaitForTimerWithin(gateway.LingerClose, ctx.Done()) {
+			st.clock.Advance(gateway.LingerClose)
+		}
+	}()
 	select {
 	case ev, ok := <-st.ch:
 		if ok {
@@ -119,8 +143,8 @@ func (st *sseStream) ended(t *testing.T) {
 		if err := <-st.err; !errors.Is(err, io.EOF) {
 			t.Fatalf("stream ended with %v", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("stream did not end within 10s")
+	case <-ctx.Done():
+		t.Fatalf("stream did not end within %v", eventLimit)
 	}
 }
 
@@ -199,9 +223,14 @@ func TestJobEventsOfAnotherPartition(t *testing.T) {
 	s := newStack(t)
 	id := s.job(t, ownerB, "running")
 	st := openSSE(t, s, "/api/jobs/"+id+"/events", "")
-	body, _ := io.ReadAll(st.resp.Body)
+	// The status first: a stream's body would not end. Its read is bounded
+	// by the request's deadline all the same.
 	if st.resp.StatusCode != 404 || st.resp.Header.Get("Content-Type") != "application/json;charset=UTF-8" {
 		t.Fatalf("answer %d %q", st.resp.StatusCode, st.resp.Header.Get("Content-Type"))
+	}
+	body, err := io.ReadAll(st.resp.Body)
+	if err != nil {
+		t.Fatalf("body: %v", err)
 	}
 	var e struct {
 		HTTPStatus int `json:"http-status"`
@@ -258,9 +287,9 @@ func TestEventStreamHeartbeat(t *testing.T) {
 	id := s.job(t, ownerA, "running")
 	st := openSSE(t, s, "/api/jobs/"+id+"/events", "")
 	st.next(t)
-	done := make(chan struct{})
-	defer close(done)
-	if !s.clock.WaitForTimers(1, done) {
+	ctx, cancel := context.WithTimeout(context.Background(), eventLimit)
+	defer cancel()
+	if !s.clock.WaitForTimers(1, ctx.Done()) {
 		t.Fatal("no heartbeat timer")
 	}
 	s.clock.Advance(15 * time.Second)
@@ -269,7 +298,7 @@ func TestEventStreamHeartbeat(t *testing.T) {
 		if !ev.comment || ev.data != ": heartbeat" {
 			t.Fatalf("got %+v, want a heartbeat comment", ev)
 		}
-	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
 		t.Fatal("no heartbeat")
 	}
 }
@@ -278,7 +307,8 @@ func TestEventStreamHeartbeat(t *testing.T) {
 // completion for a thousand other watchers.
 func TestSlowConsumersDoNotDelayOthers(t *testing.T) {
 	s := newStack(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	// Bounds every stream of the test, their reads included.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	id := s.job(t, ownerA, "running")
 
@@ -344,14 +374,15 @@ func TestSlowConsumersDoNotDelayOthers(t *testing.T) {
 			}
 		}()
 	}
-	deadline := time.After(20 * time.Second)
+	delivered, stop := context.WithTimeout(ctx, 20*time.Second)
+	defer stop()
 	for range n {
 		select {
 		case err := <-errs:
 			if err != nil {
 				t.Fatal(err)
 			}
-		case <-deadline:
+		case <-delivered.Done():
 			t.Fatal("completion not delivered to every watcher within 20s")
 		}
 	}
@@ -413,6 +444,9 @@ func stalledCompletions(t *testing.T, s *stack) *stalledStream {
 	if _, err := io.WriteString(conn, "GET /api/job-completions HTTP/1.1\r\nHost: gateway\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
+	// Bounds the read of the first line; the test moves the deadline
+	// when it reads on.
+	_ = conn.SetReadDeadline(time.Now().Add(eventLimit))
 	r := bufio.NewReaderSize(conn, 512)
 	if line, err := r.ReadString('\n'); err != nil || line != "HTTP/1.1 200 OK\r\n" {
 		t.Fatalf("completion stream: %q %v", line, err)

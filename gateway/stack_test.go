@@ -22,6 +22,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/gateway"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/gen/openapiv2"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
@@ -103,13 +104,13 @@ func buildStack(t testing.TB, over string) (*stack, func()) {
 		go func() { ch <- srv.Serve(ctx, lis) }()
 	}
 	// dial serves srv on a loopback port and connects to it.
-	dial := func(srv *server.Server) *grpc.ClientConn {
+	dial := func(srv *server.Server, opts ...grpc.DialOption) *grpc.ClientConn {
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		serve(srv, lis)
-		cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(lis.Addr().String(), append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,8 +155,12 @@ func buildStack(t testing.TB, over string) (*stack, func()) {
 	hs := httptest.NewUnstartedServer(gw)
 	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	hs.StartTLS()
+	// Bounds every request of a test, its body included, so that an
+	// answer that never comes fails the test.
+	hs.Client().Timeout = time.Minute
 
-	gconn := dial(srv)
+	// The test's own client: none of its calls can hang a test.
+	gconn := dial(srv, apptest.CallLimit(time.Minute)...)
 	teardown := func() {
 		gw.Close() // event streams hold their connections themselves
 		hs.Close()

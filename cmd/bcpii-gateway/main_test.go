@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 )
 
 var listenRE = regexp.MustCompile(`msg="(grpc|rest) listening" addr=(\S+)`)
@@ -54,7 +55,10 @@ func startGateway(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, grpc
 		}
 		close(addrs)
 	}()
-	timeout := time.After(60 * time.Second)
+	// Bounds the wait for a real process: one that never listens fails
+	// the test.
+	timeout, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	for grpcAddr == "" || restAddr == "" {
 		select {
 		case a, ok := <-addrs:
@@ -66,7 +70,7 @@ func startGateway(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, grpc
 			} else {
 				restAddr = a[1]
 			}
-		case <-timeout:
+		case <-timeout.Done():
 			t.Fatal("gateway did not start listening within 60s")
 		}
 	}
@@ -125,7 +129,7 @@ func TestDefaultsTLSAndGracefulShutdown(t *testing.T) {
 	}
 
 	// REST answers over HTTPS, verified against the same certificate.
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
 	defer httpClient.CloseIdleConnections()
 	resp, err := httpClient.Get("https://" + restAddr + "/api/jobs/0b7e3a52-8f0c-4c5e-9a55-1f4f7d1c2a10")
 	if err != nil {
@@ -154,18 +158,47 @@ func TestDefaultsTLSAndGracefulShutdown(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	stopped, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v", err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-stopped.Done():
 		t.Fatal("gateway did not stop within 30s of SIGTERM")
+	}
+}
+
+// noFixedPorts makes run listen on ports of the system's choosing and on
+// no Unix socket, so that a configuration a test expects refused, if it is
+// accepted, neither binds the gateway's well-known ports nor clashes with
+// another test.
+var noFixedPorts = []string{"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--socket", "-"}
+
+// runBounded calls run with args after --data-dir and noFixedPorts, and
+// fails the test if run has not returned within a minute: with an ended
+// ctx, a gateway that starts returns at once.
+func runBounded(t *testing.T, ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	t.Helper()
+	args = append(append([]string{"--data-dir", t.TempDir()}, noFixedPorts...), args...)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, getenv, io.Discard, stderr) }()
+	bound, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	select {
+	case err := <-done:
+		return err
+	case <-bound.Done():
+		t.Fatalf("run(%v) did not return within a minute of its context ending", args)
+		return nil
 	}
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
 	getenv := func(string) string { return "" }
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
 	for _, args := range [][]string{
 		{"--store", "sqlite"},
 		{"--retention", "1h"},
@@ -179,7 +212,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"--hmc-url", "https://hmc.example.com"},                                                // HMC settings with the sim backend
 		{"--backend", "hmc", "--hmc-url", "https://hmc.example.com", "--hmc-fingerprint", "AB"}, // not a fingerprint
 	} {
-		err := run(context.Background(), append([]string{"--data-dir", t.TempDir()}, args...), getenv, io.Discard, io.Discard)
+		err := runBounded(t, canceled, args, getenv, io.Discard)
 		if err == nil {
 			t.Errorf("run(%v) accepted", args)
 		}
@@ -215,8 +248,7 @@ func TestRunHMCCredentials(t *testing.T) {
 	if err := os.WriteFile(creds, []byte("userid: gw\npassword: s3cr3t\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	hmc := []string{"--backend", "hmc", "--hmc-url", "https://127.0.0.1:1", "--hmc-poll-interval", "1s",
-		"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--socket", "-"}
+	hmc := []string{"--backend", "hmc", "--hmc-url", "https://127.0.0.1:1", "--hmc-poll-interval", "1s"}
 	withEnv := env(map[string]string{"BCPII_HMC_USERID": "gw", "BCPII_HMC_PASSWORD": "s3cr3t"})
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -234,8 +266,8 @@ func TestRunHMCCredentials(t *testing.T) {
 		{"environment with the sim backend", nil, withEnv, true}, // ignored
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stderr strings.Builder
-			err := run(canceled, append([]string{"--data-dir", t.TempDir()}, tc.args...), tc.getenv, io.Discard, &stderr)
+			var stderr apptest.LogBuffer // written by run's goroutine
+			err := runBounded(t, canceled, tc.args, tc.getenv, &stderr)
 			if (err == nil) != tc.ok {
 				t.Fatalf("run: %v (ok %v)\n%s", err, tc.ok, stderr.String())
 			}

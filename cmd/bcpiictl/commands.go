@@ -429,8 +429,16 @@ func (g *globals) follow(ctx context.Context, c *client, id string, timeout time
 			}
 		}
 	}()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
+	// The live line's elapsed time is redrawn on wall time: it paces what
+	// a person at a terminal sees, and no test draws it (it needs a
+	// terminal), so no injected clock is wanted here, and bcpiictl imports
+	// no internal package to get one from. Piped output has no ticker.
+	var redraw <-chan time.Time
+	if live {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		redraw = tick.C
+	}
 	for {
 		select {
 		case j := <-updates:
@@ -452,8 +460,8 @@ func (g *globals) follow(ctx context.Context, c *client, id string, timeout time
 				}
 				return outcome(j)
 			}
-		case <-tick.C:
-			if live && last != nil {
+		case <-redraw:
+			if last != nil {
 				g.liveLine(id, last, time.Since(start))
 			}
 		case err := <-errc:

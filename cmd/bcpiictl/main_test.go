@@ -77,12 +77,14 @@ func setup(t *testing.T) cli {
 		}, slog.New(slog.DiscardHandler))
 	}()
 	var a app.Addresses
+	started, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
 	select {
 	case a = <-addrs:
 	case err := <-done:
 		t.Fatalf("gateway: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("gateway did not start")
+	case <-started.Done():
+		t.Fatal("gateway did not start within 30s")
 	}
 	t.Cleanup(func() {
 		cancel()
@@ -101,11 +103,18 @@ func setup(t *testing.T) cli {
 // output and exit status.
 func (c cli) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(c.bin, args...)
+	// A command that never ends is killed, failing the test, rather than
+	// hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, args...)
 	cmd.Env = c.env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("bcpiictl %v did not end within a minute", args)
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

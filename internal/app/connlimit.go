@@ -2,6 +2,7 @@ package app
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -78,7 +79,13 @@ func (l *limitListener) refuse(c net.Conn) {
 		}
 		c = tc
 	}
-	_, _ = c.Write([]byte(refusal))
+	if _, err := c.Write([]byte(refusal)); err != nil {
+		return
+	}
+	// Read what the client sent before closing: closing with it unread
+	// would reset the connection, and the client might lose the answer.
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 }
 
 func sourceOf(c net.Conn) netip.Addr {

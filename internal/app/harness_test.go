@@ -98,12 +98,14 @@ func startGateway(t *testing.T, log *slog.Logger, opts ...func(*app.Config)) *ga
 	stop := func(t *testing.T) {
 		once.Do(func() {
 			cancel()
+			returned, stop := context.WithTimeout(context.Background(), waitLimit)
+			defer stop()
 			select {
 			case err := <-done:
 				if err != nil {
 					t.Errorf("app.Run: %v", err)
 				}
-			case <-time.After(waitLimit):
+			case <-returned.Done():
 				t.Errorf("app.Run did not return within %v of its context ending", waitLimit)
 			}
 		})
@@ -111,11 +113,13 @@ func startGateway(t *testing.T, log *slog.Logger, opts ...func(*app.Config)) *ga
 	t.Cleanup(func() { stop(t) })
 
 	g := &gateway{cfg: cfg, clock: fc, stop: stop}
+	listened, stopListen := context.WithTimeout(context.Background(), waitLimit)
+	defer stopListen()
 	select {
 	case g.addrs = <-listening:
 	case err := <-done:
 		t.Fatalf("app.Run returned before listening: %v", err)
-	case <-time.After(waitLimit):
+	case <-listened.Done():
 		t.Fatalf("app.Run did not listen within %v", waitLimit)
 	}
 	_, g.roots = apptest.Certificate(t, cfg.DataDir)
@@ -143,7 +147,8 @@ func (g *gateway) grpcConn(t *testing.T, certs ...tls.Certificate) *grpc.ClientC
 
 func (g *gateway) grpcConnTLS(t *testing.T, tc *tls.Config) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(g.addrs.GRPC, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	// Every call is bounded by waitLimit: none can hang the test.
+	conn, err := grpc.NewClient(g.addrs.GRPC, append(apptest.CallLimit(waitLimit), grpc.WithTransportCredentials(credentials.NewTLS(tc)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +162,7 @@ func (g *gateway) socketConn(t *testing.T) *grpc.ClientConn {
 	if g.addrs.Socket == "" {
 		t.Fatal("the gateway has no Unix socket")
 	}
-	conn, err := grpc.NewClient("unix://"+g.addrs.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("unix://"+g.addrs.Socket, append(apptest.CallLimit(waitLimit), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

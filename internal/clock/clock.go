@@ -157,6 +157,34 @@ func (f *Fake) WaitForTimers(n int, done <-chan struct{}) bool {
 	}
 }
 
+// WaitForTimerWithin blocks until a timer waits to fire no later than d
+// from the fake now, or done is closed; it reports whether one does. Tests
+// use it to wait for a particular short timer (a linger, a close delay)
+// among long ones that are always pending, such as heartbeats.
+func (f *Fake) WaitForTimerWithin(d time.Duration, done <-chan struct{}) bool {
+	for {
+		f.mu.Lock()
+		found := false
+		limit := f.now.Add(d)
+		for _, t := range f.timers {
+			if !t.fired && !t.at.After(limit) {
+				found = true
+				break
+			}
+		}
+		changed := f.changed
+		f.mu.Unlock()
+		if found {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-done:
+			return false
+		}
+	}
+}
+
 type fakeTimer struct {
 	f     *Fake
 	at    time.Time

@@ -213,7 +213,8 @@ func TestRetentionAndSweep(t *testing.T) {
 
 func TestRunSweeperOnInjectedClock(t *testing.T) {
 	r, fc, st := newRegistry(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	// The deadline bounds every wait of the test, and ends the sweeper.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	done := make(chan struct{})
 	go func() { r.RunSweeper(ctx, time.Minute); close(done) }()
 	j := create(t, r, alice, false)
@@ -246,7 +247,7 @@ func TestRunSweeperOnInjectedClock(t *testing.T) {
 			if !c.Deleted || c.Job.ID != j.ID {
 				t.Fatalf("unexpected change %+v", c)
 			}
-		case <-time.After(10 * time.Second):
+		case <-ctx.Done():
 			t.Fatal("sweeper did not delete the expired job")
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -34,7 +35,10 @@ func inProcess(t *testing.T) (*jobs.Registry, grpc.ClientConnInterface, context.
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	ctx := server.WithCredentials(context.Background(), bcpii.Credentials{Local: true})
+	// The deadline bounds every call and stream read of the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	ctx = server.WithCredentials(ctx, bcpii.Credentials{Local: true})
 	return reg, srv.InProcess(), ctx
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
@@ -138,7 +139,7 @@ func (s *jobService) WaitJob(ctx context.Context, req *bcpiiv1.WaitJobRequest) (
 }
 
 func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobService_WatchJobServer) error {
-	ctx := memoDone(stream.Context())
+	ctx := stream.Context()
 	c, err := caller(ctx)
 	if err != nil {
 		return err
@@ -196,20 +197,6 @@ func (s *Server) watchResponse(j jobs.Job) *bcpiiv1.WatchJobResponse {
 	return m
 }
 
-// doneMemo is a context whose Done channel was looked up once. A stream's
-// context is a chain of value contexts, and each Done call walks it: cold
-// memory for every one of thousands of streams woken together.
-type doneMemo struct {
-	context.Context
-	done <-chan struct{}
-}
-
-func (c doneMemo) Done() <-chan struct{} { return c.done }
-
-// memoDone returns ctx with its Done channel (the same on every call, by
-// the Context contract) looked up once.
-func memoDone(ctx context.Context) context.Context { return doneMemo{ctx, ctx.Done()} }
-
 // streamLinger is how long a watch stream stays open after its final
 // status. When many jobs end at once (or one job with many watchers), the
 // end of each stream (trailers, clean-up) then follows the burst of final
@@ -225,6 +212,8 @@ const lingerGrain = 50 * time.Millisecond
 // stream would cost each of thousands of streams ending together a timer
 // set and stopped in the middle of the burst.
 type lingerer struct {
+	clock clock.Clock
+
 	mu sync.Mutex
 	at time.Time     // when ch closes
 	ch chan struct{} // the newest channel handed out
@@ -233,13 +222,14 @@ type lingerer struct {
 // after returns a channel that closes between streamLinger and
 // streamLinger+lingerGrain from now.
 func (l *lingerer) after() <-chan struct{} {
-	at := time.Now().Add(streamLinger).Truncate(lingerGrain).Add(lingerGrain)
+	now := l.clock.Now()
+	at := now.Add(streamLinger).Truncate(lingerGrain).Add(lingerGrain)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ch == nil || at.After(l.at) {
 		ch := make(chan struct{})
 		l.at, l.ch = at, ch
-		time.AfterFunc(time.Until(at), func() { close(ch) })
+		l.clock.AfterFunc(at.Sub(now), func() { close(ch) })
 	}
 	return l.ch
 }

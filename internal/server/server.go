@@ -27,6 +27,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
@@ -58,6 +59,9 @@ type Config struct {
 	// ShutdownGrace is how long calls in flight may run on after shutdown
 	// begins; zero means 10 seconds.
 	ShutdownGrace time.Duration
+	// Clock times stream linger and the shutdown grace; nil means the
+	// system clock.
+	Clock clock.Clock
 }
 
 // Validate reports what is missing from c.
@@ -90,6 +94,7 @@ type Server struct {
 	log      *slog.Logger
 	grace    time.Duration
 	opts     []grpc.ServerOption // of both gRPC servers, but credentials
+	clock    clock.Clock
 	// The services' handlers by full method name, for in-process calls.
 	unary    map[string]unaryHandler
 	streams  map[string]streamHandler
@@ -125,8 +130,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	s := &Server{reg: cfg.Registry, auth: cfg.Authenticator, loopback: cfg.Loopback, backend: cfg.Backend,
-		cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, health: health.NewServer(), refusals: newRateLog()}
+		cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, clock: cfg.Clock, health: health.NewServer(), refusals: newRateLog()}
+	s.linger.clock = cfg.Clock
 	s.opts = []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
@@ -198,11 +207,11 @@ func (s *Server) serve(ctx context.Context, g *grpc.Server, lis net.Listener) er
 		g.GracefulStop()
 		close(stopped)
 	}()
-	grace := time.NewTimer(s.grace)
+	grace := s.clock.NewTimer(s.grace)
 	defer grace.Stop()
 	select {
 	case <-stopped:
-	case <-grace.C:
+	case <-grace.C():
 		g.Stop() // cut streams that outlive the grace period
 		<-stopped
 	}

@@ -87,6 +87,7 @@ func newEnv(t testing.TB, st jobs.Store) *env {
 		Authenticator: localAuth(t, partA),
 		Loopback:      true,
 		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
+		Clock:         fc,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +99,8 @@ func newEnv(t testing.TB, st jobs.Store) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts := append(apptest.CallLimit(10*time.Second), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,17 +403,18 @@ func TestWaitJobReturnsWhenJobEnds(t *testing.T) {
 
 func waitTimers(t *testing.T, c *clock.Fake, n int) {
 	t.Helper()
-	done := make(chan struct{})
-	timer := time.AfterFunc(10*time.Second, func() { close(done) })
-	defer timer.Stop()
-	if !c.WaitForTimers(n, done) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if !c.WaitForTimers(n, ctx.Done()) {
 		t.Fatalf("no %d timer(s) started within 10s", n)
 	}
 }
 
 func TestWatchJobStreamsEveryTransition(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx := context.Background()
+	// Bounds every Recv: a stream that stops fails the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	id := e.job(t, ownerA, "running")
 	stream, err := e.client.WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: id})
 	if err != nil {
@@ -440,6 +443,11 @@ func TestWatchJobStreamsEveryTransition(t *testing.T) {
 	if s := recv(); s != bcpiiv1.JobStatus_JOB_STATUS_CANCELED {
 		t.Fatalf("third = %v", s)
 	}
+	// The stream lingers a moment after the final status.
+	if !e.clock.WaitForTimerWithin(server.MaxStreamLinger, ctx.Done()) {
+		t.Fatal("the stream did not linger after its final status")
+	}
+	e.clock.Advance(server.MaxStreamLinger)
 	if _, err := stream.Recv(); err != io.EOF {
 		t.Fatalf("after the end: %v, want io.EOF", err)
 	}
@@ -660,5 +668,69 @@ func TestWatchJobResumeFromCursor(t *testing.T) {
 	m, err := resumed.Recv()
 	if err != nil || m.Job.Status != bcpiiv1.JobStatus_JOB_STATUS_CANCEL_PENDING {
 		t.Fatalf("resumed stream starts with %v %v, want cancel-pending", m, err)
+	}
+}
+
+// Serve gives calls in flight the shutdown grace, on the server's clock,
+// and then cuts them.
+func TestShutdownGraceCutsStreams(t *testing.T) {
+	fc := clock.NewFake(epoch)
+	reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	srv, err := server.New(server.Config{Registry: reg, Authenticator: localAuth(t, partA), Loopback: true, Clock: fc, ShutdownGrace: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, lis) }()
+	opts := append(apptest.CallLimit(10*time.Second), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Bounds the waits below: a shutdown that never ends fails the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	j, err := reg.Create(ctx, jobs.Spec{Owner: ownerA, Operation: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := bcpiiv1.NewJobServiceClient(conn).WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: j.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if !fc.WaitForTimerWithin(5*time.Second, ctx.Done()) {
+		t.Fatal("no shutdown grace timer")
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned before the grace passed: %v", err)
+	default:
+	}
+	fc.Advance(5 * time.Second)
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Serve did not return once the grace passed")
+	}
+	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("stream after the grace: %v, want Unavailable", err)
 	}
 }

@@ -128,11 +128,12 @@ func (h *harness) tick(armed int) {
 	h.clk.Advance(testInterval * 11 / 10)
 }
 
+// timeoutChan closes 10s of real time from now: a bound on a wait, so that
+// a test fails rather than hangs.
 func timeoutChan(t *testing.T) <-chan struct{} {
-	c := make(chan struct{})
-	tm := time.AfterFunc(10*time.Second, func() { close(c) })
-	t.Cleanup(func() { tm.Stop() })
-	return c
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx.Done()
 }
 
 func wantHMCError(t *testing.T, err error, status, reason int, backend bool) *hmcerr.Error {

@@ -89,23 +89,27 @@ func runGateway(t *testing.T, cfg app.Config) *node {
 	stop := func(t *testing.T) {
 		once.Do(func() {
 			cancel()
+			returned, stop := context.WithTimeout(context.Background(), waitLimit)
+			defer stop()
 			select {
 			case err := <-done:
 				if err != nil {
 					t.Errorf("app.Run: %v", err)
 				}
-			case <-time.After(waitLimit):
+			case <-returned.Done():
 				t.Errorf("app.Run did not return within %v", waitLimit)
 			}
 		})
 	}
 	t.Cleanup(func() { stop(t) })
 	n := &node{cfg: cfg, stop: stop}
+	listened, stopListen := context.WithTimeout(context.Background(), waitLimit)
+	defer stopListen()
 	select {
 	case n.addrs = <-listening:
 	case err := <-done:
 		t.Fatalf("app.Run returned before listening: %v", err)
-	case <-time.After(waitLimit):
+	case <-listened.Done():
 		t.Fatalf("app.Run did not listen within %v", waitLimit)
 	}
 	crt, roots := apptest.Certificate(t, cfg.DataDir)
@@ -202,8 +206,10 @@ type grpcClient struct {
 
 func (n *node) grpc(t *testing.T) *grpcClient {
 	t.Helper()
-	conn, err := grpc.NewClient(n.addrs.GRPC, grpc.WithTransportCredentials(credentials.NewTLS(
+	// Every call is bounded by waitLimit: none can hang the test.
+	opts := append(apptest.CallLimit(waitLimit), grpc.WithTransportCredentials(credentials.NewTLS(
 		&tls.Config{RootCAs: n.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12})))
+	conn, err := grpc.NewClient(n.addrs.GRPC, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +283,7 @@ func (n *node) rest(t *testing.T) *restClient {
 		MaxIdleConnsPerHost: 64,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &restClient{base: "https://" + n.addrs.REST, http: &http.Client{Transport: tr}}
+	return &restClient{base: "https://" + n.addrs.REST, http: &http.Client{Transport: tr, Timeout: waitLimit}}
 }
 
 // do sends a request with headers (name, value pairs) and returns the
@@ -331,20 +337,29 @@ func wantREST(t *testing.T, what string, code int, body string, wantCode int, wa
 
 // upstreamView looks at the upstream's jobs as gw, over gRPC.
 type upstreamView struct {
-	c   *grpcClient
-	ctx context.Context
+	c       *grpcClient
+	session string // gw's session on the upstream
 }
 
 func (u *upstreamGW) view(t *testing.T) *upstreamView {
 	t.Helper()
 	c := u.grpc(t)
-	return &upstreamView{c: c, ctx: c.logon(t, context.Background(), gwUser, gwPassword)}
+	r, err := c.sessions.Logon(context.Background(), &bcpiiv1.LogonRequest{Userid: gwUser, Password: gwPassword})
+	if err != nil {
+		t.Fatalf("Logon %s: %v", gwUser, err)
+	}
+	return &upstreamView{c: c, session: r.ApiSession}
+}
+
+// ctx is a context that presents gw's session.
+func (v *upstreamView) ctx() context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), rpctypes.SessionKey, v.session)
 }
 
 // newest is the id of gw's newest job on the upstream.
 func (v *upstreamView) newest(t *testing.T) string {
 	t.Helper()
-	r, err := v.c.jobs.ListJobs(v.ctx, &bcpiiv1.ListJobsRequest{PageSize: 1000})
+	r, err := v.c.jobs.ListJobs(v.ctx(), &bcpiiv1.ListJobsRequest{PageSize: 1000})
 	if err != nil || len(r.Jobs) == 0 {
 		t.Fatalf("ListJobs on the upstream: %v %v", r, err)
 	}
@@ -354,7 +369,7 @@ func (v *upstreamView) newest(t *testing.T) string {
 // watchUntil waits until the upstream job's status is st.
 func (v *upstreamView) watchUntil(t *testing.T, id string, st bcpiiv1.JobStatus) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(v.ctx, waitLimit)
+	ctx, cancel := context.WithTimeout(v.ctx(), waitLimit)
 	defer cancel()
 	s, err := v.c.jobs.WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: id})
 	if err != nil {
@@ -431,7 +446,8 @@ func (p *countingProxy) count(prefix string) int {
 
 func (p *countingProxy) waitCount(t *testing.T, prefix string, n int) {
 	t.Helper()
-	timeout := time.After(waitLimit)
+	timeout, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
 	for {
 		p.mu.Lock()
 		ch := p.changed
@@ -441,7 +457,7 @@ func (p *countingProxy) waitCount(t *testing.T, prefix string, n int) {
 		}
 		select {
 		case <-ch:
-		case <-timeout:
+		case <-timeout.Done():
 			t.Fatalf("waited %v for %d requests %q through the proxy; saw %d", waitLimit, n, prefix, p.count(prefix))
 		}
 	}
@@ -456,11 +472,11 @@ func (p *countingProxy) setCut(cut bool) {
 	}
 }
 
+// timeoutChan closes waitLimit of real time from now.
 func timeoutChan(t *testing.T) <-chan struct{} {
-	c := make(chan struct{})
-	tm := time.AfterFunc(waitLimit, func() { close(c) })
-	t.Cleanup(func() { tm.Stop() })
-	return c
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	t.Cleanup(cancel)
+	return ctx.Done()
 }
 
 // The whole path, on real listeners and real TLS: a downstream gateway
@@ -572,7 +588,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The downstream deleted every ended job's status upstream.
 	v := up.view(t)
-	if r, err := v.c.jobs.ListJobs(v.ctx, &bcpiiv1.ListJobsRequest{}); err != nil || len(r.Jobs) != 0 {
+	if r, err := v.c.jobs.ListJobs(v.ctx(), &bcpiiv1.ListJobsRequest{}); err != nil || len(r.Jobs) != 0 {
 		t.Fatalf("upstream jobs left: %v %v", r, err)
 	}
 
@@ -614,7 +630,7 @@ func TestDownstreamRestart(t *testing.T) {
 	down.stop(t)
 
 	v := up.view(t)
-	r, err := v.c.jobs.ListJobs(v.ctx, &bcpiiv1.ListJobsRequest{})
+	r, err := v.c.jobs.ListJobs(v.ctx(), &bcpiiv1.ListJobsRequest{})
 	if err != nil || len(r.Jobs) != 2 {
 		t.Fatalf("upstream jobs: %v %v", r, err)
 	}

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
@@ -122,7 +123,8 @@ func (h *fakeHMC) count(prefix string) int {
 // waitCount waits until at least n requests match prefix.
 func (h *fakeHMC) waitCount(prefix string, n int) {
 	h.t.Helper()
-	timeout := time.After(10 * time.Second)
+	timeout, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	for {
 		h.mu.Lock()
 		ch := h.changed
@@ -132,7 +134,7 @@ func (h *fakeHMC) waitCount(prefix string, n int) {
 		}
 		select {
 		case <-ch:
-		case <-timeout:
+		case <-timeout.Done():
 			h.t.Fatalf("waited 10s for %d requests %q; have %d", n, prefix, h.count(prefix))
 		}
 	}

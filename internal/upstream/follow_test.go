@@ -89,13 +89,15 @@ func pollsUntilEnd(t *testing.T, callers int) int64 {
 	}
 	hmc.end(jobIDOf(t, j), `{"status":"complete","job-status-code":200,"job-results":{"message":"Activated."}}`)
 	h.tick(1)
+	seen, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
 	for range callers {
 		select {
 		case cur := <-ended:
 			if cur.StatusCode != 200 || string(cur.Results) != `{"message":"Activated."}` {
 				t.Fatalf("a caller saw %+v", cur)
 			}
-		case <-time.After(10 * time.Second):
+		case <-seen.Done():
 			t.Fatal("not every caller saw the job end")
 		}
 	}

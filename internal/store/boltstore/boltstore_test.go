@@ -200,8 +200,8 @@ func TestOpenLocked(t *testing.T) {
 		}
 		done <- err
 	}()
-	timer := time.NewTimer(OpenTimeout + storetest.Timeout)
-	defer timer.Stop()
+	bound, cancel := context.WithTimeout(context.Background(), OpenTimeout+storetest.Timeout)
+	defer cancel()
 	select {
 	case err := <-done:
 		if !errors.Is(err, berrors.ErrTimeout) {
@@ -210,7 +210,7 @@ func TestOpenLocked(t *testing.T) {
 		if !strings.Contains(err.Error(), path) {
 			t.Errorf("error %q does not name the file %s", err, path)
 		}
-	case <-timer.C:
+	case <-bound.Done():
 		t.Fatal("second Open of a file in use hangs")
 	}
 	// The first store is unaffected.

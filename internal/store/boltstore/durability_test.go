@@ -141,8 +141,10 @@ func testKill(t *testing.T, n int, kill func(line string) bool) {
 	}()
 
 	var out []string
-	deadline := time.NewTimer(time.Minute)
-	defer deadline.Stop()
+	// Bounds the wait on the helper process: a helper that never reaches
+	// the point to kill it at fails the test.
+	deadline, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	killed := false
 	for !killed {
 		select {
@@ -153,7 +155,7 @@ func testKill(t *testing.T, n int, kill func(line string) bool) {
 			}
 			out = append(out, line)
 			killed = kill(line)
-		case <-deadline.C:
+		case <-deadline.Done():
 			_ = cmd.Process.Kill()
 			for range lines {
 			}

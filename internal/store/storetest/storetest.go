@@ -266,15 +266,15 @@ func watch(t *testing.T, s jobs.Store) <-chan jobs.Change {
 
 func recv(t *testing.T, ch <-chan jobs.Change) jobs.Change {
 	t.Helper()
-	timer := time.NewTimer(Timeout)
-	defer timer.Stop()
+	bound, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
 	select {
 	case c, ok := <-ch:
 		if !ok {
 			t.Fatal("watch channel closed while its context is live")
 		}
 		return c
-	case <-timer.C:
+	case <-bound.Done():
 		t.Fatalf("no change arrived within %v", Timeout)
 	}
 	panic("unreachable")
@@ -282,15 +282,15 @@ func recv(t *testing.T, ch <-chan jobs.Change) jobs.Change {
 
 func waitClosed(t *testing.T, ch <-chan jobs.Change) {
 	t.Helper()
-	timer := time.NewTimer(Timeout)
-	defer timer.Stop()
+	bound, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
 	for {
 		select {
 		case _, ok := <-ch:
 			if !ok {
 				return
 			}
-		case <-timer.C:
+		case <-bound.Done():
 			t.Errorf("watch channel not closed %v after its context ended", Timeout)
 			return
 		}
@@ -313,11 +313,11 @@ func await(t *testing.T, what string, f func()) {
 		defer close(done)
 		f()
 	}()
-	timer := time.NewTimer(Timeout)
-	defer timer.Stop()
+	bound, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
 	select {
 	case <-done:
-	case <-timer.C:
+	case <-bound.Done():
 		t.Fatalf("%s did not finish within %v", what, Timeout)
 	}
 }

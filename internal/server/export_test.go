@@ -1,0 +1,5 @@
+package server
+
+// MaxStreamLinger is the longest a watch stream stays open after its final
+// status.
+const MaxStreamLinger = streamLinger + lingerGrain
