@@ -1,16 +1,15 @@
 package main
 
 import (
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 )
 
-const modulePath = "github.com/bcpii-gateway/bcpii-gateway"
+const modulePath = apptest.ModulePath
 
 // TestClientsImportOnlyPublicPackages keeps the clients honest: bcpiictl,
 // and every package of this module it depends on, import no internal
@@ -19,40 +18,11 @@ const modulePath = "github.com/bcpii-gateway/bcpii-gateway"
 // languages name no internal path either.
 func TestClientsImportOnlyPublicPackages(t *testing.T) {
 	root := filepath.Join("..", "..")
-	seen := map[string]bool{}
-	var visit func(pkg string)
-	visit = func(pkg string) {
-		if seen[pkg] {
-			return
+	seen := apptest.WalkImports(t, root, modulePath+"/cmd/bcpiictl", func(pkg, file, imp string) {
+		if strings.HasPrefix(imp, modulePath+"/") && (strings.Contains(imp, "/internal/") || strings.HasSuffix(imp, "/internal")) {
+			t.Errorf("%s (%s) imports %s", pkg, file, imp)
 		}
-		seen[pkg] = true
-		dir := filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(strings.TrimPrefix(pkg, modulePath), "/")))
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			name := e.Name()
-			if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-				continue
-			}
-			f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, name), nil, parser.ImportsOnly)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, imp := range f.Imports {
-				path, _ := strconv.Unquote(imp.Path.Value)
-				if !strings.HasPrefix(path, modulePath+"/") {
-					continue
-				}
-				if strings.Contains(path, "/internal/") || strings.HasSuffix(path, "/internal") {
-					t.Errorf("%s (%s) imports %s", pkg, name, path)
-				}
-				visit(path)
-			}
-		}
-	}
-	visit(modulePath + "/cmd/bcpiictl")
+	})
 	if !seen[modulePath+"/bcpii/rpctypes"] || !seen[modulePath+"/gen/bcpii/v1"] {
 		t.Fatalf("the walk reached %v, not the public packages bcpiictl uses: it is not looking where it should", seen)
 	}
