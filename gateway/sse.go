@@ -90,7 +90,14 @@ func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id
 	last := r.Header.Get("Last-Event-ID")
 	if strings.HasSuffix(last, doneSuffix) {
 		// The client has the whole stream. 204 tells an EventSource to stop
-		// reconnecting.
+		// reconnecting, once the job is known to be the caller's: for
+		// anyone else's, or none, the answer is the one any other request
+		// gets.
+		ctx := g.outgoing(r.Context(), r, id)
+		if _, err := g.jobs.GetJob(ctx, &bcpiiv1.GetJobRequest{JobId: jobID}); err != nil {
+			g.serviceError(ctx, nil, nil, w, r, err)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}

@@ -219,6 +219,31 @@ func TestJobEventsResumeWithLastEventID(t *testing.T) {
 	})
 }
 
+// A Last-Event-ID that says the client has the whole stream answers 204
+// only for the caller's own job: another partition's job and one that never
+// existed answer 404.1, like every other request for them.
+func TestJobEventsDoneChecksOwnership(t *testing.T) {
+	s := newStack(t)
+	theirs := s.job(t, ownerB, "complete-200")
+	mine := s.job(t, ownerA, "complete-200")
+	for _, tc := range []struct {
+		id   string
+		want int
+	}{{theirs, 404}, {jobs.NewID(), 404}, {mine, http.StatusNoContent}} {
+		st := openSSE(t, s, "/api/jobs/"+tc.id+"/events", "17.done")
+		if st.resp.StatusCode != tc.want {
+			t.Errorf("job %s: answer %d, want %d", tc.id, st.resp.StatusCode, tc.want)
+			continue
+		}
+		if tc.want == 404 {
+			body, err := io.ReadAll(st.resp.Body)
+			if err != nil || !strings.Contains(string(body), `"reason":1,`) {
+				t.Errorf("job %s: body %s %v", tc.id, body, err)
+			}
+		}
+	}
+}
+
 func TestJobEventsOfAnotherPartition(t *testing.T) {
 	s := newStack(t)
 	id := s.job(t, ownerB, "running")
