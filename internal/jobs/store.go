@@ -49,6 +49,10 @@ type Store interface {
 	// EndedBefore returns up to limit ended jobs whose Ended time is before
 	// t, oldest first. It reads an index by end time, not all jobs.
 	EndedBefore(ctx context.Context, t time.Time, limit int) ([]Job, error)
+	// Unended returns up to limit jobs that have not ended (running or
+	// cancel-pending) whose CreateRevision is greater than after, in
+	// CreateRevision order. It reads an index of such jobs, not all jobs.
+	Unended(ctx context.Context, after int64, limit int) ([]Job, error)
 	// Watch delivers every change committed after it returns, in commit
 	// order, none lost, until ctx ends; then the channel is closed.
 	Watch(ctx context.Context) <-chan Change

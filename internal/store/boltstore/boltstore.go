@@ -7,7 +7,8 @@
 //	jobs    job id -> JSON record of the job with its revisions
 //	owners  owner prefix + big-endian CreateRevision -> job id
 //	ended   end-time key + job id -> empty, for ended jobs only
-//	meta    "revision" -> big-endian revision counter, "format" -> 2 (formatVersion)
+//	unended big-endian CreateRevision -> job id, for jobs not ended
+//	meta    "revision" -> big-endian revision counter, "format" -> 3 (formatVersion)
 //
 // The owner prefix is the owner's kind and name, each preceded by its
 // length, so that no owner's prefix begins another's. The end-time key is
@@ -43,13 +44,15 @@ const OpenTimeout = 2 * time.Second
 
 // formatVersion is the layout this package reads and writes.
 // formatVersion 2 leads each job record with its owner, so that GetOwned
-// can refuse another owner's job without decoding it.
-const formatVersion = 2
+// can refuse another owner's job without decoding it; 3 adds the index of
+// jobs not ended (migrate.go upgrades a file of format 2).
+const formatVersion = 3
 
 var (
 	bucketJobs   = []byte("jobs")
 	bucketOwners = []byte("owners")
 	bucketEnded  = []byte("ended")
+	bucketLive   = []byte("unended")
 	bucketMeta   = []byte("meta")
 	keyRevision  = []byte("revision")
 	keyFormat    = []byte("format")
@@ -91,10 +94,16 @@ func initialize(tx *bbolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta != nil {
 		f := meta.Get(keyFormat)
+		if len(f) == 8 && binary.BigEndian.Uint64(f) == 2 {
+			if err := migrate2(tx); err != nil {
+				return fmt.Errorf("upgrading format 2: %w", err)
+			}
+			f = meta.Get(keyFormat)
+		}
 		if len(f) != 8 || binary.BigEndian.Uint64(f) != formatVersion {
 			return fmt.Errorf("unsupported format %x, want %d", f, formatVersion)
 		}
-		for _, name := range [][]byte{bucketJobs, bucketOwners, bucketEnded} {
+		for _, name := range [][]byte{bucketJobs, bucketOwners, bucketEnded, bucketLive} {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("bucket %q is missing", name)
 			}
@@ -106,7 +115,7 @@ func initialize(tx *bbolt.Tx) error {
 	}); err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bucketJobs, bucketOwners, bucketEnded, bucketMeta} {
+	for _, name := range [][]byte{bucketJobs, bucketOwners, bucketEnded, bucketLive, bucketMeta} {
 		if _, err := tx.CreateBucket(name); err != nil {
 			return err
 		}
@@ -202,12 +211,12 @@ const endTimeLen = 12
 
 func endKey(j jobs.Job) []byte { return append(endTime(j.Ended), j.ID...) }
 
-// indexed reports whether j belongs in the end-time index.
-func indexed(j jobs.Job) bool { return j.Status.Ended() }
+// liveKey is j's key in the index of jobs not ended.
+func liveKey(j jobs.Job) []byte { return be64(uint64(j.CreateRevision)) }
 
 // buckets are the buckets of one transaction.
 type buckets struct {
-	jobs, owners, ended, meta *bbolt.Bucket
+	jobs, owners, ended, live, meta *bbolt.Bucket
 }
 
 func open(tx *bbolt.Tx) buckets {
@@ -215,8 +224,43 @@ func open(tx *bbolt.Tx) buckets {
 		jobs:   tx.Bucket(bucketJobs),
 		owners: tx.Bucket(bucketOwners),
 		ended:  tx.Bucket(bucketEnded),
+		live:   tx.Bucket(bucketLive),
 		meta:   tx.Bucket(bucketMeta),
 	}
+}
+
+// reindex moves a job's index entries from what old needs to what j needs;
+// nil stands for no job (a create, a delete). Every index is written in the
+// job's own transaction.
+func (b buckets) reindex(old, j *jobs.Job) error {
+	if old != nil && (j == nil || old.Owner != j.Owner) {
+		if err := b.owners.Delete(ownerKey(*old)); err != nil {
+			return err
+		}
+	}
+	if j != nil && (old == nil || old.Owner != j.Owner) {
+		if err := b.owners.Put(ownerKey(*j), []byte(j.ID)); err != nil {
+			return err
+		}
+	}
+	if old != nil {
+		var err error
+		if old.Status.Ended() {
+			err = b.ended.Delete(endKey(*old))
+		} else {
+			err = b.live.Delete(liveKey(*old))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if j == nil {
+		return nil
+	}
+	if j.Status.Ended() {
+		return b.ended.Put(endKey(*j), nil)
+	}
+	return b.live.Put(liveKey(*j), []byte(j.ID))
 }
 
 func (b buckets) get(id string) (jobs.Job, bool, error) {
@@ -286,13 +330,8 @@ func (s *Store) Create(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 		if err := b.put(j); err != nil {
 			return jobs.Change{}, err
 		}
-		if err := b.owners.Put(ownerKey(j), []byte(j.ID)); err != nil {
+		if err := b.reindex(nil, &j); err != nil {
 			return jobs.Change{}, err
-		}
-		if indexed(j) {
-			if err := b.ended.Put(endKey(j), nil); err != nil {
-				return jobs.Change{}, err
-			}
 		}
 		return jobs.Change{Job: j}, nil
 	})
@@ -367,23 +406,8 @@ func (s *Store) Update(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 		if err := b.put(j); err != nil {
 			return jobs.Change{}, err
 		}
-		if old.Owner != j.Owner {
-			if err := b.owners.Delete(ownerKey(old)); err != nil {
-				return jobs.Change{}, err
-			}
-			if err := b.owners.Put(ownerKey(j), []byte(j.ID)); err != nil {
-				return jobs.Change{}, err
-			}
-		}
-		if indexed(old) {
-			if err := b.ended.Delete(endKey(old)); err != nil {
-				return jobs.Change{}, err
-			}
-		}
-		if indexed(j) {
-			if err := b.ended.Put(endKey(j), nil); err != nil {
-				return jobs.Change{}, err
-			}
+		if err := b.reindex(&old, &j); err != nil {
+			return jobs.Change{}, err
 		}
 		return jobs.Change{Job: j}, nil
 	})
@@ -412,13 +436,8 @@ func (s *Store) Delete(ctx context.Context, id string, revision int64) error {
 		if err := b.jobs.Delete([]byte(id)); err != nil {
 			return jobs.Change{}, err
 		}
-		if err := b.owners.Delete(ownerKey(old)); err != nil {
+		if err := b.reindex(&old, nil); err != nil {
 			return jobs.Change{}, err
-		}
-		if indexed(old) {
-			if err := b.ended.Delete(endKey(old)); err != nil {
-				return jobs.Change{}, err
-			}
 		}
 		return jobs.Change{Job: old, Deleted: true}, nil
 	})
@@ -498,6 +517,38 @@ func (s *Store) EndedBefore(ctx context.Context, t time.Time, limit int) ([]jobs
 	})
 	if err != nil {
 		return nil, s.wrap("ended before", "", err)
+	}
+	return out, nil
+}
+
+// Unended returns up to limit jobs that have not ended whose
+// CreateRevision is above after, in CreateRevision order, from the index
+// of such jobs.
+func (s *Store) Unended(ctx context.Context, after int64, limit int) ([]jobs.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || after == math.MaxInt64 {
+		return nil, nil
+	}
+	var out []jobs.Job
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := open(tx)
+		c := b.live.Cursor()
+		for k, v := c.Seek(be64(uint64(max(after+1, 0)))); k != nil && len(out) < limit; k, v = c.Next() {
+			j, ok, err := b.get(string(v))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("index of jobs not ended names job %s, which is missing", v)
+			}
+			out = append(out, j)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap("unended", "", err)
 	}
 	return out, nil
 }

@@ -61,7 +61,7 @@ func (s *Store) check() error {
 		}
 		b := open(tx)
 		var maxRev int64
-		owners, ended := 0, 0
+		owners, ended, live := 0, 0, 0
 		err := b.jobs.ForEach(func(k, v []byte) error {
 			j, err := decode(k, v)
 			if err != nil {
@@ -78,11 +78,16 @@ func (s *Store) check() error {
 				return fmt.Errorf("owner index entry of job %s names %q", k, id)
 			}
 			owners++
-			if indexed(j) {
+			if j.Status.Ended() {
 				if b.ended.Get(endKey(j)) == nil {
 					return fmt.Errorf("ended job %s is missing from the end-time index", k)
 				}
 				ended++
+			} else {
+				if id := b.live.Get(liveKey(j)); string(id) != j.ID {
+					return fmt.Errorf("job %s, not ended, is missing from the index of such jobs", k)
+				}
+				live++
 			}
 			return nil
 		})
@@ -94,6 +99,9 @@ func (s *Store) check() error {
 		}
 		if n := b.ended.Stats().KeyN; n != ended {
 			return fmt.Errorf("end-time index has %d entries for %d ended jobs", n, ended)
+		}
+		if n := b.live.Stats().KeyN; n != live {
+			return fmt.Errorf("index of jobs not ended has %d entries for %d such jobs", n, live)
 		}
 		if rev := int64(binary.BigEndian.Uint64(b.meta.Get(keyRevision))); rev < maxRev {
 			return fmt.Errorf("revision counter %d is below job revision %d", rev, maxRev)

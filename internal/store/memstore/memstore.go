@@ -22,8 +22,10 @@ type Store struct {
 	jobs map[string]jobs.Job
 	// byOwner holds each owner's jobs in CreateRevision order.
 	byOwner map[jobs.Owner][]ownerEntry
-	// ended holds the ended jobs in (Ended, ID) order.
+	// ended holds the ended jobs in (Ended, ID) order, live the others in
+	// CreateRevision order.
 	ended []endEntry
+	live  []ownerEntry
 	feed  feed.Feed
 }
 
@@ -83,11 +85,12 @@ func (s *Store) removeOwner(j jobs.Job) {
 	}
 }
 
-// indexed reports whether j belongs in the end-time index.
-func indexed(j jobs.Job) bool { return j.Status.Ended() }
-
+// addEnded adds j to the end-time index if it has ended, else to the index
+// of jobs not ended.
 func (s *Store) addEnded(j jobs.Job) {
-	if !indexed(j) {
+	if !j.Status.Ended() {
+		i, _ := slices.BinarySearchFunc(s.live, j.CreateRevision, cmpOwner)
+		s.live = slices.Insert(s.live, i, ownerEntry{j.CreateRevision, j.ID})
 		return
 	}
 	e := endEntry{j.Ended, j.ID}
@@ -95,8 +98,12 @@ func (s *Store) addEnded(j jobs.Job) {
 	s.ended = slices.Insert(s.ended, i, e)
 }
 
+// removeEnded removes j from the index addEnded put it in.
 func (s *Store) removeEnded(j jobs.Job) {
-	if !indexed(j) {
+	if !j.Status.Ended() {
+		if i, ok := slices.BinarySearchFunc(s.live, j.CreateRevision, cmpOwner); ok {
+			s.live = slices.Delete(s.live, i, i+1)
+		}
 		return
 	}
 	if i, ok := slices.BinarySearchFunc(s.ended, endEntry{j.Ended, j.ID}, cmpEnd); ok {
@@ -249,6 +256,28 @@ func (s *Store) EndedBefore(ctx context.Context, t time.Time, limit int) ([]jobs
 	var out []jobs.Job
 	for _, e := range s.ended {
 		if len(out) >= limit || !e.at.Before(t) {
+			break
+		}
+		out = append(out, clone(s.jobs[e.id]))
+	}
+	return out, nil
+}
+
+// Unended returns up to limit jobs that have not ended whose
+// CreateRevision is above after, in CreateRevision order.
+func (s *Store) Unended(ctx context.Context, after int64, limit int) ([]jobs.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, found := slices.BinarySearchFunc(s.live, after, cmpOwner)
+	if found {
+		i++
+	}
+	var out []jobs.Job
+	for _, e := range s.live[i:] {
+		if len(out) >= limit {
 			break
 		}
 		out = append(out, clone(s.jobs[e.id]))

@@ -52,16 +52,25 @@ func (s *Store) check() error {
 		return fmt.Errorf("end-time index not sorted")
 	}
 	n = 0
+	live := 0
 	for _, j := range s.jobs {
-		if indexed(j) {
+		if j.Status.Ended() {
 			n++
 			if _, ok := slices.BinarySearchFunc(s.ended, endEntry{j.Ended, j.ID}, cmpEnd); !ok {
 				return fmt.Errorf("ended job %s missing from the end-time index", j.ID)
+			}
+		} else {
+			live++
+			if i, ok := slices.BinarySearchFunc(s.live, j.CreateRevision, cmpOwner); !ok || s.live[i].id != j.ID {
+				return fmt.Errorf("job %s, not ended, missing from the index of such jobs", j.ID)
 			}
 		}
 	}
 	if n != len(s.ended) {
 		return fmt.Errorf("end-time index has %d entries for %d ended jobs", len(s.ended), n)
+	}
+	if live != len(s.live) {
+		return fmt.Errorf("index of jobs not ended has %d entries for %d such jobs", len(s.live), live)
 	}
 	return nil
 }

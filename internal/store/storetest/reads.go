@@ -1,6 +1,6 @@
 package storetest
 
-// The suite's tests of reads: List and EndedBefore.
+// The suite's tests of reads: List, EndedBefore and Unended.
 
 import (
 	"encoding/json"
@@ -238,4 +238,72 @@ func testEndedBeforeFollowsWrites(t *testing.T, s jobs.Store) {
 	mustDelete(t, s, a.ID, a.Revision)
 	checkJobs(t, "EndedBefore after deleting all", mustEndedBefore(t, s, cutoff, 10), nil)
 	checkJobs(t, "EndedBefore later after deleting", mustEndedBefore(t, s, cutoff.Add(2*time.Hour), 10), []jobs.Job{c})
+}
+
+// unended pages through every job Unended returns, limit at a time.
+func unended(t *testing.T, s jobs.Store, limit int) []jobs.Job {
+	t.Helper()
+	var out []jobs.Job
+	after := int64(0)
+	for range 1000 {
+		page, err := s.Unended(t.Context(), after, limit)
+		if err != nil {
+			t.Fatalf("Unended(%d, %d): %v", after, limit, err)
+		}
+		if len(page) > limit {
+			t.Fatalf("Unended(%d, %d) returned %d jobs", after, limit, len(page))
+		}
+		out = append(out, page...)
+		if len(page) < limit {
+			return out
+		}
+		after = page[len(page)-1].CreateRevision
+	}
+	t.Fatal("Unended does not come to an end")
+	return nil
+}
+
+// Unended finds exactly the jobs that have not ended, of every owner, in
+// creation order, and follows every write: an end, a cancel, a delete.
+func testUnended(t *testing.T, s jobs.Store) {
+	var want []jobs.Job
+	var toEnd, toCancel, toDelete jobs.Job
+	for i := range 12 {
+		j := mustCreate(t, s, newJob([]jobs.Owner{alice, bob, lpar}[i%3]))
+		switch i {
+		case 2:
+			mustUpdate(t, s, ended(j, jobs.Complete, base))
+			continue
+		case 4:
+			toEnd = j
+		case 6:
+			toCancel = j
+		case 8:
+			toDelete = j
+		}
+		want = append(want, j)
+	}
+	for _, limit := range []int{1, 2, 5, 100} {
+		checkJobs(t, fmt.Sprintf("Unended by %d", limit), unended(t, s, limit), want)
+	}
+	mustUpdate(t, s, ended(toEnd, jobs.Canceled, base))
+	canceled := toCancel
+	canceled.Status = jobs.CancelPending
+	canceled = mustUpdate(t, s, canceled)
+	ended := mustUpdate(t, s, ended(mustGet(t, s, toDelete.ID), jobs.Complete, base))
+	mustDelete(t, s, ended.ID, ended.Revision)
+	var after []jobs.Job
+	for _, j := range want {
+		switch j.ID {
+		case toEnd.ID, toDelete.ID:
+		case toCancel.ID:
+			after = append(after, canceled)
+		default:
+			after = append(after, j)
+		}
+	}
+	checkJobs(t, "Unended after writes", unended(t, s, 3), after)
+	if page, err := s.Unended(t.Context(), after[len(after)-1].CreateRevision, 10); err != nil || len(page) != 0 {
+		t.Errorf("Unended after the last: %v %v", ids(page), err)
+	}
 }

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 		{"ListOwnerChange", testListOwnerChange},
 		{"EndedBefore", testEndedBefore},
 		{"EndedBeforeFollowsWrites", testEndedBeforeFollowsWrites},
+		{"Unended", testUnended},
 		{"Watch", testWatch},
 		{"WatchConcurrentWriters", testWatchConcurrentWriters},
 		{"WatchUnreadDoesNotBlock", testWatchUnreadDoesNotBlock},
