@@ -261,6 +261,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeStore()
+	if cfg.Store == StoreBolt {
+		dropSideFiles(cfg.DataDir, log)
+	}
 	reg, err := jobs.New(jobs.Config{Store: store, Clock: cfg.Clock, Retention: cfg.Retention, Logger: log})
 	if err != nil {
 		return err
@@ -400,6 +403,22 @@ func lockDataDir(dir string) (func(), error) {
 	return func() { _ = lock.Unlock() }, nil
 }
 
+// dropSideFiles removes the files in which earlier versions kept the jobs
+// the backends followed (DATA/sim-jobs, DATA/upstream-jobs.json). What they
+// said the job store now holds itself, in each job's own write, and its
+// index of jobs not ended (built when the store was opened) finds them
+// again; the backends settle those jobs as they start.
+func dropSideFiles(dir string, log *slog.Logger) {
+	for _, name := range []string{"sim-jobs", "upstream-jobs.json"} {
+		path := filepath.Join(dir, name)
+		if err := os.Remove(path); err == nil {
+			log.Info("removed a state file of an earlier version; the job store holds what it held", "path", path)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			log.Warn("state file of an earlier version not removed", "path", path, "err", err)
+		}
+	}
+}
+
 func openStore(cfg Config) (jobs.Store, func(), error) {
 	if cfg.Store == StoreMemory {
 		return memstore.New(), func() {}, nil
@@ -419,8 +438,7 @@ func simulatedSE(cfg Config, reg *jobs.Registry, log *slog.Logger) (*simse.SE, e
 			return nil, fmt.Errorf("inventory: %w", err)
 		}
 	}
-	return simse.New(simse.Config{Inventory: inv, Registry: reg, Clock: cfg.Clock, Logger: log,
-		StateFile: filepath.Join(cfg.DataDir, "sim-jobs")})
+	return simse.New(simse.Config{Inventory: inv, Registry: reg, Clock: cfg.Clock, Logger: log})
 }
 
 // newBackend returns the configured backend and its Run.
@@ -447,7 +465,6 @@ func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backen
 		Registry:     reg,
 		Clock:        cfg.Clock,
 		PollInterval: cfg.HMCPollInterval,
-		StateFile:    filepath.Join(cfg.DataDir, "upstream-jobs.json"),
 		Logger:       log.With("backend", BackendHMC),
 	})
 	if err != nil {

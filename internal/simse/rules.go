@@ -331,3 +331,10 @@ func message(format string, args ...any) []byte {
 	b.WriteByte('}')
 	return b.Bytes()
 }
+
+// orphanedResult ends a job an earlier simulated SE left running: it died
+// (kill -9, power loss) and forgot the operation, whose outcome is unknown.
+var orphanedResult = jobs.Result{
+	Status: jobs.Complete, StatusCode: 503, ReasonCode: 1,
+	Results: message("The simulated Support Element restarted while the operation ran; its outcome is unknown."),
+}

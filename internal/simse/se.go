@@ -27,10 +27,6 @@ type Config struct {
 	Clock clock.Clock
 	// Logger receives the SE's logs; nil discards them.
 	Logger *slog.Logger
-	// StateFile, when set, records the jobs the SE runs, so that an SE
-	// started again after dying ends the jobs it left running (complete
-	// 503.1, outcome unknown) instead of leaving them running for ever.
-	StateFile string
 }
 
 // Validate reports every problem with c.
@@ -59,14 +55,12 @@ type SE struct {
 	cpcs  []*object
 	byURI map[string]*object
 
-	handoff chan *run     // Invoke hands started operations to Run
-	stopped chan struct{} // closed when Run has stopped accepting them
+	handoff   chan *run     // Invoke hands started operations to Run
+	recovered chan struct{} // closed when Run has settled earlier runs' jobs
+	stopped   chan struct{} // closed when Run has stopped accepting them
 
 	mu      sync.Mutex
 	started bool // Run has been called
-
-	journal *journal // nil without Config.StateFile
-	orphans []string // jobs a previous SE left running, ended by Run
 }
 
 type object struct {
@@ -100,12 +94,13 @@ func New(cfg Config) (*SE, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &SE{
-		reg:     cfg.Registry,
-		clock:   cfg.Clock,
-		log:     cfg.Logger,
-		byURI:   make(map[string]*object),
-		handoff: make(chan *run),
-		stopped: make(chan struct{}),
+		reg:       cfg.Registry,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		byURI:     make(map[string]*object),
+		handoff:   make(chan *run),
+		recovered: make(chan struct{}),
+		stopped:   make(chan struct{}),
 	}
 	for _, c := range inv.CPCs {
 		cpc := &object{
@@ -130,13 +125,6 @@ func New(cfg Config) (*SE, error) {
 			add(bcpii.KindPartition, p.Name, p.ObjectID, p.Status, p.Operations)
 		}
 	}
-	if cfg.StateFile != "" {
-		j, orphans, err := openJournal(cfg.StateFile)
-		if err != nil {
-			return nil, fmt.Errorf("simse: state file: %w", err)
-		}
-		s.journal, s.orphans = j, orphans
-	}
 	return s, nil
 }
 
@@ -153,12 +141,14 @@ func cloneOps(ops map[string]Operation) map[string]Operation {
 	return out
 }
 
-// Run lets operations start and runs them until ctx ends. Then it ends
-// every job still running with job-status-code 503 (reason 1), or canceled
-// if a cancel was pending, since a simulated SE that stops forgets its
-// operations and no one else would ever end them; it returns once they are
-// all ended. Stop Run before closing the registry's store. Run may be
-// called only once.
+// Run first settles what an earlier SE on the same store left: a simulated
+// SE forgets its operations when it dies, so every job the store holds not
+// ended (running or cancel-pending) is ended complete with
+// job-status-code 503, reason 1, its outcome unknown. Only then do
+// operations start. Run runs them until ctx ends, then ends every job still
+// running with 503.1 too, or canceled if a cancel was pending, since no one
+// else would ever end them; it returns once they are all ended. Stop Run
+// before closing the registry's store. Run may be called only once.
 func (s *SE) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.started {
@@ -167,22 +157,23 @@ func (s *SE) Run(ctx context.Context) error {
 	}
 	s.started = true
 	s.mu.Unlock()
-	if s.journal != nil {
-		defer s.journal.close()
-		n, err := endOrphans(ctx, s.reg, s.orphans)
-		if err != nil {
-			return fmt.Errorf("simse: ending jobs left running: %w", err)
-		}
-		if n > 0 {
-			s.log.Warn("ended jobs a previous simulated SE left running", "count", n)
-		}
-	}
-
 	var wg sync.WaitGroup
 	defer func() {
 		close(s.stopped)
 		wg.Wait()
 	}()
+	n, err := s.reg.Recover(ctx, func(jobs.Job) bool { return false }, orphanedResult)
+	if err != nil && ctx.Err() != nil {
+		return nil // stopped while settling: the next start settles the rest
+	}
+	if err != nil {
+		return fmt.Errorf("simse: ending jobs left running: %w", err)
+	}
+	if n > 0 {
+		s.log.Warn("ended jobs a previous simulated SE left running", "count", n)
+	}
+	close(s.recovered)
+
 	for {
 		select {
 		case <-ctx.Done():
@@ -269,6 +260,14 @@ func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Matc
 	if obj.kind == bcpii.KindCPC && !obj.dpm {
 		return bcpii.OperationResponse{}, errNotDPM
 	}
+	// Jobs of an earlier run are settled before any of this run starts.
+	select {
+	case <-s.recovered:
+	case <-s.stopped:
+		return bcpii.OperationResponse{}, hmcerr.ErrUnavailable
+	case <-ctx.Done():
+		return bcpii.OperationResponse{}, hmcerr.ErrUnavailable.WithCause(ctx.Err())
+	}
 	select {
 	case <-s.stopped:
 		return bcpii.OperationResponse{}, hmcerr.ErrUnavailable
@@ -300,11 +299,6 @@ func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Matc
 		return bcpii.OperationResponse{}, hmcerr.As(err)
 	}
 	r.job = job
-	if s.journal != nil {
-		if err := s.journal.record('+', job.ID); err != nil {
-			s.log.Warn("simulated SE state file not written", "job", job.ID, "err", err)
-		}
-	}
 	r.timer = s.clock.NewTimer(r.plan.duration)
 	s.log.Info("simulated operation started", "job", job.ID, "operation", job.Operation, "owner", job.Owner.String(),
 		"duration", r.plan.duration, "cancelable", r.plan.cancelable)
@@ -431,11 +425,6 @@ func (s *SE) finish(ctx context.Context, r *run, res jobs.Result) {
 	if _, err := s.reg.Finish(ctx, r.job.ID, res); err != nil {
 		s.log.Error("simulated operation could not end its job", "job", r.job.ID, "err", err)
 		return
-	}
-	if s.journal != nil {
-		if err := s.journal.record('-', r.job.ID); err != nil {
-			s.log.Warn("simulated SE state file not written", "job", r.job.ID, "err", err)
-		}
 	}
 	s.log.Info("simulated operation ended", "job", r.job.ID, "status", string(res.Status),
 		"job-status-code", res.StatusCode, "job-reason-code", res.ReasonCode)

@@ -80,6 +80,11 @@ func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.
 		return bcpii.OperationResponse{}, hmcerr.ErrUnavailable
 	default:
 	}
+	if rt.Route.Action != "" {
+		if err := c.recoveredBy(ctx); err != nil {
+			return bcpii.OperationResponse{}, err
+		}
+	}
 	var body []byte
 	if len(bytes.TrimSpace(req.Body)) > 0 {
 		body = req.Body
@@ -120,7 +125,6 @@ func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.
 	}
 	c.log.InfoContext(ctx, "upstream operation started", "job", job.ID, "upstream_job", ref,
 		"operation", job.Operation, "owner", job.Owner.String(), "cancelable", job.Cancelable)
-	c.remember(ctx, job)
 	select {
 	case c.handoff <- job:
 	case <-c.stopped:
@@ -128,6 +132,19 @@ func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.
 	}
 	fields["job-uri"] = mustJSON(job.URI())
 	return bcpii.OperationResponse{Status: 202, Body: objectJSON(fields), JobURI: job.URI()}, nil
+}
+
+// recoveredBy waits until Run has settled the jobs of an earlier run, so
+// that the settling never sees a job of this one.
+func (c *Client) recoveredBy(ctx context.Context) error {
+	select {
+	case <-c.recovered:
+		return nil
+	case <-c.stopped:
+		return hmcerr.ErrUnavailable
+	case <-ctx.Done():
+		return hmcerr.ErrUnavailable.WithCause(ctx.Err())
+	}
 }
 
 // parseAccepted reads a 202 answer: its job-uri, if it has one, must be

@@ -43,12 +43,12 @@ type Client struct {
 	session  string
 
 	targets targetCache
-	state   *stateFile
 
-	handoff chan jobs.Job // Invoke hands new jobs to Run
-	stopped chan struct{} // closed when Run stops taking them
-	runMu   sync.Mutex
-	started bool
+	handoff   chan jobs.Job // Invoke hands new jobs to Run
+	recovered chan struct{} // closed when Run has settled earlier runs' jobs
+	stopped   chan struct{} // closed when Run stops taking them
+	runMu     sync.Mutex
+	started   bool
 
 	stats stats
 }
@@ -89,10 +89,8 @@ func New(cfg Config) (*Client, error) {
 		jitter:    rand.Float64,
 		logonSem:  make(chan struct{}, 1),
 		handoff:   make(chan jobs.Job),
+		recovered: make(chan struct{}),
 		stopped:   make(chan struct{}),
-	}
-	if cfg.StateFile != "" {
-		c.state = &stateFile{path: cfg.StateFile}
 	}
 	return c, nil
 }

@@ -69,9 +69,6 @@ type Config struct {
 	// RequestTimeout bounds each request to the upstream; zero means
 	// DefaultRequestTimeout.
 	RequestTimeout time.Duration
-	// StateFile records the jobs being followed, so that a restarted
-	// gateway follows them again; empty means none is kept.
-	StateFile string
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
 }

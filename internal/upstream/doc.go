@@ -87,6 +87,8 @@
 // callers still see their jobs from the registry, and new operations are
 // 503.1.
 //
-// With a StateFile, the jobs being followed are recorded there, so that
-// after a restart of the gateway Run follows the ones still running again.
+// What Run needs to follow a job again after a restart, its upstream job
+// URI, is the job's BackendRef, stored in the write that creates the job;
+// Run starts by following every job the store holds not ended that names
+// one, and ends any that names none as complete 503.1, its outcome unknown.
 package upstream

@@ -20,9 +20,9 @@ import (
 const logoffTimeout = 5 * time.Second
 
 // Run follows the jobs of started operations until ctx ends, then logs
-// off. Jobs still running stay running in the registry; with a StateFile
-// the next Run follows them again. Run may be called only once; Invoke
-// answers 503.1 before it starts and after it ends.
+// off. Jobs still running stay running in the registry, and the next Run
+// follows them again. Run may be called only once; Invoke answers 503.1
+// after it ends, and an operation that starts a job waits for it to start.
 func (c *Client) Run(ctx context.Context) error {
 	c.runMu.Lock()
 	if c.started {
@@ -41,9 +41,27 @@ func (c *Client) Run(ctx context.Context) error {
 		cancel()
 		c.transport.CloseIdleConnections()
 	}()
-	for _, j := range c.resume(ctx) {
+	// What an earlier run left: a job that names its upstream job (its
+	// BackendRef, stored in the job's own write) is followed again; any
+	// other cannot be, and its fate cannot be known.
+	n, err := c.reg.Recover(ctx, func(j jobs.Job) bool {
+		if j.BackendRef == "" {
+			return false
+		}
+		c.log.InfoContext(ctx, "following upstream job of an earlier run", "job", j.ID, "upstream_job", j.BackendRef)
 		wg.Go(func() { c.follow(ctx, j) })
+		return true
+	}, unfollowableResult)
+	if err != nil && ctx.Err() != nil {
+		return nil // stopped while settling: the next start settles the rest
 	}
+	if err != nil {
+		return fmt.Errorf("upstream: settling jobs of an earlier run: %w", err)
+	}
+	if n > 0 {
+		c.log.WarnContext(ctx, "ended jobs of an earlier run that name no upstream job", "count", n)
+	}
+	close(c.recovered)
 	for {
 		select {
 		case <-ctx.Done():
@@ -122,6 +140,13 @@ func (c *Client) follow(ctx context.Context, j jobs.Job) {
 	}
 }
 
+// unfollowableResult ends a job of an earlier run that names no upstream
+// job, such as one the simulated SE ran before the gateway changed backend.
+var unfollowableResult = jobs.Result{
+	Status: jobs.Complete, StatusCode: 503, ReasonCode: 1,
+	Results: []byte(`{"message":"The gateway restarted while the operation ran; its outcome is unknown."}`),
+}
+
 // lostResult ends a job the upstream no longer knows: its outcome cannot
 // be learned.
 func lostResult() jobs.Result {
@@ -142,12 +167,11 @@ func (c *Client) finish(ctx context.Context, j jobs.Job, res jobs.Result) bool {
 	case errors.Is(err, jobs.ErrAlreadyEnded), errors.Is(err, jobs.ErrNotFound):
 		c.log.WarnContext(ctx, "upstream job ended, but the local job had ended or gone", "job", j.ID, "err", err)
 	default:
-		// The store failed: keep the upstream status, and the record, so
-		// that a later Run can try again.
+		// The store failed: keep the upstream status, so that a later Run,
+		// which finds the job not ended, can try again.
 		c.log.ErrorContext(ctx, "upstream job ended, but its status could not be stored", "job", j.ID, "err", err)
 		return false
 	}
-	c.forget(ctx, j.ID)
 	return true
 }
 

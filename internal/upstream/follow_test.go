@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -337,11 +336,11 @@ func TestUpstreamForgotJob(t *testing.T) {
 }
 
 // Jobs being followed when Run ends are followed again by the next Run,
-// from the state file; ended ones are forgotten.
+// found in the store by their upstream job URI; a job of an earlier run
+// that names none (the simulated SE's, say) is ended 503.1.
 func TestResumeAfterRestart(t *testing.T) {
 	hmc := newFakeHMC(t)
-	state := filepath.Join(t.TempDir(), "upstream-jobs.json")
-	h := newHarness(t, hmc, func(c *Config) { c.StateFile = state })
+	h := newHarness(t, hmc, nil)
 	a := h.start(user, false)
 	b := h.start(partition, true)
 	c := h.start(user, false)
@@ -356,8 +355,12 @@ func TestResumeAfterRestart(t *testing.T) {
 	// The upstream had not seen the cancel after all: the next run must
 	// send it for the cancel-pending job.
 	hmc.set(func(h *fakeHMC) { h.jobs[jobIDOf(t, b)].status = "running" })
+	orphan, err := h.reg.Create(context.Background(), jobs.Spec{Owner: user, Operation: "POST /api/partitions/x/operations/start"})
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	h2 := startHarness(t, hmc, h.reg, h.clk, func(c *Config) { c.StateFile = state })
+	h2 := startHarness(t, hmc, h.reg, h.clk, nil)
 	hmc.waitCount("POST /api/jobs/", 2)
 	hmc.end(jobIDOf(t, a), `{"status":"complete","job-status-code":204}`)
 	hmc.end(jobIDOf(t, b), `{"status":"canceled","job-status-code":409}`)
@@ -368,10 +371,16 @@ func TestResumeAfterRestart(t *testing.T) {
 	if got := h2.waitEnded(b); got.Status != jobs.Canceled {
 		t.Fatalf("b ended %+v", got)
 	}
+	if got := h2.waitEnded(orphan); got.Status != jobs.Complete || got.StatusCode != 503 || got.ReasonCode != 1 {
+		t.Fatalf("the job naming no upstream job ended %+v", got)
+	}
 	hmc.waitCount("DELETE /api/jobs/", 3)
 	h2.stop()
-	s := &stateFile{path: state}
-	if err := s.load(); err != nil || len(s.entries) != 0 {
-		t.Fatalf("state after every job ended: %v %v", s.entries, err)
+	left, err := h.reg.Recover(context.Background(), func(j jobs.Job) bool {
+		t.Errorf("job %s is not ended after every job ended", j.ID)
+		return true
+	}, jobs.Result{Status: jobs.Complete, StatusCode: 503, ReasonCode: 1})
+	if err != nil || left != 0 {
+		t.Fatalf("Recover after every job ended: %d %v", left, err)
 	}
 }
