@@ -246,3 +246,7 @@ func (s *Server) Stop() {
 
 // Services lists the services served and their methods.
 func (s *Server) Services() map[string]grpc.ServiceInfo { return s.grpc.GetServiceInfo() }
+
+// GRPCServer is the gRPC server Serve serves, for what registers per
+// service (metrics, say).
+func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
