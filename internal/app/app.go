@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -184,7 +185,7 @@ func (c Config) Validate() error {
 	if c.ClientCAFile != "" && c.Plaintext {
 		errs = append(errs, errors.New("config: client certificates need TLS"))
 	}
-	if c.AdminAddr != "" && c.AdminAddr != "-" && (c.AdminAddr == c.RESTAddr || c.AdminAddr == c.GRPCAddr) {
+	if sameFixedAddr(c.AdminAddr, c.RESTAddr, ":6794") || sameFixedAddr(c.AdminAddr, c.GRPCAddr, ":6795") {
 		errs = append(errs, errors.New("config: the admin listener needs an address of its own, not the REST or gRPC one"))
 	}
 	errs = append(errs, c.validateBackend()...)
@@ -192,6 +193,18 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("config: intervals must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// sameFixedAddr reports whether admin is the address a (def when empty).
+// A port of the system's choosing ("…:0") never clashes.
+func sameFixedAddr(admin, a, def string) bool {
+	if admin == "" || admin == "-" || strings.HasSuffix(admin, ":0") {
+		return false
+	}
+	if a == "" {
+		return strings.HasSuffix(admin, def)
+	}
+	return admin == a
 }
 
 func (c Config) validateBackend() []error {
