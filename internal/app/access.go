@@ -29,8 +29,14 @@ func newAccessLog(log *slog.Logger, m *telemetry.Metrics) *accessLog {
 }
 
 func (l *accessLog) observe(ctx context.Context, a gateway.Access) {
-	l.metrics.REST(a.Method, a.Route, a.Status, a.Reason, a.Principal, a.Duration)
 	trace.SpanFromContext(ctx).SetName(a.Method + " " + a.Route)
+	l.write(ctx, a)
+	// Counted after the line is written: once the count moved, the line
+	// is there.
+	l.metrics.REST(a.Method, a.Route, a.Status, a.Reason, a.Principal, a.Duration)
+}
+
+func (l *accessLog) write(ctx context.Context, a gateway.Access) {
 	level := slog.LevelInfo
 	switch {
 	case a.Status >= 500 && a.Status != 503:

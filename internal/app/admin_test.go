@@ -2,10 +2,12 @@ package app_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -63,6 +65,21 @@ func (g *gateway) scrape(t *testing.T) samples {
 		}
 	}
 	return out
+}
+
+// scrapeUntil scrapes until done holds of what it read, for at most
+// waitLimit.
+func (g *gateway) scrapeUntil(t *testing.T, done func(samples) bool) samples {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for {
+		s := g.scrape(t)
+		if done(s) || ctx.Err() != nil {
+			return s
+		}
+		runtime.Gosched()
+	}
 }
 
 func value(typ dto.MetricType, m *dto.Metric) float64 {
@@ -126,7 +143,11 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	if code, body := g.admin(t, "/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz: %d %s", code, body)
 	}
-	after := g.scrape(t)
+	// The access hook runs once the answer is sent, and the job counts
+	// follow the store's change feed: both may trail the answers a little.
+	userMissing := `bcpii_rest_requests_total{method="GET",principal="user",reason="1",route="/api/jobs/{job-id}",status="404"}`
+	ended := `bcpii_jobs_ended_total{operation="logical-partition.activate",outcome="success"}`
+	after := g.scrapeUntil(t, func(s samples) bool { return s[userMissing] > before[userMissing] && s[ended] > before[ended] })
 
 	const activate = "/api/logical-partitions/{id}/operations/activate"
 	for key, want := range map[string]float64{
