@@ -52,6 +52,16 @@ func accessFrom(ctx context.Context) *accessInfo {
 	return a
 }
 
+// noteAccess records who asked and the route matched (nil: none).
+func noteAccess(ctx context.Context, p bcpii.Principal, rt *route) {
+	if info := accessFrom(ctx); info != nil {
+		info.principal = p
+		if rt != nil {
+			info.route = rt.pattern
+		}
+	}
+}
+
 // ServeHTTP gives the request its id, answers it (serve), and tells
 // Config.OnAccess how it went.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {

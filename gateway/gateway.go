@@ -235,17 +235,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	if authErr == nil {
 		known = &Identity{Principal: p}
 	}
-	info := accessFrom(r.Context())
-	if info != nil {
-		info.principal = p
-	}
 	rt, params := g.match(r.URL.EscapedPath())
+	noteAccess(r.Context(), p, rt)
 	if rt == nil {
 		g.writeError(w, r, known, hmcerr.ErrNotFound)
 		return
-	}
-	if info != nil {
-		info.route = rt.pattern
 	}
 	m, ok := rt.methods[r.Method]
 	if !ok {

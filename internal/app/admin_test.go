@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"os"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -195,6 +199,11 @@ func TestMetricsAndAccessLog(t *testing.T) {
 		}
 	}
 	checkAccessLog(t, logs.String(), version, missing, started, asUser)
+	for _, name := range deployMetricNames(t) {
+		if !strings.HasPrefix(name, "bcpii_upstream_") && !hasFamily(after, name) {
+			t.Errorf("deploy/ uses %s, which the gateway does not serve", name)
+		}
+	}
 	for _, secret := range []string{"alice-secret-pw", session} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the log holds a secret %q", secret)
@@ -266,4 +275,37 @@ func checkAccessLog(t *testing.T, logs string, answers ...answer) {
 			t.Errorf("request %s (%s %s): %d access lines and %d rpc lines:\n%v", id, want[i].method, want[i].route, rest, rpc, byID[id])
 		}
 	}
+}
+
+// deployMetricNames are the metric names the dashboard and the alert
+// rules use.
+func deployMetricNames(t *testing.T) []string {
+	t.Helper()
+	re := regexp.MustCompile(`\b(bcpii_[a-z_]+|grpc_server_[a-z_]+)\b`)
+	seen := map[string]bool{}
+	for _, f := range []string{"../../deploy/grafana/bcpii-gateway.json", "../../deploy/prometheus/alerts.yaml"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllString(string(b), -1) {
+			for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+				m = strings.TrimSuffix(m, suffix)
+			}
+			seen[m] = true
+		}
+	}
+	if len(seen) < 10 {
+		t.Fatalf("deploy/ names only %d metrics: %v", len(seen), seen)
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+func hasFamily(s samples, name string) bool {
+	for key := range s {
+		if strings.HasPrefix(key, name+"{") {
+			return true
+		}
+	}
+	return false
 }

@@ -98,7 +98,13 @@ func TestReadyzFollowsTheUpstream(t *testing.T) {
 	wantReady(t, g, false, "backend")
 	down.Store(false)
 	wantReady(t, g, true, "backend")
-	if s := g.scrape(t); s[`bcpii_upstream_requests_total{kind="other"}`] < 3 || s[`bcpii_upstream_failures_total{}`] < 1 {
+	s := g.scrape(t)
+	for _, name := range deployMetricNames(t) {
+		if strings.HasPrefix(name, "bcpii_upstream_") && !hasFamily(s, name) {
+			t.Errorf("deploy/ uses %s, which the gateway does not serve", name)
+		}
+	}
+	if s[`bcpii_upstream_requests_total{kind="other"}`] < 3 || s[`bcpii_upstream_failures_total{}`] < 1 {
 		t.Errorf("upstream counts: requests %v, failures %v", s[`bcpii_upstream_requests_total{kind="other"}`], s[`bcpii_upstream_failures_total{}`])
 	}
 }

@@ -84,6 +84,9 @@ func New() *Metrics {
 		Namespace: Namespace, Name: "ready",
 		Help: "1 when the component (store, backend) answered its last readiness check, else 0.",
 	}, []string{"component"})
+	for _, op := range storeOps {
+		m.storeErrors.WithLabelValues(op) // at zero, so that rates exist before the first error
+	}
 	info := version.Get()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info", Help: "The running build: always 1.",
@@ -98,6 +101,9 @@ func New() *Metrics {
 	)
 	return m
 }
+
+// storeOps are the op label values of the store metrics.
+var storeOps = []string{"create", "get", "get_owned", "update", "delete", "list", "ended_before"}
 
 // Registry is what /metrics serves.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
