@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 var update = flag.Bool("update", false, "rewrite the response sections of testdata/exchanges from what the gateway answers")
@@ -40,8 +41,8 @@ var update = flag.Bool("update", false, "rewrite the response sections of testda
 //
 //	exact body bytes
 //
-// Every
-// response is also checked for Date, Server and Cache-Control, a
+// {HMC-VERSION} in a response is the running build's version. Every
+// response is also checked for Date, Server, Cache-Control and X-Request-Id, a
 // Content-Length equal to the body length (none for 204), and no
 // Grpc-Metadata-* header.
 type exchange struct {
@@ -87,7 +88,8 @@ func TestConformance(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
 			e := readExchange(t, path)
 			s := newStack(t)
-			subst := map[string]string{}
+			// The version is the build's: the exchanges name it {HMC-VERSION}.
+			subst := map[string]string{"HMC-VERSION": server.Version}
 			owners := map[string]jobs.Owner{"mine": ownerA, "other": ownerB, "alice": userAlice}
 			for _, line := range e.setup {
 				f := strings.Fields(line)
@@ -211,6 +213,9 @@ func roundTrip(t *testing.T, s *stack, raw []byte) (string, http.Header, []byte)
 
 func checkAlways(t *testing.T, status string, hdr http.Header, body []byte) {
 	t.Helper()
+	if id := hdr.Get("X-Request-Id"); len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" {
+		t.Errorf("X-Request-Id = %q, want 16 hex digits", id)
+	}
 	if hdr.Get("Date") == "" {
 		t.Error("no Date header")
 	}

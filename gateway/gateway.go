@@ -98,6 +98,8 @@ type Config struct {
 	// Heartbeat is how often an idle event stream gets a comment line;
 	// zero means DefaultHeartbeat.
 	Heartbeat time.Duration
+	// OnAccess, when set, is told of every request once it is answered.
+	OnAccess func(context.Context, Access)
 }
 
 // Gateway is the REST handler.
@@ -117,6 +119,7 @@ type Gateway struct {
 	routes    []*route
 	openAPI   []byte
 	log       *slog.Logger
+	onAccess  func(context.Context, Access)
 }
 
 type identityKey struct{}
@@ -144,6 +147,7 @@ func New(cfg Config) (*Gateway, error) {
 		jobs:      bcpiiv1.NewJobServiceClient(cfg.Conn),
 		clock:     cfg.Clock,
 		heartbeat: cfg.Heartbeat,
+		onAccess:  cfg.OnAccess,
 		streams:   make(map[net.Conn]struct{}),
 		ends:      make(map[*context.CancelFunc]struct{}),
 	}
@@ -216,9 +220,9 @@ func answerStatus(_ context.Context, w http.ResponseWriter, m proto.Message) err
 	return nil
 }
 
-// ServeHTTP runs the HMC's checks in the HMC's order, then hands the
-// request to the service.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve runs the HMC's checks in the HMC's order, then hands the request
+// to the service.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Server", ServerName)
 	h.Set("Cache-Control", "no-cache")
@@ -232,6 +236,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		known = &Identity{Principal: p}
 	}
 	rt, params := g.match(r.URL.EscapedPath())
+	noteAccess(r.Context(), p, rt)
 	if rt == nil {
 		g.writeError(w, r, known, hmcerr.ErrNotFound)
 		return
@@ -364,6 +369,9 @@ func (g *Gateway) writeBody(w http.ResponseWriter, r *http.Request, id *Identity
 			t := true
 			body.BCPiiError = &t
 		}
+	}
+	if info := accessFrom(r.Context()); info != nil {
+		info.reason = body.Reason
 	}
 	b := body.appendJSON(make([]byte, 0, 256))
 	h := w.Header()

@@ -17,12 +17,13 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -32,11 +33,54 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "hash-password" {
+		return hashPassword(args[1:], stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("bcpii-gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg app.Config
-	var logLevel, logFormat string
+	var o options
+	defineFlags(fs, &cfg, &o, getenv)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: bcpii-gateway [flags]\n       bcpii-gateway hash-password [--cost N] USER\n\n"+
+			"Serves HMC job operations over gRPC and the HMC Web Services API REST format.\n"+
+			"Every flag can also be set as BCPII_<FLAG> in the environment (--hmc-url: BCPII_HMC_URL); a flag wins.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if o.version {
+		_, err := fmt.Fprintln(stdout, "bcpii-gateway", version.Get().String())
+		return err
+	}
+	if err := flagsFromEnv(fs, getenv); err != nil {
+		return err
+	}
+	if cfg.Backend == app.BackendHMC {
+		// Credentials never come from a flag, which other users can see.
+		cfg.HMCCredentials.UserID = getenv("BCPII_HMC_USERID")
+		cfg.HMCCredentials.Password = getenv("BCPII_HMC_PASSWORD")
+	}
+	cfg.Tracing, cfg.TracingProtocol = tracingFromEnv(getenv)
+	log, err := newLogger(o.logLevel, o.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	return app.Run(ctx, cfg, log)
+}
+
+// options are the flags that are not app.Config fields.
+type options struct {
+	logLevel, logFormat string
+	version             bool
+}
+
+func defineFlags(fs *flag.FlagSet, cfg *app.Config, o *options, getenv func(string) string) {
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(getenv), "directory for the job store and the generated certificate (env BCPII_DATA_DIR)")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":6795", "gRPC listen address")
 	fs.StringVar(&cfg.RESTAddr, "rest-addr", ":6794", "REST (HMC Web Services API) listen address")
@@ -58,39 +102,65 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.HMCFingerprint, "hmc-fingerprint", "", "SHA-256 fingerprint pinning the HMC's certificate (hex, colons optional)")
 	fs.StringVar(&cfg.HMCCredentialsFile, "hmc-credentials", "", `file with the HMC API user: "userid: ..." and "password: ..." lines (default: env BCPII_HMC_USERID and BCPII_HMC_PASSWORD)`)
 	fs.DurationVar(&cfg.HMCPollInterval, "hmc-poll-interval", 0, "how often a running HMC job is queried (default 5s)")
-	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: bcpii-gateway [flags]\n\nServes HMC job operations over gRPC and the HMC Web Services API REST format.\n\nFlags:\n")
-		fs.PrintDefaults()
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", app.DefaultAdminAddr, `admin listener for /metrics, /healthz, /readyz and pprof ("-" for none)`)
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve the runtime profiles under /debug/pprof/ on the admin listener")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+}
+
+// flagsFromEnv sets every flag not given on the command line from
+// BCPII_<FLAG> (upper case, "-" as "_"), if that is set: flags win.
+func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		v := getenv(name)
+		if given[f.Name] || v == "" || f.Name == "version" {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func envName(flagName string) string {
+	return "BCPII_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// tracingFromEnv turns tracing on when an OTLP endpoint is configured
+// the standard way, unless OpenTelemetry is turned off the standard way.
+func tracingFromEnv(getenv func(string) string) (on bool, protocol string) {
+	if getenv("OTEL_SDK_DISABLED") == "true" || getenv("OTEL_TRACES_EXPORTER") == "none" {
+		return false, ""
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
+	if getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		return false, ""
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	protocol = getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if protocol == "" {
+		protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
 	}
-	if cfg.Backend == app.BackendHMC {
-		// Credentials never come from a flag, which other users can see.
-		cfg.HMCCredentials.UserID = getenv("BCPII_HMC_USERID")
-		cfg.HMCCredentials.Password = getenv("BCPII_HMC_PASSWORD")
-	}
+	return true, protocol
+}
+
+func newLogger(logLevel, logFormat string, stderr io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	var log *slog.Logger
 	switch logFormat {
 	case "text":
-		log = slog.New(slog.NewTextHandler(stderr, opts))
+		return slog.New(slog.NewTextHandler(stderr, opts)), nil
 	case "json":
-		log = slog.New(slog.NewJSONHandler(stderr, opts))
-	default:
-		return fmt.Errorf("--log-format %q is not text or json", logFormat)
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
 	}
-	_ = stdout
-	return app.Run(ctx, cfg, log)
+	return nil, fmt.Errorf("--log-format %q is not text or json", logFormat)
 }
 
 // defaultDataDir is $BCPII_DATA_DIR, else $XDG_DATA_HOME/bcpii-gateway,

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -125,6 +126,22 @@ type Config struct {
 	// hold open at once; zero means 128. Connections over it are answered
 	// 503 and closed.
 	MaxConnsPerSource int
+	// AdminAddr is the admin listener's address (/metrics, /healthz,
+	// /readyz, and /debug/pprof/ with Pprof); empty or "-" means none.
+	// The command's default is DefaultAdminAddr. It is never the REST or
+	// gRPC address.
+	AdminAddr string
+	// Pprof serves the runtime profiles under /debug/pprof/ on the admin
+	// listener.
+	Pprof bool
+	// Tracing exports OpenTelemetry traces of gRPC and REST requests over
+	// OTLP, configured by the OTEL_EXPORTER_OTLP_* environment variables;
+	// TracingProtocol is "grpc" or "http/protobuf" (empty means this).
+	Tracing         bool
+	TracingProtocol string
+	// WrapStore, when set, wraps the job store the gateway opens (tests
+	// use it to take the store down and up again).
+	WrapStore func(jobs.Store) jobs.Store
 	// Clock tells the time; nil means the system clock. Tests inject one.
 	Clock clock.Clock
 	// OnListening, when set, is told the addresses once every listener is
@@ -135,6 +152,7 @@ type Config struct {
 // Addresses are where a running gateway listens.
 type Addresses struct {
 	GRPC, REST, Socket string
+	Admin              string // empty with none
 }
 
 // Validate reports every problem with c.
@@ -167,11 +185,26 @@ func (c Config) Validate() error {
 	if c.ClientCAFile != "" && c.Plaintext {
 		errs = append(errs, errors.New("config: client certificates need TLS"))
 	}
+	if sameFixedAddr(c.AdminAddr, c.RESTAddr, ":6794") || sameFixedAddr(c.AdminAddr, c.GRPCAddr, ":6795") {
+		errs = append(errs, errors.New("config: the admin listener needs an address of its own, not the REST or gRPC one"))
+	}
 	errs = append(errs, c.validateBackend()...)
 	if c.SweepInterval < 0 || c.ShutdownGrace < 0 || c.SessionLifetime < 0 || c.RESTReadTimeout < 0 || c.MaxConnsPerSource < 0 {
 		errs = append(errs, errors.New("config: intervals must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// sameFixedAddr reports whether admin is the address a (def when empty).
+// A port of the system's choosing ("…:0") never clashes.
+func sameFixedAddr(admin, a, def string) bool {
+	if admin == "" || admin == "-" || strings.HasSuffix(admin, ":0") {
+		return false
+	}
+	if a == "" {
+		return strings.HasSuffix(admin, def)
+	}
+	return admin == a
 }
 
 func (c Config) validateBackend() []error {
@@ -239,6 +272,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxConnsPerSource == 0 {
 		c.MaxConnsPerSource = 128
 	}
+
 	return c
 }
 
@@ -256,6 +290,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer unlock()
+	o, err := newOps(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer o.close()
 	store, closeStore, err := openStore(cfg)
 	if err != nil {
 		return err
@@ -264,6 +303,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.Store == StoreBolt {
 		dropSideFiles(cfg.DataDir, log)
 	}
+	store = o.store(cfg, store)
+	observeCtx, stopObserve := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopObserve()
+	o.metrics.ObserveJobs(observeCtx, store, cfg.Clock.Now)
 	reg, err := jobs.New(jobs.Config{Store: store, Clock: cfg.Clock, Retention: cfg.Retention, Logger: log})
 	if err != nil {
 		return err
@@ -273,6 +316,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	o.backend(backend)
 	// The SE ends the jobs it still runs when it stops, and the HMC client
 	// stores the ends it learns, so the backend stops after the servers and
 	// before the store closes.
@@ -281,7 +325,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() { backendDone <- runBackend(backendCtx) }()
 	defer func() { stopBackend(); <-backendDone }()
 
-	g, err := build(cfg, reg, backend, log)
+	g, err := build(cfg, reg, backend, o, log)
 	if err != nil {
 		return err
 	}
@@ -292,6 +336,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	lis.announce(cfg, g.tls != nil, log)
+	o.metrics.InitializeGRPC(g.srv.GRPCServer())
 	return g.serve(ctx, cfg, reg, &lis, log)
 }
 
@@ -301,13 +346,14 @@ type servers struct {
 	rest *gateway.Gateway
 	tls  *tls.Config // nil for plaintext
 	auth *bcpii.Authenticator
+	ops  *ops
 }
 
 // build makes the servers. One gRPC server serves every door: TLS
 // connections, the Unix socket, and the REST gateway in-process, whose
 // requests its authentication interceptor judges by the credentials the
 // gateway collected.
-func build(cfg Config, reg *jobs.Registry, backend server.Backend, log *slog.Logger) (*servers, error) {
+func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, log *slog.Logger) (*servers, error) {
 	auth, err := authenticator(cfg)
 	if err != nil {
 		return nil, err
@@ -316,7 +362,7 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, log *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("cursor key: %w", err)
 	}
-	g := &servers{auth: auth}
+	g := &servers{auth: auth, ops: o}
 	var creds credentials.TransportCredentials
 	if !cfg.Plaintext {
 		if g.tls, err = serverTLS(cfg, log); err != nil {
@@ -324,7 +370,7 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, log *slog.Log
 		}
 		creds = credentials.NewTLS(g.tls)
 	}
-	g.srv, err = server.New(server.Config{
+	sc := server.Config{
 		Registry:      reg,
 		Authenticator: auth,
 		Loopback:      !cfg.NoLoopbackIdentity,
@@ -333,7 +379,9 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, log *slog.Log
 		Credentials:   creds,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,
-	})
+	}
+	o.serverConfig(&sc)
+	g.srv, err = server.New(sc)
 	if err != nil {
 		return nil, err
 	}
@@ -343,6 +391,7 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, log *slog.Log
 		Loopback:      !cfg.NoLoopbackIdentity,
 		OpenAPI:       openapiv2.JSON,
 		Logger:        log,
+		OnAccess:      newAccessLog(log, o.metrics).observe,
 	})
 	if err != nil {
 		g.srv.Stop()
@@ -361,11 +410,16 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 	defer stopSweep()
 	go reg.RunSweeper(sweepCtx, cfg.SweepInterval)
 	go sweepSessions(sweepCtx, cfg.Clock, g.auth.Sessions, cfg.SweepInterval)
+	go g.ops.watchReadiness(sweepCtx, cfg.Clock, readinessInterval)
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	n := 2
 	go func() { errc <- g.srv.Serve(ctx, lis.grpc) }()
-	go func() { errc <- serveREST(ctx, cfg, g.rest, lis.rest, g.tls, log) }()
+	go func() { errc <- serveREST(ctx, cfg, g.ops.restHandler(g.rest), lis.rest, g.tls, log) }()
+	if lis.admin != nil {
+		n++
+		go func() { errc <- serveAdmin(ctx, lis.admin, g.ops.handler(cfg.Pprof), log) }()
+	}
 	go func() {
 		<-ctx.Done()
 		g.rest.Close() // event streams took their connections from net/http

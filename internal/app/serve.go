@@ -16,6 +16,7 @@ import (
 // fails before serving.
 type listeners struct {
 	grpc, rest, socket net.Listener // socket is nil with none
+	admin              net.Listener // nil with none
 	socketPath         string
 	all                []net.Listener
 }
@@ -36,6 +37,11 @@ func (l *listeners) open(cfg Config) error {
 	}
 	if l.rest, err = l.listen("tcp", cfg.RESTAddr); err != nil {
 		return fmt.Errorf("rest listener: %w", err)
+	}
+	if cfg.AdminAddr != "" && cfg.AdminAddr != "-" {
+		if l.admin, err = l.listen("tcp", cfg.AdminAddr); err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
 	}
 	if cfg.Socket == "-" {
 		return nil
@@ -58,10 +64,17 @@ func (l *listeners) announce(cfg Config, tls bool, log *slog.Logger) {
 	if l.socket != nil {
 		log.Info("grpc socket listening", "path", l.socketPath)
 	}
+	if l.admin != nil {
+		log.Info("admin listening", "addr", l.admin.Addr().String(), "pprof", cfg.Pprof)
+	}
 }
 
 func (l *listeners) addresses() Addresses {
-	return Addresses{GRPC: l.grpc.Addr().String(), REST: l.rest.Addr().String(), Socket: l.socketPath}
+	a := Addresses{GRPC: l.grpc.Addr().String(), REST: l.rest.Addr().String(), Socket: l.socketPath}
+	if l.admin != nil {
+		a.Admin = l.admin.Addr().String()
+	}
+	return a
 }
 
 func (l *listeners) close() {

@@ -62,7 +62,8 @@ func authenticator(cfg Config) (*bcpii.Authenticator, error) {
 	return &bcpii.Authenticator{Local: local, Sessions: bcpii.NewSessions(users, cfg.Clock, cfg.SessionLifetime)}, nil
 }
 
-// serverTLS is the TLS configuration of both listeners. With a client CA,
+// serverTLS is the TLS configuration of both listeners; the certificate
+// is read again when its files change. With a client CA,
 // a client certificate is optional, but one that is presented must chain
 // to the CA and name a requesting partition, or the handshake fails.
 func serverTLS(cfg Config, log *slog.Logger) (*tls.Config, error) {
@@ -70,7 +71,15 @@ func serverTLS(cfg Config, log *slog.Logger) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	certFile, keyFile := cfg.TLSCert, cfg.TLSKey
+	if certFile == "" {
+		dir := filepath.Join(cfg.DataDir, "tls")
+		certFile, keyFile = filepath.Join(dir, tlsutil.CertFile), filepath.Join(dir, tlsutil.KeyFile)
+	}
+	// Every handshake asks the reloader, so a rotated pair of files is
+	// served to the next connection.
+	reload := newCertReloader(certFile, keyFile, cert, log)
+	tc := &tls.Config{GetCertificate: reload.GetCertificate, MinVersion: tls.VersionTLS12}
 	if cfg.ClientCAFile == "" {
 		return tc, nil
 	}

@@ -145,3 +145,13 @@ func caller(ctx context.Context) (jobs.Caller, error) {
 	who, err := identity(ctx)
 	return who.Caller, err
 }
+
+// Interface names the door a call came through, for metrics: "rest" for
+// the REST gateway's in-process calls (which carry the credentials it
+// collected), "grpc" for the others.
+func Interface(ctx context.Context) string {
+	if _, ok := ctx.Value(credentialsKey{}).(bcpii.Credentials); ok {
+		return "rest"
+	}
+	return "grpc"
+}

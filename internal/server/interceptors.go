@@ -54,15 +54,30 @@ func newRequestID() string {
 // authentication decides who asks (identity.go).
 
 func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
-	return []grpc.UnaryServerInterceptor{s.logUnary, s.errorsUnary, s.recoverUnary, s.authUnary}
+	return append(s.outerU[:len(s.outerU):len(s.outerU)], s.logUnary, s.errorsUnary, s.recoverUnary, s.authUnary)
 }
 
 func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
-	return []grpc.StreamServerInterceptor{s.logStream, s.errorsStream, s.recoverStream, s.authStream}
+	return append(s.outerS[:len(s.outerS):len(s.outerS)], s.logStream, s.errorsStream, s.recoverStream, s.authStream)
 }
 
+type givenIDKey struct{}
+
+// WithRequestID gives the calls made in-process with ctx the request id
+// id, so that a REST request and the calls it makes share one id. It is a
+// context value, never metadata: no remote caller can choose its id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, givenIDKey{}, id)
+}
+
+// NewRequestID returns a fresh request id.
+func NewRequestID() string { return newRequestID() }
+
 func (s *Server) begin(ctx context.Context) context.Context {
-	id := newRequestID()
+	id, _ := ctx.Value(givenIDKey{}).(string)
+	if id == "" {
+		id = newRequestID()
+	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs(rpctypes.RequestIDKey, id))
 	return context.WithValue(ctx, callInfoKey{}, &callInfo{requestID: id})
 }
@@ -76,6 +91,9 @@ func (s *Server) logDone(ctx context.Context, method string, start time.Time, er
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
+	// A client can make refusals as fast as it likes: their lines are
+	// rate-limited, the others not.
+	refused := code != codes.OK && level == slog.LevelInfo
 	attrs := []any{
 		"method", method,
 		"code", code.String(),
@@ -87,6 +105,10 @@ func (s *Server) logDone(ctx context.Context, method string, start time.Time, er
 	}
 	if d, ok := rpctypes.HMCDetail(err); ok {
 		attrs = append(attrs, "http_status", d.HttpStatus, "reason", d.Reason)
+	}
+	if refused {
+		s.rpcRefusals.log(ctx, s.log, "rpc", attrs...)
+		return
 	}
 	s.log.Log(ctx, level, "rpc", attrs...)
 }

@@ -93,7 +93,7 @@ func (r recvStream) RecvMsg(m any) error {
 	return r.s.received(r.Context(), r.method, m, r.ServerStream.RecvMsg(m))
 }
 
-// rateLog logs at most one line a second (after a burst of 10), and says
+// rateLog logs at most a few lines a second (after a burst), and says
 // how many it dropped, so that a client sending refusals cannot flood the
 // log.
 type rateLog struct {
@@ -101,7 +101,12 @@ type rateLog struct {
 	dropped atomic.Int64
 }
 
-func newRateLog() *rateLog { return &rateLog{lim: rate.NewLimiter(1, 10)} }
+func newRateLog() *rateLog { return newRateLogOf(1, 10) }
+
+// newRateLogOf logs at most perSecond lines a second after a burst.
+func newRateLogOf(perSecond float64, burst int) *rateLog {
+	return &rateLog{lim: rate.NewLimiter(rate.Limit(perSecond), burst)}
+}
 
 func (r *rateLog) log(ctx context.Context, log *slog.Logger, msg string, attrs ...any) {
 	if !r.lim.Allow() {

@@ -62,6 +62,13 @@ type Config struct {
 	// Clock times stream linger and the shutdown grace; nil means the
 	// system clock.
 	Clock clock.Clock
+	// Unary and Stream are interceptors that run outermost, before the
+	// server's own (metrics, say), on every door, in-process included.
+	Unary  []grpc.UnaryServerInterceptor
+	Stream []grpc.StreamServerInterceptor
+	// Options are further options of the gRPC servers (a stats handler for
+	// tracing, say).
+	Options []grpc.ServerOption
 }
 
 // Validate reports what is missing from c.
@@ -95,6 +102,8 @@ type Server struct {
 	grace    time.Duration
 	opts     []grpc.ServerOption // of both gRPC servers, but credentials
 	clock    clock.Clock
+	outerU   []grpc.UnaryServerInterceptor
+	outerS   []grpc.StreamServerInterceptor
 	// The services' handlers by full method name, for in-process calls.
 	unary    map[string]unaryHandler
 	streams  map[string]streamHandler
@@ -105,6 +114,8 @@ type Server struct {
 	linger   lingerer        // ends watch streams a moment after their final status
 	refused  refusedMessages // noted by the codec, answered by handlers
 	refusals *rateLog        // logs refused messages, at a bounded rate
+	// rpcRefusals logs refused calls, at a bounded rate.
+	rpcRefusals *rateLog
 	// lastWatch is the newest WatchJob message built.
 	lastWatch atomic.Pointer[watchMsg]
 }
@@ -134,7 +145,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.Clock = clock.Real{}
 	}
 	s := &Server{reg: cfg.Registry, auth: cfg.Authenticator, loopback: cfg.Loopback, backend: cfg.Backend,
-		cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, clock: cfg.Clock, health: health.NewServer(), refusals: newRateLog()}
+		cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, clock: cfg.Clock, health: health.NewServer(), refusals: newRateLog(),
+		outerU: cfg.Unary, outerS: cfg.Stream, rpcRefusals: newRateLogOf(20, 200)}
 	s.linger.clock = cfg.Clock
 	s.opts = []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
@@ -154,6 +166,7 @@ func New(cfg Config) (*Server, error) {
 		// already grown, instead of a fresh goroutine per call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
+	s.opts = append(s.opts, cfg.Options...)
 	opts := s.opts
 	if cfg.Credentials != nil {
 		opts = append(opts[:len(opts):len(opts)], grpc.Creds(cfg.Credentials))
@@ -233,3 +246,7 @@ func (s *Server) Stop() {
 
 // Services lists the services served and their methods.
 func (s *Server) Services() map[string]grpc.ServiceInfo { return s.grpc.GetServiceInfo() }
+
+// GRPCServer is the gRPC server Serve serves, for what registers per
+// service (metrics, say).
+func (s *Server) GRPCServer() *grpc.Server { return s.grpc }

@@ -7,11 +7,13 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 )
 
-// Version is the gateway's version, reported as hmc-version.
-var Version = "1.0.0"
+// Version is the gateway's version, reported as hmc-version: the module
+// version of the build, as bcpii-gateway --version prints it first.
+var Version = version.Get().Version
 
 // sessionService is Logon, Logoff and Query API Version.
 type sessionService struct {

@@ -136,6 +136,7 @@ const (
 	kindJobDelete
 	kindJobCancel
 	kindTargets
+	kindPing // counted only in Requests
 )
 
 func (s *stats) count(k kind) {
@@ -275,7 +276,11 @@ func (c *Client) send(ctx context.Context, k kind, method, uri string, body []by
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.stats.failures.Add(1)
-		c.log.DebugContext(ctx, "upstream request failed", "method", method, "path", pathOf(uri), "err", err)
+		logFailure := c.log.DebugContext
+		if tlsRefused(err) || k == kindLogon {
+			logFailure = c.log.WarnContext // the operator must act: a certificate, the HMC's address
+		}
+		logFailure(ctx, "upstream request failed", "method", method, "path", pathOf(uri), "err", err)
 		return response{}, hmcerr.ErrUnavailable.WithCause(err)
 	}
 	defer resp.Body.Close()
@@ -369,8 +374,8 @@ func (c *Client) logon(ctx context.Context, stale string) (string, error) {
 	}
 	if !r.ok() {
 		e := parseError(r.status, r.body)
-		c.log.ErrorContext(ctx, "upstream logon failed", "userid", c.cfg.Credentials.UserID,
-			"status", r.status, "reason", e.reason)
+		c.log.WarnContext(ctx, "upstream logon failed", "userid", c.cfg.Credentials.UserID,
+			"status", r.status, "reason", e.reason, "message", e.message)
 		return "", hmcerr.ErrUnavailable.WithCause(fmt.Errorf("%w (%d.%d)", errLogonRefused, r.status, e.reason))
 	}
 	var a struct {

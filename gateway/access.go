@@ -1,0 +1,150 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
+)
+
+// RequestIDHeader carries the request's id on every REST answer, as the
+// x-request-id header metadata does on gRPC. The calls the request makes
+// to the service share the id, so one id finds every line of the request.
+const RequestIDHeader = "X-Request-Id"
+
+// Access is what the gateway tells of one answered request, for an access
+// log and metrics. Every value but RequestID is from a small fixed set.
+type Access struct {
+	Method string // as received if one the gateway serves, else "other"
+	// Route is the path pattern the request matched, such as
+	// /api/jobs/{job-id}; "unmatched" when none did.
+	Route string
+	// Status is the HTTP status answered, and Reason the HMC reason code
+	// of an error body (0 otherwise).
+	Status, Reason int
+	// Principal is the kind of who asked: "partition", "user" or "none".
+	Principal string
+	RequestID string
+	// Duration runs until the handler returns; an event stream that took
+	// its connection over runs on after that.
+	Duration time.Duration
+}
+
+// Route patterns of requests that match no route.
+const unmatchedRoute = "unmatched"
+
+// accessInfo is what the handler learns of a request as it answers it.
+type accessInfo struct {
+	route     string
+	reason    int
+	principal bcpii.Principal
+}
+
+type accessKey struct{}
+
+func accessFrom(ctx context.Context) *accessInfo {
+	a, _ := ctx.Value(accessKey{}).(*accessInfo)
+	return a
+}
+
+// noteAccess records who asked and the route matched (nil: none).
+func noteAccess(ctx context.Context, p bcpii.Principal, rt *route) {
+	if info := accessFrom(ctx); info != nil {
+		info.principal = p
+		if rt != nil {
+			info.route = rt.pattern
+		}
+	}
+}
+
+// ServeHTTP gives the request its id, answers it (serve), and tells
+// Config.OnAccess how it went.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := server.NewRequestID()
+	w.Header().Set(RequestIDHeader, id)
+	info := &accessInfo{route: unmatchedRoute}
+	ctx := context.WithValue(server.WithRequestID(r.Context(), id), accessKey{}, info)
+	rec := &recorder{ResponseWriter: w}
+	g.serve(rec, r.WithContext(ctx))
+	if g.onAccess == nil {
+		return
+	}
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	a := Access{Method: r.Method, Route: info.route, Status: status, Reason: info.reason,
+		Principal: principalKind(info.principal), RequestID: id, Duration: time.Since(start)}
+	if !knownMethod(r.Method) {
+		a.Method = "other"
+	}
+	g.onAccess(ctx, a)
+}
+
+func knownMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodPut, http.MethodHead,
+		http.MethodPatch, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+func principalKind(p bcpii.Principal) string {
+	switch {
+	case p.IsPartition():
+		return "partition"
+	case !p.IsZero():
+		return "user"
+	}
+	return "none"
+}
+
+// recorder notes the status a handler answers. It passes Flush, Hijack
+// and Unwrap through, so that event streams work as without it.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (rw *recorder) WriteHeader(code int) {
+	if rw.status == 0 {
+		rw.status = code
+	}
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *recorder) Write(b []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	return rw.ResponseWriter.Write(b)
+}
+
+func (rw *recorder) Flush() {
+	if f, ok := rw.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack hands the connection over; an event stream then writes its own
+// 200 status line.
+func (rw *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := rw.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("gateway: the connection cannot be taken over")
+	}
+	c, brw, err := hj.Hijack()
+	if err == nil && rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	return c, brw, err
+}
+
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }

@@ -1,0 +1,66 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
+
+	"github.com/bcpii-gateway/bcpii-gateway/gateway"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/telemetry"
+)
+
+// accessLog is the REST access log and its metrics: one line per request,
+// "rest", with the method, route pattern, status, HMC reason, kind of
+// principal, request id and duration. Refusals (4xx) are the lines a
+// client can make as fast as it likes, so they are rate-limited, saying
+// how many were dropped; answers and server errors are not.
+type accessLog struct {
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+	lim     *rate.Limiter
+	dropped atomic.Int64
+}
+
+func newAccessLog(log *slog.Logger, m *telemetry.Metrics) *accessLog {
+	return &accessLog{log: log, metrics: m, lim: rate.NewLimiter(20, 200)}
+}
+
+func (l *accessLog) observe(ctx context.Context, a gateway.Access) {
+	trace.SpanFromContext(ctx).SetName(a.Method + " " + a.Route)
+	l.write(ctx, a)
+	// Counted after the line is written: once the count moved, the line
+	// is there.
+	l.metrics.REST(a.Method, a.Route, a.Status, a.Reason, a.Principal, a.Duration)
+}
+
+func (l *accessLog) write(ctx context.Context, a gateway.Access) {
+	level := slog.LevelInfo
+	switch {
+	case a.Status >= 500 && a.Status != 503:
+		level = slog.LevelError
+	case a.Status >= 500:
+		level = slog.LevelWarn
+	}
+	if !l.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", a.Method), slog.String("route", a.Route),
+		slog.Int("status", a.Status), slog.Int("reason", a.Reason),
+		slog.String("principal", a.Principal), slog.String("request_id", a.RequestID),
+		slog.Duration("duration", a.Duration),
+	}
+	if a.Status >= 400 && a.Status < 500 {
+		if !l.lim.Allow() {
+			l.dropped.Add(1)
+			return
+		}
+		if n := l.dropped.Swap(0); n > 0 {
+			attrs = append(attrs, slog.Int64("dropped_since_last", n))
+		}
+	}
+	l.log.LogAttrs(ctx, level, "rest", attrs...)
+}

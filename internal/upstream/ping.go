@@ -1,0 +1,39 @@
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// tlsRefused reports whether err is the TLS handshake's refusal of the
+// upstream's certificate (or of the connection), not a network failure.
+func tlsRefused(err error) bool {
+	var (
+		verify  *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+		record  tls.RecordHeaderError
+		alert   tls.AlertError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &host) ||
+		errors.As(err, &invalid) || errors.As(err, &record) || errors.As(err, &alert) ||
+		errors.Is(err, errPinMismatch)
+}
+
+// Ping asks the upstream for its API version, which needs no session:
+// nil when it answers 2xx, for the gateway's readiness.
+func (c *Client) Ping(ctx context.Context) error {
+	r, err := c.send(ctx, kindPing, http.MethodGet, "/api/version", nil, "")
+	if err != nil {
+		return err
+	}
+	if !r.ok() {
+		return fmt.Errorf("upstream: GET /api/version answered %d", r.status)
+	}
+	return nil
+}
