@@ -35,23 +35,26 @@ func parseMillis(s string) (time.Duration, error) {
 }
 
 // HeartBeats are what a server offers: it sends heart-beats no more often
-// than every MinSend (and at most every MaxSend), and wants the client's
-// no more often than every MinRecv (and at least every MaxRecv).
+// than every MinSend, and at least every MaxSend to a client that wants
+// them; it wants the client's no more often than every MinRecv.
 type HeartBeats struct {
 	MinSend, MaxSend time.Duration
-	MinRecv, MaxRecv time.Duration
+	MinRecv          time.Duration
 }
 
 // Negotiate settles the intervals for a client whose CONNECT said cx,cy:
 // send is how often the server sends heart-beats (0: never), recv how often
-// it expects the client's (0: it does not). Intervals are kept within the
-// server's bounds; a client that asks for none gets none.
+// the client will send its own (0: it will not). A client that asks for
+// none gets none. Sending more often than the client asked is within its
+// expectation, so send is capped at MaxSend; recv is the slower of the
+// client's offer and MinRecv, exactly as the client computes it from the
+// CONNECTED frame's header.
 func (h HeartBeats) Negotiate(cx, cy time.Duration) (send, recv time.Duration) {
 	if cy > 0 {
 		send = min(max(cy, h.MinSend), h.MaxSend)
 	}
 	if cx > 0 {
-		recv = min(max(cx, h.MinRecv), h.MaxRecv)
+		recv = max(cx, h.MinRecv)
 	}
 	return send, recv
 }

@@ -30,11 +30,11 @@ func TestHeartBeat(t *testing.T) {
 			t.Errorf("ParseHeartBeat(%q): %v is not ErrMalformed", c.in, err)
 		}
 	}
-	h := HeartBeats{MinSend: time.Second, MaxSend: time.Minute, MinRecv: 5 * time.Second, MaxRecv: time.Minute}
+	h := HeartBeats{MinSend: time.Second, MaxSend: time.Minute, MinRecv: 5 * time.Second}
 	for _, c := range []struct{ cx, cy, send, recv time.Duration }{
 		{0, 0, 0, 0},
 		{10 * ms, 10 * ms, time.Second, 5 * time.Second},
-		{time.Hour, time.Hour, time.Minute, time.Minute},
+		{time.Hour, time.Hour, time.Minute, time.Hour},
 		{10 * time.Second, 0, 0, 10 * time.Second},
 	} {
 		send, recv := h.Negotiate(c.cx, c.cy)
