@@ -22,6 +22,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/notify"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/simse"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/boltstore"
@@ -55,6 +56,9 @@ type Config struct {
 	// RESTAddr is the REST (HMC Web Services API) listen address; empty
 	// means ":6794", the HMC's port.
 	RESTAddr string
+	// StompAddr is the STOMP (HMC notification) listen address; empty
+	// means ":61612", the HMC's port, and "-" none.
+	StompAddr string
 	// Store is StoreBolt (empty means this: DataDir/jobs.db) or StoreMemory
 	// (nothing survives a restart).
 	Store string
@@ -135,6 +139,8 @@ type Config struct {
 // Addresses are where a running gateway listens.
 type Addresses struct {
 	GRPC, REST, Socket string
+	// STOMP is empty when the gateway serves no STOMP.
+	STOMP string
 }
 
 // Validate reports every problem with c.
@@ -218,6 +224,9 @@ func (c Config) withDefaults() Config {
 	if c.RESTAddr == "" {
 		c.RESTAddr = ":6794"
 	}
+	if c.StompAddr == "" {
+		c.StompAddr = ":61612"
+	}
 	if c.Store == "" {
 		c.Store = StoreBolt
 	}
@@ -292,12 +301,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return g.serve(ctx, cfg, reg, &lis, log)
 }
 
-// servers are what serve: the gRPC server and the REST handler over it.
+// servers are what serve: the gRPC server, the REST handler over it, and
+// the STOMP notification server beside.
 type servers struct {
-	srv  *server.Server
-	rest *gateway.Gateway
-	tls  *tls.Config // nil for plaintext
-	auth *bcpii.Authenticator
+	srv   *server.Server
+	rest  *gateway.Gateway
+	stomp *notify.Server
+	tls   *tls.Config // nil for plaintext
+	auth  *bcpii.Authenticator
 }
 
 // build makes the servers. One gRPC server serves every door: TLS
@@ -345,6 +356,10 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, log *slog.Log
 		g.srv.Stop()
 		return nil, err
 	}
+	if g.stomp, err = newNotify(cfg, reg, auth, log); err != nil {
+		g.srv.Stop()
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -359,7 +374,7 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 	go reg.RunSweeper(sweepCtx, cfg.SweepInterval)
 	go sweepSessions(sweepCtx, cfg.Clock, g.auth.Sessions, cfg.SweepInterval)
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	n := 2
 	go func() { errc <- g.srv.Serve(ctx, lis.grpc) }()
 	go func() { errc <- serveREST(ctx, cfg, g.rest, lis.rest, g.tls, log) }()
@@ -370,6 +385,10 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 	if lis.socket != nil {
 		n++
 		go func() { errc <- g.srv.ServeLocal(ctx, lis.socket) }()
+	}
+	if lis.stomp != nil {
+		n++
+		go func() { errc <- g.stomp.Serve(ctx, stompListener(lis.stomp, g.tls)) }()
 	}
 	var errs []error
 	for range n {

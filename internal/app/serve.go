@@ -16,6 +16,7 @@ import (
 // fails before serving.
 type listeners struct {
 	grpc, rest, socket net.Listener // socket is nil with none
+	stomp              net.Listener // nil with none
 	socketPath         string
 	all                []net.Listener
 }
@@ -36,6 +37,11 @@ func (l *listeners) open(cfg Config) error {
 	}
 	if l.rest, err = l.listen("tcp", cfg.RESTAddr); err != nil {
 		return fmt.Errorf("rest listener: %w", err)
+	}
+	if cfg.StompAddr != "-" {
+		if l.stomp, err = l.listen("tcp", cfg.StompAddr); err != nil {
+			return fmt.Errorf("stomp listener: %w", err)
+		}
 	}
 	if cfg.Socket == "-" {
 		return nil
@@ -58,10 +64,17 @@ func (l *listeners) announce(cfg Config, tls bool, log *slog.Logger) {
 	if l.socket != nil {
 		log.Info("grpc socket listening", "path", l.socketPath)
 	}
+	if l.stomp != nil {
+		log.Info("stomp listening", "addr", l.stomp.Addr().String(), "tls", tls)
+	}
 }
 
 func (l *listeners) addresses() Addresses {
-	return Addresses{GRPC: l.grpc.Addr().String(), REST: l.rest.Addr().String(), Socket: l.socketPath}
+	a := Addresses{GRPC: l.grpc.Addr().String(), REST: l.rest.Addr().String(), Socket: l.socketPath}
+	if l.stomp != nil {
+		a.STOMP = l.stomp.Addr().String()
+	}
+	return a
 }
 
 func (l *listeners) close() {
