@@ -54,30 +54,39 @@ func (c *conn) serve(ctx context.Context) {
 	if !ok {
 		return
 	}
-	defer func() {
-		if c.logoff != "" {
-			_ = c.srv.auth.Sessions.Logoff(c.logoff)
-		}
-	}()
+	defer c.release()
 	go c.writeLoop(send)
-	defer func() {
-		for _, sub := range c.subs {
-			c.srv.unsubscribe(sub)
-		}
-		c.abandon()
-		<-c.done
-	}()
 	for {
 		f, err := r.ReadFrame()
 		if err != nil {
-			if errors.Is(err, stomp.ErrMalformed) || errors.Is(err, stomp.ErrTooLarge) {
-				c.fail(errorFrame(errFrame(err), nil))
+			if !errors.Is(err, stomp.ErrMalformed) && !errors.Is(err, stomp.ErrTooLarge) {
+				c.abandon() // the client is gone, or went silent
+				<-c.done
+				return
 			}
-			return
+			c.fail(errorFrame(errFrame(err), nil))
+			break
 		}
 		if !c.handle(ctx, f) {
-			return
+			break
 		}
+	}
+	// The last frame is queued: the writer writes it, within
+	// WriteTimeout, and ends.
+	<-c.done
+}
+
+// release ends the connection's subscriptions and the session its CONNECT
+// logged on. The reader calls it, once the connection is over or before
+// it acknowledges DISCONNECT.
+func (c *conn) release() {
+	for id, sub := range c.subs {
+		c.srv.unsubscribe(sub)
+		delete(c.subs, id)
+	}
+	if c.logoff != "" {
+		_ = c.srv.auth.Sessions.Logoff(c.logoff)
+		c.logoff = ""
 	}
 }
 
@@ -214,6 +223,7 @@ func (c *conn) handle(ctx context.Context, f *stomp.Frame) bool {
 	case stomp.CmdUnsubscribe:
 		err = c.unsubscribe(f)
 	case stomp.CmdDisconnect:
+		c.release()
 		c.send(receipt(f), true)
 		return false
 	case stomp.CmdConnect, stomp.CmdStomp:
@@ -263,7 +273,7 @@ func (c *conn) subscribe(ctx context.Context, f *stomp.Frame) *frameError {
 	name, ok := strings.CutPrefix(dest, topicPrefix)
 	// Another's topic answers exactly as one that does not exist.
 	if !ok || name == "" || !c.srv.auth.OwnsJobTopic(c.principal, name) {
-		return errNoDestination(dest)
+		return errNoDestination
 	}
 	sub := &subscription{conn: c, id: id, dest: dest}
 	if err := c.srv.subscribe(ctx, name, c.principal.Owner(), sub); err != nil {

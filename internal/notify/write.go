@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -23,11 +24,14 @@ var (
 	errBehind  = &frameError{"Too far behind", "The connection fell too far behind its notifications and is closed; reconnect, subscribe again and query the jobs it missed."}
 )
 
-func errNoDestination(dest string) *frameError {
-	return &frameError{"No such destination", "The destination " + strconv.Quote(dest) + " does not exist or is not accessible to the requester."}
-}
+// errNoDestination names no destination, so that the answer for another's
+// topic is byte for byte the answer for one that does not exist.
+var errNoDestination = &frameError{"No such destination", "The destination does not exist or is not accessible to the requester."}
 
 func errFrame(err error) *frameError {
+	if errors.Is(err, stomp.ErrTooLarge) {
+		return &frameError{"Frame too large", err.Error()}
+	}
 	return &frameError{"Malformed frame", err.Error()}
 }
 
