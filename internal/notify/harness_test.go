@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +23,12 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("BCPII_STOMP_FANOUT_CLIENT") == "1" {
+		os.Exit(fanoutClient()) // the client process of BenchmarkStompFanout
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // waitLimit bounds every read in real time: a broken server fails the test
 // instead of hanging it.
@@ -46,6 +52,13 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, opts ...func(*notify.Config)) *fixture {
+	t.Helper()
+	return newFixtureTB(t, nil, opts...)
+}
+
+// newFixtureTB is newFixture for benchmarks too; wrap, if not nil, wraps
+// the listener the server serves (with TLS).
+func newFixtureTB(t testing.TB, wrap func(net.Listener) net.Listener, opts ...func(*notify.Config)) *fixture {
 	t.Helper()
 	hash := func(p string) string {
 		h, err := bcrypt.GenerateFromPassword([]byte(p), bcrypt.MinCost)
@@ -81,9 +94,13 @@ func newFixture(t *testing.T, opts ...func(*notify.Config)) *fixture {
 		t.Fatal(err)
 	}
 	gl := &gateListener{Listener: l, accepted: make(chan *gatedConn, 64)}
+	var served net.Listener = gl
+	if wrap != nil {
+		served = wrap(l)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, gl) }()
+	go func() { done <- srv.Serve(ctx, served) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
