@@ -14,6 +14,11 @@ type Credentials struct {
 	// valid one).
 	Session        string
 	SessionPresent bool
+	// SessionCredential is the session-credential a notification (STOMP)
+	// connection presents with its session; CredentialPresent says whether
+	// it presented one. Requests over REST and gRPC never do.
+	SessionCredential string
+	CredentialPresent bool
 	// ClientCert is the leaf certificate the TLS stack verified against the
 	// configured CA; nil when the connection presented none.
 	ClientCert *x509.Certificate
@@ -37,6 +42,8 @@ type Authenticator struct {
 // expired session is 403.5, an empty one 403.4); else a verified client
 // certificate names the requesting partition; else a local connection is
 // the local partition; else the request needs a session it lacks (403.4).
+// A session presented with a session-credential is valid only if the
+// credential is the session's.
 func (a *Authenticator) Authenticate(c Credentials) (Principal, error) {
 	switch {
 	case c.SessionPresent:
@@ -46,7 +53,11 @@ func (a *Authenticator) Authenticate(c Credentials) (Principal, error) {
 		if a.Sessions == nil {
 			return Principal{}, ErrSessionNotValid
 		}
-		s, err := a.Sessions.Lookup(c.Session)
+		lookup := a.Sessions.Lookup
+		if c.CredentialPresent {
+			lookup = func(id string) (Session, error) { return a.Sessions.LookupCredential(id, c.SessionCredential) }
+		}
+		s, err := lookup(c.Session)
 		if err != nil {
 			return Principal{}, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -53,9 +54,10 @@ var (
 type Session struct {
 	// ID is api-session, which requests carry in X-API-Session.
 	ID string `json:"-"`
-	// Credential is session-credential. It is handed to the client once, in
-	// the Session that Logon returns; the gateway keeps no copy, having no
-	// notification broker that would ask for it, so Lookup leaves it empty.
+	// Credential is session-credential, the password of the session's
+	// notification (STOMP) connections. It is handed to the client once, in
+	// the Session that Logon returns; the gateway keeps only its hash, so
+	// Lookup leaves it empty.
 	Credential string `json:"-"`
 	// User is the API user who logged on.
 	User string
@@ -124,7 +126,10 @@ func (s Session) LogonResponse() LogonResponse {
 type sessionKey [sha256.Size]byte
 
 type sessionEntry struct {
-	user                 string
+	user string
+	// credential is the SHA-256 of session-credential, 256 random bits
+	// like the id, so a fast hash is enough.
+	credential           [sha256.Size]byte
 	notificationTopic    string
 	jobNotificationTopic string
 	created, expires     time.Time
@@ -142,6 +147,9 @@ type Sessions struct {
 
 	mu       sync.Mutex
 	sessions map[sessionKey]sessionEntry
+	// topics finds a session by its job-notification-topic, for the
+	// notification broker.
+	topics map[string]sessionKey
 }
 
 // NewSessions returns an empty session table for users. A nil clk is the
@@ -159,6 +167,7 @@ func NewSessions(users *Users, clk clock.Clock, lifetime time.Duration) *Session
 		lifetime: lifetime,
 		hashing:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 		sessions: make(map[sessionKey]sessionEntry),
+		topics:   make(map[string]sessionKey),
 	}
 }
 
@@ -189,13 +198,16 @@ func (s *Sessions) Logon(ctx context.Context, userid, password string) (Session,
 	now := s.clock.Now().UTC()
 	e := sessionEntry{
 		user:                 userid,
+		credential:           sha256.Sum256([]byte(credential)),
 		notificationTopic:    topic + ".notification",
 		jobNotificationTopic: topic + ".job",
 		created:              now,
 		expires:              now.Add(s.lifetime),
 	}
+	key := sessionKey(sha256.Sum256([]byte(id)))
 	s.mu.Lock()
-	s.sessions[sessionKey(sha256.Sum256([]byte(id)))] = e
+	s.sessions[key] = e
+	s.topics[e.jobNotificationTopic] = key
 	s.mu.Unlock()
 	ses := e.session(id)
 	ses.Credential = credential
@@ -210,6 +222,38 @@ func (s *Sessions) Lookup(id string) (Session, error) {
 		return Session{}, err
 	}
 	return e.session(id), nil
+}
+
+// LookupCredential returns the live session id names if credential is its
+// session-credential, with the errors of Lookup; a wrong credential is
+// ErrSessionNotValid, as an unknown id is.
+func (s *Sessions) LookupCredential(id, credential string) (Session, error) {
+	e, err := s.find(id, false)
+	if err != nil {
+		return Session{}, err
+	}
+	h := sha256.Sum256([]byte(credential))
+	if subtle.ConstantTimeCompare(h[:], e.credential[:]) != 1 {
+		return Session{}, ErrSessionNotValid
+	}
+	return e.session(id), nil
+}
+
+// JobTopicUser returns the API user whose live session has topic as its
+// job-notification-topic, and whether there is one.
+func (s *Sessions) JobTopicUser(topic string) (string, bool) {
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key, ok := s.topics[topic]
+	if !ok {
+		return "", false
+	}
+	e, ok := s.sessions[key]
+	if !ok || now.After(e.expires) {
+		return "", false
+	}
+	return e.user, true
 }
 
 // Logoff ends the session id names, with the errors of Lookup.
@@ -235,11 +279,11 @@ func (s *Sessions) find(id string, remove bool) (sessionEntry, error) {
 		return sessionEntry{}, ErrSessionNotValid
 	}
 	if now.After(e.expires) {
-		delete(s.sessions, key)
+		s.remove(key, e)
 		return sessionEntry{}, ErrSessionNotValid
 	}
 	if remove {
-		delete(s.sessions, key)
+		s.remove(key, e)
 	}
 	return e, nil
 }
@@ -254,11 +298,17 @@ func (s *Sessions) Sweep() int {
 	n := 0
 	for k, e := range s.sessions {
 		if now.After(e.expires) {
-			delete(s.sessions, k)
+			s.remove(k, e)
 			n++
 		}
 	}
 	return n
+}
+
+// remove forgets the session; s.mu is held.
+func (s *Sessions) remove(key sessionKey, e sessionEntry) {
+	delete(s.sessions, key)
+	delete(s.topics, e.jobNotificationTopic)
 }
 
 // Len returns the number of sessions held, expired ones not yet swept

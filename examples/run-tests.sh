@@ -64,7 +64,7 @@ start_gateway() {
   local dir=$1 log=$1/gateway.log
   mkdir -p "$dir"
   "$tmp/bcpii-gateway" --data-dir "$dir" --store memory \
-    --grpc-addr 127.0.0.1:0 --rest-addr 127.0.0.1:0 2>"$log" &
+    --grpc-addr 127.0.0.1:0 --rest-addr 127.0.0.1:0 --stomp-addr 127.0.0.1:0 2>"$log" &
   gw_pid=$!
   grpc_addr=
   local i

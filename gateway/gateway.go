@@ -47,6 +47,10 @@ const ServerName = "bcpii-gateway"
 // MaxBodyBytes is the largest request body accepted: the BCPii limit.
 const MaxBodyBytes = 64 << 10
 
+// NotificationTopicsPath is Get Notification Topics: the caller's topics on
+// the STOMP interface.
+const NotificationTopicsPath = "/api/sessions/operations/get-notification-topics"
+
 // OpenAPIPath is where the OpenAPI document of the REST surface is served.
 const OpenAPIPath = "/openapi.json"
 
@@ -181,6 +185,7 @@ func New(cfg Config) (*Gateway, error) {
 			"client-tag": {kind: stringField}, // accepted and ignored
 		}}}),
 		newRoute("/api/sessions/this-session", map[string]method{http.MethodDelete: {}}),
+		newRoute(NotificationTopicsPath, map[string]method{http.MethodGet: {}}),
 		newRoute("/api/version", map[string]method{http.MethodGet: {public: true}}),
 		newRoute("/api/jobs/{job-id}/events", map[string]method{http.MethodGet: {jobID: true, events: true, local: g.jobEvents}}),
 		newRoute(JobCompletionsPath, map[string]method{http.MethodGet: {events: true, local: g.completionEvents}}),

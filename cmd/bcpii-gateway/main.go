@@ -84,6 +84,7 @@ func defineFlags(fs *flag.FlagSet, cfg *app.Config, o *options, getenv func(stri
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(getenv), "directory for the job store and the generated certificate (env BCPII_DATA_DIR)")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":6795", "gRPC listen address")
 	fs.StringVar(&cfg.RESTAddr, "rest-addr", ":6794", "REST (HMC Web Services API) listen address")
+	fs.StringVar(&cfg.StompAddr, "stomp-addr", ":61612", `STOMP (HMC job notifications) listen address ("-" for none)`)
 	fs.StringVar(&cfg.Store, "store", app.StoreBolt, "job store: bbolt (embedded, durable) or memory")
 	fs.BoolVar(&cfg.Plaintext, "plaintext", false, "serve gRPC and REST without TLS (local development only)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM server certificate (default: self-signed, created in the data directory)")

@@ -35,7 +35,7 @@ var listenRE = regexp.MustCompile(`msg="(grpc|rest) listening" addr=(\S+)`)
 func startGateway(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, grpcAddr, restAddr, dataDir string) {
 	t.Helper()
 	home := t.TempDir()
-	cmd = exec.Command(bin, append([]string{"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, args...)...)
+	cmd = exec.Command(bin, append([]string{"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--stomp-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -174,7 +174,7 @@ func TestDefaultsTLSAndGracefulShutdown(t *testing.T) {
 // no Unix socket, so that a configuration a test expects refused, if it is
 // accepted, neither binds the gateway's well-known ports nor clashes with
 // another test.
-var noFixedPorts = []string{"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--socket", "-"}
+var noFixedPorts = []string{"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--stomp-addr", "127.0.0.1:0", "--socket", "-"}
 
 // runBounded calls run with args after --data-dir and noFixedPorts, and
 // fails the test if run has not returned within a minute: with an ended

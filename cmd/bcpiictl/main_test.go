@@ -71,7 +71,7 @@ func setup(t *testing.T) cli {
 	done := make(chan error, 1)
 	go func() {
 		done <- app.Run(ctx, app.Config{
-			DataDir: data, GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", Socket: "-",
+			DataDir: data, GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", StompAddr: "127.0.0.1:0", Socket: "-",
 			Store: app.StoreMemory, Inventory: inv,
 			OnListening: func(a app.Addresses) { addrs <- a },
 		}, slog.New(slog.DiscardHandler))

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/notify"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/simse"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/boltstore"
@@ -56,6 +57,9 @@ type Config struct {
 	// RESTAddr is the REST (HMC Web Services API) listen address; empty
 	// means ":6794", the HMC's port.
 	RESTAddr string
+	// StompAddr is the STOMP (HMC notification) listen address; empty
+	// means ":61612", the HMC's port, and "-" none.
+	StompAddr string
 	// Store is StoreBolt (empty means this: DataDir/jobs.db) or StoreMemory
 	// (nothing survives a restart).
 	Store string
@@ -153,6 +157,8 @@ type Config struct {
 type Addresses struct {
 	GRPC, REST, Socket string
 	Admin              string // empty with none
+	// STOMP is empty when the gateway serves no STOMP.
+	STOMP string
 }
 
 // Validate reports every problem with c.
@@ -251,6 +257,9 @@ func (c Config) withDefaults() Config {
 	if c.RESTAddr == "" {
 		c.RESTAddr = ":6794"
 	}
+	if c.StompAddr == "" {
+		c.StompAddr = ":61612"
+	}
 	if c.Store == "" {
 		c.Store = StoreBolt
 	}
@@ -340,13 +349,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return g.serve(ctx, cfg, reg, &lis, log)
 }
 
-// servers are what serve: the gRPC server and the REST handler over it.
+// servers are what serve: the gRPC server, the REST handler over it, and
+// the STOMP notification server beside.
 type servers struct {
-	srv  *server.Server
-	rest *gateway.Gateway
-	tls  *tls.Config // nil for plaintext
-	auth *bcpii.Authenticator
-	ops  *ops
+	srv   *server.Server
+	rest  *gateway.Gateway
+	stomp *notify.Server
+	tls   *tls.Config // nil for plaintext
+	auth  *bcpii.Authenticator
+	ops   *ops
 }
 
 // build makes the servers. One gRPC server serves every door: TLS
@@ -397,6 +408,10 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, log *
 		g.srv.Stop()
 		return nil, err
 	}
+	if g.stomp, err = newNotify(cfg, reg, auth, log); err != nil {
+		g.srv.Stop()
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -427,6 +442,10 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 	if lis.socket != nil {
 		n++
 		go func() { errc <- g.srv.ServeLocal(ctx, lis.socket) }()
+	}
+	if lis.stomp != nil {
+		n++
+		go func() { errc <- g.stomp.Serve(ctx, stompListener(lis.stomp, g.tls)) }()
 	}
 	var errs []error
 	for range n {

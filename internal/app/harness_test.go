@@ -83,6 +83,7 @@ func startGateway(t *testing.T, log *slog.Logger, opts ...func(*app.Config)) *ga
 		DataDir:     apptest.DataDir(t),
 		GRPCAddr:    "127.0.0.1:0",
 		RESTAddr:    "127.0.0.1:0",
+		StompAddr:   "127.0.0.1:0",
 		Store:       app.StoreMemory,
 		Clock:       fc,
 		OnListening: func(a app.Addresses) { listening <- a },

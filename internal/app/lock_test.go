@@ -27,10 +27,11 @@ func TestSecondGatewayOnDataDirFails(t *testing.T) {
 	for _, store := range []string{app.StoreMemory, app.StoreBolt} {
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit) // a bound: Run must return at once
 		err := app.Run(ctx, app.Config{
-			DataDir:  g.cfg.DataDir,
-			GRPCAddr: "127.0.0.1:0",
-			RESTAddr: "127.0.0.1:0",
-			Store:    store,
+			DataDir:   g.cfg.DataDir,
+			GRPCAddr:  "127.0.0.1:0",
+			RESTAddr:  "127.0.0.1:0",
+			StompAddr: "127.0.0.1:0",
+			Store:     store,
 			OnListening: func(app.Addresses) {
 				t.Errorf("store %s: the second gateway listens", store)
 			},

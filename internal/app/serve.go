@@ -17,6 +17,7 @@ import (
 type listeners struct {
 	grpc, rest, socket net.Listener // socket is nil with none
 	admin              net.Listener // nil with none
+	stomp              net.Listener // nil with none
 	socketPath         string
 	all                []net.Listener
 }
@@ -43,6 +44,11 @@ func (l *listeners) open(cfg Config) error {
 			return fmt.Errorf("admin listener: %w", err)
 		}
 	}
+	if cfg.StompAddr != "-" {
+		if l.stomp, err = l.listen("tcp", cfg.StompAddr); err != nil {
+			return fmt.Errorf("stomp listener: %w", err)
+		}
+	}
 	if cfg.Socket == "-" {
 		return nil
 	}
@@ -67,12 +73,18 @@ func (l *listeners) announce(cfg Config, tls bool, log *slog.Logger) {
 	if l.admin != nil {
 		log.Info("admin listening", "addr", l.admin.Addr().String(), "pprof", cfg.Pprof)
 	}
+	if l.stomp != nil {
+		log.Info("stomp listening", "addr", l.stomp.Addr().String(), "tls", tls)
+	}
 }
 
 func (l *listeners) addresses() Addresses {
 	a := Addresses{GRPC: l.grpc.Addr().String(), REST: l.rest.Addr().String(), Socket: l.socketPath}
 	if l.admin != nil {
 		a.Admin = l.admin.Addr().String()
+	}
+	if l.stomp != nil {
+		a.STOMP = l.stomp.Addr().String()
 	}
 	return a
 }

@@ -15,7 +15,8 @@ import (
 // version of the build, as bcpii-gateway --version prints it first.
 var Version = version.Get().Version
 
-// sessionService is Logon, Logoff and Query API Version.
+// sessionService is Logon, Logoff, Get Notification Topics and Query API
+// Version.
 type sessionService struct {
 	bcpiiv1.UnimplementedSessionServiceServer
 	srv *Server
@@ -54,6 +55,42 @@ func (s *sessionService) Logoff(ctx context.Context, _ *bcpiiv1.LogoffRequest) (
 		return nil, err
 	}
 	return &bcpiiv1.LogoffResponse{}, nil
+}
+
+// JobNotificationTopicType is the topic-type of a job-notification topic.
+const JobNotificationTopicType = "job-notification"
+
+// GetNotificationTopics answers the caller's job topic: its session's, as
+// the logon answered it, or its partition's.
+func (s *sessionService) GetNotificationTopics(ctx context.Context, _ *bcpiiv1.GetNotificationTopicsRequest) (*bcpiiv1.GetNotificationTopicsResponse, error) {
+	who, err := identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var topic string
+	if who.BCPii {
+		t, err := bcpii.ParseTargetName(who.Name)
+		if err != nil {
+			return nil, err
+		}
+		topic = bcpii.PartitionJobTopic(t)
+	} else {
+		// The interceptor accepted the session; it is looked up again
+		// for its topic, which the principal does not carry.
+		md, _ := metadata.FromIncomingContext(ctx)
+		ids := md.Get(rpctypes.SessionKey)
+		if len(ids) == 0 || s.srv.auth.Sessions == nil {
+			return nil, bcpii.ErrNoSession
+		}
+		sess, err := s.srv.auth.Sessions.Lookup(ids[0])
+		if err != nil {
+			return nil, err
+		}
+		topic = sess.JobNotificationTopic
+	}
+	return &bcpiiv1.GetNotificationTopicsResponse{Topics: []*bcpiiv1.NotificationTopic{
+		{TopicType: JobNotificationTopicType, TopicName: topic},
+	}}, nil
 }
 
 func (s *sessionService) GetVersion(context.Context, *bcpiiv1.GetVersionRequest) (*bcpiiv1.GetVersionResponse, error) {

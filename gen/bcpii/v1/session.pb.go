@@ -256,6 +256,145 @@ func (*LogoffResponse) Descriptor() ([]byte, []int) {
 	return file_bcpii_v1_session_proto_rawDescGZIP(), []int{3}
 }
 
+// GetNotificationTopicsRequest is empty: the topics are the caller's.
+type GetNotificationTopicsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNotificationTopicsRequest) Reset() {
+	*x = GetNotificationTopicsRequest{}
+	mi := &file_bcpii_v1_session_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNotificationTopicsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNotificationTopicsRequest) ProtoMessage() {}
+
+func (x *GetNotificationTopicsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcpii_v1_session_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNotificationTopicsRequest.ProtoReflect.Descriptor instead.
+func (*GetNotificationTopicsRequest) Descriptor() ([]byte, []int) {
+	return file_bcpii_v1_session_proto_rawDescGZIP(), []int{4}
+}
+
+// GetNotificationTopicsResponse lists the caller's topics.
+type GetNotificationTopicsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One entry per topic.
+	Topics        []*NotificationTopic `protobuf:"bytes,1,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNotificationTopicsResponse) Reset() {
+	*x = GetNotificationTopicsResponse{}
+	mi := &file_bcpii_v1_session_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNotificationTopicsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNotificationTopicsResponse) ProtoMessage() {}
+
+func (x *GetNotificationTopicsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcpii_v1_session_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNotificationTopicsResponse.ProtoReflect.Descriptor instead.
+func (*GetNotificationTopicsResponse) Descriptor() ([]byte, []int) {
+	return file_bcpii_v1_session_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetNotificationTopicsResponse) GetTopics() []*NotificationTopic {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+// NotificationTopic is the HMC's topic-info object. Its fields are declared
+// in the lexical order of their JSON names, the order the HMC writes them.
+type NotificationTopic struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The topic to subscribe to, as /topic/<topic-name>.
+	TopicName string `protobuf:"bytes,1,opt,name=topic_name,json=topic-name,proto3" json:"topic_name,omitempty"`
+	// What the topic carries: "job-notification".
+	TopicType     string `protobuf:"bytes,2,opt,name=topic_type,json=topic-type,proto3" json:"topic_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotificationTopic) Reset() {
+	*x = NotificationTopic{}
+	mi := &file_bcpii_v1_session_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotificationTopic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotificationTopic) ProtoMessage() {}
+
+func (x *NotificationTopic) ProtoReflect() protoreflect.Message {
+	mi := &file_bcpii_v1_session_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotificationTopic.ProtoReflect.Descriptor instead.
+func (*NotificationTopic) Descriptor() ([]byte, []int) {
+	return file_bcpii_v1_session_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *NotificationTopic) GetTopicName() string {
+	if x != nil {
+		return x.TopicName
+	}
+	return ""
+}
+
+func (x *NotificationTopic) GetTopicType() string {
+	if x != nil {
+		return x.TopicType
+	}
+	return ""
+}
+
 // GetVersionRequest is empty.
 type GetVersionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -265,7 +404,7 @@ type GetVersionRequest struct {
 
 func (x *GetVersionRequest) Reset() {
 	*x = GetVersionRequest{}
-	mi := &file_bcpii_v1_session_proto_msgTypes[4]
+	mi := &file_bcpii_v1_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +416,7 @@ func (x *GetVersionRequest) String() string {
 func (*GetVersionRequest) ProtoMessage() {}
 
 func (x *GetVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcpii_v1_session_proto_msgTypes[4]
+	mi := &file_bcpii_v1_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +429,7 @@ func (x *GetVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVersionRequest.ProtoReflect.Descriptor instead.
 func (*GetVersionRequest) Descriptor() ([]byte, []int) {
-	return file_bcpii_v1_session_proto_rawDescGZIP(), []int{4}
+	return file_bcpii_v1_session_proto_rawDescGZIP(), []int{7}
 }
 
 // GetVersionResponse is the HMC's Query API Version answer.
@@ -310,7 +449,7 @@ type GetVersionResponse struct {
 
 func (x *GetVersionResponse) Reset() {
 	*x = GetVersionResponse{}
-	mi := &file_bcpii_v1_session_proto_msgTypes[5]
+	mi := &file_bcpii_v1_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +461,7 @@ func (x *GetVersionResponse) String() string {
 func (*GetVersionResponse) ProtoMessage() {}
 
 func (x *GetVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcpii_v1_session_proto_msgTypes[5]
+	mi := &file_bcpii_v1_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +474,7 @@ func (x *GetVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVersionResponse.ProtoReflect.Descriptor instead.
 func (*GetVersionResponse) Descriptor() ([]byte, []int) {
-	return file_bcpii_v1_session_proto_rawDescGZIP(), []int{5}
+	return file_bcpii_v1_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetVersionResponse) GetHmcName() string {
@@ -383,16 +522,27 @@ const file_bcpii_v1_session_proto_rawDesc = "" +
 	"\x11api_minor_version\x18\x06 \x01(\x05R\x11api-minor-version\x12*\n" +
 	"\x10password_expires\x18\a \x01(\x05R\x10password-expires\"\x0f\n" +
 	"\rLogoffRequest\"\x10\n" +
-	"\x0eLogoffResponse\"\x13\n" +
+	"\x0eLogoffResponse\"\x1e\n" +
+	"\x1cGetNotificationTopicsRequest\"T\n" +
+	"\x1dGetNotificationTopicsResponse\x123\n" +
+	"\x06topics\x18\x01 \x03(\v2\x1b.bcpii.v1.NotificationTopicR\x06topics\"S\n" +
+	"\x11NotificationTopic\x12\x1e\n" +
+	"\n" +
+	"topic_name\x18\x01 \x01(\tR\n" +
+	"topic-name\x12\x1e\n" +
+	"\n" +
+	"topic_type\x18\x02 \x01(\tR\n" +
+	"topic-type\"\x13\n" +
 	"\x11GetVersionRequest\"\xae\x01\n" +
 	"\x12GetVersionResponse\x12\x1a\n" +
 	"\bhmc_name\x18\x01 \x01(\tR\bhmc-name\x12 \n" +
 	"\vhmc_version\x18\x02 \x01(\tR\vhmc-version\x12,\n" +
 	"\x11api_major_version\x18\x03 \x01(\x05R\x11api-major-version\x12,\n" +
-	"\x11api_minor_version\x18\x04 \x01(\x05R\x11api-minor-version2\xa4\x02\n" +
+	"\x11api_minor_version\x18\x04 \x01(\x05R\x11api-minor-version2\xc9\x03\n" +
 	"\x0eSessionService\x12R\n" +
 	"\x05Logon\x12\x16.bcpii.v1.LogonRequest\x1a\x17.bcpii.v1.LogonResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/api/sessions\x12_\n" +
-	"\x06Logoff\x12\x17.bcpii.v1.LogoffRequest\x1a\x18.bcpii.v1.LogoffResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/sessions/this-session\x12]\n" +
+	"\x06Logoff\x12\x17.bcpii.v1.LogoffRequest\x1a\x18.bcpii.v1.LogoffResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/sessions/this-session\x12\xa2\x01\n" +
+	"\x15GetNotificationTopics\x12&.bcpii.v1.GetNotificationTopicsRequest\x1a'.bcpii.v1.GetNotificationTopicsResponse\"8\x82\xd3\xe4\x93\x022\x120/api/sessions/operations/get-notification-topics\x12]\n" +
 	"\n" +
 	"GetVersion\x12\x1b.bcpii.v1.GetVersionRequest\x1a\x1c.bcpii.v1.GetVersionResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/api/versionBi\n" +
 	"\x1acom.github.bcpiigateway.v1B\fSessionProtoP\x01Z;github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1;bcpiiv1b\x06proto3"
@@ -409,27 +559,33 @@ func file_bcpii_v1_session_proto_rawDescGZIP() []byte {
 	return file_bcpii_v1_session_proto_rawDescData
 }
 
-var file_bcpii_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_bcpii_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_bcpii_v1_session_proto_goTypes = []any{
-	(*LogonRequest)(nil),       // 0: bcpii.v1.LogonRequest
-	(*LogonResponse)(nil),      // 1: bcpii.v1.LogonResponse
-	(*LogoffRequest)(nil),      // 2: bcpii.v1.LogoffRequest
-	(*LogoffResponse)(nil),     // 3: bcpii.v1.LogoffResponse
-	(*GetVersionRequest)(nil),  // 4: bcpii.v1.GetVersionRequest
-	(*GetVersionResponse)(nil), // 5: bcpii.v1.GetVersionResponse
+	(*LogonRequest)(nil),                  // 0: bcpii.v1.LogonRequest
+	(*LogonResponse)(nil),                 // 1: bcpii.v1.LogonResponse
+	(*LogoffRequest)(nil),                 // 2: bcpii.v1.LogoffRequest
+	(*LogoffResponse)(nil),                // 3: bcpii.v1.LogoffResponse
+	(*GetNotificationTopicsRequest)(nil),  // 4: bcpii.v1.GetNotificationTopicsRequest
+	(*GetNotificationTopicsResponse)(nil), // 5: bcpii.v1.GetNotificationTopicsResponse
+	(*NotificationTopic)(nil),             // 6: bcpii.v1.NotificationTopic
+	(*GetVersionRequest)(nil),             // 7: bcpii.v1.GetVersionRequest
+	(*GetVersionResponse)(nil),            // 8: bcpii.v1.GetVersionResponse
 }
 var file_bcpii_v1_session_proto_depIdxs = []int32{
-	0, // 0: bcpii.v1.SessionService.Logon:input_type -> bcpii.v1.LogonRequest
-	2, // 1: bcpii.v1.SessionService.Logoff:input_type -> bcpii.v1.LogoffRequest
-	4, // 2: bcpii.v1.SessionService.GetVersion:input_type -> bcpii.v1.GetVersionRequest
-	1, // 3: bcpii.v1.SessionService.Logon:output_type -> bcpii.v1.LogonResponse
-	3, // 4: bcpii.v1.SessionService.Logoff:output_type -> bcpii.v1.LogoffResponse
-	5, // 5: bcpii.v1.SessionService.GetVersion:output_type -> bcpii.v1.GetVersionResponse
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	6, // 0: bcpii.v1.GetNotificationTopicsResponse.topics:type_name -> bcpii.v1.NotificationTopic
+	0, // 1: bcpii.v1.SessionService.Logon:input_type -> bcpii.v1.LogonRequest
+	2, // 2: bcpii.v1.SessionService.Logoff:input_type -> bcpii.v1.LogoffRequest
+	4, // 3: bcpii.v1.SessionService.GetNotificationTopics:input_type -> bcpii.v1.GetNotificationTopicsRequest
+	7, // 4: bcpii.v1.SessionService.GetVersion:input_type -> bcpii.v1.GetVersionRequest
+	1, // 5: bcpii.v1.SessionService.Logon:output_type -> bcpii.v1.LogonResponse
+	3, // 6: bcpii.v1.SessionService.Logoff:output_type -> bcpii.v1.LogoffResponse
+	5, // 7: bcpii.v1.SessionService.GetNotificationTopics:output_type -> bcpii.v1.GetNotificationTopicsResponse
+	8, // 8: bcpii.v1.SessionService.GetVersion:output_type -> bcpii.v1.GetVersionResponse
+	5, // [5:9] is the sub-list for method output_type
+	1, // [1:5] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_bcpii_v1_session_proto_init() }
@@ -443,7 +599,7 @@ func file_bcpii_v1_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bcpii_v1_session_proto_rawDesc), len(file_bcpii_v1_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

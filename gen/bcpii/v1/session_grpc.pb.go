@@ -24,22 +24,29 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SessionService_Logon_FullMethodName      = "/bcpii.v1.SessionService/Logon"
-	SessionService_Logoff_FullMethodName     = "/bcpii.v1.SessionService/Logoff"
-	SessionService_GetVersion_FullMethodName = "/bcpii.v1.SessionService/GetVersion"
+	SessionService_Logon_FullMethodName                 = "/bcpii.v1.SessionService/Logon"
+	SessionService_Logoff_FullMethodName                = "/bcpii.v1.SessionService/Logoff"
+	SessionService_GetNotificationTopics_FullMethodName = "/bcpii.v1.SessionService/GetNotificationTopics"
+	SessionService_GetVersion_FullMethodName            = "/bcpii.v1.SessionService/GetVersion"
 )
 
 // SessionServiceClient is the client API for SessionService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// SessionService is the HMC's Logon, Logoff and Query API Version.
+// SessionService is the HMC's Logon, Logoff, Get Notification Topics and
+// Query API Version.
 type SessionServiceClient interface {
 	// Logon opens a session for an API user. A wrong user ID or password
 	// answers PERMISSION_DENIED with HMC status 403 reason 0.
 	Logon(ctx context.Context, in *LogonRequest, opts ...grpc.CallOption) (*LogonResponse, error)
 	// Logoff ends the session named by x-api-session (HTTP 204).
 	Logoff(ctx context.Context, in *LogoffRequest, opts ...grpc.CallOption) (*LogoffResponse, error)
+	// GetNotificationTopics names the caller's notification topics on the
+	// STOMP interface: for a session its job-notification-topic (as the
+	// logon answered it), for a requesting partition the partition's job
+	// topic. It needs no X-API-Target-Name.
+	GetNotificationTopics(ctx context.Context, in *GetNotificationTopicsRequest, opts ...grpc.CallOption) (*GetNotificationTopicsResponse, error)
 	// GetVersion tells the API version; it needs no session.
 	GetVersion(ctx context.Context, in *GetVersionRequest, opts ...grpc.CallOption) (*GetVersionResponse, error)
 }
@@ -72,6 +79,16 @@ func (c *sessionServiceClient) Logoff(ctx context.Context, in *LogoffRequest, op
 	return out, nil
 }
 
+func (c *sessionServiceClient) GetNotificationTopics(ctx context.Context, in *GetNotificationTopicsRequest, opts ...grpc.CallOption) (*GetNotificationTopicsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetNotificationTopicsResponse)
+	err := c.cc.Invoke(ctx, SessionService_GetNotificationTopics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *sessionServiceClient) GetVersion(ctx context.Context, in *GetVersionRequest, opts ...grpc.CallOption) (*GetVersionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetVersionResponse)
@@ -86,13 +103,19 @@ func (c *sessionServiceClient) GetVersion(ctx context.Context, in *GetVersionReq
 // All implementations must embed UnimplementedSessionServiceServer
 // for forward compatibility.
 //
-// SessionService is the HMC's Logon, Logoff and Query API Version.
+// SessionService is the HMC's Logon, Logoff, Get Notification Topics and
+// Query API Version.
 type SessionServiceServer interface {
 	// Logon opens a session for an API user. A wrong user ID or password
 	// answers PERMISSION_DENIED with HMC status 403 reason 0.
 	Logon(context.Context, *LogonRequest) (*LogonResponse, error)
 	// Logoff ends the session named by x-api-session (HTTP 204).
 	Logoff(context.Context, *LogoffRequest) (*LogoffResponse, error)
+	// GetNotificationTopics names the caller's notification topics on the
+	// STOMP interface: for a session its job-notification-topic (as the
+	// logon answered it), for a requesting partition the partition's job
+	// topic. It needs no X-API-Target-Name.
+	GetNotificationTopics(context.Context, *GetNotificationTopicsRequest) (*GetNotificationTopicsResponse, error)
 	// GetVersion tells the API version; it needs no session.
 	GetVersion(context.Context, *GetVersionRequest) (*GetVersionResponse, error)
 	mustEmbedUnimplementedSessionServiceServer()
@@ -110,6 +133,9 @@ func (UnimplementedSessionServiceServer) Logon(context.Context, *LogonRequest) (
 }
 func (UnimplementedSessionServiceServer) Logoff(context.Context, *LogoffRequest) (*LogoffResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Logoff not implemented")
+}
+func (UnimplementedSessionServiceServer) GetNotificationTopics(context.Context, *GetNotificationTopicsRequest) (*GetNotificationTopicsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetNotificationTopics not implemented")
 }
 func (UnimplementedSessionServiceServer) GetVersion(context.Context, *GetVersionRequest) (*GetVersionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetVersion not implemented")
@@ -171,6 +197,24 @@ func _SessionService_Logoff_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SessionService_GetNotificationTopics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetNotificationTopicsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).GetNotificationTopics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_GetNotificationTopics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).GetNotificationTopics(ctx, req.(*GetNotificationTopicsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SessionService_GetVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetVersionRequest)
 	if err := dec(in); err != nil {
@@ -203,6 +247,10 @@ var SessionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Logoff",
 			Handler:    _SessionService_Logoff_Handler,
+		},
+		{
+			MethodName: "GetNotificationTopics",
+			Handler:    _SessionService_GetNotificationTopics_Handler,
 		},
 		{
 			MethodName: "GetVersion",

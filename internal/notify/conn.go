@@ -1,0 +1,309 @@
+package notify
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp"
+)
+
+// conn is one STOMP connection. Its reader (serve) handles the client's
+// frames; its writer (writeLoop) alone writes to the socket, from a queue
+// that the reader and the topic feeds fill without waiting.
+type conn struct {
+	srv       *Server
+	nc        net.Conn
+	id        string
+	principal bcpii.Principal
+	logoff    string // the session the CONNECT logged on, ended with the connection
+
+	mu        sync.Mutex
+	queue     []item
+	queued    int          // messages in queue
+	last      bool         // the queue ends with the connection's last frame
+	failed    *stomp.Frame // an ERROR to send instead of what is queued
+	abandoned bool         // the client is gone: write nothing more
+	wake      chan struct{}
+	done      chan struct{} // closed when the writer has ended
+
+	subs map[string]*subscription // by id; the reader's alone
+	seq  int64                    // session-sequence-nr; the writer's alone
+}
+
+// item is a frame to write: a control frame, or a job-completion message
+// for a subscription.
+type item struct {
+	frame  *stomp.Frame
+	sub    *subscription
+	jobURI string
+}
+
+// serve runs the connection until the client leaves, breaks the protocol,
+// falls behind, or the server stops.
+func (c *conn) serve(ctx context.Context) {
+	defer c.nc.Close()
+	r, send, ok := c.connect(ctx)
+	if !ok {
+		return
+	}
+	defer c.release()
+	go c.writeLoop(send)
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			if !errors.Is(err, stomp.ErrMalformed) && !errors.Is(err, stomp.ErrTooLarge) {
+				c.abandon() // the client is gone, or went silent
+				<-c.done
+				return
+			}
+			c.fail(errorFrame(errFrame(err), nil))
+			break
+		}
+		if !c.handle(ctx, f) {
+			break
+		}
+	}
+	// The last frame is queued: the writer writes it, within
+	// WriteTimeout, and ends.
+	<-c.done
+}
+
+// release ends the connection's subscriptions and the session its CONNECT
+// logged on. The reader calls it, once the connection is over or before
+// it acknowledges DISCONNECT.
+func (c *conn) release() {
+	for id, sub := range c.subs {
+		c.srv.unsubscribe(sub)
+		delete(c.subs, id)
+	}
+	if c.logoff != "" {
+		_ = c.srv.auth.Sessions.Logoff(c.logoff)
+		c.logoff = ""
+	}
+}
+
+// deadlineReader gives every read of the socket a deadline idle from now,
+// so that a client that promised heart-beats and went silent is let go;
+// any byte, frame or heart-beat, counts.
+type deadlineReader struct {
+	nc   net.Conn
+	idle time.Duration // zero: no deadline
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if d.idle > 0 {
+		_ = d.nc.SetReadDeadline(time.Now().Add(d.idle))
+	}
+	return d.nc.Read(p)
+}
+
+// connect completes the TLS handshake, reads and answers CONNECT, within
+// ConnectTimeout. It reports how often to send heart-beats.
+func (c *conn) connect(ctx context.Context) (*stomp.Reader, time.Duration, bool) {
+	s := c.srv
+	_ = c.nc.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, 0, false
+		}
+	}
+	dr := &deadlineReader{nc: c.nc}
+	r := stomp.NewReader(dr, s.cfg.Limits)
+	f, err := r.ReadFrame()
+	if err != nil {
+		if errors.Is(err, stomp.ErrMalformed) || errors.Is(err, stomp.ErrTooLarge) {
+			c.writeNow(errorFrame(errFrame(err), nil))
+		}
+		return nil, 0, false
+	}
+	cx, cy, ferr := c.checkConnect(f)
+	if ferr == nil {
+		c.principal, c.logoff, err = s.authenticate(ctx, s.credentialsOf(c.nc), f)
+		if err != nil {
+			s.log.Info("stomp login failed", "remote", c.nc.RemoteAddr().String(), "err", err)
+			ferr = errLogin
+		}
+	}
+	if ferr != nil {
+		c.writeNow(errorFrame(ferr, f))
+		return nil, 0, false
+	}
+	send, recv := s.cfg.HeartBeats.Negotiate(cx, cy)
+	ok := c.writeNow(&stomp.Frame{Command: stomp.CmdConnected, Headers: []stomp.Header{
+		{Key: "version", Value: "1.2"},
+		{Key: "heart-beat", Value: s.cfg.HeartBeats.Header(send, recv)},
+		{Key: "server", Value: "bcpii-gateway"},
+		{Key: "session", Value: c.id},
+	}})
+	if !ok {
+		return nil, 0, false
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	if recv > 0 {
+		dr.idle = 2 * recv
+	}
+	s.log.Debug("stomp connected", "conn", c.id, "principal", c.principal.String())
+	return r, send, true
+}
+
+// checkConnect checks the CONNECT frame and returns the client's heart-beat.
+func (c *conn) checkConnect(f *stomp.Frame) (cx, cy time.Duration, err *frameError) {
+	if f.Command != stomp.CmdConnect && f.Command != stomp.CmdStomp {
+		return 0, 0, &frameError{"Expected CONNECT", "The first frame must be CONNECT or STOMP, not " + f.Command + "."}
+	}
+	if v, _ := f.Get("accept-version"); !acceptsVersion(v) {
+		return 0, 0, errVersion
+	}
+	hb, _ := f.Get("heart-beat")
+	cx, cy, perr := stomp.ParseHeartBeat(hb)
+	if perr != nil {
+		return 0, 0, errFrame(perr)
+	}
+	return cx, cy, nil
+}
+
+func acceptsVersion(v string) bool {
+	return slices.Contains(strings.Split(v, ","), "1.2")
+}
+
+// authenticate decides who connects, by bcpii.Authenticator's one rule. A
+// login and passcode are a session and its session-credential, or else an
+// API user's userid and password, logged on here as SessionService.Logon
+// does (the session is returned, to be logged off when the connection
+// ends); without a login the connection's own facts decide: a partition's
+// client certificate, or a local connection. Every failure is the same to
+// the client.
+func (s *Server) authenticate(ctx context.Context, facts bcpii.Credentials, f *stomp.Frame) (bcpii.Principal, string, error) {
+	login, ok := f.Get("login")
+	if !ok {
+		p, err := s.auth.Authenticate(facts)
+		return p, "", err
+	}
+	passcode, _ := f.Get("passcode")
+	p, err := s.auth.Authenticate(bcpii.Credentials{Session: login, SessionPresent: true,
+		SessionCredential: passcode, CredentialPresent: true})
+	if err == nil {
+		return p, "", nil
+	}
+	if s.auth.Sessions == nil {
+		return bcpii.Principal{}, "", bcpii.ErrLogonFailed
+	}
+	ses, err := s.auth.Sessions.Logon(ctx, login, passcode)
+	if err != nil {
+		return bcpii.Principal{}, "", err
+	}
+	p, err = s.auth.Authenticate(bcpii.Credentials{Session: ses.ID, SessionPresent: true})
+	if err != nil {
+		_ = s.auth.Sessions.Logoff(ses.ID)
+		return bcpii.Principal{}, "", err
+	}
+	return p, ses.ID, nil
+}
+
+// writeNow writes f at once, before the writer runs, within WriteTimeout.
+func (c *conn) writeNow(f *stomp.Frame) bool {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	return stomp.WriteFrame(c.nc, f) == nil
+}
+
+// handle acts on one frame after CONNECT; it reports whether to go on.
+func (c *conn) handle(ctx context.Context, f *stomp.Frame) bool {
+	var err *frameError
+	switch f.Command {
+	case stomp.CmdSubscribe:
+		err = c.subscribe(ctx, f)
+	case stomp.CmdUnsubscribe:
+		err = c.unsubscribe(f)
+	case stomp.CmdDisconnect:
+		c.release()
+		c.send(receipt(f), true)
+		return false
+	case stomp.CmdConnect, stomp.CmdStomp:
+		err = &frameError{"Already connected", "The connection is established; CONNECT comes once."}
+	case stomp.CmdSend, stomp.CmdAck, stomp.CmdNack, stomp.CmdBegin, stomp.CmdCommit, stomp.CmdAbort:
+		err = &frameError{"Not supported", f.Command + " is not supported: the job topics are read-only and acknowledged automatically."}
+	default:
+		err = &frameError{"Unknown command", "The command " + f.Command + " is not a STOMP 1.2 client command."}
+	}
+	if err != nil {
+		c.fail(errorFrame(err, f))
+		return false
+	}
+	if r := receipt(f); r != nil {
+		c.send(r, false)
+	}
+	return true
+}
+
+// receipt is the RECEIPT f asks for, or nil.
+func receipt(f *stomp.Frame) *stomp.Frame {
+	id, ok := f.Get("receipt")
+	if !ok {
+		return nil
+	}
+	return &stomp.Frame{Command: stomp.CmdReceipt, Headers: []stomp.Header{{Key: "receipt-id", Value: id}}}
+}
+
+// topicPrefix starts every destination the gateway serves.
+const topicPrefix = "/topic/"
+
+func (c *conn) subscribe(ctx context.Context, f *stomp.Frame) *frameError {
+	id, ok := f.Get("id")
+	if !ok {
+		return &frameError{"Missing id", "SUBSCRIBE needs an id header."}
+	}
+	dest, _ := f.Get("destination")
+	if ack, ok := f.Get("ack"); ok && ack != "auto" {
+		return &frameError{"Unsupported ack mode", "Only ack:auto is supported."}
+	}
+	if _, dup := c.subs[id]; dup {
+		return &frameError{"Duplicate subscription", "The subscription id " + strconv.Quote(id) + " is in use on this connection."}
+	}
+	if len(c.subs) >= MaxSubscriptions {
+		return &frameError{"Too many subscriptions", "A connection holds at most " + strconv.Itoa(MaxSubscriptions) + " subscriptions."}
+	}
+	name, ok := strings.CutPrefix(dest, topicPrefix)
+	// Another's topic answers exactly as one that does not exist.
+	if !ok || name == "" || !c.srv.auth.OwnsJobTopic(c.principal, name) {
+		return errNoDestination
+	}
+	sub := &subscription{conn: c, id: id, dest: dest}
+	if err := c.srv.subscribe(ctx, name, c.principal.Owner(), sub); err != nil {
+		c.srv.log.Error("stomp subscribe failed", "conn", c.id, "err", err)
+		return errFeed
+	}
+	c.subs[id] = sub
+	return nil
+}
+
+func (c *conn) unsubscribe(f *stomp.Frame) *frameError {
+	id, _ := f.Get("id")
+	sub, ok := c.subs[id]
+	if !ok {
+		return &frameError{"Unknown subscription", "No subscription " + strconv.Quote(id) + " on this connection."}
+	}
+	delete(c.subs, id)
+	c.srv.unsubscribe(sub)
+	c.mu.Lock()
+	// What is queued for it is not sent: after UNSUBSCRIBE, nothing more.
+	kept := c.queue[:0]
+	for _, it := range c.queue {
+		if it.sub != sub {
+			kept = append(kept, it)
+		} else {
+			c.queued--
+		}
+	}
+	clear(c.queue[len(kept):])
+	c.queue = kept
+	c.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,277 @@
+package notify_test
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/notify"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp"
+)
+
+// TestJobCompletionMessages: a user who logs on over STOMP and subscribes
+// to a session's job topic receives one MESSAGE per job of theirs that
+// ends, with the spec's headers, numbered per connection; after
+// UNSUBSCRIBE nothing more; DISCONNECT is acknowledged and closes.
+func TestJobCompletionMessages(t *testing.T) {
+	f := newFixture(t)
+	ses := f.logon(t, "alice", alicePassword)
+	c := f.dial(t)
+	c.connect("login", "alice", "passcode", alicePassword)
+	c.subscribe("0", ses.JobNotificationTopic)
+	if n := f.srv.Feeds(); n != 1 {
+		t.Fatalf("%d feeds, want 1", n)
+	}
+	dest := "/topic/" + ses.JobNotificationTopic
+	for i := range 3 {
+		uri := f.endJob(t, aliceOwner)
+		m := c.expect(stomp.CmdMessage, "destination", dest, "subscription", "0",
+			"notification-type", "job-completion", "job-uri", uri, "session-sequence-nr", strconv.Itoa(i))
+		if id, _ := m.Get("message-id"); id == "" || len(m.Body) != 0 {
+			t.Fatalf("message-id %q, body %q", id, m.Body)
+		}
+	}
+	c.send(stomp.CmdUnsubscribe, "id", "0", "receipt", "unsub")
+	c.expect(stomp.CmdReceipt, "receipt-id", "unsub")
+	if n := f.srv.Feeds(); n != 0 {
+		t.Fatalf("%d feeds after the last unsubscribe, want 0", n)
+	}
+	f.endJob(t, aliceOwner)
+	c.send(stomp.CmdDisconnect, "receipt", "bye")
+	c.expect(stomp.CmdReceipt, "receipt-id", "bye")
+	c.expectClosed()
+	// The session the CONNECT logged on ends with the connection; the
+	// one logged on elsewhere stays.
+	if _, err := f.auth.Sessions.Lookup(ses.ID); err != nil {
+		t.Fatalf("the REST session ended with the STOMP connection: %v", err)
+	}
+	if n := f.auth.Sessions.Len(); n != 1 {
+		t.Fatalf("%d sessions after DISCONNECT, want the REST one alone", n)
+	}
+}
+
+// TestOneFeedPerTopic: any number of connections on a topic cost one
+// registry subscription, and each receives every message.
+func TestOneFeedPerTopic(t *testing.T) {
+	f := newFixture(t)
+	ses := f.logon(t, "alice", alicePassword)
+	var cs []*client
+	for i := range 5 {
+		c := f.dial(t)
+		c.connect("login", ses.ID, "passcode", ses.Credential)
+		c.subscribe(strconv.Itoa(i), ses.JobNotificationTopic)
+		cs = append(cs, c)
+	}
+	if n := f.srv.Feeds(); n != 1 {
+		t.Fatalf("%d feeds for one topic, want 1", n)
+	}
+	uri := f.endJob(t, aliceOwner)
+	for i, c := range cs {
+		c.expect(stomp.CmdMessage, "job-uri", uri, "subscription", strconv.Itoa(i), "session-sequence-nr", "0")
+	}
+}
+
+// TestLoginFailures: every failed login answers the same ERROR frame and
+// closes, whichever part was wrong.
+func TestLoginFailures(t *testing.T) {
+	f := newFixture(t, func(c *notify.Config) { c.Loopback = false })
+	ses := f.logon(t, "alice", alicePassword)
+	var first []byte
+	for name, hdr := range map[string][]string{
+		"wrong password":        {"login", "alice", "passcode", "nope"},
+		"unknown user":          {"login", "mallory", "passcode", alicePassword},
+		"no passcode":           {"login", "alice"},
+		"wrong credential":      {"login", ses.ID, "passcode", "nope"},
+		"credential as session": {"login", ses.Credential, "passcode", ses.ID},
+		"no login, not local":   {},
+	} {
+		c := f.dial(t)
+		c.send(stomp.CmdConnect, append([]string{"accept-version", "1.2", "host", "x"}, hdr...)...)
+		e := c.expect(stomp.CmdError, "message", "Login failed")
+		b, _ := stomp.AppendFrame(nil, e)
+		if first == nil {
+			first = b
+		} else if !bytes.Equal(b, first) {
+			t.Errorf("%s: ERROR %q differs from %q", name, b, first)
+		}
+		c.expectClosed()
+	}
+	// The right ones work, without the loopback identity.
+	c := f.dial(t)
+	c.connect("login", ses.ID, "passcode", ses.Credential)
+	c = f.dial(t)
+	c.connect("login", "bob", "passcode", bobPassword)
+}
+
+// TestIsolation: another user and a partition, on their own topics,
+// receive nothing of alice's jobs; subscribing to another's topic answers
+// exactly as a topic that does not exist.
+func TestIsolation(t *testing.T) {
+	f := newFixture(t)
+	alice := f.logon(t, "alice", alicePassword)
+	bob := f.logon(t, "bob", bobPassword)
+	lp1Topic := bcpii.PartitionJobTopic(f.auth.Local.Partition())
+
+	ca := f.dial(t)
+	ca.connect("login", "alice", "passcode", alicePassword)
+	ca.subscribe("a", alice.JobNotificationTopic)
+	cb := f.dial(t)
+	cb.connect("login", "bob", "passcode", bobPassword)
+	cb.subscribe("b", bob.JobNotificationTopic)
+	cp := f.dial(t)
+	cp.connect() // the local partition, without login
+	cp.subscribe("p", lp1Topic)
+
+	uri := f.endJob(t, aliceOwner)
+	ca.expect(stomp.CmdMessage, "job-uri", uri)
+	cb.expectNothing()
+	cp.expectNothing()
+
+	// Another's topic, and one that does not exist: the same ERROR.
+	answer := func(topic string) []byte {
+		c := f.dial(t)
+		c.connect("login", "bob", "passcode", bobPassword)
+		c.send(stomp.CmdSubscribe, "id", "x", "destination", "/topic/"+topic, "receipt", "r")
+		e := c.expect(stomp.CmdError, "message", "No such destination", "receipt-id", "r")
+		c.expectClosed()
+		b, _ := stomp.AppendFrame(nil, e)
+		return b
+	}
+	want := answer("bcpii-gateway.0123456789abcdef.job")
+	for _, topic := range []string{alice.JobNotificationTopic, lp1Topic, alice.NotificationTopic, ""} {
+		if got := answer(topic); !bytes.Equal(got, want) {
+			t.Errorf("topic %q: ERROR %q, want %q", topic, got, want)
+		}
+	}
+	// The partition's own topic carries its jobs only.
+	uri = f.endJob(t, lp1Owner)
+	cp.expect(stomp.CmdMessage, "job-uri", uri, "session-sequence-nr", "0")
+	f.endJob(t, bobOwner)
+	cb.expect(stomp.CmdMessage, "session-sequence-nr", "0")
+	ca.expectNothing()
+}
+
+// TestSlowSubscriber: a subscriber that does not read delays no one, and
+// once MaxQueue messages wait for it, it is disconnected with an ERROR
+// frame after what was written.
+func TestSlowSubscriber(t *testing.T) {
+	const bound = 4
+	f := newFixture(t, func(c *notify.Config) { c.MaxQueue = bound })
+	ses := f.logon(t, "alice", alicePassword)
+	fast := f.dial(t)
+	f.accepted(t)
+	fast.connect("login", ses.ID, "passcode", ses.Credential)
+	fast.subscribe("f", ses.JobNotificationTopic)
+	slow := f.dial(t)
+	gc := f.accepted(t)
+	slow.connect("login", ses.ID, "passcode", ses.Credential)
+	slow.subscribe("s", ses.JobNotificationTopic)
+
+	release := gc.hold(t)
+	first := f.endJob(t, aliceOwner)
+	select {
+	case <-gc.held: // the writer waits in its write of the first message
+	case <-time.After(waitLimit):
+		t.Fatal("the server did not write to the slow subscriber")
+	}
+	fast.expect(stomp.CmdMessage, "job-uri", first)
+	for i := 1; i <= bound; i++ {
+		uri := f.endJob(t, aliceOwner)
+		fast.expect(stomp.CmdMessage, "job-uri", uri, "session-sequence-nr", strconv.Itoa(i))
+	}
+	// bound messages wait behind the write held: one more is too many.
+	f.endJob(t, aliceOwner)
+	fast.expect(stomp.CmdMessage, "session-sequence-nr", strconv.Itoa(bound+1))
+	release()
+	slow.expect(stomp.CmdMessage, "job-uri", first, "session-sequence-nr", "0")
+	slow.expect(stomp.CmdError, "message", "Too far behind")
+	slow.expectClosed()
+}
+
+// TestHeartBeats: the server sends heart-beats as the client asks, on its
+// clock, and lets a client go that promised heart-beats and fell silent.
+func TestHeartBeats(t *testing.T) {
+	f := newFixture(t, func(c *notify.Config) {
+		c.HeartBeats = stomp.HeartBeats{MinSend: time.Second, MaxSend: time.Minute, MinRecv: 50 * time.Millisecond}
+	})
+	c := f.dial(t)
+	c.connect("heart-beat", "0,10")
+	// Asked for every 10ms, it sends no faster than every second.
+	if !f.clock.WaitForTimers(1, nil) {
+		t.Fatal("no heart-beat timer")
+	}
+	f.clock.Advance(time.Second)
+	_ = c.nc.SetReadDeadline(time.Now().Add(waitLimit))
+	b := make([]byte, 1)
+	if _, err := c.nc.Read(b); err != nil || b[0] != '\n' {
+		t.Fatalf("heart-beat %q, %v", b, err)
+	}
+	// A client that promised one every 50ms and sends none is closed
+	// after twice that, by the socket's read deadline.
+	c2 := f.dial(t)
+	hb := c2.connect("heart-beat", "50,0")
+	if v, _ := hb.Get("heart-beat"); v != "0,50" {
+		t.Fatalf("CONNECTED heart-beat %q, want 0,50", v)
+	}
+	c2.expectClosed()
+}
+
+// TestProtocolErrors: what the gateway does not serve, or cannot read,
+// answers an ERROR frame and closes.
+func TestProtocolErrors(t *testing.T) {
+	f := newFixture(t, func(c *notify.Config) {
+		c.ConnectTimeout = 100 * time.Millisecond
+		c.Limits = stomp.Limits{MaxLine: 256}
+	})
+	for _, c := range []struct {
+		name, message string
+		frames        []string
+	}{
+		{"version 1.0", "Unsupported version", []string{"CONNECT\nhost:x\n\n\x00"}},
+		{"not CONNECT first", "Expected CONNECT", []string{"SUBSCRIBE\nid:0\ndestination:/topic/x\n\n\x00"}},
+		{"bad heart-beat", "Malformed frame", []string{"CONNECT\naccept-version:1.2\nheart-beat:x\n\n\x00"}},
+		{"long line", "Frame too large", []string{"CONNECT\naccept-version:1.2\nhost:" + strings.Repeat("x", 300) + "\n\n\x00"}},
+		{"SEND", "Not supported", []string{"STOMP\naccept-version:1.1,1.2\n\n\x00", "SEND\ndestination:/topic/x\n\n\x00"}},
+		{"ack:client", "Unsupported ack mode", []string{"STOMP\naccept-version:1.2\n\n\x00", "SUBSCRIBE\nid:0\ndestination:/topic/x\nack:client\n\n\x00"}},
+		{"no id", "Missing id", []string{"STOMP\naccept-version:1.2\n\n\x00", "SUBSCRIBE\ndestination:/topic/x\n\n\x00"}},
+		{"CONNECT twice", "Already connected", []string{"STOMP\naccept-version:1.2\n\n\x00", "CONNECT\naccept-version:1.2\n\n\x00"}},
+		{"unknown command", "Unknown command", []string{"STOMP\naccept-version:1.2\n\n\x00", "FOO\n\n\x00"}},
+		{"unknown subscription", "Unknown subscription", []string{"STOMP\naccept-version:1.2\n\n\x00", "UNSUBSCRIBE\nid:9\n\n\x00"}},
+		{"bad escape", "Malformed frame", []string{"STOMP\naccept-version:1.2\n\n\x00", "SUBSCRIBE\nid:\\t\n\n\x00"}},
+	} {
+		cl := f.dial(t)
+		_ = cl.nc.SetWriteDeadline(time.Now().Add(waitLimit))
+		for _, fr := range c.frames {
+			if _, err := cl.nc.Write([]byte(fr)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for {
+			fr := cl.read()
+			if fr.Command == stomp.CmdConnected {
+				continue
+			}
+			if m, _ := fr.Get("message"); fr.Command != stomp.CmdError || m != c.message {
+				t.Errorf("%s: %s %v, want ERROR %q", c.name, fr.Command, fr.Headers, c.message)
+			}
+			break
+		}
+		cl.expectClosed()
+	}
+	// Nothing sent: closed at the connect timeout.
+	f.dial(t).expectClosed()
+}
+
+// TestShutdown: when the server stops, its connections close.
+func TestShutdown(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t)
+	c.connect()
+	c.subscribe("p", bcpii.PartitionJobTopic(f.auth.Local.Partition()))
+	if n := f.srv.Connections(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+}
