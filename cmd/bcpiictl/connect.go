@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -73,7 +74,7 @@ func (g *globals) where() string {
 }
 
 // dial connects (lazily, as gRPC does) without logging on.
-func (g *globals) dial() (*client, error) {
+func (g *globals) dial(ctx context.Context) (*client, error) {
 	var creds credentials.TransportCredentials
 	target := g.addr
 	switch {
@@ -84,6 +85,15 @@ func (g *globals) dial() (*client, error) {
 		creds = insecure.NewCredentials()
 	default:
 		tc, err := g.tlsConfig()
+		if errors.Is(err, fs.ErrNotExist) {
+			// No certificate to trust may mean a gateway that needs none.
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			kind, _ := probe(pctx, g.addr)
+			cancel()
+			if kind == grpcPlain {
+				return nil, needsPlaintext(g.addr)
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +113,7 @@ func (g *globals) dial() (*client, error) {
 // connect dials and brings the caller's identity: --session, a logon of
 // --user for this command, or the session 'bcpiictl logon' kept.
 func (g *globals) connect(ctx context.Context) (*client, error) {
-	c, err := g.dial()
+	c, err := g.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -286,11 +296,15 @@ func (g *globals) diagnose(ctx context.Context) error {
 		return fmt.Errorf("%s is a REST (HMC Web Services API) port, not the gateway's gRPC port: bcpiictl speaks gRPC, "+
 			"on port 6795 unless the gateway runs with --grpc-addr; name it with --addr or BCPII_ADDR", g.addr)
 	case kind == grpcPlain && !g.plaintext:
-		return fmt.Errorf("the gateway at %s serves gRPC without TLS (it runs with --plaintext): add --plaintext", g.addr)
+		return needsPlaintext(g.addr)
 	case kind == grpcTLS && g.plaintext:
 		return fmt.Errorf("the gateway at %s serves gRPC over TLS: drop --plaintext", g.addr)
 	}
 	return nil
+}
+
+func needsPlaintext(addr string) error {
+	return fmt.Errorf("the gateway at %s serves gRPC without TLS (it runs with --plaintext): add --plaintext", addr)
 }
 
 // What an address speaks, as probe finds it.

@@ -157,7 +157,7 @@ prompted for on the terminal (else read as one line from standard input).`,
 			if err != nil {
 				return err
 			}
-			c, err := g.dial()
+			c, err := g.dial(ctx)
 			if err != nil {
 				return err
 			}
@@ -212,7 +212,7 @@ func (g *globals) logoffCommand() *cobra.Command {
 			if id == "" {
 				return fmt.Errorf("no session is kept for %s", g.where())
 			}
-			c, err := g.dial()
+			c, err := g.dial(ctx)
 			if err != nil {
 				return err
 			}
