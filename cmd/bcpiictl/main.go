@@ -41,7 +41,7 @@ const (
 
 // exitTable is the exit-status table of --help; README.md repeats it.
 const exitTable = `Exit status (get, wait, watch and operations that wait agree, by the job's state):
-  0    the job completed with a 2xx job-status-code; for get also a job that has not ended
+  0    the job completed with a 2xx job-status-code; for get, also a job that has not ended
   1    an error talking to the gateway, or the gateway refused the request
   2    a usage error
   3    the job completed with a non-2xx job-status-code
