@@ -3,22 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 )
 
 // The test inventory gives each outcome an operation: LP2 activate
 // succeeds quickly, LP1 (already operating) activate fails with 409.1,
-// PART1 start runs long and can be canceled, LP3 activate runs long.
+// LP3 activate runs long, PART1 start runs long and can be canceled,
+// PART2 stop succeeds quickly.
 const inventory = `cpcs:
   - name: CPC1
     object-id: e199300c-0455-47d9-8c76-3ca3e6646afb
@@ -28,7 +32,7 @@ const inventory = `cpcs:
       - name: LP1
         object-id: 966349c5-ce85-48d4-b15d-c82d99835b98
         status: operating
-        operations: {activate: {duration: 200ms}}
+        operations: {activate: {duration: 200ms}, load: {duration: 200ms}, deactivate: {duration: 200ms}}
       - name: LP2
         object-id: 732b5207-24d8-4994-81dc-c9f05bcd2917
         status: not-activated
@@ -47,43 +51,139 @@ const inventory = `cpcs:
         object-id: 92191903-466e-4468-b537-135aa94c137c
         status: stopped
         operations: {start: {duration: 1h}}
+      - name: PART2
+        object-id: a02f7db8-2d58-46ca-ae77-f3560647982d
+        status: active
+        operations: {stop: {duration: 200ms}}
 `
 
-type cli struct {
-	bin string
-	env []string
+// The API user of the tests and their password.
+const testUser, testPassword = "alice", "correct horse"
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// binary builds bcpiictl once for the package's tests.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "bcpiictl-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "bcpiictl")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
 }
 
-func setup(t *testing.T) cli {
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
+type cli struct {
+	bin, home string
+	addrs     app.Addresses
+	data      string
+	env       []string
+}
+
+// gatewayOptions change the test gateway.
+type gatewayOptions struct {
+	plaintext bool
+	inventory string // "" for the test inventory; "-" for the built-in one
+	dataDir   string // "" for one in the test's temporary directory
+	home      string // "" for the test's temporary directory
+}
+
+func setup(t *testing.T) cli { return setupWith(t, gatewayOptions{}) }
+
+// setupWith starts a gateway in-process on loopback ports of its own
+// choosing and returns the environment that points bcpiictl at it.
+func setupWith(t *testing.T, o gatewayOptions) cli {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bcpiictl")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if o.home == "" {
+		o.home = dir
 	}
-	inv := filepath.Join(dir, "inventory.yaml")
-	if err := os.WriteFile(inv, []byte(inventory), 0o600); err != nil {
+	if o.dataDir == "" {
+		o.dataDir = filepath.Join(dir, "data")
+	}
+	cfg := app.Config{
+		DataDir: o.dataDir, GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", Socket: "-",
+		Store: app.StoreMemory, Plaintext: o.plaintext, UsersFile: writeUsers(t, dir),
+	}
+	switch o.inventory {
+	case "":
+		cfg.Inventory = filepath.Join(dir, "inventory.yaml")
+		if err := os.WriteFile(cfg.Inventory, []byte(inventory), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	case "-":
+	default:
+		cfg.Inventory = o.inventory
+	}
+	a := startGateway(t, cfg)
+	c := cli{bin: binary(t), home: o.home, addrs: a, data: o.dataDir, env: []string{
+		"BCPII_ADDR=" + a.GRPC,
+		"HOME=" + o.home,
+		"PATH=" + os.Getenv("PATH"),
+	}}
+	if !o.plaintext {
+		c.env = append(c.env, "BCPII_CA="+filepath.Join(o.dataDir, "tls", "gateway.crt"))
+	}
+	return c
+}
+
+func writeUsers(t *testing.T, dir string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	if err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "data")
+	path := filepath.Join(dir, "users.yaml")
+	body := "users:\n  - name: " + testUser + "\n    password-hash: \"" + string(h) + "\"\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startGateway(t *testing.T, cfg app.Config) app.Addresses {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan app.Addresses, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(ctx, app.Config{
-			DataDir: data, GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", StompAddr: "127.0.0.1:0", Socket: "-",
-			Store: app.StoreMemory, Inventory: inv,
-			OnListening: func(a app.Addresses) { addrs <- a },
-		}, slog.New(slog.DiscardHandler))
-	}()
-	var a app.Addresses
+	if cfg.StompAddr == "" {
+		cfg.StompAddr = "-"
+	}
+	cfg.OnListening = func(a app.Addresses) { addrs <- a }
+	go func() { done <- app.Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
 	started, stop := context.WithTimeout(ctx, 30*time.Second)
 	defer stop()
+	var a app.Addresses
 	select {
 	case a = <-addrs:
 	case err := <-done:
+		cancel()
 		t.Fatalf("gateway: %v", err)
 	case <-started.Done():
+		cancel()
 		t.Fatal("gateway did not start within 30s")
 	}
 	t.Cleanup(func() {
@@ -92,16 +192,22 @@ func setup(t *testing.T) cli {
 			t.Errorf("gateway: %v", err)
 		}
 	})
-	return cli{bin: bin, env: []string{
-		"BCPII_ADDR=" + a.GRPC,
-		"BCPII_CA=" + filepath.Join(data, "tls", "gateway.crt"),
-		"HOME=" + dir,
-	}}
+	return a
 }
 
-// run runs the built binary, piped (not a terminal), and returns its
-// output and exit status.
-func (c cli) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+// result is what a run of the binary did.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs the built binary, piped (not a terminal).
+func (c cli) run(t *testing.T, args ...string) result {
+	t.Helper()
+	return c.runInput(t, "", args...)
+}
+
+func (c cli) runInput(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	// A command that never ends is killed, failing the test, rather than
 	// hanging it.
@@ -109,139 +215,73 @@ func (c cli) run(t *testing.T, args ...string) (stdout, stderr string, code int)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.bin, args...)
 	cmd.Env = c.env
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		t.Fatalf("bcpiictl %v did not end within a minute", args)
 	}
+	r := result{stdout: out.String(), stderr: errb.String()}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
 	case errors.As(err, &ee):
-		code = ee.ExitCode()
+		r.code = ee.ExitCode()
 	default:
 		t.Fatal(err)
 	}
-	return out.String(), errb.String(), code
+	return r
 }
 
-const (
-	lp1   = "/api/logical-partitions/966349c5-ce85-48d4-b15d-c82d99835b98"
-	lp2   = "/api/logical-partitions/732b5207-24d8-4994-81dc-c9f05bcd2917"
-	lp3   = "/api/logical-partitions/ab648f14-bb53-4a8b-b2bd-7c224d5b4360"
-	part1 = "/api/partitions/92191903-466e-4468-b537-135aa94c137c"
-)
-
-func TestSuccessfulJob(t *testing.T) {
-	c := setup(t)
-	out, errOut, code := c.run(t, "invoke", "POST", lp2+"/operations/activate", "--target", "IBM390PS.CPC1.LP2", "--wait")
-	if code != exitOK {
-		t.Fatalf("exit %d, stderr %s", code, errOut)
+// want fails the test unless r exited with code.
+func (r result) want(t *testing.T, code int, args ...string) result {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("bcpiictl %v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, r.code, code, r.stdout, r.stderr)
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if !strings.HasSuffix(lines[0], " started") || !strings.Contains(lines[len(lines)-1], "complete 200") ||
-		!strings.Contains(lines[len(lines)-1], `{"message":"Logical partition LP2 activated."}`) {
-		t.Fatalf("output:\n%s", out)
-	}
-	jobURI := strings.TrimSuffix(lines[0], " started")
-	// The same job, as the HMC's JSON.
-	out, _, code = c.run(t, "-o", "json", "get", jobURI, "--target", "ibm390ps.cpc1.lp2")
-	if code != exitOK || strings.TrimSpace(out) != `{"job-results":{"message":"Logical partition LP2 activated."},"job-status-code":200,"status":"complete"}` {
-		t.Fatalf("get -o json: exit %d, %s", code, out)
-	}
-	out, _, code = c.run(t, "list", "--status", "complete")
-	if code != exitOK || !strings.Contains(out, strings.TrimPrefix(jobURI, "/api/jobs/")) || !strings.Contains(out, "IBM390PS.CPC1.LP2") {
-		t.Fatalf("list: exit %d, %s", code, out)
-	}
-	out, _, code = c.run(t, "delete", jobURI, "--target", "IBM390PS.CPC1.LP2")
-	if code != exitOK || !strings.Contains(out, "deleted") {
-		t.Fatalf("delete: exit %d, %s", code, out)
-	}
-	_, errOut, code = c.run(t, "get", jobURI, "--target", "IBM390PS.CPC1.LP2")
-	if code != exitError || !strings.Contains(errOut, "404.1") {
-		t.Fatalf("get after delete: exit %d, %s", code, errOut)
-	}
+	return r
 }
 
-func TestFailedJob(t *testing.T) {
-	c := setup(t)
-	out, _, code := c.run(t, "-o", "json", "invoke", "POST", lp1+"/operations/activate", "--target", "IBM390PS.CPC1.LP1", "--wait")
-	if code != exitFailed {
-		t.Fatalf("exit %d, want %d; output %s", code, exitFailed, out)
-	}
-	var j map[string]any
-	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &j); err != nil {
-		t.Fatalf("output is not one HMC JSON object: %q", out)
-	}
-	if j["status"] != "complete" || j["job-status-code"] != 409.0 || j["job-reason-code"] != 1.0 {
-		t.Fatalf("job %v", j)
-	}
+// ok runs args and wants exit 0.
+func (c cli) ok(t *testing.T, args ...string) string {
+	t.Helper()
+	return c.run(t, args...).want(t, exitOK, args...).stdout
 }
 
-func TestCanceledJob(t *testing.T) {
-	c := setup(t)
-	out, errOut, code := c.run(t, "invoke", "POST", part1+"/operations/start", "--target", "IBM390PS.CPC2.PART1")
-	if code != exitOK {
-		t.Fatalf("invoke: exit %d %s", code, errOut)
+// jobOf is the job id in a --no-wait answer, /api/jobs/ID.
+func jobOf(t *testing.T, out string) string {
+	t.Helper()
+	uri := strings.TrimSpace(out)
+	if !strings.HasPrefix(uri, "/api/jobs/") || strings.Contains(uri, "\n") {
+		t.Fatalf("not a job URI: %q", out)
 	}
-	var started struct {
-		JobURI string `json:"job-uri"`
-	}
-	if err := json.Unmarshal([]byte(out), &started); err != nil || started.JobURI == "" {
-		t.Fatalf("invoke output %q", out)
-	}
-	if _, errOut, code := c.run(t, "cancel", started.JobURI, "--target", "IBM390PS.CPC2.PART1"); code != exitOK {
-		t.Fatalf("cancel: exit %d %s", code, errOut)
-	}
-	out, _, code = c.run(t, "wait", started.JobURI, "--target", "IBM390PS.CPC2.PART1")
-	if code != exitCanceled || !strings.Contains(out, "canceled") {
-		t.Fatalf("wait: exit %d, want %d; %s", code, exitCanceled, out)
-	}
-	out, _, code = c.run(t, "watch", started.JobURI, "--target", "IBM390PS.CPC2.PART1")
-	if code != exitCanceled || !strings.Contains(out, "canceled") {
-		t.Fatalf("watch: exit %d; %s", code, out)
-	}
+	return strings.TrimPrefix(uri, "/api/jobs/")
 }
 
-func TestWaitTimesOut(t *testing.T) {
-	c := setup(t)
-	out, _, code := c.run(t, "invoke", "POST", lp3+"/operations/activate", "--target", "IBM390PS.CPC1.LP3")
-	if code != exitOK {
-		t.Fatalf("invoke: exit %d", code)
-	}
-	var started struct {
-		JobURI string `json:"job-uri"`
-	}
-	if err := json.Unmarshal([]byte(out), &started); err != nil {
-		t.Fatal(err)
-	}
-	out, errOut, code := c.run(t, "wait", started.JobURI, "--target", "IBM390PS.CPC1.LP3", "--timeout", "300ms")
-	if code != exitTimeout || !strings.Contains(out, "running") || !strings.Contains(errOut, "has not ended") {
-		t.Fatalf("wait: exit %d, want %d; stdout %q stderr %q", code, exitTimeout, out, errOut)
-	}
-}
-
-func TestUsageErrors(t *testing.T) {
-	c := setup(t)
-	for _, args := range [][]string{{}, {"frobnicate"}, {"get"}, {"get", "a", "b"}, {"-o", "xml", "list"}, {"list", "--status", "done"}, {"invoke", "GET"}} {
-		_, errOut, code := c.run(t, args...)
-		if code != exitUsage || errOut == "" {
-			t.Errorf("%v: exit %d, want %d; %s", args, code, exitUsage, errOut)
+// lines reads a stream's lines as they come, for a test that acts on
+// output before the process ends.
+func lines(r io.Reader) <-chan string {
+	ch := make(chan string, 16)
+	go func() {
+		defer close(ch)
+		var b [4096]byte
+		var pending string
+		for {
+			n, err := r.Read(b[:])
+			pending += string(b[:n])
+			for {
+				i := strings.IndexByte(pending, '\n')
+				if i < 0 {
+					break
+				}
+				ch <- pending[:i]
+				pending = pending[i+1:]
+			}
+			if err != nil {
+				return
+			}
 		}
-	}
-	for _, cmd := range []string{"get", "cancel", "delete", "list", "wait", "watch", "invoke"} {
-		_, errOut, code := c.run(t, cmd, "--help")
-		if code != exitOK || !strings.Contains(errOut, "Usage: bcpiictl "+cmd) {
-			t.Errorf("%s --help: exit %d; %s", cmd, code, errOut)
-		}
-	}
-}
-
-func TestRunInProcessNeedsNoGateway(t *testing.T) {
-	// Usage errors are found before any connection is made.
-	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"wait"}, func(string) string { return "" }, &out, &errb); code != exitUsage {
-		t.Fatalf("exit %d", code)
-	}
+	}()
+	return ch
 }
