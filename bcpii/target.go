@@ -1,13 +1,10 @@
 package bcpii
 
 import (
-	"fmt"
 	"strings"
-)
 
-// maxNamePart is the length limit of every part of a target name: SNA names
-// and LPAR names are at most 8 characters.
-const maxNamePart = 8
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/targetname"
+)
 
 // TargetName names what a BCPii request acts on: a CPC (NETID.NAU) or a
 // logical partition (NETID.NAU.LPARNAME). The zero value names nothing; the
@@ -23,68 +20,15 @@ type TargetName struct {
 // is wrong and why; they quote the input, which is the caller's own and
 // holds no secret.
 func ParseTargetName(s string) (TargetName, error) {
-	fail := func(format string, args ...any) (TargetName, error) {
-		return TargetName{}, fmt.Errorf("target name %s: %s", quote(s), fmt.Sprintf(format, args...))
-	}
-	if s == "" {
-		return fail("is empty")
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return fail("contains a non-ASCII character")
-		}
-	}
-	if strings.TrimSpace(s) != s {
-		return fail("has leading or trailing white space")
+	if err := targetname.Check(s); err != nil {
+		return TargetName{}, err
 	}
 	parts := strings.Split(s, ".")
-	switch {
-	case len(parts) < 2:
-		return fail("has no NAU: want NETID.NAU or NETID.NAU.LPARNAME")
-	case len(parts) > 3:
-		return fail("has %d dot-separated parts: want NETID.NAU or NETID.NAU.LPARNAME", len(parts))
-	}
-	names := [...]string{"NETID", "NAU", "LPARNAME"}
-	for i, p := range parts {
-		if msg := checkPart(p, i == 2); msg != "" {
-			return fail("%s %s", names[i], msg)
-		}
-	}
 	t := TargetName{netID: upper(parts[0]), nau: upper(parts[1])}
 	if len(parts) == 3 {
 		t.lpar = upper(parts[2])
 	}
 	return t, nil
-}
-
-// checkPart returns what is wrong with one part, or "". An SNA name (NETID,
-// NAU) may use @ # $ and may not start with a digit; an LPAR name is
-// letters and digits and starts with a letter.
-func checkPart(p string, lpar bool) string {
-	if p == "" {
-		return "is empty"
-	}
-	if len(p) > maxNamePart {
-		return fmt.Sprintf("%q is longer than %d characters", p, maxNamePart)
-	}
-	allowed := "A-Z 0-9 @ # $"
-	if lpar {
-		allowed = "A-Z 0-9"
-	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		ok := isLetter(c) || isDigit(c) || (!lpar && (c == '@' || c == '#' || c == '$'))
-		if !ok {
-			return fmt.Sprintf("%q contains %q, which is not one of %s", p, rune(c), allowed)
-		}
-	}
-	switch {
-	case lpar && !isLetter(p[0]):
-		return fmt.Sprintf("%q does not start with a letter", p)
-	case isDigit(p[0]):
-		return fmt.Sprintf("%q starts with a digit", p)
-	}
-	return ""
 }
 
 func isLetter(c byte) bool { return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' }
@@ -102,15 +46,8 @@ func upper(s string) string {
 	return string(b)
 }
 
-// quote quotes caller input for an error message, cut short so that a huge
-// header cannot make a huge message or log line.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		return fmt.Sprintf("%q...", s[:max])
-	}
-	return fmt.Sprintf("%q", s)
-}
+// quote quotes caller input for an error message, cut short.
+func quote(s string) string { return targetname.Quote(s) }
 
 // String returns the name in upper case, or "" for the zero value.
 func (t TargetName) String() string {
@@ -163,4 +100,4 @@ func (t *TargetName) UnmarshalText(text []byte) error {
 
 // ValidLPARName reports whether s can be the LPARNAME of a target name: 1
 // to 8 characters A-Z 0-9 starting with a letter, in either case.
-func ValidLPARName(s string) bool { return checkPart(s, true) == "" }
+func ValidLPARName(s string) bool { return targetname.CheckPart(s, true) == "" }
