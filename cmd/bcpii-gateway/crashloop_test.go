@@ -58,6 +58,18 @@ type crashGateway struct {
 func startCrashGateway(t *testing.T, bin, data, inv string) *crashGateway {
 	t.Helper()
 	cmd, addr, _, _ := startGateway(t, bin, "--data-dir", data, "--inventory", inv, "--socket", "-")
+	conn := dialTLS(t, addr, data)
+	return &crashGateway{t: t, conn: conn, stop: func() {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		conn.Close()
+	}}
+}
+
+// dialTLS connects to the gateway at addr, trusting the certificate it
+// made in its data directory data.
+func dialTLS(t *testing.T, addr, data string) *grpc.ClientConn {
+	t.Helper()
 	pem, err := os.ReadFile(filepath.Join(data, "tls", "gateway.crt"))
 	if err != nil {
 		t.Fatal(err)
@@ -68,11 +80,7 @@ func startCrashGateway(t *testing.T, bin, data, inv string) *crashGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &crashGateway{t: t, conn: conn, stop: func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
-		conn.Close()
-	}}
+	return conn
 }
 
 func partitionTarget(i int) string { return fmt.Sprintf("IBM390PS.CPC9.P%03d", i) }

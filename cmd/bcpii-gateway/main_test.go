@@ -286,16 +286,7 @@ func TestAcceptedJobSurvivesKill9(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	dial := func(addr string) (*grpc.ClientConn, context.Context) {
 		t.Helper()
-		pem, err := os.ReadFile(filepath.Join(data, "tls", "gateway.crt"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(pem)
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
-		if err != nil {
-			t.Fatal(err)
-		}
+		conn := dialTLS(t, addr, data)
 		t.Cleanup(func() { conn.Close() })
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		t.Cleanup(cancel)
