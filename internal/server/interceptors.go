@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -124,7 +125,9 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	start := time.Now()
 	ctx := s.begin(ss.Context())
-	err := h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+	ws := middleware.WrapServerStream(ss)
+	ws.WrappedContext = ctx
+	err := h(srv, ws)
 	s.logDone(ctx, info.FullMethod, start, err)
 	return err
 }
@@ -178,11 +181,3 @@ func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	}()
 	return h(srv, ss)
 }
-
-// ctxStream is a ServerStream with a replaced context.
-type ctxStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (c *ctxStream) Context() context.Context { return c.ctx }
