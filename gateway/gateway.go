@@ -1,13 +1,20 @@
-// Package gateway serves the JobService as REST in the HMC Web Services
-// API's own wire format, so an HMC client cannot tell the gateway from an
-// HMC: same paths, JSON, status and reason codes, error bodies and headers.
+// Package gateway serves the gateway's services as REST in the HMC Web
+// Services API's own wire format, so an HMC client cannot tell the gateway
+// from an HMC: same paths, JSON, status and reason codes, error bodies and
+// headers. It serves the job operations, sessions, the operations and
+// listings of OperationService, the Server-Sent Events streams, and the
+// OpenAPI document.
 //
 // Requests pass the HMC's checks in the HMC's order (path 404.1, method
 // 405, size 413, Accept 406, authentication 403, query 400.1, body 400.x)
-// and then reach the service through grpc-gateway over a gRPC connection to
-// the gateway's own server, so every interceptor runs for REST as for gRPC.
-// Errors of the service arrive as gRPC statuses with an HMC detail and are
-// rendered, not decided again.
+// and then reach the service, through grpc-gateway or OperationService,
+// over the gateway's own server's in-process connection. The gateway hands
+// the service the facts of each request (its session header, verified
+// client certificate, loopback), not a principal: the server's
+// authentication interceptor decides who asks, for REST as for gRPC. The
+// gateway asks bcpii.Authenticator too, only to name the caller in the
+// error bodies of its own checks. Errors of the service arrive as gRPC
+// statuses with an HMC detail and are rendered, not decided again.
 package gateway
 
 import (
