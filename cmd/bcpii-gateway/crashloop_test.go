@@ -26,7 +26,7 @@ import (
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 )
 
-var crashRounds = flag.Int("crashloop.rounds", 3, "rounds of the crash-loop test (a longer run: 30 or more)")
+var crashRounds = flag.Int("crashloop.rounds", 3, "rounds of the crash-loop test (a longer run: -crashloop.rounds=30 or more)")
 
 // crashObjects is how many DPM partitions the crash-loop inventory has:
 // every round starts each once, so no start finds its object busy.
