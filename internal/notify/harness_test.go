@@ -108,7 +108,7 @@ func newFixtureTB(t testing.TB, wrap func(net.Listener) net.Listener, opts ...fu
 			if err != nil {
 				t.Errorf("Serve: %v", err)
 			}
-		case <-time.After(waitLimit):
+		case <-time.After(waitLimit): // a bound on the wait, so that a broken feature fails the test
 			t.Errorf("Serve did not return within %v of its context ending", waitLimit)
 		}
 	})
@@ -279,7 +279,7 @@ func (f *fixture) accepted(t *testing.T) *gatedConn {
 	select {
 	case g := <-f.lis.accepted:
 		return g
-	case <-time.After(waitLimit):
+	case <-time.After(waitLimit): // a bound on the wait, so that a broken feature fails the test
 		t.Fatal("no connection accepted")
 		return nil
 	}

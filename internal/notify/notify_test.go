@@ -174,7 +174,7 @@ func TestSlowSubscriber(t *testing.T) {
 	first := f.endJob(t, aliceOwner)
 	select {
 	case <-gc.held: // the writer waits in its write of the first message
-	case <-time.After(waitLimit):
+	case <-time.After(waitLimit): // a bound on the wait, so that a broken feature fails the test
 		t.Fatal("the server did not write to the slow subscriber")
 	}
 	fast.expect(stomp.CmdMessage, "job-uri", first)
