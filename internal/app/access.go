@@ -3,12 +3,11 @@ package app
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/time/rate"
 
 	"github.com/bcpii-gateway/bcpii-gateway/gateway"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/ratelog"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/telemetry"
 )
 
@@ -20,12 +19,11 @@ import (
 type accessLog struct {
 	log     *slog.Logger
 	metrics *telemetry.Metrics
-	lim     *rate.Limiter
-	dropped atomic.Int64
+	lim     *ratelog.Limiter
 }
 
 func newAccessLog(log *slog.Logger, m *telemetry.Metrics) *accessLog {
-	return &accessLog{log: log, metrics: m, lim: rate.NewLimiter(20, 200)}
+	return &accessLog{log: log, metrics: m, lim: ratelog.New(20, 200)}
 }
 
 func (l *accessLog) observe(ctx context.Context, a gateway.Access) {
@@ -54,12 +52,12 @@ func (l *accessLog) write(ctx context.Context, a gateway.Access) {
 		slog.Duration("duration", a.Duration),
 	}
 	if a.Status >= 400 && a.Status < 500 {
-		if !l.lim.Allow() {
-			l.dropped.Add(1)
+		ok, dropped := l.lim.Allow()
+		if !ok {
 			return
 		}
-		if n := l.dropped.Swap(0); n > 0 {
-			attrs = append(attrs, slog.Int64("dropped_since_last", n))
+		if dropped > 0 {
+			attrs = append(attrs, slog.Int64("dropped_since_last", dropped))
 		}
 	}
 	l.log.LogAttrs(ctx, level, "rest", attrs...)

@@ -4,15 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 
-	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/ratelog"
 )
 
 // A request message that does not parse, or is larger than the limit,
@@ -96,25 +95,22 @@ func (r recvStream) RecvMsg(m any) error {
 // rateLog logs at most a few lines a second (after a burst), and says
 // how many it dropped, so that a client sending refusals cannot flood the
 // log.
-type rateLog struct {
-	lim     *rate.Limiter
-	dropped atomic.Int64
-}
+type rateLog struct{ lim *ratelog.Limiter }
 
 func newRateLog() *rateLog { return newRateLogOf(1, 10) }
 
 // newRateLogOf logs at most perSecond lines a second after a burst.
 func newRateLogOf(perSecond float64, burst int) *rateLog {
-	return &rateLog{lim: rate.NewLimiter(rate.Limit(perSecond), burst)}
+	return &rateLog{lim: ratelog.New(perSecond, burst)}
 }
 
 func (r *rateLog) log(ctx context.Context, log *slog.Logger, msg string, attrs ...any) {
-	if !r.lim.Allow() {
-		r.dropped.Add(1)
+	ok, dropped := r.lim.Allow()
+	if !ok {
 		return
 	}
-	if n := r.dropped.Swap(0); n > 0 {
-		attrs = append(attrs, "dropped_since_last", n)
+	if dropped > 0 {
+		attrs = append(attrs, "dropped_since_last", dropped)
 	}
 	log.InfoContext(ctx, msg, attrs...)
 }
