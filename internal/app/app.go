@@ -123,6 +123,11 @@ type Config struct {
 	// HMCPollInterval is how often a running upstream job is queried; zero
 	// means 5 seconds.
 	HMCPollInterval time.Duration
+	// HMCStompAddr is the upstream's STOMP notification interface,
+	// host:port, whose job completions the backend follows, polling only as
+	// a safety net; empty means the HMC URL's host on port 61612, and "-"
+	// none (polling only).
+	HMCStompAddr string
 	// RESTReadTimeout bounds reading a whole REST request, body included;
 	// zero means 30 seconds.
 	RESTReadTimeout time.Duration
@@ -216,7 +221,7 @@ func sameFixedAddr(admin, a, def string) bool {
 func (c Config) validateBackend() []error {
 	var errs []error
 	hmcSet := c.HMCURL != "" || c.HMCCAFile != "" || c.HMCFingerprint != "" || c.HMCCredentialsFile != "" ||
-		c.HMCCredentials != (upstream.Credentials{}) || c.HMCPollInterval != 0
+		c.HMCCredentials != (upstream.Credentials{}) || c.HMCPollInterval != 0 || c.HMCStompAddr != ""
 	switch c.Backend {
 	case "", BackendSim:
 		if hmcSet {
@@ -531,14 +536,15 @@ func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backen
 		}
 	}
 	c, err := upstream.New(upstream.Config{
-		URL:          cfg.HMCURL,
-		CAFile:       cfg.HMCCAFile,
-		Fingerprint:  cfg.HMCFingerprint,
-		Credentials:  creds,
-		Registry:     reg,
-		Clock:        cfg.Clock,
-		PollInterval: cfg.HMCPollInterval,
-		Logger:       log.With("backend", BackendHMC),
+		URL:              cfg.HMCURL,
+		CAFile:           cfg.HMCCAFile,
+		Fingerprint:      cfg.HMCFingerprint,
+		Credentials:      creds,
+		Registry:         reg,
+		Clock:            cfg.Clock,
+		PollInterval:     cfg.HMCPollInterval,
+		NotificationAddr: cfg.HMCStompAddr,
+		Logger:           log.With("backend", BackendHMC),
 	})
 	if err != nil {
 		return nil, nil, err

@@ -37,10 +37,17 @@ type Client struct {
 	jitter    func() float64 // in [0, 1)
 
 	// logonSem admits one logon at a time; session is the current
-	// X-API-Session, empty before the first logon.
+	// X-API-Session, empty before the first logon, with what the logon
+	// answered for the notifications. renewed is closed when session is
+	// replaced.
 	logonSem chan struct{}
 	sessMu   sync.Mutex
 	session  string
+	noteSess noteSession
+	renewed  chan struct{}
+
+	notes    *notes
+	noteAddr string // the upstream's STOMP interface; empty for none
 
 	targets targetCache
 
@@ -88,6 +95,9 @@ func New(cfg Config) (*Client, error) {
 		log:       cfg.Logger,
 		jitter:    rand.Float64,
 		logonSem:  make(chan struct{}, 1),
+		renewed:   make(chan struct{}),
+		notes:     newNotes(),
+		noteAddr:  notificationAddr(cfg.NotificationAddr, u.Hostname()),
 		handoff:   make(chan jobs.Job),
 		recovered: make(chan struct{}),
 		stopped:   make(chan struct{}),
@@ -379,13 +389,18 @@ func (c *Client) logon(ctx context.Context, stale string) (string, error) {
 		return "", hmcerr.ErrUnavailable.WithCause(fmt.Errorf("%w (%d.%d)", errLogonRefused, r.status, e.reason))
 	}
 	var a struct {
-		Session string `json:"api-session"`
+		Session    string `json:"api-session"`
+		Credential string `json:"session-credential"`
+		JobTopic   string `json:"job-notification-topic"`
 	}
 	if err := json.Unmarshal(r.body, &a); err != nil || a.Session == "" {
 		return "", hmcerr.ErrUnavailable.WithCause(errors.New("upstream: the logon answer holds no api-session"))
 	}
 	c.sessMu.Lock()
 	c.session = a.Session
+	c.noteSess = noteSession{session: a.Session, credential: a.Credential, topic: a.JobTopic}
+	close(c.renewed)
+	c.renewed = make(chan struct{})
 	c.sessMu.Unlock()
 	c.log.InfoContext(ctx, "logged on upstream", "userid", c.cfg.Credentials.UserID)
 	return a.Session, nil
@@ -396,6 +411,7 @@ func (c *Client) logoff(ctx context.Context) {
 	c.sessMu.Lock()
 	s := c.session
 	c.session = ""
+	c.noteSess = noteSession{}
 	c.sessMu.Unlock()
 	if s == "" {
 		return

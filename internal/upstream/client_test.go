@@ -67,7 +67,10 @@ func startHarness(t *testing.T, hmc *fakeHMC, reg *jobs.Registry, clk *clock.Fak
 		Registry:     reg,
 		Clock:        clk,
 		PollInterval: testInterval,
-		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// The fake HMC serves no notifications; the end-to-end tests
+		// follow a gateway's.
+		NotificationAddr: "-",
+		Logger:           slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -27,6 +27,10 @@ import (
 // none.
 const DefaultPort = "6794"
 
+// DefaultNotificationPort is the HMC's STOMP notification port, used when
+// Config.NotificationAddr is empty.
+const DefaultNotificationPort = "61612"
+
 // Defaults of the intervals.
 const (
 	DefaultPollInterval   = 5 * time.Second
@@ -59,6 +63,16 @@ type Config struct {
 	// PollInterval is how often a running job is queried; zero means
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// NotificationAddr is the upstream's STOMP notification interface,
+	// host:port; empty means the URL's host on port 61612, and "-" none.
+	// Its certificate is checked as the Web Services API's is, for the
+	// URL's host name.
+	NotificationAddr string
+	// NotifiedPollInterval is how often a running job is queried while
+	// the client is subscribed to the upstream's job notifications, as a
+	// safety net; zero means 12 times PollInterval, at least a minute. It
+	// is never shorter than PollInterval.
+	NotifiedPollInterval time.Duration
 	// MaxBackoff caps the interval between queries while they fail; zero
 	// means DefaultMaxBackoff (at least PollInterval).
 	MaxBackoff time.Duration
@@ -91,7 +105,12 @@ func (c Config) Validate() error {
 	if c.Registry == nil {
 		errs = append(errs, errors.New("upstream: Config.Registry is required"))
 	}
-	if c.PollInterval < 0 || c.MaxBackoff < 0 || c.TargetRefresh < 0 || c.RequestTimeout < 0 {
+	if c.NotificationAddr != "" && c.NotificationAddr != "-" {
+		if _, _, err := net.SplitHostPort(c.NotificationAddr); err != nil {
+			errs = append(errs, fmt.Errorf("upstream: notification address: %w", err))
+		}
+	}
+	if c.PollInterval < 0 || c.NotifiedPollInterval < 0 || c.MaxBackoff < 0 || c.TargetRefresh < 0 || c.RequestTimeout < 0 {
 		errs = append(errs, errors.New("upstream: intervals must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -104,6 +123,10 @@ func (c Config) withDefaults() Config {
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
 	}
+	if c.NotifiedPollInterval == 0 {
+		c.NotifiedPollInterval = max(12*c.PollInterval, time.Minute)
+	}
+	c.NotifiedPollInterval = max(c.NotifiedPollInterval, c.PollInterval)
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = DefaultMaxBackoff
 	}

@@ -87,6 +87,18 @@
 // callers still see their jobs from the registry, and new operations are
 // 503.1.
 //
+// Unless NotificationAddr is "-", Run also subscribes to the session's
+// job topic on the upstream's STOMP interface (the logon answer's
+// job-notification-topic, with its api-session and session-credential as
+// login and passcode), as HMC clients do. A job-completion message wakes
+// the follower of the job it names, which queries the job at once; while
+// the subscription is live, jobs are polled only every
+// NotifiedPollInterval, as a safety net. When the subscription starts or
+// ends, every follower queries once (it may have missed its message) and
+// takes the interval that now applies. A refused STOMP login means the
+// session is no longer known: the client logs on again and subscribes with
+// the new session. Connection attempts back off from 1 s to 30 s.
+//
 // What Run needs to follow a job again after a restart, its upstream job
 // URI, is the job's BackendRef, stored in the write that creates the job;
 // Run starts by following every job the store holds not ended that names

@@ -80,11 +80,17 @@ type node struct {
 
 func runGateway(t *testing.T, cfg app.Config) *node {
 	t.Helper()
+	return runGatewayLog(t, cfg, slog.DiscardHandler)
+}
+
+// runGatewayLog runs a gateway that logs to h.
+func runGatewayLog(t *testing.T, cfg app.Config, h slog.Handler) *node {
+	t.Helper()
 	listening := make(chan app.Addresses, 1)
 	cfg.OnListening = func(a app.Addresses) { listening <- a }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- app.Run(ctx, cfg, slog.New(h)) }()
 	var once sync.Once
 	stop := func(t *testing.T) {
 		once.Do(func() {
@@ -165,7 +171,7 @@ func startUpstream(t *testing.T, inventory string) *upstreamGW {
 		Clock:     fc,
 	}
 	u := &upstreamGW{node: runGateway(t, cfg), clock: fc, cfg: cfg}
-	u.cfg.RESTAddr = u.addrs.REST
+	u.cfg.RESTAddr, u.cfg.StompAddr = u.addrs.REST, u.addrs.STOMP
 	return u
 }
 
@@ -178,8 +184,14 @@ func (u *upstreamGW) restart(t *testing.T) {
 func (u *upstreamGW) url() string { return "https://" + u.addrs.REST }
 
 // downstream starts a gateway with the hmc backend pointed at hmcURL,
-// trusting it as trust says, with the API user alice of its own.
+// trusting it as trust says, with the API user alice of its own. It polls
+// only, unless trust names the upstream's STOMP address.
 func startDownstream(t *testing.T, hmcURL string, clk clock.Clock, poll time.Duration, trust func(*app.Config)) *node {
+	t.Helper()
+	return startDownstreamLog(t, hmcURL, clk, poll, trust, slog.DiscardHandler)
+}
+
+func startDownstreamLog(t *testing.T, hmcURL string, clk clock.Clock, poll time.Duration, trust func(*app.Config), h slog.Handler) *node {
 	t.Helper()
 	cfg := app.Config{
 		DataDir:            apptest.DataDir(t),
@@ -191,10 +203,11 @@ func startDownstream(t *testing.T, hmcURL string, clk clock.Clock, poll time.Dur
 		HMCURL:             hmcURL,
 		HMCCredentialsFile: writeFile(t, "hmc-credentials", "# the downstream's user on the upstream\nuserid: "+gwUser+"\npassword: "+gwPassword+"\n"),
 		HMCPollInterval:    poll,
+		HMCStompAddr:       "-",
 		Clock:              clk,
 	}
 	trust(&cfg)
-	return runGateway(t, cfg)
+	return runGatewayLog(t, cfg, h)
 }
 
 // grpcClient is a gRPC client of a gateway over TLS from loopback: the
@@ -486,11 +499,13 @@ func timeoutChan(t *testing.T) <-chan struct{} {
 // gRPC and REST. It lists, starts operations, follows their jobs to the
 // end, cancels, deletes, and follows a job across a restart of the
 // upstream. The downstream trusts the upstream's generated certificate as
-// its CA file and polls every 50ms of real time.
+// its CA file, follows its job notifications and polls every 50ms of real
+// time while they are not live.
 func TestEndToEnd(t *testing.T) {
 	up := startUpstream(t, "")
 	down := startDownstream(t, up.url(), nil, 50*time.Millisecond, func(c *app.Config) {
 		c.HMCCAFile = filepath.Join(up.cfg.DataDir, "tls", "gateway.crt")
+		c.HMCStompAddr = up.addrs.STOMP
 	})
 	ctx := context.Background()
 	g := down.grpc(t)

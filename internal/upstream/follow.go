@@ -41,6 +41,9 @@ func (c *Client) Run(ctx context.Context) error {
 		cancel()
 		c.transport.CloseIdleConnections()
 	}()
+	if c.noteAddr != "" {
+		wg.Go(func() { c.listen(ctx) })
+	}
 	// What an earlier run left: a job that names its upstream job (its
 	// BackendRef, stored in the job's own write) is followed again; any
 	// other cannot be, and its fate cannot be known.
@@ -77,10 +80,22 @@ func (c *Client) delay(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.9 + 0.2*c.jitter()))
 }
 
-// follow queries the upstream job of j once per interval until it ends,
-// forwarding a cancel once the local job is cancel-pending.
+// interval is how often a running job is queried now: as a safety net
+// while the job notifications are followed, else PollInterval.
+func (c *Client) interval() time.Duration {
+	if c.notes.isLive() {
+		return c.cfg.NotifiedPollInterval
+	}
+	return c.cfg.PollInterval
+}
+
+// follow queries the upstream job of j once per interval, and whenever a
+// notification names it, until it ends, forwarding a cancel once the local
+// job is cancel-pending.
 func (c *Client) follow(ctx context.Context, j jobs.Job) {
 	ref := j.BackendRef
+	notified, unregister := c.notes.register(ref)
+	defer unregister()
 	var canceled <-chan struct{}
 	cancelWanted := j.Status == jobs.CancelPending
 	if j.Cancelable && !cancelWanted {
@@ -89,7 +104,7 @@ func (c *Client) follow(ctx context.Context, j jobs.Job) {
 		canceled = ch
 	}
 	cancelSent := false
-	wait := c.cfg.PollInterval
+	wait := c.interval()
 	failures := 0
 	t := c.clock.NewTimer(c.delay(wait))
 	defer func() { t.Stop() }()
@@ -103,6 +118,8 @@ func (c *Client) follow(ctx context.Context, j jobs.Job) {
 		case <-canceled:
 			canceled, cancelWanted = nil, true
 			continue
+		case <-notified:
+			t.Stop()
 		case <-t.C():
 		}
 		st, err := c.queryJob(ctx, ref)
@@ -134,7 +151,7 @@ func (c *Client) follow(ctx context.Context, j jobs.Job) {
 			if failures > 0 {
 				c.log.InfoContext(ctx, "upstream job query succeeded again", "job", j.ID, "upstream_job", ref)
 			}
-			failures, wait = 0, c.cfg.PollInterval
+			failures, wait = 0, c.interval()
 		}
 		t = c.clock.NewTimer(c.delay(wait))
 	}
