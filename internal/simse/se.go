@@ -357,7 +357,6 @@ type run struct {
 }
 
 func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Match, opts options) (bcpii.OperationResponse, error) {
-	var err error
 	obj := s.byURI[m.Object.URI()]
 	if obj == nil {
 		return bcpii.OperationResponse{}, hmcerr.ErrNotFound
@@ -388,26 +387,10 @@ func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Matc
 
 	// Reserve the object, then register the job without holding the lock:
 	// a store write may be slow, and queries should not wait for it.
-	s.mu.Lock()
-	if m.Route.Action == "load" && obj.kind == bcpii.KindLogicalPartition {
-		if opts.loadAddress, err = loadAddress(obj, opts.loadAddress); err != nil {
-			s.mu.Unlock()
-			return bcpii.OperationResponse{}, err
-		}
-		if !opts.paramSet {
-			opts.loadParameter = obj.lpar.loadParameter
-		}
+	r, err := s.reserve(obj, m, opts)
+	if err != nil {
+		return bcpii.OperationResponse{}, err
 	}
-	if busy(obj) {
-		s.mu.Unlock()
-		return bcpii.OperationResponse{}, errBusy
-	}
-	r := &run{obj: obj, prior: obj.status, plan: planFor(obj, m.Route, opts)}
-	obj.busy = true
-	if r.plan.during != "" {
-		obj.status = r.plan.during
-	}
-	s.mu.Unlock()
 
 	job, err := s.reg.Create(ctx, jobs.Spec{
 		Owner:      req.Owner,
@@ -438,6 +421,32 @@ func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Matc
 	writeString(&body, job.URI())
 	body.WriteByte('}')
 	return bcpii.OperationResponse{Status: 202, Body: body.Bytes(), JobURI: job.URI()}, nil
+}
+
+// reserve marks obj busy with the operation m asks for and plans it. A
+// load takes its address and parameter from the LPAR when the request
+// gives none.
+func (s *SE) reserve(obj *object, m bcpii.Match, opts options) (*run, error) {
+	var err error
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.Route.Action == "load" && obj.kind == bcpii.KindLogicalPartition {
+		if opts.loadAddress, err = loadAddress(obj, opts.loadAddress); err != nil {
+			return nil, err
+		}
+		if !opts.paramSet {
+			opts.loadParameter = obj.lpar.loadParameter
+		}
+	}
+	if busy(obj) {
+		return nil, errBusy
+	}
+	r := &run{obj: obj, prior: obj.status, plan: planFor(obj, m.Route, opts)}
+	obj.busy = true
+	if r.plan.during != "" {
+		obj.status = r.plan.during
+	}
+	return r, nil
 }
 
 // abandon ends a job that Run never took over, so that it does not stay
