@@ -197,6 +197,17 @@ func TestParseInventoryErrors(t *testing.T) {
 		want     []string // every one must be in the error
 	}{
 		{"empty", "", []string{"empty"}},
+		{"accept neither all, none nor a list", lpars + "      - {name: L, object-id: l, status: operating, bcpii-permissions: {accept: some}}\n", []string{"bcpii-permissions.accept", "want all, none or a list"}},
+		{"accept a CPC", lpars + "      - {name: L, object-id: l, status: operating, bcpii-permissions: {accept: [N.C]}}\n", []string{"accept[0]", "not the target name of a partition"}},
+		{"permission unknown", lpars + "      - {name: L, object-id: l, status: operating, bcpii-permissions: {receive: true}}\n", []string{"unknown field \"receive\""}},
+		{"send not boolean", lpars + "      - {name: L, object-id: l, status: operating, bcpii-permissions: {send: yes please}}\n", []string{"send", "want true or false"}},
+		{"next profile unknown", lpars + "      - {name: L, object-id: l, status: operating, next-activation-profile-name: NOPE}\n", []string{"next-activation-profile-name", "no image or load activation profile"}},
+		{"load address not a device", lpars + "      - {name: L, object-id: l, status: operating, last-used-load-address: 12}\n", []string{"last-used-load-address", "4 or 5 hexadecimal digits"}},
+		{"profile name", cpc + "    image-activation-profiles: [{name: A-B}]\n", []string{"image-activation-profiles[0].name", "1 to 16 characters"}},
+		{"profile twice", cpc + "    image-activation-profiles: [{name: A}]\n    load-activation-profiles: [{name: a}]\n", []string{"load-activation-profiles[0].name", "another profile"}},
+		{"operating mode", cpc + "    image-activation-profiles: [{name: A, operating-mode: zos}]\n", []string{"operating-mode", "not one of"}},
+		{"profiles in DPM mode", "cpcs:\n  - {name: C, object-id: c, target-name: N.C, status: operating, dpm-enabled: true, reset-activation-profiles: [{name: R}]}\n", []string{"DPM mode has no activation profiles"}},
+		{"partition type", "cpcs:\n  - {name: C, object-id: c, target-name: N.C, status: operating, dpm-enabled: true, partitions: [{name: P, object-id: p, status: active, type: zos}]}\n", []string{"partitions[0].type", "not one of linux, ssc, zvm"}},
 		{"comment only", "# nothing\n", []string{"empty"}},
 		{"two documents", cpc + "---\n" + cpc, []string{"more than one YAML document"}},
 		{"not a mapping", "- 1\n", []string{"line 1", "want a mapping"}},
