@@ -57,4 +57,3 @@ func FuzzQuery(f *testing.F) {
 		}
 	})
 }
-
