@@ -193,4 +193,43 @@ func TestHWIRESTLoadSample(t *testing.T) {
 	}
 	// HWIREST's C sample reads one property with cached values allowed.
 	r.do("GET", "/api/logical-partitions/"+lp2ID+"?properties=status&cached-acceptable=true", target, "", 200, `{"status":"operating"}`)
+	// The console names no target, like List CPCs.
+	r.do("GET", "/api/console?properties=object-uri", nil, "", 200, `{"object-uri":"/api/console"}`)
+}
+
+// TestGolangZhmcclientNewClient makes the requests golang-zhmcclient's
+// NewClient makes (Logon, then Create Metrics Context for the
+// logical-partition-usage group) and IsLogon(true) after it (Get Console
+// Properties, which it takes as logged on when it answers 200), with the
+// bodies it sends (encoding/json of its maps).
+func TestGolangZhmcclientNewClient(t *testing.T) {
+	g := sessionGateway(t, nil)
+	c := newSessionClients(t, g)
+	logon := c.logonREST(t, sessionUser, sessionPassword)
+	if logon.status != 200 {
+		t.Fatalf("logon: %d %s", logon.status, logon.body)
+	}
+	r := &replay{t: t, g: g, c: c.rest, hdr: http.Header{"X-Api-Session": {jsonField(t, logon.body, "api-session")}, "Accept": {"*/*"}}}
+	mc := r.do("POST", "/api/services/metrics/context", nil, `{"anticipated-frequency-seconds":15,"metric-groups":["logical-partition-usage"]}`, 200, "")
+	var ctx struct {
+		URI    string `json:"metrics-context-uri"`
+		Groups []struct {
+			Name    string            `json:"group-name"`
+			Metrics []json.RawMessage `json:"metric-infos"`
+		} `json:"metric-group-infos"`
+	}
+	if err := json.Unmarshal(mc, &ctx); err != nil || !strings.HasPrefix(ctx.URI, "/api/services/metrics/context/") ||
+		len(ctx.Groups) != 1 || ctx.Groups[0].Name != "logical-partition-usage" || ctx.Groups[0].Metrics == nil {
+		t.Fatalf("metrics context %s", mc)
+	}
+	console := r.do("GET", "/api/console", nil, "", 200, "")
+	var props map[string]any
+	if err := json.Unmarshal(console, &props); err != nil || props["object-uri"] != "/api/console" || props["class"] != "console" ||
+		props["name"] == "" || props["version"] == nil {
+		t.Fatalf("console %s", console)
+	}
+	r.do("GET", "/api/console?properties=name,version", nil, "", 200, "")
+	// Without a session, as golang-zhmcclient's IsLogon sees it after a
+	// logoff: 403.4, not 200.
+	wantRESTError(t, g.rest(t, c.rest, "GET", "/api/console", nil, ""), 403, 4)
 }
