@@ -77,7 +77,9 @@ func TestOperationsWait(t *testing.T) {
 	if out := c.ok(t, "lpar", "psw-restart", "CPC1", "LP1"); !strings.Contains(out, `"Logical partition LP1 restarted."`) {
 		t.Fatalf("psw-restart:\n%s", out)
 	}
-	c.ok(t, "lpar", "deactivate", "CPC1", "LP1", "--wait")
+	// Deactivating an operating LPAR needs --force, as on an SE.
+	c.run(t, "lpar", "deactivate", "CPC1", "LP1").want(t, exitFailed)
+	c.ok(t, "lpar", "deactivate", "CPC1", "LP1", "--force", "--wait")
 	c.ok(t, "partition", "stop", "CPC2", "PART2")
 	if out := c.ok(t, "partition", "show", "CPC2", "PART2"); !strings.Contains(out, "stopped") {
 		t.Fatalf("PART2 after stop:\n%s", out)

@@ -94,13 +94,12 @@
 //
 // The wrong states, all 409.1: any operation on an LPAR or partition whose
 // CPC is not operating; any LPAR operation but activate on a not-activated
-// LPAR; activate, load, reset-normal and reset-clear of an operating LPAR
-// without "force":true; LPAR stop unless operating, start unless
+// LPAR; activate, load, deactivate, reset-normal and reset-clear of an
+// operating LPAR without "force":true; LPAR stop unless operating, start unless
 // not-operating; partition start unless stopped, stop unless active; CPC
 // start unless not-operating, stop unless operating.
-// Activate of an LPAR that is not-operating or in exceptions succeeds, and
-// deactivate needs no force. The HMC reports some of these conflicts
-// differently (an unforced activate of an operating LPAR fails there with
+// Activate of an LPAR that is not-operating or in exceptions succeeds.
+// The HMC reports some of these conflicts differently (an unforced activate of an operating LPAR fails there with
 // 500.263); here every state conflict is 409.1, so that clients meet one
 // shape for it.
 //

@@ -411,6 +411,10 @@ func lparWrongState(o *object, op string, opts options, bad func(string) string)
 		if o.status == "operating" && !opts.force {
 			return bad("; resetting it needs force")
 		}
+	case "deactivate":
+		if o.status == "operating" && !opts.force {
+			return bad("; deactivating it needs force")
+		}
 	case "stop":
 		if o.status != "operating" {
 			return bad("; only an operating one can be stopped")
