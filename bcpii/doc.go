@@ -17,11 +17,21 @@
 // path is 404.1, a known one with another method 405.0.
 //
 // A request over BCPii names its target as HWIREST does: Query API Version
-// and List CPCs name none; a request addressed to a CPC or anything under
+// and List CPCs name none, and nor do the console's requests (Get Console
+// Properties, Create Metrics Context), which address no CPC; a request addressed to a CPC or anything under
 // it names that CPC; one addressed to a logical partition or partition
 // names it (Match.CheckTarget). A job request names the target of the
 // request that started the job (Principal.Caller). Backends take the
 // checked request as an OperationRequest.
+//
+// # Permissions between partitions
+//
+// Permit applies the BCPii permissions an SE keeps in each logical
+// partition's image profile (Permissions): whether the partition may send
+// BCPii commands, and which partitions may act on it. A request on the
+// requester's own target is always permitted. A refusal is 403.1 raised by
+// the SE (bcpii-error false); the simulated SE applies it to every request
+// of a partition, and an upstream SE applies its own.
 //
 // # Partition identity in client certificates
 //

@@ -12,6 +12,12 @@ const (
 	KindCPC              = "cpc"
 	KindLogicalPartition = "logical-partition"
 	KindPartition        = "partition"
+	// The activation profiles of a classic-mode CPC, addressed under it.
+	KindImageProfile = "image-activation-profile"
+	KindLoadProfile  = "load-activation-profile"
+	KindResetProfile = "reset-activation-profile"
+	// KindConsole is the console the gateway stands for: the HMC itself.
+	KindConsole = "console"
 )
 
 // TargetRule says which X-API-Target-Name a BCPii request must carry. The
@@ -37,7 +43,8 @@ type Route struct {
 	// Method is the HTTP method, upper case.
 	Method string
 	// Pattern is the path; the segment {id} stands for any one non-empty
-	// segment, an object id.
+	// segment, an object id, and {name} for the name of an element of
+	// that object (an activation profile of a CPC).
 	Pattern string
 	// Name is the HMC's name of the request.
 	Name string
@@ -59,23 +66,44 @@ type Route struct {
 	Query []string
 }
 
-// nameFilter is the query of the listings: the HMC's name filter, a
-// regular expression the whole name must match.
-var nameFilter = []string{"name"}
+// The query parameters of the requests, as the HMC book gives them.
+var (
+	// nameFilter is the query of most listings: the HMC's name filter, a
+	// regular expression the whole name must match.
+	nameFilter = []string{"name"}
+	// partitionFilters are List Partitions of a CPC's filters.
+	partitionFilters = []string{"name", "status", "type"}
+	// getProperties is the query of Get Properties: a comma-separated
+	// list of the properties wanted, and whether a cached value will do.
+	getProperties = []string{"properties", "cached-acceptable"}
+)
 
 // routes is the route table. Patterns are distinct and none overlaps
 // another, so at most one route matches a path per method.
 var routes = []Route{
 	{Method: "GET", Pattern: "/api/version", Name: "Query API Version", Target: TargetNone},
+	{Method: "GET", Pattern: "/api/console", Name: "Get Console Properties", Kind: KindConsole, Target: TargetNone, Query: getProperties},
+	{Method: "POST", Pattern: "/api/services/metrics/context", Name: "Create Metrics Context", Kind: KindConsole, Target: TargetNone},
 	{Method: "GET", Pattern: "/api/cpcs", Name: "List CPC Objects", Kind: KindCPC, List: true, Target: TargetNone, Query: nameFilter},
-	{Method: "GET", Pattern: "/api/cpcs/{id}", Name: "Get CPC Properties", Kind: KindCPC, Target: TargetCPC},
+	{Method: "GET", Pattern: "/api/cpcs/{id}", Name: "Get CPC Properties", Kind: KindCPC, Target: TargetCPC, Query: getProperties},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/logical-partitions", Name: "List Logical Partitions of CPC", Kind: KindLogicalPartition, List: true, Target: TargetCPC, Query: nameFilter},
-	{Method: "GET", Pattern: "/api/cpcs/{id}/partitions", Name: "List Partitions of a CPC", Kind: KindPartition, List: true, Target: TargetCPC, Query: nameFilter},
-	{Method: "GET", Pattern: "/api/logical-partitions/{id}", Name: "Get Logical Partition Properties", Kind: KindLogicalPartition, Target: TargetPartition},
-	{Method: "GET", Pattern: "/api/partitions/{id}", Name: "Get Partition Properties", Kind: KindPartition, Target: TargetPartition},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/partitions", Name: "List Partitions of a CPC", Kind: KindPartition, List: true, Target: TargetCPC, Query: partitionFilters},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/image-activation-profiles", Name: "List Image Activation Profiles", Kind: KindImageProfile, List: true, Target: TargetCPC, Query: nameFilter},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/image-activation-profiles/{name}", Name: "Get Image Activation Profile Properties", Kind: KindImageProfile, Target: TargetCPC, Query: getProperties},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/load-activation-profiles", Name: "List Load Activation Profiles", Kind: KindLoadProfile, List: true, Target: TargetCPC, Query: nameFilter},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/load-activation-profiles/{name}", Name: "Get Load Activation Profile Properties", Kind: KindLoadProfile, Target: TargetCPC, Query: getProperties},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/reset-activation-profiles", Name: "List Reset Activation Profiles", Kind: KindResetProfile, List: true, Target: TargetCPC, Query: nameFilter},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/reset-activation-profiles/{name}", Name: "Get Reset Activation Profile Properties", Kind: KindResetProfile, Target: TargetCPC, Query: getProperties},
+	{Method: "GET", Pattern: "/api/logical-partitions/{id}", Name: "Get Logical Partition Properties", Kind: KindLogicalPartition, Target: TargetPartition, Query: getProperties},
+	{Method: "GET", Pattern: "/api/partitions/{id}", Name: "Get Partition Properties", Kind: KindPartition, Target: TargetPartition, Query: getProperties},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/activate", Name: "Activate Logical Partition", Kind: KindLogicalPartition, Action: "activate", Target: TargetPartition},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/deactivate", Name: "Deactivate Logical Partition", Kind: KindLogicalPartition, Action: "deactivate", Target: TargetPartition},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/load", Name: "Load Logical Partition", Kind: KindLogicalPartition, Action: "load", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/stop", Name: "Stop Logical Partition", Kind: KindLogicalPartition, Action: "stop", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/start", Name: "Start Logical Partition", Kind: KindLogicalPartition, Action: "start", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/reset-normal", Name: "Reset Normal", Kind: KindLogicalPartition, Action: "reset-normal", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/reset-clear", Name: "Reset Clear", Kind: KindLogicalPartition, Action: "reset-clear", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/psw-restart", Name: "PSW Restart", Kind: KindLogicalPartition, Action: "psw-restart", Target: TargetPartition},
 	{Method: "POST", Pattern: "/api/partitions/{id}/operations/start", Name: "Start Partition", Kind: KindPartition, Action: "start", Target: TargetPartition, Cancelable: true},
 	{Method: "POST", Pattern: "/api/partitions/{id}/operations/stop", Name: "Stop Partition", Kind: KindPartition, Action: "stop", Target: TargetPartition, Cancelable: true},
 	{Method: "POST", Pattern: "/api/cpcs/{id}/operations/start", Name: "Start CPC", Kind: KindCPC, Action: "start", Target: TargetCPC},
@@ -174,6 +202,9 @@ type Match struct {
 	// Object is what the request addresses; zero for Query API Version
 	// and List CPCs.
 	Object Object
+	// Element is the name an element's route ({name}) gives, as the URI
+	// spells it, not percent-decoded; "" for other routes.
+	Element string
 	// Query is the raw query after '?', "" when there is none.
 	Query string
 }
@@ -198,7 +229,7 @@ func match(method, uri string, version bool) (Match, error) {
 		if routes[i].Kind == "" && !version {
 			continue
 		}
-		obj, ok := matchSegments(segs, parts)
+		obj, elem, ok := matchSegments(segs, parts)
 		if !ok {
 			continue
 		}
@@ -208,7 +239,7 @@ func match(method, uri string, version bool) (Match, error) {
 		}
 		r := routes[i]
 		r.Query = slices.Clone(r.Query)
-		return Match{Route: r, Object: obj, Query: query}, nil
+		return Match{Route: r, Object: obj, Element: elem, Query: query}, nil
 	}
 	if known {
 		return Match{}, hmcerr.ErrMethodNotAllowed
@@ -217,25 +248,29 @@ func match(method, uri string, version bool) (Match, error) {
 }
 
 // matchSegments matches the parts of a path against a pattern's segments
-// and returns the object its {id} names.
-func matchSegments(segs, parts []string) (Object, bool) {
+// and returns the object its {id} names and the element its {name} names.
+func matchSegments(segs, parts []string) (obj Object, elem string, ok bool) {
 	if len(parts) != len(segs) {
-		return Object{}, false
+		return Object{}, "", false
 	}
-	var obj Object
 	for i, seg := range segs {
-		if seg == "{id}" {
+		switch seg {
+		case "{id}", "{name}":
 			if parts[i] == "" {
-				return Object{}, false
+				return Object{}, "", false
 			}
-			obj = Object{Kind: collections[segs[i-1]], ID: parts[i]}
+			if seg == "{id}" {
+				obj = Object{Kind: collections[segs[i-1]], ID: parts[i]}
+			} else {
+				elem = parts[i]
+			}
 			continue
 		}
 		if parts[i] != seg {
-			return Object{}, false
+			return Object{}, "", false
 		}
 	}
-	return obj, true
+	return obj, elem, true
 }
 
 // Resolver tells the target name of the object at an object URI

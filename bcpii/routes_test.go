@@ -16,6 +16,9 @@ func TestMatchRoute(t *testing.T) {
 		lpar = KindLogicalPartition
 		part = KindPartition
 	)
+	props := []string{"properties", "cached-acceptable"}
+	name := []string{"name"}
+	c1 := Object{KindCPC, "c1"}
 	tests := []struct {
 		method, uri string
 		name        string
@@ -26,24 +29,38 @@ func TestMatchRoute(t *testing.T) {
 		target      TargetRule
 		cancelable  bool
 		query       []string
+		element     string
 	}{
-		{"GET", "/api/version", "Query API Version", "", false, "", Object{}, TargetNone, false, nil},
-		{"GET", "/api/cpcs", "List CPC Objects", KindCPC, true, "", Object{}, TargetNone, false, []string{"name"}},
-		{"GET", "/api/cpcs?name=CPC.*", "List CPC Objects", KindCPC, true, "", Object{}, TargetNone, false, []string{"name"}},
-		{"GET", "/api/cpcs/c1", "Get CPC Properties", KindCPC, false, "", Object{KindCPC, "c1"}, TargetCPC, false, nil},
-		{"GET", "/api/cpcs/c1/logical-partitions", "List Logical Partitions of CPC", lpar, true, "", Object{KindCPC, "c1"}, TargetCPC, false, []string{"name"}},
-		{"GET", "/api/cpcs/c1/partitions?name=P", "List Partitions of a CPC", part, true, "", Object{KindCPC, "c1"}, TargetCPC, false, []string{"name"}},
-		{"GET", "/api/logical-partitions/l1", "Get Logical Partition Properties", lpar, false, "", Object{lpar, "l1"}, TargetPartition, false, nil},
-		{"GET", "/api/partitions/p1", "Get Partition Properties", part, false, "", Object{part, "p1"}, TargetPartition, false, nil},
-		{"POST", "/api/logical-partitions/l1/operations/activate", "Activate Logical Partition", lpar, false, "activate", Object{lpar, "l1"}, TargetPartition, false, nil},
-		{"POST", "/api/logical-partitions/l1/operations/deactivate", "Deactivate Logical Partition", lpar, false, "deactivate", Object{lpar, "l1"}, TargetPartition, false, nil},
-		{"POST", "/api/logical-partitions/l1/operations/load", "Load Logical Partition", lpar, false, "load", Object{lpar, "l1"}, TargetPartition, false, nil},
-		{"POST", "/api/partitions/p1/operations/start", "Start Partition", part, false, "start", Object{part, "p1"}, TargetPartition, true, nil},
-		{"POST", "/api/partitions/p1/operations/stop", "Stop Partition", part, false, "stop", Object{part, "p1"}, TargetPartition, true, nil},
-		{"POST", "/api/cpcs/c1/operations/start", "Start CPC", KindCPC, false, "start", Object{KindCPC, "c1"}, TargetCPC, false, nil},
-		{"POST", "/api/cpcs/c1/operations/stop", "Stop CPC", KindCPC, false, "stop", Object{KindCPC, "c1"}, TargetCPC, false, nil},
+		{"GET", "/api/version", "Query API Version", "", false, "", Object{}, TargetNone, false, nil, ""},
+		{"GET", "/api/cpcs", "List CPC Objects", KindCPC, true, "", Object{}, TargetNone, false, []string{"name"}, ""},
+		{"GET", "/api/cpcs?name=CPC.*", "List CPC Objects", KindCPC, true, "", Object{}, TargetNone, false, []string{"name"}, ""},
+		{"GET", "/api/cpcs/c1", "Get CPC Properties", KindCPC, false, "", Object{KindCPC, "c1"}, TargetCPC, false, props, ""},
+		{"GET", "/api/console", "Get Console Properties", KindConsole, false, "", Object{}, TargetNone, false, props, ""},
+		{"POST", "/api/services/metrics/context", "Create Metrics Context", KindConsole, false, "", Object{}, TargetNone, false, nil, ""},
+		{"GET", "/api/cpcs/c1/image-activation-profiles?name=LP1", "List Image Activation Profiles", KindImageProfile, true, "", c1, TargetCPC, false, name, ""},
+		{"GET", "/api/cpcs/c1/image-activation-profiles/LP1", "Get Image Activation Profile Properties", KindImageProfile, false, "", c1, TargetCPC, false, props, "LP1"},
+		{"GET", "/api/cpcs/c1/load-activation-profiles", "List Load Activation Profiles", KindLoadProfile, true, "", c1, TargetCPC, false, name, ""},
+		{"GET", "/api/cpcs/c1/load-activation-profiles/ZOS", "Get Load Activation Profile Properties", KindLoadProfile, false, "", c1, TargetCPC, false, props, "ZOS"},
+		{"GET", "/api/cpcs/c1/reset-activation-profiles", "List Reset Activation Profiles", KindResetProfile, true, "", c1, TargetCPC, false, name, ""},
+		{"GET", "/api/cpcs/c1/reset-activation-profiles/DEFAULT", "Get Reset Activation Profile Properties", KindResetProfile, false, "", c1, TargetCPC, false, props, "DEFAULT"},
+		{"POST", "/api/logical-partitions/l1/operations/stop", "Stop Logical Partition", lpar, false, "stop", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/start", "Start Logical Partition", lpar, false, "start", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/reset-normal", "Reset Normal", lpar, false, "reset-normal", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/reset-clear", "Reset Clear", lpar, false, "reset-clear", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/psw-restart", "PSW Restart", lpar, false, "psw-restart", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"GET", "/api/cpcs/c1/logical-partitions", "List Logical Partitions of CPC", lpar, true, "", Object{KindCPC, "c1"}, TargetCPC, false, []string{"name"}, ""},
+		{"GET", "/api/cpcs/c1/partitions?name=P", "List Partitions of a CPC", part, true, "", Object{KindCPC, "c1"}, TargetCPC, false, []string{"name", "status", "type"}, ""},
+		{"GET", "/api/logical-partitions/l1", "Get Logical Partition Properties", lpar, false, "", Object{lpar, "l1"}, TargetPartition, false, props, ""},
+		{"GET", "/api/partitions/p1", "Get Partition Properties", part, false, "", Object{part, "p1"}, TargetPartition, false, props, ""},
+		{"POST", "/api/logical-partitions/l1/operations/activate", "Activate Logical Partition", lpar, false, "activate", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/deactivate", "Deactivate Logical Partition", lpar, false, "deactivate", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/load", "Load Logical Partition", lpar, false, "load", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/partitions/p1/operations/start", "Start Partition", part, false, "start", Object{part, "p1"}, TargetPartition, true, nil, ""},
+		{"POST", "/api/partitions/p1/operations/stop", "Stop Partition", part, false, "stop", Object{part, "p1"}, TargetPartition, true, nil, ""},
+		{"POST", "/api/cpcs/c1/operations/start", "Start CPC", KindCPC, false, "start", Object{KindCPC, "c1"}, TargetCPC, false, nil, ""},
+		{"POST", "/api/cpcs/c1/operations/stop", "Stop CPC", KindCPC, false, "stop", Object{KindCPC, "c1"}, TargetCPC, false, nil, ""},
 		// Ids are matched as received, escaped or not.
-		{"GET", "/api/cpcs/%41%2F", "Get CPC Properties", KindCPC, false, "", Object{KindCPC, "%41%2F"}, TargetCPC, false, nil},
+		{"GET", "/api/cpcs/%41%2F", "Get CPC Properties", KindCPC, false, "", Object{KindCPC, "%41%2F"}, TargetCPC, false, props, ""},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -55,7 +72,7 @@ func TestMatchRoute(t *testing.T) {
 		r := m.Route
 		seen[r.Method+" "+r.Pattern] = true
 		if r.Method != tt.method || r.Name != tt.name || r.Kind != tt.kind || r.List != tt.list || r.Action != tt.action ||
-			r.Target != tt.target || r.Cancelable != tt.cancelable || !slices.Equal(r.Query, tt.query) || m.Object != tt.object {
+			r.Target != tt.target || r.Cancelable != tt.cancelable || !slices.Equal(r.Query, tt.query) || m.Object != tt.object || m.Element != tt.element {
 			t.Errorf("MatchRoute(%s %s) = %+v", tt.method, tt.uri, m)
 		}
 		_, wantQuery, _ := strings.Cut(tt.uri, "?")
@@ -80,7 +97,8 @@ func TestMatchRouteRefuses(t *testing.T) {
 		"", "/", "/api", "/api/", "api/cpcs", "/api/cpcs/", "/api//cpcs", "/api/cpcs//logical-partitions",
 		"/api/cpcs/c1/", "/api/cpcs/c1/anything", "/api/cpcs/c1/operations", "/api/cpcs/c1/operations/",
 		"/api/cpcs/c1/operations/activate", "/api/logical-partitions", "/api/partitions",
-		"/api/logical-partitions/l1/operations/start", "/api/partitions/p1/operations/load",
+		"/api/logical-partitions/l1/operations/scsi-load", "/api/partitions/p1/operations/load",
+		"/api/cpcs/c1/image-activation-profiles/", "/api/cpcs/c1/image-activation-profiles/LP1/x", "/api/console/x",
 		"/api/logical-partitions/l1/partitions", "/api/jobs/x", "/api/sessions", "/api/users/u1",
 		"/API/cpcs", "/api/CPCS", "/api/cpcs/c1/operations/START", "/api/version/", "/api/version/x",
 		"/api/%63pcs", "/api/cpcs/c1/logical-partitions/l1", "/x/api/cpcs",
@@ -202,16 +220,17 @@ func TestRouteTable(t *testing.T) {
 		if r.Target < TargetNone || r.Target > TargetPartition {
 			t.Errorf("%s has no target rule", key)
 		}
-		if (r.Action != "") != (r.Method == "POST") || r.Action != "" && !strings.HasSuffix(r.Pattern, "/operations/"+r.Action) {
+		if (r.Action != "") != (r.Method == "POST" && r.Kind != KindConsole) || r.Action != "" && !strings.HasSuffix(r.Pattern, "/operations/"+r.Action) {
 			t.Errorf("%s: action %q", key, r.Action)
 		}
-		if r.List != (len(r.Query) > 0) || r.Cancelable && r.Action == "" {
+		if r.List && !slices.Contains(r.Query, "name") || r.Method == "GET" && !r.List && r.Kind != "" && !slices.Equal(r.Query, []string{"properties", "cached-acceptable"}) ||
+			r.Cancelable && r.Action == "" {
 			t.Errorf("%s: %+v", key, r)
 		}
 	}
 	for kind, want := range map[string][]string{
 		KindCPC:              {"start", "stop"},
-		KindLogicalPartition: {"activate", "deactivate", "load"},
+		KindLogicalPartition: {"activate", "deactivate", "load", "stop", "start", "reset-normal", "reset-clear", "psw-restart"},
 		KindPartition:        {"start", "stop"},
 		"":                   nil,
 	} {
@@ -221,7 +240,7 @@ func TestRouteTable(t *testing.T) {
 	}
 	r := Routes()
 	r[1].Query[0] = "changed"
-	if Routes()[1].Query[0] != "name" {
+	if Routes()[1].Query[0] != "properties" {
 		t.Error("Routes returns the table itself")
 	}
 }

@@ -200,6 +200,11 @@ func New(cfg Config) (*Gateway, error) {
 	g.routes = append(g.routes, g.operationRoutes()...)
 	if g.openAPI != nil {
 		g.routes = append(g.routes, newRoute(OpenAPIPath, map[string]method{http.MethodGet: {local: g.serveOpenAPI}}))
+		doc, err := openAPIDocument(g.openAPI, g.routes)
+		if err != nil {
+			return nil, err
+		}
+		g.openAPI = doc
 	}
 	return g, nil
 }

@@ -21,7 +21,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
+	"github.com/bcpii-gateway/bcpii-gateway/gateway"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 )
 
@@ -219,6 +222,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	defer resp.Body.Close()
 	var doc struct {
 		Swagger string                    `json:"swagger"`
+		Info    map[string]string         `json:"info"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
@@ -227,10 +231,24 @@ func TestOpenAPIDocument(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json;charset=UTF-8" || doc.Swagger != "2.0" {
 		t.Fatalf("openapi: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), doc.Swagger)
 	}
-	for path, methods := range map[string][]string{
+	if doc.Info["title"] != gateway.OpenAPITitle || doc.Info["version"] != version.Get().Version {
+		t.Errorf("openapi info %v", doc.Info)
+	}
+	paths := map[string][]string{
 		"/api/jobs/{job-id}":                   {"get", "delete"},
 		"/api/jobs/{job-id}/operations/cancel": {"post"},
-	} {
+		"/api/jobs/{job-id}/events":            {"get"},
+		gateway.JobCompletionsPath:             {"get"},
+		"/api/sessions":                        {"post"},
+		"/api/sessions/this-session":           {"delete"},
+		gateway.NotificationTopicsPath:         {"get"},
+		gateway.OpenAPIPath:                    {"get"},
+	}
+	// Every request of the route table.
+	for _, r := range bcpii.Routes() {
+		paths[r.Pattern] = append(paths[r.Pattern], strings.ToLower(r.Method))
+	}
+	for path, methods := range paths {
 		for _, m := range methods {
 			if _, ok := doc.Paths[path][m]; !ok {
 				t.Errorf("openapi lacks %s %s", m, path)

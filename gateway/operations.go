@@ -27,7 +27,7 @@ func (g *Gateway) operationRoutes() []*route {
 			continue
 		}
 		m := method{query: r.Query, local: g.invoke}
-		if r.Action != "" {
+		if r.Method == http.MethodPost {
 			m.body = backendBody
 		}
 		rt := byPattern[r.Pattern]

@@ -32,7 +32,15 @@ const inventory = `cpcs:
       - name: LP1
         object-id: 966349c5-ce85-48d4-b15d-c82d99835b98
         status: operating
-        operations: {activate: {duration: 200ms}, load: {duration: 200ms}, deactivate: {duration: 200ms}}
+        operations:
+          activate: {duration: 200ms}
+          load: {duration: 200ms}
+          deactivate: {duration: 200ms}
+          stop: {duration: 200ms}
+          start: {duration: 200ms}
+          reset-normal: {duration: 200ms}
+          reset-clear: {duration: 200ms}
+          psw-restart: {duration: 200ms}
       - name: LP2
         object-id: 732b5207-24d8-4994-81dc-c9f05bcd2917
         status: not-activated
@@ -40,7 +48,7 @@ const inventory = `cpcs:
       - name: LP3
         object-id: ab648f14-bb53-4a8b-b2bd-7c224d5b4360
         status: not-operating
-        operations: {activate: {duration: 1h}}
+        operations: {activate: {duration: 1h}, reset-normal: {duration: 200ms}}
   - name: CPC2
     object-id: 7689e368-4186-4d7c-b2d5-57241f8c56ca
     target-name: IBM390PS.CPC2

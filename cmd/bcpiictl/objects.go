@@ -169,7 +169,7 @@ func (g *globals) show(ctx context.Context, c *client, o object) error {
 
 // kindCommand is lpar or partition: list, show and the operations.
 func (g *globals) kindCommand(k kind) *cobra.Command {
-	short := "List, show, activate, deactivate and load logical partitions (classic mode)"
+	short := "List, show, activate, deactivate, load, stop, start and reset logical partitions (classic mode)"
 	if k.dpm {
 		short = "List, show, start and stop partitions (DPM mode)"
 	}

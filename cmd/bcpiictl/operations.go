@@ -17,6 +17,22 @@ import (
 type operation struct {
 	name, short string
 	fields      []bodyField
+	// path is the operation's name under .../operations/; "" means name.
+	// clearPath, when set, is the one --clear selects instead.
+	path, clearPath string
+}
+
+// pathFor is the operation the flags select.
+func (op operation) pathFor(fs *pflag.FlagSet) string {
+	if op.clearPath != "" {
+		if clear, _ := fs.GetBool("clear"); clear {
+			return op.clearPath
+		}
+	}
+	if op.path != "" {
+		return op.path
+	}
+	return op.name
 }
 
 // bodyField is a flag that sets a field of the request body.
@@ -40,6 +56,11 @@ var operations = map[string][]operation{
 			{flag: "clear", field: "clear-indicator", usage: "clear main storage before loading", boolean: true},
 			{flag: "store-status", field: "store-status-indicator", usage: "store status before loading", boolean: true},
 			forceField}},
+		{name: "stop", short: "Stop the processors of an operating logical partition"},
+		{name: "start", short: "Start the processors of a stopped logical partition"},
+		{name: "reset", short: "Reset a logical partition (reset normal; reset clear with --clear)",
+			path: "reset-normal", clearPath: "reset-clear", fields: []bodyField{forceField}},
+		{name: "psw-restart", short: "Restart a logical partition's operating system (PSW restart)"},
 	},
 	"partition": {
 		{name: "start", short: "Start a partition"},
@@ -87,12 +108,15 @@ func (g *globals) operationCommand(k kind, op operation) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		r, err := c.invoke(ctx, "POST", o.uri()+"/operations/"+op.name, o.target(), op.body(cmd.Flags()))
+		r, err := c.invoke(ctx, "POST", o.uri()+"/operations/"+op.pathFor(cmd.Flags()), o.target(), op.body(cmd.Flags()))
 		if err != nil {
 			return err
 		}
 		return g.started(ctx, c, r, o.target(), w)
 	})
+	if op.clearPath != "" {
+		cmd.Flags().Bool("clear", false, "clear main storage too ("+op.clearPath+")")
+	}
 	for _, f := range op.fields {
 		if f.boolean {
 			cmd.Flags().Bool(f.flag, false, f.usage)

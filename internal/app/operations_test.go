@@ -40,7 +40,7 @@ func TestOperationBodiesOverBothInterfaces(t *testing.T) {
 		{"activate with a profile and force", activate, `{"activation-profile-name":"LP1","force":true}`, 202, 0, 200},
 		{"force of the wrong type", activate, `{"force":"yes"}`, 400, 7, 0},
 		{"body not an object", activate, `[true]`, 400, 7, 0},
-		{"body not well-formed JSON", activate, `{"force":`, 400, 3, 0},
+		{"body not well-formed JSON", activate, `{"force":`, 400, 7, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,7 +61,11 @@ func TestOperationBodiesOverBothInterfaces(t *testing.T) {
 
 			ans := g.rest(t, rest, http.MethodPost, tt.uri, http.Header{"X-Api-Target-Name": {lp1}}, tt.body)
 			if tt.status != 202 {
-				wantBCPiiError(t, wantRESTError(t, ans, tt.status, tt.reason), lp1)
+				// The simulated SE judged the body: bcpii-error false.
+				e := wantRESTError(t, ans, tt.status, tt.reason)
+				if e.AuthenticatedAs == nil || *e.AuthenticatedAs != lp1 || e.BCPiiError == nil || *e.BCPiiError {
+					t.Errorf("error %s: want request-authenticated-as %s and bcpii-error false", ans.body, lp1)
+				}
 				return
 			}
 			g.wantJobEnds(t, jobsc, jobIDFromURI(t, jobURIFromBody(t, ans)), tt.jobStatus)

@@ -10,20 +10,29 @@
 // bcpii's route table (all but Query API Version, the gateway's own),
 // matched with bcpii.MatchOperation:
 //
+//	GET  /api/console                              the console's properties
+//	POST /api/services/metrics/context             a metrics context (no metrics)
 //	GET  /api/cpcs                                 {"cpcs":[...]}
 //	GET  /api/cpcs/{id}                            the CPC's properties
 //	GET  /api/cpcs/{id}/logical-partitions         {"logical-partitions":[...]}
 //	GET  /api/cpcs/{id}/partitions                 {"partitions":[...]}
+//	GET  /api/cpcs/{id}/image-activation-profiles  and load-, reset-: the profiles
+//	GET  /api/cpcs/{id}/image-activation-profiles/{name}   a profile's properties
 //	GET  /api/logical-partitions/{id}              the LPAR's properties
 //	GET  /api/partitions/{id}                      the partition's properties
-//	POST /api/logical-partitions/{id}/operations/activate, deactivate, load
+//	POST /api/logical-partitions/{id}/operations/activate, deactivate, load,
+//	     stop, start, reset-normal, reset-clear, psw-restart
 //	POST /api/partitions/{id}/operations/start, stop
 //	POST /api/cpcs/{id}/operations/start, stop     DPM mode only
 //
 // List items carry object-uri, name, status and target-name (CPCs also
-// dpm-enabled); the lists take the HMC's name filter, a regular expression
-// the whole name must match. A CPC in the other mode lists no partitions
-// of the kind asked for, as the HMC answers.
+// dpm-enabled, partitions type; profiles element-uri and name); the lists
+// take the HMC's name filter, a regular expression the whole name must
+// match, case-sensitively as zhmcclient's mock HMC matches it, and List
+// Partitions also status and type. A CPC in the other mode lists no
+// partitions or profiles of the kind asked for, as the HMC answers. Get
+// Properties takes properties= (a comma-separated list; a name the object
+// lacks is 400.14) and cached-acceptable=true|false.
 //
 // # Synchronous answers
 //
@@ -32,18 +41,26 @@
 //
 //	unknown path                                        404.1
 //	method not valid for the path                       405.0
-//	query parameter other than a list's name filter     400.1
+//	query parameter the request does not take, a bad    400.1
+//	  name filter, status or type value
 //	body on a GET                                       400.4
-//	body not well-formed JSON                           400.3
-//	body not a JSON object, or a known field of the     400.7
-//	  wrong type (force, activation-profile-name,
-//	  load-address, load-parameter, clear-indicator,
-//	  store-status-indicator; others are ignored)
-//	no such object                                      404.1
+//	body not well-formed JSON, not a JSON object, or a  400.7
+//	  known field of the wrong type (force,
+//	  activation-profile-name, load-address, ...;
+//	  others are ignored)
+//	no such object or profile                           404.1
+//	the BCPii permissions refuse the request            403.1
+//	properties= names a property the object lacks       400.14
 //	start or stop of a CPC not in DPM mode              409.5
+//	activation-profile-name names no profile the LPAR   400.7
+//	  can be activated with
+//	load with no load address known                    400.5
 //	another operation runs on the object, on its CPC    409.2
 //	  or on one of its partitions
 //	Run has stopped                                     503.1
+//
+// Every error but 503.1 (and an internal 500) is marked as the backend's:
+// bcpii-error false, since the SE raised it.
 //
 // An operation that passes answers 202 with {"job-uri":"/api/jobs/{id}"};
 // the job is in the registry before Invoke returns. One operation at a time
@@ -65,20 +82,24 @@
 //	Run stopped while the job ran              complete 503.1 (canceled 409.0 if a
 //	                                           cancel was pending), job-results {"message":...}
 //
-// Success changes the object when the job ends: activate and load make an
-// LPAR operating, deactivate makes it not-activated; a partition is
+// Success changes the object when the job ends: activate leaves an LPAR
+// not-operating, or operating when its activation profile loads (an image
+// profile with load-at-activation or in ssc or zaware mode, or a load
+// profile); load, start and psw-restart make it operating; stop,
+// reset-normal and reset-clear not-operating; deactivate not-activated.
+// All LPAR operations complete 200 with a message. A partition is
 // starting or stopping while its job runs and then active or stopped; CPC
 // start makes a CPC operating and stop makes it not-operating with all its
 // partitions stopped. Any other ending leaves the objects as they were.
 //
 // The wrong states, all 409.1: any operation on an LPAR or partition whose
-// CPC is not operating; activate of an operating LPAR without "force":true;
-// deactivate of a not-activated LPAR; load of a not-activated LPAR, or of
-// an operating one without force; partition start unless stopped, stop
-// unless active; CPC start unless not-operating, stop unless operating.
-// Activate of an LPAR that is not-operating or in exceptions succeeds, and
-// deactivate needs no force. The HMC reports some of these conflicts
-// differently (an unforced activate of an operating LPAR fails there with
+// CPC is not operating; any LPAR operation but activate on a not-activated
+// LPAR; activate, load, deactivate, reset-normal and reset-clear of an
+// operating LPAR without "force":true; LPAR stop unless operating, start unless
+// not-operating; partition start unless stopped, stop unless active; CPC
+// start unless not-operating, stop unless operating.
+// Activate of an LPAR that is not-operating or in exceptions succeeds.
+// The HMC reports some of these conflicts differently (an unforced activate of an operating LPAR fails there with
 // 500.263); here every state conflict is 409.1, so that clients meet one
 // shape for it.
 //

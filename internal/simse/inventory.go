@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 )
 
 // DefaultDuration is how long an operation runs unless the inventory says
@@ -41,6 +43,46 @@ type CPC struct {
 	LogicalPartitions []LPAR
 	// Partitions of a DPM CPC.
 	Partitions []Partition
+	// The activation profiles of a classic CPC. New adds an image profile
+	// named after each logical partition that has none (not loading at
+	// activation), and a reset profile DEFAULT if there is none.
+	ImageProfiles []ImageProfile
+	LoadProfiles  []LoadProfile
+	ResetProfiles []ResetProfile
+}
+
+// ImageProfile is an image activation profile. On an SE it activates the
+// logical partition of its name and, with LoadAtActivation, loads it.
+type ImageProfile struct {
+	// Name is 1 to 16 characters A-Z 0-9.
+	Name        string
+	Description string
+	// LoadAtActivation makes activation load the partition too, from
+	// LoadAddress with LoadParameter: it ends operating rather than
+	// not-operating.
+	LoadAtActivation bool
+	// OperatingMode is the HMC's operating-mode; empty means esa390. The
+	// modes ssc and zaware load at activation whatever LoadAtActivation
+	// says, as on an SE.
+	OperatingMode string
+	LoadAddress   string
+	LoadParameter string
+}
+
+// LoadProfile is a load activation profile: activating a logical
+// partition with it activates the partition with its own image profile and
+// loads it from LoadAddress.
+type LoadProfile struct {
+	Name          string
+	Description   string
+	LoadAddress   string
+	LoadParameter string
+}
+
+// ResetProfile is a reset activation profile, which activates the CPC.
+type ResetProfile struct {
+	Name        string
+	Description string
 }
 
 // LPAR is a logical partition of a classic-mode CPC. Its target name is the
@@ -51,8 +93,19 @@ type LPAR struct {
 	ObjectID string
 	// Status is not-activated, not-operating, operating or exceptions.
 	Status string
-	// Operations tunes activate, deactivate and load.
+	// Operations tunes activate, deactivate, load, stop, start,
+	// reset-normal, reset-clear and psw-restart.
 	Operations map[string]Operation
+	// NextActivationProfile is the profile activate uses when the request
+	// names none; empty means the partition's own name.
+	NextActivationProfile string
+	// LastUsedLoadAddress and LastUsedLoadParameter are what load uses
+	// when the request gives no load address.
+	LastUsedLoadAddress   string
+	LastUsedLoadParameter string
+	// BCPii are the partition's BCPii permissions; nil permits everything
+	// (bcpii.AllowAll).
+	BCPii *bcpii.Permissions
 }
 
 // Partition is a partition of a DPM-mode CPC. HMC partition names may be
@@ -63,8 +116,12 @@ type Partition struct {
 	ObjectID string
 	// Status is stopped, starting, active or stopping.
 	Status string
+	// Type is linux, ssc or zvm; empty means linux.
+	Type string
 	// Operations tunes start and stop.
 	Operations map[string]Operation
+	// BCPii are the partition's BCPii permissions; nil permits everything.
+	BCPii *bcpii.Permissions
 }
 
 // Operation tunes one operation on one object. The zero value is the
@@ -149,7 +206,18 @@ func (inv *Inventory) normalize() {
 		c := &inv.CPCs[i]
 		c.TargetName = strings.ToUpper(c.TargetName)
 		for j := range c.LogicalPartitions {
-			c.LogicalPartitions[j].Name = strings.ToUpper(c.LogicalPartitions[j].Name)
+			l := &c.LogicalPartitions[j]
+			l.Name = strings.ToUpper(l.Name)
+			l.NextActivationProfile = strings.ToUpper(l.NextActivationProfile)
+		}
+		for j := range c.ImageProfiles {
+			c.ImageProfiles[j].Name = strings.ToUpper(c.ImageProfiles[j].Name)
+		}
+		for j := range c.LoadProfiles {
+			c.LoadProfiles[j].Name = strings.ToUpper(c.LoadProfiles[j].Name)
+		}
+		for j := range c.ResetProfiles {
+			c.ResetProfiles[j].Name = strings.ToUpper(c.ResetProfiles[j].Name)
 		}
 		for j := range c.Partitions {
 			c.Partitions[j].Name = strings.ToUpper(c.Partitions[j].Name)
@@ -243,6 +311,16 @@ func (w *walker) str(n *yaml.Node, path string) string {
 	return n.Value
 }
 
+// word reads a scalar as its text whatever YAML makes of it, so that a
+// device number such as 0100 need not be quoted.
+func (w *walker) word(n *yaml.Node, path string) string {
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		w.errorf(n, path, "want a string, got %s", describe(n))
+		return ""
+	}
+	return n.Value
+}
+
 func (w *walker) boolean(n *yaml.Node, path string) bool {
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
@@ -304,34 +382,128 @@ func (w *walker) cpc(n *yaml.Node, path string) CPC {
 		"dpm-enabled": func(v *yaml.Node, p string) { c.DPMEnabled = w.boolean(v, p) },
 		"operations":  func(v *yaml.Node, p string) { c.Operations = w.operations(v, p) },
 		"logical-partitions": func(v *yaml.Node, p string) {
-			w.list(v, p, func(v *yaml.Node, p string) {
-				var l LPAR
-				w.member(v, p, &l.Name, &l.ObjectID, &l.Status, &l.Operations)
-				c.LogicalPartitions = append(c.LogicalPartitions, l)
-			})
+			w.list(v, p, func(v *yaml.Node, p string) { c.LogicalPartitions = append(c.LogicalPartitions, w.lpar(v, p)) })
 		},
 		"partitions": func(v *yaml.Node, p string) {
 			w.list(v, p, func(v *yaml.Node, p string) {
 				var pt Partition
-				w.member(v, p, &pt.Name, &pt.ObjectID, &pt.Status, &pt.Operations)
+				w.member(v, p, &pt.Name, &pt.ObjectID, &pt.Status, &pt.Operations, &pt.BCPii, map[string]func(*yaml.Node, string){
+					"type": func(v *yaml.Node, p string) { pt.Type = w.str(v, p) },
+				})
 				c.Partitions = append(c.Partitions, pt)
+			})
+		},
+		"image-activation-profiles": func(v *yaml.Node, p string) {
+			w.list(v, p, func(v *yaml.Node, p string) { c.ImageProfiles = append(c.ImageProfiles, w.imageProfile(v, p)) })
+		},
+		"load-activation-profiles": func(v *yaml.Node, p string) {
+			w.list(v, p, func(v *yaml.Node, p string) {
+				var lp LoadProfile
+				w.mapping(v, p, map[string]func(*yaml.Node, string){
+					"name":           func(v *yaml.Node, p string) { lp.Name = w.str(v, p) },
+					"description":    func(v *yaml.Node, p string) { lp.Description = w.str(v, p) },
+					"load-address":   func(v *yaml.Node, p string) { lp.LoadAddress = w.word(v, p) },
+					"load-parameter": func(v *yaml.Node, p string) { lp.LoadParameter = w.word(v, p) },
+				})
+				c.LoadProfiles = append(c.LoadProfiles, lp)
+			})
+		},
+		"reset-activation-profiles": func(v *yaml.Node, p string) {
+			w.list(v, p, func(v *yaml.Node, p string) {
+				var rp ResetProfile
+				w.mapping(v, p, map[string]func(*yaml.Node, string){
+					"name":        func(v *yaml.Node, p string) { rp.Name = w.str(v, p) },
+					"description": func(v *yaml.Node, p string) { rp.Description = w.str(v, p) },
+				})
+				c.ResetProfiles = append(c.ResetProfiles, rp)
 			})
 		},
 	})
 	return c
 }
 
-func (w *walker) member(n *yaml.Node, path string, name, id, status *string, ops *map[string]Operation) {
+func (w *walker) lpar(n *yaml.Node, path string) LPAR {
+	var l LPAR
+	w.member(n, path, &l.Name, &l.ObjectID, &l.Status, &l.Operations, &l.BCPii, map[string]func(*yaml.Node, string){
+		"next-activation-profile-name": func(v *yaml.Node, p string) { l.NextActivationProfile = w.str(v, p) },
+		"last-used-load-address":       func(v *yaml.Node, p string) { l.LastUsedLoadAddress = w.word(v, p) },
+		"last-used-load-parameter":     func(v *yaml.Node, p string) { l.LastUsedLoadParameter = w.word(v, p) },
+	})
+	return l
+}
+
+func (w *walker) imageProfile(n *yaml.Node, path string) ImageProfile {
+	var ip ImageProfile
+	w.mapping(n, path, map[string]func(*yaml.Node, string){
+		"name":               func(v *yaml.Node, p string) { ip.Name = w.str(v, p) },
+		"description":        func(v *yaml.Node, p string) { ip.Description = w.str(v, p) },
+		"load-at-activation": func(v *yaml.Node, p string) { ip.LoadAtActivation = w.boolean(v, p) },
+		"operating-mode":     func(v *yaml.Node, p string) { ip.OperatingMode = w.str(v, p) },
+		"load-address":       func(v *yaml.Node, p string) { ip.LoadAddress = w.word(v, p) },
+		"load-parameter":     func(v *yaml.Node, p string) { ip.LoadParameter = w.word(v, p) },
+	})
+	return ip
+}
+
+// mapping reads the mapping n into known fields.
+func (w *walker) mapping(n *yaml.Node, path string, known map[string]func(*yaml.Node, string)) {
 	if n.Kind != yaml.MappingNode {
 		w.errorf(n, path, "want a mapping, got %s", describe(n))
 		return
 	}
-	w.fields(n, path, map[string]func(*yaml.Node, string){
-		"name":       func(v *yaml.Node, p string) { *name = w.str(v, p) },
-		"object-id":  func(v *yaml.Node, p string) { *id = w.str(v, p) },
-		"status":     func(v *yaml.Node, p string) { *status = w.str(v, p) },
-		"operations": func(v *yaml.Node, p string) { *ops = w.operations(v, p) },
+	w.fields(n, path, known)
+}
+
+// member reads what logical partitions and partitions share, and the
+// fields of their own in more.
+func (w *walker) member(n *yaml.Node, path string, name, id, status *string, ops *map[string]Operation,
+	perms **bcpii.Permissions, more map[string]func(*yaml.Node, string)) {
+	known := map[string]func(*yaml.Node, string){
+		"name":              func(v *yaml.Node, p string) { *name = w.str(v, p) },
+		"object-id":         func(v *yaml.Node, p string) { *id = w.str(v, p) },
+		"status":            func(v *yaml.Node, p string) { *status = w.str(v, p) },
+		"operations":        func(v *yaml.Node, p string) { *ops = w.operations(v, p) },
+		"bcpii-permissions": func(v *yaml.Node, p string) { *perms = w.permissions(v, p) },
+	}
+	for k, f := range more {
+		known[k] = f
+	}
+	w.mapping(n, path, known)
+}
+
+// permissions reads a partition's bcpii-permissions: send (default true)
+// and accept, which is all (the default), none, or a list of the target
+// names of the partitions that may act on it.
+func (w *walker) permissions(n *yaml.Node, path string) *bcpii.Permissions {
+	p := bcpii.AllowAll
+	w.mapping(n, path, map[string]func(*yaml.Node, string){
+		"send": func(v *yaml.Node, path string) { p.Send = w.boolean(v, path) },
+		"accept": func(v *yaml.Node, path string) {
+			if v.Kind == yaml.SequenceNode {
+				p.Accept = bcpii.AcceptListed
+				w.list(v, path, func(v *yaml.Node, path string) {
+					s := w.str(v, path)
+					t, err := bcpii.ParseTargetName(s)
+					if s != "" && (err != nil || t.IsCPC()) {
+						w.errorf(v, path, "%q is not the target name of a partition, NETID.NAU.NAME", s)
+						return
+					}
+					p.From = append(p.From, t)
+				})
+				return
+			}
+			switch s := w.str(v, path); s {
+			case "all":
+				p.Accept = bcpii.AcceptAll
+			case "none":
+				p.Accept = bcpii.AcceptNone
+			case "":
+			default:
+				w.errorf(v, path, "want all, none or a list of target names, got %q", s)
+			}
+		},
 	})
+	return &p
 }
 
 func (w *walker) operations(n *yaml.Node, path string) map[string]Operation {

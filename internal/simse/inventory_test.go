@@ -36,7 +36,16 @@ const defaultJSON = `{
 				{"name": "LP1", "object-id": "966349c5-ce85-48d4-b15d-c82d99835b98", "status": "operating"},
 				{"name": "LP2", "object-id": "732b5207-24d8-4994-81dc-c9f05bcd2917", "status": "not-activated"},
 				{"name": "LP3", "object-id": "ab648f14-bb53-4a8b-b2bd-7c224d5b4360", "status": "not-operating"}
-			]
+			],
+			"image-activation-profiles": [
+				{"name": "LP1", "description": "z\/OS, loaded at activation", "load-at-activation": true, "load-address": "00C1", "load-parameter": "0A8201M1"},
+				{"name": "LP2", "load-address": "00C2"},
+				{"name": "LP3", "load-address": "00C3"}
+			],
+			"load-activation-profiles": [
+				{"name": "ZOSLOAD", "description": "z/OS from the system residence volume", "load-address": "0A80", "load-parameter": "0A8201M1"}
+			],
+			"reset-activation-profiles": [{"name": "DEFAULT"}]
 		},
 		{
 			"name": "CPC2",
@@ -65,6 +74,13 @@ func TestDefaultInventory(t *testing.T) {
 				{Name: "LP2", ObjectID: lpar2, Status: "not-activated"},
 				{Name: "LP3", ObjectID: lpar3, Status: "not-operating"},
 			},
+			ImageProfiles: []simse.ImageProfile{
+				{Name: "LP1", Description: "z/OS, loaded at activation", LoadAtActivation: true, LoadAddress: "00C1", LoadParameter: "0A8201M1"},
+				{Name: "LP2", LoadAddress: "00C2"},
+				{Name: "LP3", LoadAddress: "00C3"},
+			},
+			LoadProfiles:  []simse.LoadProfile{{Name: "ZOSLOAD", Description: "z/OS from the system residence volume", LoadAddress: "0A80", LoadParameter: "0A8201M1"}},
+			ResetProfiles: []simse.ResetProfile{{Name: "DEFAULT"}},
 		},
 		{
 			Name: "CPC2", ObjectID: cpc2, TargetName: "IBM390PS.CPC2", Status: "operating", DPMEnabled: true,
@@ -181,6 +197,17 @@ func TestParseInventoryErrors(t *testing.T) {
 		want     []string // every one must be in the error
 	}{
 		{"empty", "", []string{"empty"}},
+		{"accept neither all, none nor a list", lpars + "      - {name: L, object-id: l, status: operating, bcpii-permissions: {accept: some}}\n", []string{"bcpii-permissions.accept", "want all, none or a list"}},
+		{"accept a CPC", lpars + "      - {name: L, object-id: l, status: operating, bcpii-permissions: {accept: [N.C]}}\n", []string{"accept[0]", "not the target name of a partition"}},
+		{"permission unknown", lpars + "      - {name: L, object-id: l, status: operating, bcpii-permissions: {receive: true}}\n", []string{"unknown field \"receive\""}},
+		{"send not boolean", lpars + "      - {name: L, object-id: l, status: operating, bcpii-permissions: {send: yes please}}\n", []string{"send", "want true or false"}},
+		{"next profile unknown", lpars + "      - {name: L, object-id: l, status: operating, next-activation-profile-name: NOPE}\n", []string{"next-activation-profile-name", "no image or load activation profile"}},
+		{"load address not a device", lpars + "      - {name: L, object-id: l, status: operating, last-used-load-address: 12}\n", []string{"last-used-load-address", "4 or 5 hexadecimal digits"}},
+		{"profile name", cpc + "    image-activation-profiles: [{name: A-B}]\n", []string{"image-activation-profiles[0].name", "1 to 16 characters"}},
+		{"profile twice", cpc + "    image-activation-profiles: [{name: A}]\n    load-activation-profiles: [{name: a}]\n", []string{"load-activation-profiles[0].name", "another profile"}},
+		{"operating mode", cpc + "    image-activation-profiles: [{name: A, operating-mode: zos}]\n", []string{"operating-mode", "not one of"}},
+		{"profiles in DPM mode", "cpcs:\n  - {name: C, object-id: c, target-name: N.C, status: operating, dpm-enabled: true, reset-activation-profiles: [{name: R}]}\n", []string{"DPM mode has no activation profiles"}},
+		{"partition type", "cpcs:\n  - {name: C, object-id: c, target-name: N.C, status: operating, dpm-enabled: true, partitions: [{name: P, object-id: p, status: active, type: zos}]}\n", []string{"partitions[0].type", "not one of linux, ssc, zvm"}},
 		{"comment only", "# nothing\n", []string{"empty"}},
 		{"two documents", cpc + "---\n" + cpc, []string{"more than one YAML document"}},
 		{"not a mapping", "- 1\n", []string{"line 1", "want a mapping"}},
@@ -211,7 +238,7 @@ func TestParseInventoryErrors(t *testing.T) {
 		{"partitions on classic", cpc + "    partitions: [{name: P, object-id: p, status: stopped}]\n", []string{"cpcs[0].partitions", "classic mode"}},
 		{"lpars on DPM", cpc + "    dpm-enabled: true\n    logical-partitions: [{name: L, object-id: l, status: operating}]\n", []string{"cpcs[0].logical-partitions", "DPM mode"}},
 		{"operations on classic CPC", cpc + "    operations: {start: {}}\n", []string{"cpcs[0].operations", "only a CPC in DPM mode"}},
-		{"unknown operation", lpars + "      - {name: L, object-id: l, status: operating, operations: {start: {}}}\n", []string{"logical-partitions[0].operations.start", "only activate, deactivate, load"}},
+		{"unknown operation", lpars + "      - {name: L, object-id: l, status: operating, operations: {scsi-load: {}}}\n", []string{"logical-partitions[0].operations.scsi-load", "only activate, deactivate, load, stop, start"}},
 		{"unknown operation field", lpars + "      - {name: L, object-id: l, status: operating, operations: {load: {delay: 3s}}}\n", []string{"line 7", `unknown field "delay"`}},
 		{"duration without unit", lpars + "      - {name: L, object-id: l, status: operating, operations: {load: {duration: 3}}}\n", []string{"operations.load.duration", "want a string"}},
 		{"bad duration", lpars + "      - {name: L, object-id: l, status: operating, operations: {load: {duration: soon}}}\n", []string{"operations.load.duration", `"soon" is not a duration`}},

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
@@ -17,7 +18,13 @@ import (
 
 // options are the request body fields that change what an operation does.
 type options struct {
-	force bool
+	force         bool
+	profile       string // activation-profile-name
+	loadAddress   string
+	loadParameter string
+	paramSet      bool // the body gives load-parameter
+	// act is the activation an activate makes, resolved when it starts.
+	act activation
 }
 
 // bodyFields are the request body fields the SE checks, by operation, with
@@ -31,6 +38,8 @@ var bodyFields = map[string]map[string]string{
 		"load-address": "string", "load-parameter": "string", "clear-indicator": "boolean",
 		"store-status-indicator": "boolean", "force": "boolean",
 	},
+	"reset-normal": {"force": "boolean", "os-ipl-token": "string"},
+	"reset-clear":  {"force": "boolean", "os-ipl-token": "string"},
 }
 
 func parseBody(op string, body []byte) (options, error) {
@@ -65,48 +74,111 @@ func parseBody(op string, body []byte) (options, error) {
 				o.force = string(raw) == "true"
 			}
 		case "string":
-			if len(raw) == 0 || raw[0] != '"' {
+			var v string
+			if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
 				return o, hmcerr.ErrInvalidField.WithMessage("The field %s must be a string.", name)
+			}
+			if err := o.setString(name, v); err != nil {
+				return o, err
 			}
 		}
 	}
 	return o, nil
 }
 
-// parseQuery checks the query of a request against the parameters its
-// route takes. Only the lists take one: name, a regular expression the
-// whole name must match, as the HMC's name filter; given more than once,
-// any may match.
-func parseQuery(rt bcpii.Route, raw string) ([]*regexp.Regexp, error) {
-	if raw == "" {
-		return nil, nil
-	}
-	q, err := url.ParseQuery(raw)
-	if err != nil {
-		return nil, hmcerr.ErrBadQueryParm.WithMessage("The query is malformed.")
-	}
-	var res []*regexp.Regexp
-	for _, name := range slices.Sorted(maps.Keys(q)) {
-		values := q[name]
-		if !slices.Contains(rt.Query, name) {
-			return nil, hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", name)
+func (o *options) setString(name, v string) error {
+	switch name {
+	case "activation-profile-name":
+		o.profile = v
+	case "load-address":
+		if !validLoadAddress(v) {
+			return hmcerr.ErrInvalidField.WithMessage("The field load-address must be a device number of 4 or 5 hexadecimal digits.")
 		}
-		for _, v := range values {
-			re, err := regexp.Compile("^(?:" + v + ")$")
-			if err != nil {
-				return nil, hmcerr.ErrBadQueryParm.WithMessage("The name query parameter is not a valid regular expression.")
-			}
-			res = append(res, re)
-		}
+		o.loadAddress = strings.ToUpper(v)
+	case "load-parameter":
+		o.loadParameter, o.paramSet = v, true
 	}
-	return res, nil
+	return nil
 }
 
-func matches(names []*regexp.Regexp, name string) bool {
-	if len(names) == 0 {
+// query is what a request's query parameters ask for.
+type query struct {
+	// names are the name filters: a regular expression the whole name must
+	// match, as the HMC's name filter; given more than once, any may
+	// match. statuses and types are List Partitions of a CPC's filters,
+	// exact values, any of which may match.
+	names           []*regexp.Regexp
+	statuses, types []string
+	// props are the properties Get Properties is to answer; nil for all.
+	props []string
+}
+
+// parseQuery checks the query of a request against the parameters its
+// route takes, as the HMC does: an unknown parameter, a malformed one, a
+// name that is not a regular expression, or a value a filter cannot have is
+// 400.1. A properties name the object lacks is judged later, 400.14.
+func parseQuery(rt bcpii.Route, raw string) (query, error) {
+	var q query
+	if raw == "" {
+		return q, nil
+	}
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		return q, hmcerr.ErrBadQueryParm.WithMessage("The query is malformed.")
+	}
+	for _, name := range slices.Sorted(maps.Keys(vals)) {
+		if !slices.Contains(rt.Query, name) {
+			return q, hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", name)
+		}
+		for _, v := range vals[name] {
+			if err := q.add(name, v); err != nil {
+				return q, err
+			}
+		}
+	}
+	return q, nil
+}
+
+func (q *query) add(name, v string) error {
+	switch name {
+	case "name":
+		re, err := regexp.Compile("^(?:" + v + ")$")
+		if err != nil {
+			return hmcerr.ErrBadQueryParm.WithMessage("The name query parameter is not a valid regular expression.")
+		}
+		q.names = append(q.names, re)
+	case "status", "type":
+		allowed, list := partitionStatuses, &q.statuses
+		if name == "type" {
+			allowed, list = partitionTypes, &q.types
+		}
+		if !slices.Contains(allowed, v) {
+			return hmcerr.ErrBadQueryParm.WithMessage("The %s query parameter must be one of %s.", name, strings.Join(allowed, ", "))
+		}
+		*list = append(*list, v)
+	case "properties":
+		if q.props == nil {
+			q.props = []string{}
+		}
+		q.props = append(q.props, strings.Split(v, ",")...)
+	case "cached-acceptable":
+		if v != "true" && v != "false" {
+			return hmcerr.ErrBadQueryParm.WithMessage("The cached-acceptable query parameter must be true or false.")
+		}
+	}
+	return nil
+}
+
+// matches reports whether an object of the name, status and type passes
+// the list filters.
+func (q query) matches(name, status, typ string) bool {
+	if len(q.statuses) > 0 && !slices.Contains(q.statuses, status) || len(q.types) > 0 && !slices.Contains(q.types, typ) {
+		return false
+	}
+	if len(q.names) == 0 {
 		return true
 	}
-	for _, re := range names {
+	for _, re := range q.names {
 		if re.MatchString(name) {
 			return true
 		}
@@ -114,42 +186,31 @@ func matches(names []*regexp.Regexp, name string) bool {
 	return false
 }
 
+// pick answers the properties q asks for; a name the object lacks is
+// 400.14.
+func (q query) pick(props map[string]any) (map[string]any, error) {
+	if q.props == nil {
+		return props, nil
+	}
+	out := make(map[string]any, len(q.props))
+	for _, name := range q.props {
+		v, ok := props[name]
+		if !ok {
+			return nil, errUnknownProperty.WithMessage("The object has no property %q.", name)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
 // get answers the queries. Bodies are compact JSON with keys in lexical
 // order, like the job status bodies.
-func (s *SE) get(m bcpii.Match, names []*regexp.Regexp) (bcpii.OperationResponse, error) {
+func (s *SE) get(m bcpii.Match, q query) (bcpii.OperationResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var body any
-	if m.Object.IsZero() {
-		cpcs := []map[string]any{}
-		for _, c := range s.cpcs {
-			if matches(names, c.name) {
-				cpcs = append(cpcs, map[string]any{
-					"object-uri": c.uri, "name": c.name, "status": c.status,
-					"target-name": c.target, "dpm-enabled": c.dpm,
-				})
-			}
-		}
-		body = map[string]any{"cpcs": cpcs}
-	} else {
-		o := s.byURI[m.Object.URI()]
-		if o == nil {
-			return bcpii.OperationResponse{}, hmcerr.ErrNotFound
-		}
-		if !m.Route.List {
-			body = properties(o)
-		} else {
-			// A CPC in the other mode has none of them, as the HMC answers.
-			items := []map[string]any{}
-			for _, c := range o.children {
-				if c.kind == m.Route.Kind && matches(names, c.name) {
-					items = append(items, map[string]any{
-						"object-uri": c.uri, "name": c.name, "status": c.status, "target-name": c.target,
-					})
-				}
-			}
-			body = map[string]any{bcpii.Collection(m.Route.Kind): items}
-		}
+	body, err := s.answer(m, q)
+	if err != nil {
+		return bcpii.OperationResponse{}, err
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -158,15 +219,90 @@ func (s *SE) get(m bcpii.Match, names []*regexp.Regexp) (bcpii.OperationResponse
 	return bcpii.OperationResponse{Status: 200, Body: b}, nil
 }
 
+func (s *SE) answer(m bcpii.Match, q query) (any, error) {
+	if m.Route.Kind == bcpii.KindConsole {
+		return q.pick(consoleProperties())
+	}
+	if m.Object.IsZero() {
+		cpcs := []map[string]any{}
+		for _, c := range s.cpcs {
+			if q.matches(c.name, "", "") {
+				cpcs = append(cpcs, map[string]any{
+					"object-uri": c.uri, "name": c.name, "status": c.status,
+					"target-name": c.target, "dpm-enabled": c.dpm,
+				})
+			}
+		}
+		return map[string]any{"cpcs": cpcs}, nil
+	}
+	o := s.byURI[m.Object.URI()]
+	if o == nil {
+		return nil, hmcerr.ErrNotFound
+	}
+	switch m.Route.Kind {
+	case bcpii.KindImageProfile, bcpii.KindLoadProfile, bcpii.KindResetProfile:
+		return profileAnswer(o, m, q)
+	}
+	if !m.Route.List {
+		return q.pick(properties(o))
+	}
+	// A CPC in the other mode has none of them, as the HMC answers.
+	items := []map[string]any{}
+	for _, c := range o.children {
+		if c.kind == m.Route.Kind && q.matches(c.name, c.status, c.ptype) {
+			item := map[string]any{"object-uri": c.uri, "name": c.name, "status": c.status, "target-name": c.target}
+			if c.kind == bcpii.KindPartition {
+				item["type"] = c.ptype
+			}
+			items = append(items, item)
+		}
+	}
+	return map[string]any{bcpii.Collection(m.Route.Kind): items}, nil
+}
+
+// profileAnswer lists a CPC's profiles of a kind or answers one's
+// properties. A CPC in DPM mode has none.
+func profileAnswer(cpc *object, m bcpii.Match, q query) (any, error) {
+	if !m.Route.List {
+		p := findProfile(cpc, m.Route.Kind, m.Element)
+		if p == nil || p.name != m.Element {
+			return nil, hmcerr.ErrNotFound
+		}
+		return q.pick(profileProperties(p, cpc))
+	}
+	items := []map[string]any{}
+	for _, p := range cpc.profiles[m.Route.Kind] {
+		if q.matches(p.name, "", "") {
+			items = append(items, map[string]any{"element-uri": p.uri, "name": p.name})
+		}
+	}
+	return map[string]any{m.Route.Kind + "s": items}, nil
+}
+
+// properties are an object's properties, as Get Properties answers them.
+// It runs under SE.mu.
 func properties(o *object) map[string]any {
 	p := map[string]any{
 		"class": o.kind, "name": o.name, "object-id": o.id, "object-uri": o.uri,
 		"status": o.status, "target-name": o.target,
 	}
-	if o.kind == bcpii.KindCPC {
+	switch o.kind {
+	case bcpii.KindCPC:
 		p["dpm-enabled"] = o.dpm
-	} else {
+	case bcpii.KindLogicalPartition:
 		p["parent"] = o.parent.uri
+		p["next-activation-profile-name"] = o.nextProfile
+		p["last-used-activation-profile"] = o.lpar.lastProfile
+		p["last-used-load-address"] = o.lpar.loadAddress
+		p["last-used-load-parameter"] = o.lpar.loadParameter
+		mode := o.lpar.mode
+		if o.status == "not-activated" || mode == "" {
+			mode = "not-set"
+		}
+		p["activation-mode"] = mode
+	default:
+		p["parent"] = o.parent.uri
+		p["type"] = o.ptype
 	}
 	return p
 }
@@ -205,7 +341,7 @@ func planFor(o *object, rt bcpii.Route, opts options) plan {
 		p.result = failure(409, 1, why)
 		return p
 	}
-	p.during, p.result, p.effect = transition(o, op)
+	p.during, p.result, p.effect = transition(o, op, opts)
 	switch {
 	case cfg.StatusCode != 0:
 		p.result = jobs.Result{Status: jobs.Complete, StatusCode: cfg.StatusCode, ReasonCode: cfg.ReasonCode, Results: cfg.Results}
@@ -233,22 +369,10 @@ func wrongState(o *object, op string, opts options) string {
 	bad := func(extra string) string {
 		return fmt.Sprintf("The %s has status %s%s.", describeObject(o), o.status, extra)
 	}
+	if o.kind == bcpii.KindLogicalPartition {
+		return lparWrongState(o, op, opts, bad)
+	}
 	switch o.kind + " " + op {
-	case bcpii.KindLogicalPartition + " activate":
-		if o.status == "operating" && !opts.force {
-			return bad("; activating it again needs force")
-		}
-	case bcpii.KindLogicalPartition + " deactivate":
-		if o.status == "not-activated" {
-			return bad("")
-		}
-	case bcpii.KindLogicalPartition + " load":
-		if o.status == "not-activated" {
-			return bad("")
-		}
-		if o.status == "operating" && !opts.force {
-			return bad("; loading it again needs force")
-		}
 	case bcpii.KindPartition + " start":
 		if o.status != "stopped" {
 			return bad("")
@@ -269,23 +393,48 @@ func wrongState(o *object, op string, opts options) string {
 	return ""
 }
 
-// transition is what op does to o when it succeeds.
-func transition(o *object, op string) (during string, res jobs.Result, effect func()) {
-	set := func(status string) func() { return func() { o.status = status } }
-	done := func(verb string) jobs.Result {
-		return jobs.Result{
-			Status: jobs.Complete, StatusCode: 200,
-			Results: message("Logical partition %s %s.", o.name, verb),
+// lparWrongState is wrongState for an LPAR whose CPC operates.
+func lparWrongState(o *object, op string, opts options, bad func(string) string) string {
+	if o.status == "not-activated" && op != "activate" {
+		return bad("")
+	}
+	switch op {
+	case "activate":
+		if o.status == "operating" && !opts.force {
+			return bad("; activating it again needs force")
+		}
+	case "load":
+		if o.status == "operating" && !opts.force {
+			return bad("; loading it again needs force")
+		}
+	case "reset-normal", "reset-clear":
+		if o.status == "operating" && !opts.force {
+			return bad("; resetting it needs force")
+		}
+	case "deactivate":
+		if o.status == "operating" && !opts.force {
+			return bad("; deactivating it needs force")
+		}
+	case "stop":
+		if o.status != "operating" {
+			return bad("; only an operating one can be stopped")
+		}
+	case "start":
+		if o.status != "not-operating" {
+			return bad("; only a not-operating one can be started")
 		}
 	}
+	return ""
+}
+
+// transition is what op does to o when it succeeds.
+func transition(o *object, op string, opts options) (during string, res jobs.Result, effect func()) {
+	set := func(status string) func() { return func() { o.status = status } }
 	noContent := jobs.Result{Status: jobs.Complete, StatusCode: 204}
+	if o.kind == bcpii.KindLogicalPartition {
+		return "", lparDone(o, op), lparEffect(o, op, opts)
+	}
 	switch o.kind + " " + op {
-	case bcpii.KindLogicalPartition + " activate":
-		return "", done("activated"), set("operating")
-	case bcpii.KindLogicalPartition + " deactivate":
-		return "", done("deactivated"), set("not-activated")
-	case bcpii.KindLogicalPartition + " load":
-		return "", done("loaded"), set("operating")
 	case bcpii.KindPartition + " start":
 		return "starting", noContent, set("active")
 	case bcpii.KindPartition + " stop":
@@ -302,6 +451,48 @@ func transition(o *object, op string) (during string, res jobs.Result, effect fu
 		}
 	}
 	return "", noContent, nil
+}
+
+// lparVerbs are what the job-results message says each LPAR operation
+// did.
+var lparVerbs = map[string]string{
+	"activate": "activated", "deactivate": "deactivated", "load": "loaded", "stop": "stopped",
+	"start": "started", "reset-normal": "reset", "reset-clear": "reset and cleared", "psw-restart": "restarted",
+}
+
+func lparDone(o *object, op string) jobs.Result {
+	return jobs.Result{
+		Status: jobs.Complete, StatusCode: 200,
+		Results: message("Logical partition %s %s.", o.name, lparVerbs[op]),
+	}
+}
+
+// lparEffect is what a successful LPAR operation leaves: activate ends
+// not-operating, or operating when its profile loads; load and psw-restart
+// end operating; stop and the resets end not-operating; start ends
+// operating; deactivate ends not-activated. It runs under SE.mu.
+func lparEffect(o *object, op string, opts options) func() {
+	return func() {
+		switch op {
+		case "activate":
+			a := opts.act
+			o.status = "not-operating"
+			o.lpar.lastProfile, o.lpar.mode = a.profile, a.mode
+			if a.loads {
+				o.status = "operating"
+				o.lpar.loadAddress, o.lpar.loadParameter = a.address, a.param
+			}
+		case "deactivate":
+			o.status = "not-activated"
+		case "load":
+			o.status = "operating"
+			o.lpar.loadAddress, o.lpar.loadParameter = opts.loadAddress, opts.loadParameter
+		case "start", "psw-restart":
+			o.status = "operating"
+		case "stop", "reset-normal", "reset-clear":
+			o.status = "not-operating"
+		}
+	}
 }
 
 func failure(code, reason int, msg string) jobs.Result {

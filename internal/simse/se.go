@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,8 @@ type SE struct {
 	// read without a lock; statuses and busy flags change under mu.
 	cpcs  []*object
 	byURI map[string]*object
+	// perms are the BCPii permissions of the partitions, by target name.
+	perms map[bcpii.TargetName]bcpii.Permissions
 
 	handoff   chan *run     // Invoke hands started operations to Run
 	recovered chan struct{} // closed when Run has settled earlier runs' jobs
@@ -65,14 +68,21 @@ type SE struct {
 
 type object struct {
 	kind, id, name, target, uri string
-	dpm                         bool // of a CPC
+	dpm                         bool   // of a CPC
+	ptype                       string // of a partition
 	parent                      *object
 	children                    []*object
 	ops                         map[string]Operation
+	// profiles are a classic CPC's activation profiles, by kind, in the
+	// inventory's order.
+	profiles map[string][]*profile
+	// nextProfile is an LPAR's next-activation-profile-name.
+	nextProfile string
 
 	// Guarded by SE.mu.
 	status string
-	busy   bool // an operation runs on the object
+	busy   bool      // an operation runs on the object
+	lpar   lparState // of an LPAR
 }
 
 // New returns an SE over cfg.Inventory. It starts nothing; Run does.
@@ -98,34 +108,76 @@ func New(cfg Config) (*SE, error) {
 		clock:     cfg.Clock,
 		log:       cfg.Logger,
 		byURI:     make(map[string]*object),
+		perms:     make(map[bcpii.TargetName]bcpii.Permissions),
 		handoff:   make(chan *run),
 		recovered: make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
 	for _, c := range inv.CPCs {
-		cpc := &object{
-			kind: bcpii.KindCPC, id: c.ObjectID, name: c.Name, target: strings.ToUpper(c.TargetName),
-			uri: bcpii.Object{Kind: bcpii.KindCPC, ID: c.ObjectID}.URI(), dpm: c.DPMEnabled, ops: cloneOps(c.Operations), status: c.Status,
-		}
-		s.cpcs = append(s.cpcs, cpc)
-		s.byURI[cpc.uri] = cpc
-		add := func(kind, name, id, status string, ops map[string]Operation) {
-			name = strings.ToUpper(name)
-			o := &object{
-				kind: kind, id: id, name: name, target: cpc.target + "." + name,
-				uri: bcpii.Object{Kind: kind, ID: id}.URI(), parent: cpc, ops: cloneOps(ops), status: status,
-			}
-			cpc.children = append(cpc.children, o)
-			s.byURI[o.uri] = o
-		}
-		for _, l := range c.LogicalPartitions {
-			add(bcpii.KindLogicalPartition, l.Name, l.ObjectID, l.Status, l.Operations)
-		}
-		for _, p := range c.Partitions {
-			add(bcpii.KindPartition, p.Name, p.ObjectID, p.Status, p.Operations)
-		}
+		s.addCPC(c)
 	}
 	return s, nil
+}
+
+// addCPC adds c and everything under it to the object tree.
+func (s *SE) addCPC(c CPC) {
+	cpc := &object{
+		kind: bcpii.KindCPC, id: c.ObjectID, name: c.Name, target: strings.ToUpper(c.TargetName),
+		uri: bcpii.Object{Kind: bcpii.KindCPC, ID: c.ObjectID}.URI(), dpm: c.DPMEnabled, ops: cloneOps(c.Operations), status: c.Status,
+	}
+	s.cpcs = append(s.cpcs, cpc)
+	s.byURI[cpc.uri] = cpc
+	add := func(kind, name, id, status string, ops map[string]Operation, perms *bcpii.Permissions) *object {
+		name = strings.ToUpper(name)
+		o := &object{
+			kind: kind, id: id, name: name, target: cpc.target + "." + name,
+			uri: bcpii.Object{Kind: kind, ID: id}.URI(), parent: cpc, ops: cloneOps(ops), status: status,
+		}
+		cpc.children = append(cpc.children, o)
+		s.byURI[o.uri] = o
+		p := bcpii.AllowAll
+		if perms != nil {
+			p = *perms
+			p.From = slices.Clone(p.From)
+		}
+		if t, err := bcpii.ParseTargetName(o.target); err == nil {
+			s.perms[t] = p
+		}
+		return o
+	}
+	for _, l := range c.LogicalPartitions {
+		o := add(bcpii.KindLogicalPartition, l.Name, l.ObjectID, l.Status, l.Operations, l.BCPii)
+		o.nextProfile = strings.ToUpper(l.NextActivationProfile)
+		if o.nextProfile == "" {
+			o.nextProfile = o.name
+		}
+		o.lpar = lparState{loadAddress: strings.ToUpper(l.LastUsedLoadAddress), loadParameter: l.LastUsedLoadParameter}
+	}
+	for _, p := range c.Partitions {
+		o := add(bcpii.KindPartition, p.Name, p.ObjectID, p.Status, p.Operations, p.BCPii)
+		o.ptype = p.Type
+		if o.ptype == "" {
+			o.ptype = "linux"
+		}
+	}
+	if !c.DPMEnabled {
+		cpc.profiles = buildProfiles(cpc, c)
+	}
+	// An LPAR the inventory describes active was activated with its next
+	// profile, and one operating was loaded from its image profile's
+	// address unless the inventory says which.
+	for _, o := range cpc.children {
+		if o.kind != bcpii.KindLogicalPartition || o.status == "not-activated" {
+			continue
+		}
+		o.lpar.lastProfile = o.nextProfile
+		if img := findProfile(cpc, bcpii.KindImageProfile, o.name); img != nil {
+			o.lpar.mode = img.image.OperatingMode
+			if o.status == "operating" && o.lpar.loadAddress == "" {
+				o.lpar.loadAddress, o.lpar.loadParameter = img.image.LoadAddress, img.image.LoadParameter
+			}
+		}
+	}
 }
 
 func cloneOps(ops map[string]Operation) map[string]Operation {
@@ -202,11 +254,15 @@ func (s *SE) Resolve(uri string) (bcpii.TargetName, bool) {
 	return t, err == nil
 }
 
-// Errors the SE answers with, beyond the shared ones.
+// Errors the SE answers with, beyond the shared ones. Invoke marks every
+// error as the backend's (bcpii-error false), since the SE raised it.
 var (
-	// errBadJSON (400.3): the body is not well-formed JSON, which is as
-	// good as no body to the operation.
-	errBadJSON = hmcerr.New(hmcerr.InvalidArgument, 400, 3, "The request body is not well-formed JSON.")
+	// errBadJSON (400.7): the body is not well-formed JSON; the gateway
+	// answers a body it cannot read as JSON with the same reason.
+	errBadJSON = hmcerr.ErrInvalidField.WithMessage("The request body is not well-formed JSON.")
+	// errUnknownProperty (400.14): Get Properties was asked for a property
+	// the object does not have.
+	errUnknownProperty = hmcerr.New(hmcerr.InvalidArgument, 400, 14, "The object does not have a property the properties query parameter names.")
 	// errBusy (409.2): another operation runs on the object, its CPC or
 	// one of its partitions.
 	errBusy = hmcerr.New(hmcerr.FailedPrecondition, 409, 2, "The object is busy with another operation.")
@@ -222,25 +278,73 @@ var (
 // for Run to take it over; should ctx end first, its job is ended with
 // 503.1 rather than left running, and Invoke answers 503.1.
 func (s *SE) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.OperationResponse, error) {
+	resp, err := s.invoke(ctx, req)
+	if err != nil {
+		e := *hmcerr.As(err)
+		// 503.1 says the SE could not be reached: that is the gateway's to
+		// say, not the SE's.
+		e.Backend = e.Kind != hmcerr.Unavailable && e.Kind != hmcerr.Internal
+		return bcpii.OperationResponse{}, &e
+	}
+	return resp, nil
+}
+
+func (s *SE) invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.OperationResponse, error) {
 	m, err := bcpii.MatchOperation(req.Method, req.URI)
 	if err != nil {
 		return bcpii.OperationResponse{}, err
 	}
-	names, err := parseQuery(m.Route, m.Query)
+	q, err := parseQuery(m.Route, m.Query)
 	if err != nil {
 		return bcpii.OperationResponse{}, err
 	}
+	if m.Route.Kind == bcpii.KindConsole && m.Route.Method == "POST" {
+		if err := s.permit(req, nil); err != nil {
+			return bcpii.OperationResponse{}, err
+		}
+		return createMetricsContext(req.Body)
+	}
+	var opts options
 	if m.Route.Action == "" {
 		if len(bytes.TrimSpace(req.Body)) > 0 {
 			return bcpii.OperationResponse{}, hmcerr.ErrBodyNotExpected
 		}
-		return s.get(m, names)
-	}
-	opts, err := parseBody(m.Route.Action, req.Body)
-	if err != nil {
+	} else if opts, err = parseBody(m.Route.Action, req.Body); err != nil {
 		return bcpii.OperationResponse{}, err
 	}
+	var obj *object
+	if !m.Object.IsZero() {
+		if obj = s.byURI[m.Object.URI()]; obj == nil {
+			return bcpii.OperationResponse{}, hmcerr.ErrNotFound
+		}
+	}
+	if err := s.permit(req, obj); err != nil {
+		return bcpii.OperationResponse{}, err
+	}
+	if m.Route.Action == "" {
+		return s.get(m, q)
+	}
 	return s.start(ctx, req, m, opts)
+}
+
+// permit applies the BCPii permissions to a request of a partition on obj
+// (nil for List CPCs and the console): its target is the one it names.
+func (s *SE) permit(req bcpii.OperationRequest, obj *object) error {
+	if req.Owner.Kind != jobs.PartitionOwner {
+		return nil
+	}
+	requester, err := bcpii.ParseTargetName(req.Owner.Name)
+	if err != nil {
+		return bcpii.ErrNotPermitted
+	}
+	var target bcpii.TargetName
+	if obj != nil {
+		target, _ = bcpii.ParseTargetName(obj.target)
+	}
+	return bcpii.Permit(requester, target, func(t bcpii.TargetName) (bcpii.Permissions, bool) {
+		p, ok := s.perms[t]
+		return p, ok
+	})
 }
 
 // run is one started operation.
@@ -260,6 +364,13 @@ func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Matc
 	if obj.kind == bcpii.KindCPC && !obj.dpm {
 		return bcpii.OperationResponse{}, errNotDPM
 	}
+	if m.Route.Action == "activate" && obj.kind == bcpii.KindLogicalPartition {
+		a, err := planActivation(obj, opts.profile)
+		if err != nil {
+			return bcpii.OperationResponse{}, err
+		}
+		opts.act = a
+	}
 	// Jobs of an earlier run are settled before any of this run starts.
 	select {
 	case <-s.recovered:
@@ -276,17 +387,10 @@ func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Matc
 
 	// Reserve the object, then register the job without holding the lock:
 	// a store write may be slow, and queries should not wait for it.
-	s.mu.Lock()
-	if busy(obj) {
-		s.mu.Unlock()
-		return bcpii.OperationResponse{}, errBusy
+	r, err := s.reserve(obj, m, opts)
+	if err != nil {
+		return bcpii.OperationResponse{}, err
 	}
-	r := &run{obj: obj, prior: obj.status, plan: planFor(obj, m.Route, opts)}
-	obj.busy = true
-	if r.plan.during != "" {
-		obj.status = r.plan.during
-	}
-	s.mu.Unlock()
 
 	job, err := s.reg.Create(ctx, jobs.Spec{
 		Owner:      req.Owner,
@@ -317,6 +421,32 @@ func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Matc
 	writeString(&body, job.URI())
 	body.WriteByte('}')
 	return bcpii.OperationResponse{Status: 202, Body: body.Bytes(), JobURI: job.URI()}, nil
+}
+
+// reserve marks obj busy with the operation m asks for and plans it. A
+// load takes its address and parameter from the LPAR when the request
+// gives none.
+func (s *SE) reserve(obj *object, m bcpii.Match, opts options) (*run, error) {
+	var err error
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.Route.Action == "load" && obj.kind == bcpii.KindLogicalPartition {
+		if opts.loadAddress, err = loadAddress(obj, opts.loadAddress); err != nil {
+			return nil, err
+		}
+		if !opts.paramSet {
+			opts.loadParameter = obj.lpar.loadParameter
+		}
+	}
+	if busy(obj) {
+		return nil, errBusy
+	}
+	r := &run{obj: obj, prior: obj.status, plan: planFor(obj, m.Route, opts)}
+	obj.busy = true
+	if r.plan.during != "" {
+		obj.status = r.plan.during
+	}
+	return r, nil
 }
 
 // abandon ends a job that Run never took over, so that it does not stay

@@ -194,6 +194,7 @@ cpcs:
       - name: QUIET
         object-id: lpar-quiet
         status: not-operating
+        last-used-load-address: 0100
         operations:
           load: {status-code: 204}
   - name: T2
@@ -228,7 +229,8 @@ func TestJobShapes(t *testing.T) {
 		h.clock.Advance(time.Nanosecond)
 		checkEnded(t, h.ended(lp1, id), jobs.Complete, 200, 0,
 			`{"message":"Activated.","big":12345678901234567890,"pi":3.14159265358979323846264338327950288}`)
-		if s := h.status("/api/logical-partitions/lpar-results"); s != "operating" {
+		// Its image profile does not load at activation.
+		if s := h.status("/api/logical-partitions/lpar-results"); s != "not-operating" {
 			t.Errorf("LPAR %s after activation", s)
 		}
 	})
@@ -309,11 +311,25 @@ func TestStateRules(t *testing.T) {
 		object          string // whose status to check afterwards
 		status          string
 	}{
-		{"activate not-activated LPAR", lparOp(lpar2, "activate"), "", 200, 0, `{"message":"Logical partition LP2 activated."}`, "/api/logical-partitions/" + lpar2, "operating"},
+		{"activate not-activated LPAR", lparOp(lpar2, "activate"), "", 200, 0, `{"message":"Logical partition LP2 activated."}`, "/api/logical-partitions/" + lpar2, "not-operating"},
+		{"activate with a load profile", lparOp(lpar2, "activate"), `{"activation-profile-name":"zosload"}`, 200, 0, `{"message":"Logical partition LP2 activated."}`, "/api/logical-partitions/" + lpar2, "operating"},
 		{"activate operating LPAR", lparOp(lpar1, "activate"), "", 409, 1, `{"message":"The logical partition LP1 has status operating; activating it again needs force."}`, "/api/logical-partitions/" + lpar1, "operating"},
 		{"activate operating LPAR with force", lparOp(lpar1, "activate"), `{"force":true,"activation-profile-name":"LP1"}`, 200, 0, `{"message":"Logical partition LP1 activated."}`, "/api/logical-partitions/" + lpar1, "operating"},
-		{"activate not-operating LPAR", lparOp(lpar3, "activate"), "{}", 200, 0, `{"message":"Logical partition LP3 activated."}`, "/api/logical-partitions/" + lpar3, "operating"},
-		{"deactivate operating LPAR", lparOp(lpar1, "deactivate"), "", 200, 0, `{"message":"Logical partition LP1 deactivated."}`, "/api/logical-partitions/" + lpar1, "not-activated"},
+		{"activate not-operating LPAR", lparOp(lpar3, "activate"), "{}", 200, 0, `{"message":"Logical partition LP3 activated."}`, "/api/logical-partitions/" + lpar3, "not-operating"},
+		{"stop operating LPAR", lparOp(lpar1, "stop"), "", 200, 0, `{"message":"Logical partition LP1 stopped."}`, "/api/logical-partitions/" + lpar1, "not-operating"},
+		{"stop not-operating LPAR", lparOp(lpar3, "stop"), "", 409, 1, `{"message":"The logical partition LP3 has status not-operating; only an operating one can be stopped."}`, "/api/logical-partitions/" + lpar3, "not-operating"},
+		{"stop not-activated LPAR", lparOp(lpar2, "stop"), "", 409, 1, `{"message":"The logical partition LP2 has status not-activated."}`, "/api/logical-partitions/" + lpar2, "not-activated"},
+		{"start not-operating LPAR", lparOp(lpar3, "start"), "", 200, 0, `{"message":"Logical partition LP3 started."}`, "/api/logical-partitions/" + lpar3, "operating"},
+		{"start operating LPAR", lparOp(lpar1, "start"), "", 409, 1, `{"message":"The logical partition LP1 has status operating; only a not-operating one can be started."}`, "/api/logical-partitions/" + lpar1, "operating"},
+		{"reset-normal operating LPAR", lparOp(lpar1, "reset-normal"), "", 409, 1, `{"message":"The logical partition LP1 has status operating; resetting it needs force."}`, "/api/logical-partitions/" + lpar1, "operating"},
+		{"reset-normal operating LPAR with force", lparOp(lpar1, "reset-normal"), `{"force":true}`, 200, 0, `{"message":"Logical partition LP1 reset."}`, "/api/logical-partitions/" + lpar1, "not-operating"},
+		{"reset-clear not-operating LPAR", lparOp(lpar3, "reset-clear"), "", 200, 0, `{"message":"Logical partition LP3 reset and cleared."}`, "/api/logical-partitions/" + lpar3, "not-operating"},
+		{"reset-clear not-activated LPAR", lparOp(lpar2, "reset-clear"), `{"force":true}`, 409, 1, `{"message":"The logical partition LP2 has status not-activated."}`, "/api/logical-partitions/" + lpar2, "not-activated"},
+		{"psw-restart not-operating LPAR", lparOp(lpar3, "psw-restart"), "", 200, 0, `{"message":"Logical partition LP3 restarted."}`, "/api/logical-partitions/" + lpar3, "operating"},
+		{"psw-restart not-activated LPAR", lparOp(lpar2, "psw-restart"), "", 409, 1, `{"message":"The logical partition LP2 has status not-activated."}`, "/api/logical-partitions/" + lpar2, "not-activated"},
+		{"deactivate operating LPAR", lparOp(lpar1, "deactivate"), "", 409, 1, `{"message":"The logical partition LP1 has status operating; deactivating it needs force."}`, "/api/logical-partitions/" + lpar1, "operating"},
+		{"deactivate operating LPAR with force", lparOp(lpar1, "deactivate"), `{"force":true}`, 200, 0, `{"message":"Logical partition LP1 deactivated."}`, "/api/logical-partitions/" + lpar1, "not-activated"},
+		{"deactivate not-operating LPAR", lparOp(lpar3, "deactivate"), "", 200, 0, `{"message":"Logical partition LP3 deactivated."}`, "/api/logical-partitions/" + lpar3, "not-activated"},
 		{"deactivate not-activated LPAR", lparOp(lpar2, "deactivate"), `{"force":true}`, 409, 1, `{"message":"The logical partition LP2 has status not-activated."}`, "/api/logical-partitions/" + lpar2, "not-activated"},
 		{"load not-operating LPAR", lparOp(lpar3, "load"), `{"load-address":"0A100","load-parameter":"","clear-indicator":true,"load-type":"ipltype"}`, 200, 0, `{"message":"Logical partition LP3 loaded."}`, "/api/logical-partitions/" + lpar3, "operating"},
 		{"load not-activated LPAR", lparOp(lpar2, "load"), "", 409, 1, `{"message":"The logical partition LP2 has status not-activated."}`, "/api/logical-partitions/" + lpar2, "not-activated"},
@@ -453,7 +469,21 @@ func TestSynchronousErrors(t *testing.T) {
 		{"not under /api", "GET", "/cpcs", "", 404, 1},
 		{"trailing slash", "GET", "/api/cpcs/", "", 404, 1},
 		{"empty segment", "GET", "/api/cpcs//partitions", "", 404, 1},
-		{"unknown operation", "POST", lparOp(lpar2, "start"), "", 404, 1},
+		{"unknown operation", "POST", lparOp(lpar2, "scsi-load"), "", 404, 1},
+		{"profile of another LPAR", "POST", activate, `{"activation-profile-name":"LP1"}`, 400, 7},
+		{"unknown profile", "POST", activate, `{"activation-profile-name":"NOPE"}`, 400, 7},
+		{"load address not a device", "POST", lparOp(lpar3, "load"), `{"load-address":"0x100"}`, 400, 7},
+		{"unknown property", "GET", "/api/logical-partitions/" + lpar1 + "?properties=status,nope", "", 400, 14},
+		{"empty property", "GET", "/api/cpcs/" + cpc1 + "?properties=", "", 400, 14},
+		{"cached-acceptable not boolean", "GET", "/api/cpcs/" + cpc1 + "?cached-acceptable=yes", "", 400, 1},
+		{"status filter not a status", "GET", "/api/cpcs/" + cpc2 + "/partitions?status=running", "", 400, 1},
+		{"type filter not a type", "GET", "/api/cpcs/" + cpc2 + "/partitions?type=zos", "", 400, 1},
+		{"status filter on LPARs", "GET", "/api/cpcs/" + cpc1 + "/logical-partitions?status=operating", "", 400, 1},
+		{"unknown profile properties", "GET", "/api/cpcs/" + cpc1 + "/image-activation-profiles/NOPE", "", 404, 1},
+		{"profile name as another case", "GET", "/api/cpcs/" + cpc1 + "/image-activation-profiles/lp1", "", 404, 1},
+		{"profiles of an unknown CPC", "GET", "/api/cpcs/nope/load-activation-profiles", "", 404, 1},
+		{"metrics context without a body", "POST", "/api/services/metrics/context", "", 400, 3},
+		{"metrics context without frequency", "POST", "/api/services/metrics/context", `{"metric-groups":[]}`, 400, 5},
 		{"unknown sub-resource", "GET", "/api/cpcs/" + cpc1 + "/adapters", "", 404, 1},
 		{"partitions list under an LPAR", "GET", "/api/logical-partitions/" + lpar1 + "/partitions", "", 404, 1},
 		{"List LPARs without CPC", "GET", "/api/logical-partitions", "", 404, 1},
@@ -470,13 +500,13 @@ func TestSynchronousErrors(t *testing.T) {
 		{"query on operation", "POST", activate + "?force=true", "", 400, 1},
 		{"query before object", "GET", "/api/cpcs/nope?x=1", "", 400, 1},
 		{"body on GET", "GET", "/api/cpcs", "{}", 400, 4},
-		{"body not JSON", "POST", activate, "{", 400, 3},
+		{"body not JSON", "POST", activate, "{", 400, 7},
 		{"body not an object", "POST", activate, "[]", 400, 7},
 		{"body a string", "POST", activate, `"force"`, 400, 7},
 		{"force not boolean", "POST", activate, `{"force":"yes"}`, 400, 7},
 		{"force null", "POST", activate, `{"force":null}`, 400, 7},
 		{"profile not string", "POST", activate, `{"activation-profile-name":1}`, 400, 7},
-		{"body before object", "POST", lparOp("nope", "activate"), "{", 400, 3},
+		{"body before object", "POST", lparOp("nope", "activate"), "{", 400, 7},
 		{"unknown LPAR", "POST", lparOp("nope", "activate"), "", 404, 1},
 		{"unknown CPC", "GET", "/api/cpcs/nope", "", 404, 1},
 		{"unknown CPC list", "GET", "/api/cpcs/nope/logical-partitions", "", 404, 1},
@@ -523,10 +553,36 @@ func TestQueries(t *testing.T) {
 		{"/api/cpcs/" + cpc1 + "/partitions", `{"partitions":[]}`},
 		{"/api/cpcs/" + cpc2 + "/logical-partitions", `{"logical-partitions":[]}`},
 		{"/api/cpcs/" + cpc2 + "/partitions", `{"partitions":[` +
-			`{"name":"PART1","object-uri":"/api/partitions/` + part1 + `","status":"stopped","target-name":"IBM390PS.CPC2.PART1"},` +
-			`{"name":"PART2","object-uri":"/api/partitions/` + part2 + `","status":"active","target-name":"IBM390PS.CPC2.PART2"}]}`},
-		{"/api/logical-partitions/" + lpar1, `{"class":"logical-partition","name":"LP1","object-id":"` + lpar1 + `","object-uri":"/api/logical-partitions/` + lpar1 + `","parent":"/api/cpcs/` + cpc1 + `","status":"operating","target-name":"IBM390PS.CPC1.LP1"}`},
-		{"/api/partitions/" + part2, `{"class":"partition","name":"PART2","object-id":"` + part2 + `","object-uri":"/api/partitions/` + part2 + `","parent":"/api/cpcs/` + cpc2 + `","status":"active","target-name":"IBM390PS.CPC2.PART2"}`},
+			`{"name":"PART1","object-uri":"/api/partitions/` + part1 + `","status":"stopped","target-name":"IBM390PS.CPC2.PART1","type":"linux"},` +
+			`{"name":"PART2","object-uri":"/api/partitions/` + part2 + `","status":"active","target-name":"IBM390PS.CPC2.PART2","type":"linux"}]}`},
+		{"/api/cpcs/" + cpc2 + "/partitions?status=active&status=starting&type=linux&name=P.*", `{"partitions":[` +
+			`{"name":"PART2","object-uri":"/api/partitions/` + part2 + `","status":"active","target-name":"IBM390PS.CPC2.PART2","type":"linux"}]}`},
+		{"/api/cpcs/" + cpc2 + "/partitions?type=ssc", `{"partitions":[]}`},
+		{"/api/cpcs/" + cpc1 + "/logical-partitions?name=lp1", `{"logical-partitions":[]}`},
+		{"/api/logical-partitions/" + lpar1, `{"activation-mode":"esa390","class":"logical-partition","last-used-activation-profile":"LP1",` +
+			`"last-used-load-address":"00C1","last-used-load-parameter":"0A8201M1","name":"LP1","next-activation-profile-name":"LP1",` +
+			`"object-id":"` + lpar1 + `","object-uri":"/api/logical-partitions/` + lpar1 + `","parent":"/api/cpcs/` + cpc1 + `","status":"operating","target-name":"IBM390PS.CPC1.LP1"}`},
+		{"/api/logical-partitions/" + lpar2 + "?properties=status,next-activation-profile-name&cached-acceptable=true", `{"next-activation-profile-name":"LP2","status":"not-activated"}`},
+		{"/api/logical-partitions/" + lpar2 + "?properties=status&properties=name", `{"name":"LP2","status":"not-activated"}`},
+		{"/api/partitions/" + part2, `{"class":"partition","name":"PART2","object-id":"` + part2 + `","object-uri":"/api/partitions/` + part2 + `","parent":"/api/cpcs/` + cpc2 + `","status":"active","target-name":"IBM390PS.CPC2.PART2","type":"linux"}`},
+		{"/api/cpcs/" + cpc1 + "?properties=dpm-enabled&cached-acceptable=false", `{"dpm-enabled":false}`},
+		{"/api/cpcs/" + cpc1 + "/image-activation-profiles", `{"image-activation-profiles":[` +
+			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP1","name":"LP1"},` +
+			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","name":"LP2"},` +
+			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP3","name":"LP3"}]}`},
+		{"/api/cpcs/" + cpc1 + "/image-activation-profiles?name=LP2", `{"image-activation-profiles":[` +
+			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","name":"LP2"}]}`},
+		{"/api/cpcs/" + cpc1 + "/image-activation-profiles/LP2", `{"class":"image-activation-profile","description":"","element-id":"LP2",` +
+			`"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","load-address":"00C2","load-at-activation":false,"load-parameter":"",` +
+			`"name":"LP2","operating-mode":"esa390","parent":"/api/cpcs/` + cpc1 + `"}`},
+		{"/api/cpcs/" + cpc1 + "/image-activation-profiles/LP1?properties=load-at-activation,operating-mode", `{"load-at-activation":true,"operating-mode":"esa390"}`},
+		{"/api/cpcs/" + cpc1 + "/load-activation-profiles", `{"load-activation-profiles":[` +
+			`{"element-uri":"/api/cpcs/` + cpc1 + `/load-activation-profiles/ZOSLOAD","name":"ZOSLOAD"}]}`},
+		{"/api/cpcs/" + cpc1 + "/load-activation-profiles/ZOSLOAD?properties=load-address", `{"load-address":"0A80"}`},
+		{"/api/cpcs/" + cpc1 + "/reset-activation-profiles", `{"reset-activation-profiles":[` +
+			`{"element-uri":"/api/cpcs/` + cpc1 + `/reset-activation-profiles/DEFAULT","name":"DEFAULT"}]}`},
+		{"/api/cpcs/" + cpc2 + "/image-activation-profiles", `{"image-activation-profiles":[]}`},
+		{"/api/console?properties=object-uri,name", `{"name":"bcpii-gateway","object-uri":"/api/console"}`},
 	}
 	for _, tt := range tests {
 		resp, err := h.invoke(jobs.Owner{}, "GET", tt.uri, " \n")

@@ -17,6 +17,9 @@ var (
 	cpcStatuses       = []string{"operating", "not-operating", "no-power"}
 	lparStatuses      = []string{"not-activated", "not-operating", "operating", "exceptions"}
 	partitionStatuses = []string{"stopped", "starting", "active", "stopping"}
+	partitionTypes    = []string{"linux", "ssc", "zvm"}
+	// operatingModes are the operating-mode values of an image profile.
+	operatingModes = []string{"esa390", "esa390-tpf", "coupling-facility", "linux-only", "z-vm", "zaware", "ssc", "general"}
 )
 
 // The operations each kind of object takes, from the route table.
@@ -103,13 +106,115 @@ func (v *validator) cpc(path string, c CPC) {
 		v.status(path, status, statuses)
 		v.operations(path, ops, opNames)
 	}
+	profiles := v.profiles(path, c)
 	for i, l := range c.LogicalPartitions {
-		member(fmt.Sprintf("%s.logical-partitions[%d]", path, i), l.Name, l.ObjectID, l.Status, lparStatuses, l.Operations, lparOperations)
+		p := fmt.Sprintf("%s.logical-partitions[%d]", path, i)
+		member(p, l.Name, l.ObjectID, l.Status, lparStatuses, l.Operations, lparOperations)
+		if n := l.NextActivationProfile; n != "" && !profiles[strings.ToUpper(n)] && !strings.EqualFold(n, l.Name) {
+			v.errorf(p+".next-activation-profile-name", "%q is no image or load activation profile of the CPC", n)
+		}
+		v.loadAddress(p+".last-used-load-address", l.LastUsedLoadAddress)
+		v.permissions(p+".bcpii-permissions", l.BCPii)
 	}
-	for i, p := range c.Partitions {
-		member(fmt.Sprintf("%s.partitions[%d]", path, i), p.Name, p.ObjectID, p.Status, partitionStatuses, p.Operations, partitionOperations)
+	for i, pt := range c.Partitions {
+		p := fmt.Sprintf("%s.partitions[%d]", path, i)
+		member(p, pt.Name, pt.ObjectID, pt.Status, partitionStatuses, pt.Operations, partitionOperations)
+		if pt.Type != "" && !slices.Contains(partitionTypes, pt.Type) {
+			v.errorf(p+".type", "%q is not one of %s", pt.Type, strings.Join(partitionTypes, ", "))
+		}
+		v.permissions(p+".bcpii-permissions", pt.BCPii)
 	}
 }
+
+// profiles checks the activation profiles of c and returns the names of
+// its image and load profiles.
+func (v *validator) profiles(path string, c CPC) map[string]bool {
+	if c.DPMEnabled && len(c.ImageProfiles)+len(c.LoadProfiles)+len(c.ResetProfiles) > 0 {
+		v.errorf(path, "a CPC in DPM mode has no activation profiles")
+	}
+	names := map[string]bool{}
+	name := func(p, n string, seen map[string]bool) {
+		up := strings.ToUpper(n)
+		switch {
+		case !validProfileName(n):
+			v.errorf(p+".name", "%q is not 1 to 16 characters A-Z 0-9", n)
+		case seen[up]:
+			v.errorf(p+".name", "%q is the name of another profile", n)
+		}
+		seen[up] = true
+	}
+	loadNames := map[string]bool{}
+	for i, ip := range c.ImageProfiles {
+		p := fmt.Sprintf("%s.image-activation-profiles[%d]", path, i)
+		name(p, ip.Name, names)
+		if ip.OperatingMode != "" && !slices.Contains(operatingModes, ip.OperatingMode) {
+			v.errorf(p+".operating-mode", "%q is not one of %s", ip.OperatingMode, strings.Join(operatingModes, ", "))
+		}
+		v.loadAddress(p+".load-address", ip.LoadAddress)
+	}
+	for i, lp := range c.LoadProfiles {
+		p := fmt.Sprintf("%s.load-activation-profiles[%d]", path, i)
+		// An activation profile name names one profile, image or load.
+		name(p, lp.Name, names)
+		loadNames[strings.ToUpper(lp.Name)] = true
+		v.loadAddress(p+".load-address", lp.LoadAddress)
+	}
+	resets := map[string]bool{}
+	for i, rp := range c.ResetProfiles {
+		name(fmt.Sprintf("%s.reset-activation-profiles[%d]", path, i), rp.Name, resets)
+	}
+	for n := range loadNames {
+		names[n] = true
+	}
+	return names
+}
+
+func (v *validator) loadAddress(path, s string) {
+	if s != "" && !validLoadAddress(s) {
+		v.errorf(path, "%q is not a device number of 4 or 5 hexadecimal digits", s)
+	}
+}
+
+func (v *validator) permissions(path string, p *bcpii.Permissions) {
+	if p == nil {
+		return
+	}
+	for i, t := range p.From {
+		if t.IsZero() || t.IsCPC() {
+			v.errorf(fmt.Sprintf("%s.accept[%d]", path, i), "not the target name of a partition")
+		}
+	}
+}
+
+// validProfileName keeps activation profile names to what an SE takes and
+// a URI path segment holds unescaped.
+func validProfileName(s string) bool {
+	if len(s) < 1 || len(s) > 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// validLoadAddress reports whether s is a device number, 4 or 5
+// hexadecimal digits.
+func validLoadAddress(s string) bool {
+	if len(s) != 4 && len(s) != 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isDigit(c) && !(c >= 'A' && c <= 'F' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func (v *validator) id(path, id string) {
 	switch {

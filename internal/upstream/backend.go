@@ -16,15 +16,19 @@ import (
 )
 
 // parseRoute matches method and uri against the requests the client
-// forwards: those of bcpii.MatchOperation, with object ids that validID
-// accepts. An unknown path, or an id the client would not forward, is
-// 404.1 and a known path with another method 405.0, as the gateway
-// answers them itself.
+// forwards: those of bcpii.MatchOperation, with object ids and element
+// names (activation profiles) that validID accepts. An unknown path, or an
+// id the client would not forward, is 404.1 and a known path with another
+// method 405.0, as the gateway answers them itself.
 func parseRoute(method, uri string) (bcpii.Match, error) {
 	if obj, ok := bcpii.Addressed(uri); ok && !validID(obj.ID) {
 		return bcpii.Match{}, hmcerr.ErrNotFound
 	}
-	return bcpii.MatchOperation(method, uri)
+	m, err := bcpii.MatchOperation(method, uri)
+	if err == nil && m.Route.Pattern != "" && strings.HasSuffix(m.Route.Pattern, "{name}") && !validID(m.Element) {
+		return bcpii.Match{}, hmcerr.ErrNotFound
+	}
+	return m, err
 }
 
 // validID reports whether s can be an object or job id in a URI: URI

@@ -32,6 +32,7 @@ cpcs:
       - name: LP3
         object-id: ` + lp3ID + `
         status: not-operating
+        last-used-load-address: 0A80
         operations:
           load:                   # complete with an error code and reason
             duration: 10s

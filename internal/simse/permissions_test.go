@@ -1,0 +1,84 @@
+package simse_test
+
+import (
+	"testing"
+
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+)
+
+// threePartitions: A may send and takes commands from anyone; B takes
+// them from A only; C may not send and takes them from no one.
+const threePartitions = `
+cpcs:
+  - name: C1
+    object-id: c1
+    target-name: NET.C1
+    status: operating
+    logical-partitions:
+      - {name: A, object-id: a, status: operating}
+      - name: B
+        object-id: b
+        status: operating
+        bcpii-permissions: {send: true, accept: [net.c1.a]}
+      - name: C
+        object-id: c
+        status: operating
+        bcpii-permissions: {send: false, accept: none}
+`
+
+// TestBCPiiPermissions makes every request of one partition of the three
+// on every other (Get Properties, an operation) and on the CPC, and
+// checks the SE's answer: 403.1 when the permissions refuse it, the
+// request's own answer otherwise. API users are not partitions: the
+// permissions do not apply to them.
+func TestBCPiiPermissions(t *testing.T) {
+	part := func(name string) jobs.Owner { return jobs.Owner{Kind: jobs.PartitionOwner, Name: "NET.C1." + name} }
+	tests := []struct {
+		from   jobs.Owner
+		target string // its object id; "c1" is the CPC, "" List CPCs
+		ok     bool
+	}{
+		{part("A"), "a", true}, {part("A"), "b", true}, {part("A"), "c", false}, {part("A"), "c1", true}, {part("A"), "", true},
+		{part("B"), "a", true}, {part("B"), "b", true}, {part("B"), "c", false}, {part("B"), "c1", true},
+		{part("C"), "c", true}, {part("C"), "a", false}, {part("C"), "b", false}, {part("C"), "c1", false}, {part("C"), "", false},
+		{alice, "c", true}, {alice, "b", true},
+	}
+	for _, tt := range tests {
+		h := newHarness(t, threePartitions)
+		uris := []struct{ method, uri string }{{"GET", "/api/cpcs"}}
+		switch tt.target {
+		case "":
+		case "c1":
+			uris = []struct{ method, uri string }{{"GET", "/api/cpcs/c1"}, {"GET", "/api/cpcs/c1/logical-partitions"}, {"GET", "/api/cpcs/c1/image-activation-profiles"}}
+		default:
+			uris = []struct{ method, uri string }{{"GET", "/api/logical-partitions/" + tt.target}, {"POST", lparOp(tt.target, "load")}}
+		}
+		for _, u := range uris {
+			target := ""
+			if tt.target != "" {
+				target = "NET.C1"
+				if tt.target != "c1" {
+					target += "." + map[string]string{"a": "A", "b": "B", "c": "C"}[tt.target]
+				}
+			}
+			body := ""
+			if u.method == "POST" {
+				body = `{"force":true,"load-address":"0100"}`
+			}
+			resp, err := h.se.Invoke(t.Context(), bcpiiRequest(tt.from, target, u.method, u.uri, body))
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("%s %s %s: %v, want it permitted", tt.from.Name, u.method, u.uri, err)
+			case tt.ok && resp.Status != 200 && resp.Status != 202:
+				t.Errorf("%s %s %s = %d", tt.from.Name, u.method, u.uri, resp.Status)
+			case !tt.ok:
+				checkHMCError(t, err, 403, 1)
+			}
+		}
+	}
+}
+
+func bcpiiRequest(owner jobs.Owner, target, method, uri, body string) bcpii.OperationRequest {
+	return bcpii.OperationRequest{Owner: owner, Target: target, Method: method, URI: uri, Body: []byte(body)}
+}
