@@ -56,16 +56,13 @@ func TestOperationsWait(t *testing.T) {
 	c.ok(t, "lpar", "activate", "CPC1", "LP1", "--force", "--activation-profile", "LP1")
 	c.ok(t, "lpar", "load", "CPC1", "LP1", "--force", "--load-address", "00C00", "--clear")
 	// LP1 is operating: stop leaves it not-operating, start operating
-	// again; a second start is the wrong state, 409.1, exit 3.
+	// again, and a second start is permitted, as on an SE.
 	c.ok(t, "lpar", "stop", "CPC1", "LP1")
 	if out := c.ok(t, "lpar", "show", "CPC1", "LP1"); !strings.Contains(out, "not-operating") {
 		t.Fatalf("LP1 after stop:\n%s", out)
 	}
 	c.ok(t, "lpar", "start", "CPC1", "LP1")
-	r = c.run(t, "-o", "json", "lpar", "start", "CPC1", "LP1").want(t, exitFailed)
-	if err := json.Unmarshal([]byte(r.stdout), &j); err != nil || j["job-status-code"] != 409.0 || j["job-reason-code"] != 1.0 {
-		t.Fatalf("start of an operating LP1: %q", r.stdout)
-	}
+	c.ok(t, "lpar", "start", "CPC1", "LP1")
 	// Reset of an operating LPAR needs --force; --clear makes it reset clear.
 	c.run(t, "lpar", "reset", "CPC1", "LP1").want(t, exitFailed)
 	if out := c.ok(t, "lpar", "reset", "CPC1", "LP1", "--force", "--clear"); !strings.Contains(out, `"Logical partition LP1 reset and cleared."`) {
@@ -80,6 +77,11 @@ func TestOperationsWait(t *testing.T) {
 	// Deactivating an operating LPAR needs --force, as on an SE.
 	c.run(t, "lpar", "deactivate", "CPC1", "LP1").want(t, exitFailed)
 	c.ok(t, "lpar", "deactivate", "CPC1", "LP1", "--force", "--wait")
+	// Starting a not-activated LPAR is the wrong state, 409.1, exit 3.
+	r = c.run(t, "-o", "json", "lpar", "start", "CPC1", "LP1").want(t, exitFailed)
+	if err := json.Unmarshal([]byte(r.stdout), &j); err != nil || j["job-status-code"] != 409.0 || j["job-reason-code"] != 1.0 {
+		t.Fatalf("start of a not-activated LP1: %q", r.stdout)
+	}
 	c.ok(t, "partition", "stop", "CPC2", "PART2")
 	if out := c.ok(t, "partition", "show", "CPC2", "PART2"); !strings.Contains(out, "stopped") {
 		t.Fatalf("PART2 after stop:\n%s", out)

@@ -95,8 +95,10 @@
 // The wrong states, all 409.1: any operation on an LPAR or partition whose
 // CPC is not operating; any LPAR operation but activate on a not-activated
 // LPAR; activate, load, deactivate, reset-normal and reset-clear of an
-// operating LPAR without "force":true; LPAR stop unless operating, start unless
-// not-operating; partition start unless stopped, stop unless active; CPC
+// operating LPAR without "force":true; LPAR stop and start of an LPAR in ssc
+// or zaware mode (an activated LPAR, operating or not, may otherwise be
+// stopped and started, as the HMC's Stop and Start Logical Partition
+// permit); partition start unless stopped, stop unless active; CPC
 // start unless not-operating, stop unless operating.
 // Activate of an LPAR that is not-operating or in exceptions succeeds.
 // The HMC reports some of these conflicts differently (an unforced activate of an operating LPAR fails there with

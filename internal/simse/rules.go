@@ -415,13 +415,11 @@ func lparWrongState(o *object, op string, opts options, bad func(string) string)
 		if o.status == "operating" && !opts.force {
 			return bad("; deactivating it needs force")
 		}
-	case "stop":
-		if o.status != "operating" {
-			return bad("; only an operating one can be stopped")
-		}
-	case "start":
-		if o.status != "not-operating" {
-			return bad("; only a not-operating one can be started")
+	case "stop", "start":
+		// As the HMC's Stop and Start Logical Partition: an activated
+		// LPAR, operating or not, unless it runs a firmware appliance.
+		if m := o.lpar.mode; m == "ssc" || m == "zaware" {
+			return fmt.Sprintf("The %s runs in %s mode, which does not permit %s.", describeObject(o), m, op)
 		}
 	}
 	return ""
