@@ -94,6 +94,7 @@ func TestReasonCodes(t *testing.T) {
 		{"failed logon", "POST", "/api/sessions", nil, `{"userid":"u","password":"p"}`, 403, 0, nil},
 		{"not permitted", "POST", "/api/logical-partitions/l3/operations/activate", tgt(lp3), "", 403, 1, &no},
 		{"unknown object", "GET", "/api/logical-partitions/nope", tgt(lp1), "", 404, 1, &no},
+		{"LPAR name filter matching none", "GET", "/api/cpcs/c1/logical-partitions?name=LP9", tgt(cpc1), "", 404, 1, &no},
 		{"unknown job", "GET", "/api/jobs/0b7e3a52-8f0c-4c5e-9a55-1f4f7d1c2a10", nil, "", 404, 1, &yes},
 		{"cancel not cancelable", "POST", lp2Activate + "/operations/cancel", tgt(lp2), "", 404, 4, &yes},
 		{"busy", "POST", "/api/logical-partitions/l2/operations/deactivate", tgt(lp2), "", 409, 2, &no},

@@ -30,7 +30,9 @@
 // take the HMC's name filter, a regular expression the whole name must
 // match, case-sensitively as zhmcclient's mock HMC matches it, and List
 // Partitions also status and type. A CPC in the other mode lists no
-// partitions or profiles of the kind asked for, as the HMC answers. Get
+// partitions or profiles of the kind asked for, as the HMC answers. A List
+// Logical Partitions of CPC whose name filter matches none answers 404.1,
+// as the HMC does (the other lists answer an empty list). Get
 // Properties takes properties= (a comma-separated list; a name the object
 // lacks is 400.14) and cached-acceptable=true|false.
 //

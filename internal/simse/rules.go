@@ -257,6 +257,12 @@ func (s *SE) answer(m bcpii.Match, q query) (any, error) {
 			items = append(items, item)
 		}
 	}
+	// Unlike the other lists, the HMC's List Logical Partitions of CPC
+	// answers 404.1 when its name filter matches none (zhmcclient's LPAR
+	// manager takes that answer for an empty list).
+	if m.Route.Kind == bcpii.KindLogicalPartition && len(q.names) > 0 && len(items) == 0 {
+		return nil, hmcerr.ErrNotFound.WithMessage("No logical partition of the CPC matches the name filter.")
+	}
 	return map[string]any{bcpii.Collection(m.Route.Kind): items}, nil
 }
 

@@ -483,6 +483,10 @@ func TestSynchronousErrors(t *testing.T) {
 		{"unknown profile properties", "GET", "/api/cpcs/" + cpc1 + "/image-activation-profiles/NOPE", "", 404, 1},
 		{"profile name as another case", "GET", "/api/cpcs/" + cpc1 + "/image-activation-profiles/lp1", "", 404, 1},
 		{"profiles of an unknown CPC", "GET", "/api/cpcs/nope/load-activation-profiles", "", 404, 1},
+		// The HMC's List Logical Partitions of CPC answers 404.1 when the
+		// name filter, matched case-sensitively, matches none.
+		{"LPAR name filter matching none", "GET", "/api/cpcs/" + cpc1 + "/logical-partitions?name=lp1", "", 404, 1},
+		{"LPAR name filter on a DPM CPC", "GET", "/api/cpcs/" + cpc2 + "/logical-partitions?name=LP.*", "", 404, 1},
 		{"metrics context without a body", "POST", "/api/services/metrics/context", "", 400, 3},
 		{"metrics context without frequency", "POST", "/api/services/metrics/context", `{"metric-groups":[]}`, 400, 5},
 		{"unknown sub-resource", "GET", "/api/cpcs/" + cpc1 + "/adapters", "", 404, 1},
@@ -559,7 +563,6 @@ func TestQueries(t *testing.T) {
 		{"/api/cpcs/" + cpc2 + "/partitions?status=active&status=starting&type=linux&name=P.*", `{"partitions":[` +
 			`{"name":"PART2","object-uri":"/api/partitions/` + part2 + `","status":"active","target-name":"IBM390PS.CPC2.PART2","type":"linux"}]}`},
 		{"/api/cpcs/" + cpc2 + "/partitions?type=ssc", `{"partitions":[]}`},
-		{"/api/cpcs/" + cpc1 + "/logical-partitions?name=lp1", `{"logical-partitions":[]}`},
 		{"/api/logical-partitions/" + lpar1, `{"activation-mode":"esa390","class":"logical-partition","last-used-activation-profile":"LP1",` +
 			`"last-used-load-address":"00C1","last-used-load-parameter":"0A8201M1","name":"LP1","next-activation-profile-name":"LP1",` +
 			`"object-id":"` + lpar1 + `","object-uri":"/api/logical-partitions/` + lpar1 + `","parent":"/api/cpcs/` + cpc1 + `","status":"operating","target-name":"IBM390PS.CPC1.LP1"}`},
