@@ -54,8 +54,6 @@
 //	the BCPii permissions refuse the request            403.1
 //	properties= names a property the object lacks       400.14
 //	start or stop of a CPC not in DPM mode              409.5
-//	activation-profile-name names no profile the LPAR   400.7
-//	  can be activated with
 //	load with no load address known                    400.5
 //	another operation runs on the object, on its CPC    409.2
 //	  or on one of its partitions
@@ -106,6 +104,11 @@
 // The HMC reports some of these conflicts differently (an unforced activate of an operating LPAR fails there with
 // 500.263); here every state conflict is 409.1, so that clients meet one
 // shape for it.
+//
+// An activate naming (or, by next-activation-profile-name, defaulting to)
+// a profile the LPAR cannot be activated with, an image profile of another
+// LPAR or no profile at all, is accepted and its job ends 500.263, the
+// HMC's answer for it.
 //
 // Partition start and stop can be canceled, as the route table says; LPAR
 // and CPC operations cannot (the registry answers Cancel Job with 404.4). The SE watches each

@@ -1,6 +1,8 @@
 package simse
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
@@ -106,6 +108,9 @@ type activation struct {
 	loads          bool
 	address, param string
 	mode           string
+	// refused, when set, is why the SE fails the activation: the job
+	// ends 500.263 with it as its message.
+	refused string
 }
 
 // planActivation resolves the activation profile of an activate of LPAR o:
@@ -113,29 +118,31 @@ type activation struct {
 // image profile activates the LPAR of its name only, and loads it if it
 // loads at activation (or runs in ssc or zaware mode); a load profile
 // activates the LPAR with its own image profile and loads it from the load
-// profile's address. Any other name is the caller's mistake, 400.7.
-func planActivation(o *object, name string) (activation, error) {
+// profile's address. Any other name is well-formed input the SE cannot
+// use: the HMC accepts the request and the activation fails 500.263, as
+// zhmcclient's tests against an HMC and its mock HMC report. It runs under
+// SE.mu.
+func planActivation(o *object, name string) activation {
 	if name == "" {
 		name = o.nextProfile
 	}
 	image := findProfile(o.parent, bcpii.KindImageProfile, o.name)
 	if p := findProfile(o.parent, bcpii.KindImageProfile, name); p != nil {
 		if p != image {
-			return activation{}, hmcerr.ErrInvalidField.WithMessage(
-				"The image activation profile %s activates logical partition %s only.", p.name, p.name)
+			return activation{refused: fmt.Sprintf(
+				"The image activation profile %s is not named after logical partition %s; it activates logical partition %s only.", p.name, o.name, p.name)}
 		}
 		a := activation{profile: p.name, mode: p.image.OperatingMode}
 		if p.image.LoadAtActivation || p.image.OperatingMode == "ssc" || p.image.OperatingMode == "zaware" {
 			a.loads, a.address, a.param = true, p.image.LoadAddress, p.image.LoadParameter
 		}
-		return a, nil
+		return a
 	}
 	if p := findProfile(o.parent, bcpii.KindLoadProfile, name); p != nil && image != nil {
 		return activation{profile: p.name, mode: image.image.OperatingMode, loads: true,
-			address: p.load.LoadAddress, param: p.load.LoadParameter}, nil
+			address: p.load.LoadAddress, param: p.load.LoadParameter}
 	}
-	return activation{}, hmcerr.ErrInvalidField.WithMessage(
-		"The field activation-profile-name names no image or load activation profile of the CPC.")
+	return activation{refused: "No image or load activation profile of the CPC is named " + strconv.Quote(name) + "."}
 }
 
 // loadAddress is the device a load of o uses: the request's, else the

@@ -347,6 +347,10 @@ func planFor(o *object, rt bcpii.Route, opts options) plan {
 		p.result = failure(409, 1, why)
 		return p
 	}
+	if why := opts.act.refused; why != "" {
+		p.result = failure(500, 263, why)
+		return p
+	}
 	p.during, p.result, p.effect = transition(o, op, opts)
 	switch {
 	case cfg.StatusCode != 0:

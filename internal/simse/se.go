@@ -364,13 +364,6 @@ func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Matc
 	if obj.kind == bcpii.KindCPC && !obj.dpm {
 		return bcpii.OperationResponse{}, errNotDPM
 	}
-	if m.Route.Action == "activate" && obj.kind == bcpii.KindLogicalPartition {
-		a, err := planActivation(obj, opts.profile)
-		if err != nil {
-			return bcpii.OperationResponse{}, err
-		}
-		opts.act = a
-	}
 	// Jobs of an earlier run are settled before any of this run starts.
 	select {
 	case <-s.recovered:
@@ -423,13 +416,16 @@ func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Matc
 	return bcpii.OperationResponse{Status: 202, Body: body.Bytes(), JobURI: job.URI()}, nil
 }
 
-// reserve marks obj busy with the operation m asks for and plans it. A
-// load takes its address and parameter from the LPAR when the request
-// gives none.
+// reserve marks obj busy with the operation m asks for and plans it. An
+// activate resolves its profile; a load takes its address and parameter
+// from the LPAR when the request gives none.
 func (s *SE) reserve(obj *object, m bcpii.Match, opts options) (*run, error) {
 	var err error
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if m.Route.Action == "activate" && obj.kind == bcpii.KindLogicalPartition {
+		opts.act = planActivation(obj, opts.profile)
+	}
 	if m.Route.Action == "load" && obj.kind == bcpii.KindLogicalPartition {
 		if opts.loadAddress, err = loadAddress(obj, opts.loadAddress); err != nil {
 			return nil, err

@@ -316,6 +316,12 @@ func TestStateRules(t *testing.T) {
 		{"activate operating LPAR", lparOp(lpar1, "activate"), "", 409, 1, `{"message":"The logical partition LP1 has status operating; activating it again needs force."}`, "/api/logical-partitions/" + lpar1, "operating"},
 		{"activate operating LPAR with force", lparOp(lpar1, "activate"), `{"force":true,"activation-profile-name":"LP1"}`, 200, 0, `{"message":"Logical partition LP1 activated."}`, "/api/logical-partitions/" + lpar1, "operating"},
 		{"activate not-operating LPAR", lparOp(lpar3, "activate"), "{}", 200, 0, `{"message":"Logical partition LP3 activated."}`, "/api/logical-partitions/" + lpar3, "not-operating"},
+		// The HMC accepts a profile name it cannot use, and the activation
+		// fails 500.263.
+		{"activate with another LPAR's image profile", lparOp(lpar2, "activate"), `{"activation-profile-name":"LP1"}`, 500, 263,
+			`{"message":"The image activation profile LP1 is not named after logical partition LP2; it activates logical partition LP1 only."}`, "/api/logical-partitions/" + lpar2, "not-activated"},
+		{"activate with an unknown profile", lparOp(lpar2, "activate"), `{"activation-profile-name":"NOPE"}`, 500, 263,
+			`{"message":"No image or load activation profile of the CPC is named \"NOPE\"."}`, "/api/logical-partitions/" + lpar2, "not-activated"},
 		{"stop operating LPAR", lparOp(lpar1, "stop"), "", 200, 0, `{"message":"Logical partition LP1 stopped."}`, "/api/logical-partitions/" + lpar1, "not-operating"},
 		{"stop not-operating LPAR", lparOp(lpar3, "stop"), "", 200, 0, `{"message":"Logical partition LP3 stopped."}`, "/api/logical-partitions/" + lpar3, "not-operating"},
 		{"stop not-activated LPAR", lparOp(lpar2, "stop"), "", 409, 1, `{"message":"The logical partition LP2 has status not-activated."}`, "/api/logical-partitions/" + lpar2, "not-activated"},
@@ -471,8 +477,6 @@ func TestSynchronousErrors(t *testing.T) {
 		{"trailing slash", "GET", "/api/cpcs/", "", 404, 1},
 		{"empty segment", "GET", "/api/cpcs//partitions", "", 404, 1},
 		{"unknown operation", "POST", lparOp(lpar2, "scsi-load"), "", 404, 1},
-		{"profile of another LPAR", "POST", activate, `{"activation-profile-name":"LP1"}`, 400, 7},
-		{"unknown profile", "POST", activate, `{"activation-profile-name":"NOPE"}`, 400, 7},
 		{"load address not a device", "POST", lparOp(lpar3, "load"), `{"load-address":"0x100"}`, 400, 7},
 		{"unknown property", "GET", "/api/logical-partitions/" + lpar1 + "?properties=status,nope", "", 400, 14},
 		{"empty property", "GET", "/api/cpcs/" + cpc1 + "?properties=", "", 400, 14},
