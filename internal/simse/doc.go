@@ -26,7 +26,10 @@
 //	POST /api/cpcs/{id}/operations/start, stop     DPM mode only
 //
 // List items carry object-uri, name, status and target-name (CPCs also
-// dpm-enabled, partitions type; profiles element-uri and name); the lists
+// dpm-enabled, partitions type; profiles element-uri and name; over BCPii,
+// as HWIREST answers, CPCs also location, "local" for the requesting
+// partition's CPC and "remote" for the others, and LPARs request-origin,
+// true for the requesting partition); the lists
 // take the HMC's name filter, a regular expression the whole name must
 // match, case-sensitively as zhmcclient's mock HMC matches it, and List
 // Partitions also status and type. A CPC in the other mode lists no

@@ -1,6 +1,7 @@
 package simse_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
@@ -37,5 +38,38 @@ func TestStopStartAppliance(t *testing.T) {
 	}
 	if s := h.status("/api/logical-partitions/s1"); s != "operating" {
 		t.Errorf("SSC1 %s after refused stop and start", s)
+	}
+}
+
+// TestBCPiiListOrigin: over BCPii, List CPCs says which CPC is the
+// requester's (location local, the others remote) and List Logical
+// Partitions which LPAR is the requester (request-origin), as HWIREST
+// answers them; an API user's lists carry neither.
+func TestBCPiiListOrigin(t *testing.T) {
+	h := newHarness(t, "")
+	get := func(owner jobs.Owner, uri string) string {
+		t.Helper()
+		resp, err := h.se.Invoke(t.Context(), bcpiiRequest(owner, "IBM390PS.CPC1", "GET", uri, ""))
+		if err != nil {
+			t.Fatalf("GET %s: %v", uri, err)
+		}
+		return string(resp.Body)
+	}
+	lp3 := jobs.Owner{Kind: jobs.PartitionOwner, Name: "IBM390PS.CPC1.LP3"}
+	cpcs := get(lp3, "/api/cpcs")
+	if !strings.Contains(cpcs, `"location":"local","name":"CPC1"`) || !strings.Contains(cpcs, `"location":"remote","name":"CPC2"`) {
+		t.Errorf("List CPCs as LP3: %s", cpcs)
+	}
+	lpars := get(lp3, "/api/cpcs/"+cpc1+"/logical-partitions?name=LP[13]")
+	if !strings.Contains(lpars, `"name":"LP1","object-uri":"/api/logical-partitions/`+lpar1+`","request-origin":false`) ||
+		!strings.Contains(lpars, `"name":"LP3","object-uri":"/api/logical-partitions/`+lpar3+`","request-origin":true`) {
+		t.Errorf("List Logical Partitions as LP3: %s", lpars)
+	}
+	resp, err := h.invoke(alice, "GET", "/api/cpcs/"+cpc1+"/logical-partitions", "")
+	if err != nil || strings.Contains(string(resp.Body), "request-origin") {
+		t.Errorf("an API user's list: %s %v", resp.Body, err)
+	}
+	if resp, err = h.invoke(alice, "GET", "/api/cpcs", ""); err != nil || strings.Contains(string(resp.Body), "location") {
+		t.Errorf("an API user's List CPCs: %s %v", resp.Body, err)
 	}
 }

@@ -111,6 +111,10 @@ type query struct {
 	statuses, types []string
 	// props are the properties Get Properties is to answer; nil for all.
 	props []string
+	// origin is the requesting partition of a BCPii request, zero for an
+	// API user's. BCPii lists say which CPC is the requester's (location)
+	// and which LPAR is the requester (request-origin).
+	origin bcpii.TargetName
 }
 
 // parseQuery checks the query of a request against the parameters its
@@ -186,6 +190,16 @@ func (q query) matches(name, status, typ string) bool {
 	return false
 }
 
+// isOrigin reports whether target names the requesting partition, or
+// with cpc its CPC.
+func (q query) isOrigin(target string, cpc bool) bool {
+	t, err := bcpii.ParseTargetName(target)
+	if cpc {
+		return err == nil && t.Equal(q.origin.CPC())
+	}
+	return err == nil && t.Equal(q.origin)
+}
+
 // pick answers the properties q asks for; a name the object lacks is
 // 400.14.
 func (q query) pick(props map[string]any) (map[string]any, error) {
@@ -227,10 +241,17 @@ func (s *SE) answer(m bcpii.Match, q query) (any, error) {
 		cpcs := []map[string]any{}
 		for _, c := range s.cpcs {
 			if q.matches(c.name, "", "") {
-				cpcs = append(cpcs, map[string]any{
+				item := map[string]any{
 					"object-uri": c.uri, "name": c.name, "status": c.status,
 					"target-name": c.target, "dpm-enabled": c.dpm,
-				})
+				}
+				if !q.origin.IsZero() {
+					item["location"] = "remote"
+					if q.isOrigin(c.target, true) {
+						item["location"] = "local"
+					}
+				}
+				cpcs = append(cpcs, item)
 			}
 		}
 		return map[string]any{"cpcs": cpcs}, nil
@@ -253,6 +274,9 @@ func (s *SE) answer(m bcpii.Match, q query) (any, error) {
 			item := map[string]any{"object-uri": c.uri, "name": c.name, "status": c.status, "target-name": c.target}
 			if c.kind == bcpii.KindPartition {
 				item["type"] = c.ptype
+			}
+			if c.kind == bcpii.KindLogicalPartition && !q.origin.IsZero() {
+				item["request-origin"] = q.isOrigin(c.target, false)
 			}
 			items = append(items, item)
 		}

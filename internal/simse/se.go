@@ -322,6 +322,9 @@ func (s *SE) invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.Oper
 		return bcpii.OperationResponse{}, err
 	}
 	if m.Route.Action == "" {
+		if req.Owner.Kind == jobs.PartitionOwner {
+			q.origin, _ = bcpii.ParseTargetName(req.Owner.Name)
+		}
 		return s.get(m, q)
 	}
 	return s.start(ctx, req, m, opts)
