@@ -85,7 +85,9 @@ func TestZhmcclientActivateLoadDeactivate(t *testing.T) {
 		t.Fatalf("logon: %d %s", logon.status, logon.body)
 	}
 	session := jsonField(t, logon.body, "api-session")
-	r := &replay{t: t, g: g, c: c.rest, hdr: http.Header{"X-Api-Session": {session}, "Accept": {"*/*"}},
+	// zhmcclient's standard headers go on every request, GETs included.
+	r := &replay{t: t, g: g, c: c.rest, hdr: http.Header{"X-Api-Session": {session}, "Accept": {"*/*"},
+		"Content-Type": {"application/json"}, "User-Agent": {"python-zhmcclient/1.18.0"}},
 		jobs: c.jobs, md: []string{rpctypes.SessionKey, session}}
 	cpc := "/api/cpcs/" + cpc1ID
 	lpar := "/api/logical-partitions/" + lp2ID
@@ -209,7 +211,10 @@ func TestGolangZhmcclientNewClient(t *testing.T) {
 	if logon.status != 200 {
 		t.Fatalf("logon: %d %s", logon.status, logon.body)
 	}
-	r := &replay{t: t, g: g, c: c.rest, hdr: http.Header{"X-Api-Session": {jsonField(t, logon.body, "api-session")}, "Accept": {"*/*"}}}
+	// golang-zhmcclient sends its JSON content type on every request, GETs
+	// included.
+	r := &replay{t: t, g: g, c: c.rest, hdr: http.Header{"X-Api-Session": {jsonField(t, logon.body, "api-session")}, "Accept": {"*/*"},
+		"Content-Type": {"application/json"}}}
 	mc := r.do("POST", "/api/services/metrics/context", nil, `{"anticipated-frequency-seconds":15,"metric-groups":["logical-partition-usage"]}`, 200, "")
 	var ctx struct {
 		URI    string `json:"metrics-context-uri"`
