@@ -59,3 +59,39 @@ func TestZhmcclientStopStartResetRestart(t *testing.T) {
 	r.do("DELETE", job, nil, "", 204, "")
 	status(lp3, "operating")
 }
+
+// TestZhmcclientActivateWithProfile makes the requests of zhmcclient's
+// Lpar.activate(activation_profile_name=...): naming another LPAR's image
+// profile, the HMC accepts the request and the job ends 500.263 (which
+// zhmcclient raises as HTTPError 500,263, as its tests against an HMC
+// expect); naming a load profile, zhmcclient reads the LPAR's image
+// profile, sees a name other than the LPAR's, and waits for operating.
+func TestZhmcclientActivateWithProfile(t *testing.T) {
+	g := sessionGateway(t, nil)
+	c := newSessionClients(t, g)
+	logon := c.logonREST(t, sessionUser, sessionPassword)
+	if logon.status != 200 {
+		t.Fatalf("logon: %d %s", logon.status, logon.body)
+	}
+	session := jsonField(t, logon.body, "api-session")
+	r := &replay{t: t, g: g, c: c.rest, jobs: c.jobs, md: []string{rpctypes.SessionKey, session},
+		hdr: http.Header{"X-Api-Session": {session}, "Accept": {"*/*"}, "Content-Type": {"application/json"}}}
+	cpc := "/api/cpcs/" + cpc1ID
+	lpar := "/api/logical-partitions/" + lp2ID
+
+	job := jobURIOf(t, r.do("POST", lpar+"/operations/activate", nil, `{"activation-profile-name": "LP1"}`, 202, ""))
+	r.job(job, nil, `{"job-reason-code":263,"job-results":{"message":"The image activation profile LP1 is not named after logical partition LP2; it activates logical partition LP1 only."},"job-status-code":500,"status":"complete"}`)
+	r.do("DELETE", job, nil, "", 204, "")
+	r.do("GET", cpc+"/logical-partitions?name=LP2", nil, "", 200,
+		`{"logical-partitions":[{"name":"LP2","object-uri":"`+lpar+`","status":"not-activated","target-name":"IBM390PS.CPC1.LP2"}]}`)
+
+	job = jobURIOf(t, r.do("POST", lpar+"/operations/activate", nil, `{"activation-profile-name": "ZOSLOAD"}`, 202, ""))
+	r.job(job, nil, `{"job-results":{"message":"Logical partition LP2 activated."},"job-status-code":200,"status":"complete"}`)
+	r.do("DELETE", job, nil, "", 204, "")
+	r.do("GET", cpc+"/image-activation-profiles", nil, "", 200, "")
+	r.do("GET", cpc+"/image-activation-profiles/LP2", nil, "", 200, "")
+	r.do("GET", cpc+"/logical-partitions?name=LP2", nil, "", 200,
+		`{"logical-partitions":[{"name":"LP2","object-uri":"`+lpar+`","status":"operating","target-name":"IBM390PS.CPC1.LP2"}]}`)
+	r.do("GET", lpar+"?properties=last-used-activation-profile,last-used-load-address", nil, "", 200,
+		`{"last-used-activation-profile":"ZOSLOAD","last-used-load-address":"0A80"}`)
+}
