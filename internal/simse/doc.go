@@ -98,7 +98,8 @@
 // The wrong states, all 409.1: any operation on an LPAR or partition whose
 // CPC is not operating; any LPAR operation but activate on a not-activated
 // LPAR; activate, load, deactivate, reset-normal and reset-clear of an
-// operating LPAR without "force":true; LPAR stop and start of an LPAR in ssc
+// operating LPAR without "force":true (the resets also of one in
+// exceptions); LPAR stop and start of an LPAR in ssc
 // or zaware mode (an activated LPAR, operating or not, may otherwise be
 // stopped and started, as the HMC's Stop and Start Logical Partition
 // permit); partition start unless stopped, stop unless active; CPC

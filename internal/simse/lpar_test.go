@@ -73,3 +73,31 @@ func TestBCPiiListOrigin(t *testing.T) {
 		t.Errorf("an API user's List CPCs: %s %v", resp.Body, err)
 	}
 }
+
+// TestResetExceptions: the HMC's Reset Normal and Reset Clear need force
+// for an LPAR in exceptions, as for an operating one.
+func TestResetExceptions(t *testing.T) {
+	const inv = `
+cpcs:
+  - name: C1
+    object-id: c1
+    target-name: NET.C1
+    status: operating
+    logical-partitions:
+      - {name: X1, object-id: x1, status: exceptions}
+`
+	for _, op := range []string{"reset-normal", "reset-clear"} {
+		h := newHarness(t, inv)
+		id := h.start(alice, lparOp("x1", op), "{}")
+		h.clock.Advance(simse.DefaultDuration)
+		checkEnded(t, h.ended(alice, id), jobs.Complete, 409, 1, `{"message":"The logical partition X1 has status exceptions; resetting it needs force."}`)
+		id = h.start(alice, lparOp("x1", op), `{"force":true}`)
+		h.clock.Advance(simse.DefaultDuration)
+		if j := h.ended(alice, id); j.StatusCode != 200 {
+			t.Errorf("%s with force: %+v", op, j)
+		}
+		if s := h.status("/api/logical-partitions/x1"); s != "not-operating" {
+			t.Errorf("X1 %s after %s with force", s, op)
+		}
+	}
+}

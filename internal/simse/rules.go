@@ -442,7 +442,9 @@ func lparWrongState(o *object, op string, opts options, bad func(string) string)
 			return bad("; loading it again needs force")
 		}
 	case "reset-normal", "reset-clear":
-		if o.status == "operating" && !opts.force {
+		// As the HMC's Reset Normal and Reset Clear: force for an
+		// operating LPAR and for one in exceptions.
+		if (o.status == "operating" || o.status == "exceptions") && !opts.force {
 			return bad("; resetting it needs force")
 		}
 	case "deactivate":
