@@ -76,6 +76,10 @@ var (
 	// getProperties is the query of Get Properties: a comma-separated
 	// list of the properties wanted, and whether a cached value will do.
 	getProperties = []string{"properties", "cached-acceptable"}
+	// imageProfileQuery is List Image Activation Profiles' query: the name
+	// filter, and properties each entry is to carry besides element-uri
+	// and name.
+	imageProfileQuery = []string{"name", "additional-properties"}
 )
 
 // routes is the route table. Patterns are distinct and none overlaps
@@ -88,7 +92,7 @@ var routes = []Route{
 	{Method: "GET", Pattern: "/api/cpcs/{id}", Name: "Get CPC Properties", Kind: KindCPC, Target: TargetCPC, Query: getProperties},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/logical-partitions", Name: "List Logical Partitions of CPC", Kind: KindLogicalPartition, List: true, Target: TargetCPC, Query: nameFilter},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/partitions", Name: "List Partitions of a CPC", Kind: KindPartition, List: true, Target: TargetCPC, Query: partitionFilters},
-	{Method: "GET", Pattern: "/api/cpcs/{id}/image-activation-profiles", Name: "List Image Activation Profiles", Kind: KindImageProfile, List: true, Target: TargetCPC, Query: nameFilter},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/image-activation-profiles", Name: "List Image Activation Profiles", Kind: KindImageProfile, List: true, Target: TargetCPC, Query: imageProfileQuery},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/image-activation-profiles/{name}", Name: "Get Image Activation Profile Properties", Kind: KindImageProfile, Target: TargetCPC, Query: getProperties},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/load-activation-profiles", Name: "List Load Activation Profiles", Kind: KindLoadProfile, List: true, Target: TargetCPC, Query: nameFilter},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/load-activation-profiles/{name}", Name: "Get Load Activation Profile Properties", Kind: KindLoadProfile, Target: TargetCPC, Query: getProperties},

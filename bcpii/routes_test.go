@@ -37,7 +37,7 @@ func TestMatchRoute(t *testing.T) {
 		{"GET", "/api/cpcs/c1", "Get CPC Properties", KindCPC, false, "", Object{KindCPC, "c1"}, TargetCPC, false, props, ""},
 		{"GET", "/api/console", "Get Console Properties", KindConsole, false, "", Object{}, TargetNone, false, props, ""},
 		{"POST", "/api/services/metrics/context", "Create Metrics Context", KindConsole, false, "", Object{}, TargetNone, false, nil, ""},
-		{"GET", "/api/cpcs/c1/image-activation-profiles?name=LP1", "List Image Activation Profiles", KindImageProfile, true, "", c1, TargetCPC, false, name, ""},
+		{"GET", "/api/cpcs/c1/image-activation-profiles?name=LP1", "List Image Activation Profiles", KindImageProfile, true, "", c1, TargetCPC, false, []string{"name", "additional-properties"}, ""},
 		{"GET", "/api/cpcs/c1/image-activation-profiles/LP1", "Get Image Activation Profile Properties", KindImageProfile, false, "", c1, TargetCPC, false, props, "LP1"},
 		{"GET", "/api/cpcs/c1/load-activation-profiles", "List Load Activation Profiles", KindLoadProfile, true, "", c1, TargetCPC, false, name, ""},
 		{"GET", "/api/cpcs/c1/load-activation-profiles/ZOS", "Get Load Activation Profile Properties", KindLoadProfile, false, "", c1, TargetCPC, false, props, "ZOS"},

@@ -31,8 +31,10 @@
 // partition's CPC and "remote" for the others, and LPARs request-origin,
 // true for the requesting partition); the lists
 // take the HMC's name filter, a regular expression the whole name must
-// match, case-sensitively as zhmcclient's mock HMC matches it, and List
-// Partitions also status and type. A CPC in the other mode lists no
+// match, case-sensitively as zhmcclient's mock HMC matches it, List
+// Partitions also status and type, and List Image Activation Profiles
+// additional-properties (properties each entry carries; one a profile
+// lacks is 400.14). A CPC in the other mode lists no
 // partitions or profiles of the kind asked for, as the HMC answers. A List
 // Logical Partitions of CPC whose name filter matches none answers 404.1,
 // as the HMC does (the other lists answer an empty list). Get

@@ -111,6 +111,9 @@ type query struct {
 	statuses, types []string
 	// props are the properties Get Properties is to answer; nil for all.
 	props []string
+	// extra are the additional-properties each entry of List Image
+	// Activation Profiles carries.
+	extra []string
 	// origin is the requesting partition of a BCPii request, zero for an
 	// API user's. BCPii lists say which CPC is the requester's (location)
 	// and which LPAR is the requester (request-origin).
@@ -165,6 +168,8 @@ func (q *query) add(name, v string) error {
 			q.props = []string{}
 		}
 		q.props = append(q.props, strings.Split(v, ",")...)
+	case "additional-properties":
+		q.extra = append(q.extra, strings.Split(v, ",")...)
 	case "cached-acceptable":
 		if v != "true" && v != "false" {
 			return hmcerr.ErrBadQueryParm.WithMessage("The cached-acceptable query parameter must be true or false.")
@@ -302,9 +307,18 @@ func profileAnswer(cpc *object, m bcpii.Match, q query) (any, error) {
 	}
 	items := []map[string]any{}
 	for _, p := range cpc.profiles[m.Route.Kind] {
-		if q.matches(p.name, "", "") {
-			items = append(items, map[string]any{"element-uri": p.uri, "name": p.name})
+		if !q.matches(p.name, "", "") {
+			continue
 		}
+		item := map[string]any{"element-uri": p.uri, "name": p.name}
+		if len(q.extra) > 0 {
+			extra, err := query{props: q.extra}.pick(profileProperties(p, cpc))
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(item, extra)
+		}
+		items = append(items, item)
 	}
 	return map[string]any{m.Route.Kind + "s": items}, nil
 }

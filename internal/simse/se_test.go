@@ -487,6 +487,8 @@ func TestSynchronousErrors(t *testing.T) {
 		{"unknown profile properties", "GET", "/api/cpcs/" + cpc1 + "/image-activation-profiles/NOPE", "", 404, 1},
 		{"profile name as another case", "GET", "/api/cpcs/" + cpc1 + "/image-activation-profiles/lp1", "", 404, 1},
 		{"profiles of an unknown CPC", "GET", "/api/cpcs/nope/load-activation-profiles", "", 404, 1},
+		{"additional property profiles lack", "GET", "/api/cpcs/" + cpc1 + "/image-activation-profiles?additional-properties=nope", "", 400, 14},
+		{"additional properties of load profiles", "GET", "/api/cpcs/" + cpc1 + "/load-activation-profiles?additional-properties=name", "", 400, 1},
 		// The HMC's List Logical Partitions of CPC answers 404.1 when the
 		// name filter, matched case-sensitively, matches none.
 		{"LPAR name filter matching none", "GET", "/api/cpcs/" + cpc1 + "/logical-partitions?name=lp1", "", 404, 1},
@@ -578,6 +580,9 @@ func TestQueries(t *testing.T) {
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP1","name":"LP1"},` +
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","name":"LP2"},` +
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP3","name":"LP3"}]}`},
+		{"/api/cpcs/" + cpc1 + "/image-activation-profiles?name=LP[12]&additional-properties=load-at-activation,operating-mode", `{"image-activation-profiles":[` +
+			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP1","load-at-activation":true,"name":"LP1","operating-mode":"esa390"},` +
+			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","load-at-activation":false,"name":"LP2","operating-mode":"esa390"}]}`},
 		{"/api/cpcs/" + cpc1 + "/image-activation-profiles?name=LP2", `{"image-activation-profiles":[` +
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","name":"LP2"}]}`},
 		{"/api/cpcs/" + cpc1 + "/image-activation-profiles/LP2", `{"class":"image-activation-profile","description":"","element-id":"LP2",` +
