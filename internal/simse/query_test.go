@@ -25,10 +25,12 @@ func FuzzQuery(f *testing.F) {
 	for _, q := range []string{
 		"name=CPC1", "name=CPC.*&name=(", "properties=status,name", "properties=nope", "cached-acceptable=true",
 		"status=active&type=linux", "status=x", "name=%zz", "properties=&properties=,", "name=[[:alpha:]]+", "a;b",
+		"additional-properties=load-at-activation,nope",
 	} {
 		f.Add(0, q)
 		f.Add(2, q)
 		f.Add(3, q)
+		f.Add(6, q)
 	}
 	reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: clock.NewFake(epoch)})
 	if err != nil {
