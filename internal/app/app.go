@@ -60,9 +60,11 @@ type Config struct {
 	// StompAddr is the STOMP (HMC notification) listen address; empty
 	// means ":61612", the HMC's port, and "-" none.
 	StompAddr string
-	// Store is StoreBolt (empty means this: DataDir/jobs.db) or StoreMemory
-	// (nothing survives a restart).
+	// Store is StoreBolt (empty means this: DataDir/jobs.db), StoreMemory
+	// (nothing survives a restart) or StoreEtcd (an etcd cluster, see Etcd).
 	Store string
+	// Etcd configures the etcd store.
+	Etcd EtcdConfig
 	// Plaintext serves gRPC and REST without TLS. For local development
 	// only.
 	Plaintext bool
@@ -168,9 +170,14 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("config: a data directory is required"))
 	}
 	switch c.Store {
-	case "", StoreBolt, StoreMemory:
+	case "", StoreBolt, StoreMemory, StoreEtcd:
 	default:
-		errs = append(errs, fmt.Errorf("config: store %q is not %q or %q", c.Store, StoreBolt, StoreMemory))
+		errs = append(errs, fmt.Errorf("config: store %q is not %q, %q or %q", c.Store, StoreBolt, StoreMemory, StoreEtcd))
+	}
+	errs = append(errs, c.Etcd.validate(c.Store)...)
+	if c.Store == StoreEtcd && (c.Backend == "" || c.Backend == BackendSim) {
+		errs = append(errs, errors.New("config: the etcd store is for replicas, and the simulated SE keeps its objects' state in its own process, "+
+			"which replicas cannot share: run one gateway with the sim backend as the upstream HMC of the replicas (--backend hmc --store etcd)"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("config: a TLS certificate and key go together"))
@@ -304,13 +311,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer o.close()
-	store, closeStore, err := openStore(cfg)
+	store, closeStore, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
 	if cfg.Store == StoreBolt {
 		dropSideFiles(cfg.DataDir, log)
+	}
+	cursorKey, err := storeCursorKey(ctx, store, filepath.Join(cfg.DataDir, "cursor.key"))
+	if err != nil {
+		return fmt.Errorf("cursor key: %w", err)
 	}
 	store = o.store(cfg, store)
 	observeCtx, stopObserve := context.WithCancel(context.WithoutCancel(ctx))
@@ -334,7 +345,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() { backendDone <- runBackend(backendCtx) }()
 	defer func() { stopBackend(); <-backendDone }()
 
-	g, err := build(cfg, reg, backend, o, log)
+	g, err := build(cfg, reg, backend, o, cursorKey, log)
 	if err != nil {
 		return err
 	}
@@ -364,14 +375,10 @@ type servers struct {
 // connections, the Unix socket, and the REST gateway in-process, whose
 // requests its authentication interceptor judges by the credentials the
 // gateway collected.
-func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, log *slog.Logger) (*servers, error) {
+func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, cursorKey []byte, log *slog.Logger) (*servers, error) {
 	auth, err := authenticator(cfg)
 	if err != nil {
 		return nil, err
-	}
-	cursorKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "cursor.key"))
-	if err != nil {
-		return nil, fmt.Errorf("cursor key: %w", err)
 	}
 	g := &servers{auth: auth, ops: o}
 	var creds credentials.TransportCredentials
@@ -492,9 +499,12 @@ func dropSideFiles(dir string, log *slog.Logger) {
 	}
 }
 
-func openStore(cfg Config) (jobs.Store, func(), error) {
-	if cfg.Store == StoreMemory {
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (jobs.Store, func(), error) {
+	switch cfg.Store {
+	case StoreMemory:
 		return memstore.New(), func() {}, nil
+	case StoreEtcd:
+		return openEtcd(ctx, cfg, log)
 	}
 	st, err := boltstore.Open(filepath.Join(cfg.DataDir, "jobs.db"))
 	if err != nil {

@@ -363,3 +363,28 @@ func copyJob(j jobs.Job) jobs.Job {
 	}
 	return j
 }
+
+// Secret returns the value kept under name in the store's prefix, first
+// storing fresh there if there is none, so that every gateway on the
+// prefix gets the same value.
+func (s *Store) Secret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
+	rctx, done := s.request(ctx)
+	defer done()
+	k := s.keys.prefix + "meta/" + name
+	resp, err := s.cli.Txn(rctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+		Then(clientv3.OpPut(k, string(fresh))).
+		Else(clientv3.OpGet(k)).Commit()
+	if err != nil {
+		return nil, s.wrap(ctx, "secret", name, err)
+	}
+	s.observe(resp.Header)
+	if resp.Succeeded {
+		return fresh, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) != 1 || len(kvs[0].Value) != len(fresh) {
+		return nil, fmt.Errorf("etcdstore: %s under %q is malformed", name, s.keys.prefix)
+	}
+	return kvs[0].Value, nil
+}
