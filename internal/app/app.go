@@ -319,9 +319,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.Store == StoreBolt {
 		dropSideFiles(cfg.DataDir, log)
 	}
-	cursorKey, err := storeCursorKey(ctx, store, filepath.Join(cfg.DataDir, "cursor.key"))
+	sh, err := sharedState(ctx, store, cfg.DataDir)
 	if err != nil {
-		return fmt.Errorf("cursor key: %w", err)
+		return err
 	}
 	store = o.store(cfg, store)
 	observeCtx, stopObserve := context.WithCancel(context.WithoutCancel(ctx))
@@ -345,7 +345,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() { backendDone <- runBackend(backendCtx) }()
 	defer func() { stopBackend(); <-backendDone }()
 
-	g, err := build(cfg, reg, backend, o, cursorKey, log)
+	g, err := build(cfg, reg, backend, o, sh, log)
 	if err != nil {
 		return err
 	}
@@ -375,8 +375,8 @@ type servers struct {
 // connections, the Unix socket, and the REST gateway in-process, whose
 // requests its authentication interceptor judges by the credentials the
 // gateway collected.
-func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, cursorKey []byte, log *slog.Logger) (*servers, error) {
-	auth, err := authenticator(cfg)
+func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, sh shared, log *slog.Logger) (*servers, error) {
+	auth, err := authenticator(cfg, sh.sessions)
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +393,7 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, curso
 		Authenticator: auth,
 		Loopback:      !cfg.NoLoopbackIdentity,
 		Backend:       backend,
-		CursorKey:     cursorKey,
+		CursorKey:     sh.cursorKey,
 		Credentials:   creds,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,

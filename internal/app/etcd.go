@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore"
@@ -136,12 +138,26 @@ func openEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*etcdstore.Sto
 	return st, func() { _ = cli.Close() }, nil
 }
 
-// storeCursorKey is the cursor key: with the etcd store one for every
-// replica under the prefix, so that a cursor one gave works at another;
-// else the data directory's.
-func storeCursorKey(ctx context.Context, st jobs.Store, path string) ([]byte, error) {
+// shared is what replicas on one store must agree on: the key that signs
+// cursors, so that a cursor one gave works at another, and the
+// web-services sessions. With the etcd store both live under its prefix;
+// else the cursor key is in the data directory and sessions in memory.
+type shared struct {
+	cursorKey []byte
+	sessions  bcpii.SessionTable // nil: in memory
+}
+
+func sharedState(ctx context.Context, st jobs.Store, dataDir string) (shared, error) {
 	if es, ok := st.(*etcdstore.Store); ok {
-		return es.Secret(ctx, "cursor-key", server.NewCursorKey())
+		key, err := es.Secret(ctx, "cursor-key", server.NewCursorKey())
+		if err != nil {
+			return shared{}, fmt.Errorf("cursor key: %w", err)
+		}
+		return shared{cursorKey: key, sessions: es.Sessions()}, nil
 	}
-	return loadOrCreateKey(path)
+	key, err := loadOrCreateKey(filepath.Join(dataDir, "cursor.key"))
+	if err != nil {
+		return shared{}, fmt.Errorf("cursor key: %w", err)
+	}
+	return shared{cursorKey: key}, nil
 }
