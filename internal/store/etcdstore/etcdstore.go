@@ -281,7 +281,7 @@ func (s *Store) getOwned(ctx context.Context, owner jobs.Owner, id string) (jobs
 // Update replaces the stored job if its revision is still j.Revision.
 func (s *Store) Update(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	j = copyJob(j)
-	u, err := s.update(ctx, j, nil)
+	u, err := s.update(ctx, j, fenceOf(ctx))
 	return u, s.wrap(ctx, "update", j.ID, err)
 }
 
@@ -352,7 +352,7 @@ func (s *Store) delete(ctx context.Context, id string, revision int64) error {
 		return jobs.ErrConflict
 	}
 	ops := append([]clientv3.Op{clientv3.OpDelete(s.keys.job(id))}, s.indexOps(&old, nil)...)
-	_, err = s.commit(ctx, id, revision, nil, ops)
+	_, err = s.commit(ctx, id, revision, fenceOf(ctx), ops)
 	return err
 }
 

@@ -37,7 +37,7 @@ func (s *Store) Check(ctx context.Context) error {
 			got[k] = -1
 		case strings.HasPrefix(rest, dirOwners), strings.HasPrefix(rest, dirLive):
 			got[k] = entryRevision(kv.Value, kv.CreateRevision)
-		case strings.HasPrefix(rest, "meta/"), strings.HasPrefix(rest, "s/"), strings.HasPrefix(rest, "t/"):
+		case strings.HasPrefix(rest, "meta/"), strings.HasPrefix(rest, "s/"), strings.HasPrefix(rest, "t/"), strings.HasPrefix(rest, "c/"), strings.HasPrefix(rest, "lead/"):
 		default:
 			return fmt.Errorf("unexpected key %q", k)
 		}
