@@ -104,6 +104,7 @@ func defineFlags(fs *flag.FlagSet, cfg *app.Config, o *options, getenv func(stri
 	fs.StringVar(&cfg.Etcd.CertFile, "etcd-cert", "", "PEM client certificate for etcd (turns on TLS)")
 	fs.StringVar(&cfg.Etcd.KeyFile, "etcd-key", "", "PEM private key of --etcd-cert")
 	fs.StringVar(&cfg.Etcd.Prefix, "etcd-prefix", "", "key prefix of this gateway's data in etcd; replicas share one (default "+app.DefaultEtcdPrefix+")")
+	fs.DurationVar(&cfg.Etcd.LeaseTTL, "lease-ttl", 0, "with --store etcd: how long a replica's claims on its jobs outlive it, whole seconds (default 10s)")
 	fs.StringVar(&cfg.Etcd.CredentialsFile, "etcd-credentials", "", `file with the etcd user: "userid: ..." and "password: ..." lines (default: env BCPII_ETCD_USERID and BCPII_ETCD_PASSWORD, else none)`)
 	fs.BoolVar(&cfg.Plaintext, "plaintext", false, "serve gRPC and REST without TLS (local development only)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM server certificate (default: self-signed, created in the data directory)")

@@ -323,6 +323,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	raw := store // the etcd store's own type tells replicas apart
 	store = o.store(cfg, store)
 	observeCtx, stopObserve := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopObserve()
@@ -332,7 +333,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer reg.Close()
-	backend, runBackend, err := newBackend(cfg, reg, log)
+	backend, runBackend, err := newBackend(cfg, raw, reg, log)
 	if err != nil {
 		return err
 	}
@@ -345,6 +346,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() { backendDone <- runBackend(backendCtx) }()
 	defer func() { stopBackend(); <-backendDone }()
 
+	sh.store = raw
 	g, err := build(cfg, reg, backend, o, sh, log)
 	if err != nil {
 		return err
@@ -369,6 +371,7 @@ type servers struct {
 	tls   *tls.Config // nil for plaintext
 	auth  *bcpii.Authenticator
 	ops   *ops
+	store jobs.Store // as opened, not wrapped
 }
 
 // build makes the servers. One gRPC server serves every door: TLS
@@ -380,7 +383,7 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, sh sh
 	if err != nil {
 		return nil, err
 	}
-	g := &servers{auth: auth, ops: o}
+	g := &servers{auth: auth, ops: o, store: sh.store}
 	var creds credentials.TransportCredentials
 	if !cfg.Plaintext {
 		if g.tls, err = serverTLS(cfg, log); err != nil {
@@ -430,7 +433,7 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go reg.RunSweeper(sweepCtx, cfg.SweepInterval)
+	go runSweeper(sweepCtx, cfg, g.store, reg)
 	go sweepSessions(sweepCtx, cfg.Clock, g.auth.Sessions, cfg.SweepInterval)
 	go g.ops.watchReadiness(sweepCtx, cfg.Clock, readinessInterval)
 
@@ -525,7 +528,7 @@ func simulatedSE(cfg Config, reg *jobs.Registry, log *slog.Logger) (*simse.SE, e
 }
 
 // newBackend returns the configured backend and its Run.
-func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backend, func(context.Context) error, error) {
+func newBackend(cfg Config, st jobs.Store, reg *jobs.Registry, log *slog.Logger) (server.Backend, func(context.Context) error, error) {
 	if cfg.Backend != BackendHMC {
 		se, err := simulatedSE(cfg, reg, log)
 		if err != nil {
@@ -540,7 +543,7 @@ func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backen
 			return nil, nil, err
 		}
 	}
-	c, err := upstream.New(upstream.Config{
+	uc := upstream.Config{
 		URL:          cfg.HMCURL,
 		CAFile:       cfg.HMCCAFile,
 		Fingerprint:  cfg.HMCFingerprint,
@@ -549,12 +552,14 @@ func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backen
 		Clock:        cfg.Clock,
 		PollInterval: cfg.HMCPollInterval,
 		Logger:       log.With("backend", BackendHMC),
-	})
+	}
+	run := withClaims(cfg, st, &uc)
+	c, err := upstream.New(uc)
 	if err != nil {
 		return nil, nil, err
 	}
 	log.Info("hmc backend", "url", cfg.HMCURL, "userid", creds.UserID)
-	return c, c.Run, nil
+	return c, func(ctx context.Context) error { return run(ctx, c.Run) }, nil
 }
 
 // sweepSessions removes expired sessions every interval, so that sessions

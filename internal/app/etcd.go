@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -48,11 +49,15 @@ type EtcdConfig struct {
 	// RequestTimeout bounds each request to etcd; zero means 5 seconds.
 	// A request that runs out answers 503.1.
 	RequestTimeout time.Duration
+	// LeaseTTL is how long a replica's claims on the jobs it follows, and
+	// its leadership of the retention sweep, outlive it; zero means 10
+	// seconds. Another replica takes its jobs over within about this long.
+	LeaseTTL time.Duration
 }
 
 func (c EtcdConfig) isSet() bool {
 	return len(c.Endpoints) > 0 || c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.Prefix != "" ||
-		c.CredentialsFile != "" || c.Credentials != (upstream.Credentials{}) || c.RequestTimeout != 0
+		c.CredentialsFile != "" || c.Credentials != (upstream.Credentials{}) || c.RequestTimeout != 0 || c.LeaseTTL != 0
 }
 
 func (c EtcdConfig) validate(store string) []error {
@@ -82,6 +87,9 @@ func (c EtcdConfig) validate(store string) []error {
 	}
 	if c.RequestTimeout < 0 {
 		errs = append(errs, errors.New("config: the etcd request timeout must not be negative"))
+	}
+	if c.LeaseTTL != 0 && (c.LeaseTTL < 2*time.Second || c.LeaseTTL%time.Second != 0) {
+		errs = append(errs, fmt.Errorf("config: the lease TTL %v is not a whole number of seconds of at least 2", c.LeaseTTL))
 	}
 	if c.Prefix != "" && !strings.HasSuffix(c.Prefix, "/") {
 		errs = append(errs, fmt.Errorf("config: etcd prefix %q must end with /", c.Prefix))
@@ -145,6 +153,7 @@ func openEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*etcdstore.Sto
 type shared struct {
 	cursorKey []byte
 	sessions  bcpii.SessionTable // nil: in memory
+	store     jobs.Store         // as opened, before any wrapping
 }
 
 func sharedState(ctx context.Context, st jobs.Store, dataDir string) (shared, error) {
@@ -160,4 +169,43 @@ func sharedState(ctx context.Context, st jobs.Store, dataDir string) (shared, er
 		return shared{}, fmt.Errorf("cursor key: %w", err)
 	}
 	return shared{cursorKey: key}, nil
+}
+
+// replicaName names this process in its claims, for operators.
+func replicaName(cfg Config) string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "gateway"
+	}
+	return fmt.Sprintf("%s/%d rest=%s", host, os.Getpid(), cfg.RESTAddr)
+}
+
+// withClaims gives the upstream client the claims of this replica when
+// the store is etcd, and returns the Run that keeps their lease beside
+// the client's.
+func withClaims(cfg Config, st jobs.Store, uc *upstream.Config) func(ctx context.Context, run func(context.Context) error) error {
+	es, ok := st.(*etcdstore.Store)
+	if !ok {
+		return func(ctx context.Context, run func(context.Context) error) error { return run(ctx) }
+	}
+	claims := es.Claims(replicaName(cfg), cfg.Etcd.LeaseTTL)
+	uc.Claims = claims
+	return func(ctx context.Context, run func(context.Context) error) error {
+		done := make(chan struct{})
+		go func() { defer close(done); claims.Run(ctx) }()
+		err := run(ctx)
+		<-done
+		return err
+	}
+}
+
+// runSweeper runs the retention sweep: with the etcd store on one replica
+// of the cluster at a time, the leader of an election under the prefix.
+func runSweeper(ctx context.Context, cfg Config, st jobs.Store, reg *jobs.Registry) {
+	es, ok := st.(*etcdstore.Store)
+	if !ok {
+		reg.RunSweeper(ctx, cfg.SweepInterval)
+		return
+	}
+	es.Lead(ctx, "sweeper", cfg.Etcd.LeaseTTL, func(ctx context.Context) { reg.RunSweeper(ctx, cfg.SweepInterval) })
 }
