@@ -433,7 +433,9 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go runSweeper(sweepCtx, cfg, g.store, reg)
+	sweeperDone := make(chan struct{})
+	go func() { defer close(sweeperDone); runSweeper(sweepCtx, cfg, g.store, reg) }()
+	defer func() { stopSweep(); <-sweeperDone }() // the leader resigns before the store closes
 	go sweepSessions(sweepCtx, cfg.Clock, g.auth.Sessions, cfg.SweepInterval)
 	go g.ops.watchReadiness(sweepCtx, cfg.Clock, readinessInterval)
 

@@ -177,7 +177,7 @@ func replicaName(cfg Config) string {
 	if err != nil {
 		host = "gateway"
 	}
-	return fmt.Sprintf("%s/%d rest=%s", host, os.Getpid(), cfg.RESTAddr)
+	return fmt.Sprintf("%s/%d %s", host, os.Getpid(), cfg.DataDir)
 }
 
 // withClaims gives the upstream client the claims of this replica when

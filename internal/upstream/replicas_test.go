@@ -1,0 +1,171 @@
+package upstream_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore/etcdtest"
+)
+
+// replicaTTL is the replicas' lease TTL in these tests.
+const replicaTTL = 2 * time.Second
+
+// startReplicas starts n gateways on the hmc backend, all on the etcd
+// server srv under one prefix, with up as their upstream HMC.
+func startReplicas(t *testing.T, up *upstreamGW, srv *etcdtest.Server, n int, poll time.Duration, opts ...func(*app.Config)) []*node {
+	t.Helper()
+	var out []*node
+	for range n {
+		out = append(out, startDownstream(t, up.url(), nil, poll, func(c *app.Config) {
+			c.HMCCAFile = filepath.Join(up.cfg.DataDir, "tls", "gateway.crt")
+			c.Store = app.StoreEtcd
+			c.Etcd = app.EtcdConfig{Endpoints: []string{srv.Endpoint()}, Prefix: "/replicas/", LeaseTTL: replicaTTL}
+			for _, o := range opts {
+				o(c)
+			}
+		}))
+	}
+	return out
+}
+
+// follower returns which of the replicas holds the job's claim.
+func follower(t *testing.T, srv *etcdtest.Server, rs []*node, id string) int {
+	t.Helper()
+	cli := srv.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for ctx.Err() == nil {
+		resp, err := cli.Get(ctx, "/replicas/c/"+id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) == 1 {
+			for i, r := range rs {
+				if strings.HasSuffix(string(resp.Kvs[0].Value), " "+r.cfg.DataDir) {
+					return i
+				}
+			}
+			t.Fatalf("the claim of job %s names %q, no replica", id, resp.Kvs[0].Value)
+		}
+	}
+	t.Fatalf("no replica claimed job %s within %v", id, waitLimit)
+	return -1
+}
+
+// sseCompletion reads the job-completions stream of a replica until it
+// names the job, or fails once limit has passed.
+func sseCompletion(t *testing.T, n *node, session string, id string, ready chan<- struct{}) <-chan string {
+	t.Helper()
+	out := make(chan string, 1)
+	c := n.rest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/job-completions", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("X-API-Session", session)
+	resp, err := c.http.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("job-completions stream: %v %v", resp, err)
+	}
+	close(ready)
+	go func() {
+		defer cancel()
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "data:") && strings.Contains(line, id) {
+				out <- line
+				return
+			}
+		}
+		close(out)
+	}()
+	return out
+}
+
+// TestReplicas runs three replicas on one etcd with a gateway on the
+// simulated SE as their upstream HMC: a job started at one is the same at
+// all; cancel, delete and the completion streams work at the others; a
+// stopped follower's job is taken over and ends.
+func TestReplicas(t *testing.T) {
+	srv := etcdtest.Start(t)
+	up := startUpstream(t, "")
+	rs := startReplicas(t, up, srv, 3, 50*time.Millisecond)
+	a, b, c := rs[0], rs[1], rs[2]
+	ctx := context.Background()
+	ga, gc := a.grpc(t), c.grpc(t)
+
+	// A partition stop by alice at A; B and C answer the same bytes at once.
+	aliceA := a.rest(t).logon(t, aliceUser, alicePassword)
+	code, body := a.rest(t).do(t, "POST", "/api/partitions/"+part2ID+"/operations/stop", "", "X-API-Session", aliceA)
+	if code != 202 {
+		t.Fatalf("partition stop at A: %d %s", code, body)
+	}
+	stopURI := strings.TrimSuffix(strings.TrimPrefix(body, `{"job-uri":"`), `"}`)
+	_, onA := a.rest(t).do(t, "GET", stopURI, "", "X-API-Session", aliceA)
+	for i, r := range rs[1:] {
+		code, got := r.rest(t).do(t, "GET", stopURI, "", "X-API-Session", aliceA)
+		wantREST(t, "the job at replica "+string(rune('B'+i))+" with A's session", code, got, 200, onA)
+	}
+
+	// Watchers at C, over SSE and gRPC, see A's job complete.
+	ready := make(chan struct{})
+	sse := sseCompletion(t, c, aliceA, strings.TrimPrefix(stopURI, "/api/jobs/"), ready)
+	<-ready
+	wctx, wcancel := context.WithTimeout(gc.logon(t, ctx, aliceUser, alicePassword), waitLimit)
+	defer wcancel()
+	stream, err := gc.jobs.WatchJobCompletions(wctx, &bcpiiv1.WatchJobCompletionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatal(err)
+	}
+	up.clock.Advance(3 * time.Second)
+	done, err := stream.Recv()
+	if err != nil || done.JobUri != stopURI || done.Job.GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE {
+		t.Fatalf("gRPC completion at C: %v %v, want %s complete", done, err, stopURI)
+	}
+	if line, ok := <-sse; !ok {
+		t.Fatalf("SSE completion at C: %q", line)
+	}
+
+	// Cancel at B, delete at C, of a job A started.
+	start := ga.start(t, ctx, "/api/partitions/"+part1ID+"/operations/start", part1, "")
+	code, body = b.rest(t).do(t, "POST", "/api/jobs/"+start+"/operations/cancel", "", "X-API-Target-Name", part1)
+	wantREST(t, "cancel at B", code, body, 202, "")
+	j := gc.wait(t, withTarget(ctx, part1), start)
+	if j.Status != bcpiiv1.JobStatus_JOB_STATUS_CANCELED {
+		t.Fatalf("the job canceled at B ended %v", j)
+	}
+	code, body = c.rest(t).do(t, "DELETE", "/api/jobs/"+start, "", "X-API-Target-Name", part1)
+	wantREST(t, "delete at C", code, body, 204, "")
+	code, body = a.rest(t).do(t, "GET", "/api/jobs/"+start, "", "X-API-Target-Name", part1)
+	if code != 404 {
+		t.Fatalf("the job deleted at C is at A: %d %s", code, body)
+	}
+
+	// The follower of a running job stops; another takes it over, and
+	// the job ends once the upstream's does.
+	act := ga.start(t, ctx, "/api/logical-partitions/"+lp2ID+"/operations/activate", lp2, "")
+	f := follower(t, srv, rs, act)
+	rs[f].stop(t)
+	other := rs[(f+1)%3]
+	if g := follower(t, srv, rs, act); g == f {
+		t.Fatalf("the stopped replica still holds job %s", act)
+	}
+	up.clock.Advance(3 * time.Second)
+	j = other.grpc(t).wait(t, withTarget(ctx, lp2), act)
+	if j.Status != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || j.GetJobStatusCode() != 200 {
+		t.Fatalf("the taken-over job ended %v", j)
+	}
+}
