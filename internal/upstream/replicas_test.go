@@ -19,7 +19,7 @@ const replicaTTL = 2 * time.Second
 
 // startReplicas starts n gateways on the hmc backend, all on the etcd
 // server srv under one prefix, with up as their upstream HMC.
-func startReplicas(t *testing.T, up *upstreamGW, srv *etcdtest.Server, n int, poll time.Duration, opts ...func(*app.Config)) []*node {
+func startReplicas(t testing.TB, up *upstreamGW, srv *etcdtest.Server, n int, poll time.Duration, opts ...func(*app.Config)) []*node {
 	t.Helper()
 	var out []*node
 	for range n {
@@ -36,7 +36,7 @@ func startReplicas(t *testing.T, up *upstreamGW, srv *etcdtest.Server, n int, po
 }
 
 // follower returns which of the replicas holds the job's claim.
-func follower(t *testing.T, srv *etcdtest.Server, rs []*node, id string) int {
+func follower(t testing.TB, srv *etcdtest.Server, rs []*node, id string) int {
 	t.Helper()
 	cli := srv.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
@@ -61,7 +61,7 @@ func follower(t *testing.T, srv *etcdtest.Server, rs []*node, id string) int {
 
 // sseCompletion reads the job-completions stream of a replica until it
 // names the job, or fails once limit has passed.
-func sseCompletion(t *testing.T, n *node, session string, id string, ready chan<- struct{}) <-chan string {
+func sseCompletion(t testing.TB, n *node, session string, id string, ready chan<- struct{}) <-chan string {
 	t.Helper()
 	out := make(chan string, 1)
 	c := n.rest(t)
