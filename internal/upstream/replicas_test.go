@@ -99,7 +99,8 @@ func sseCompletion(t testing.TB, n *node, session string, id string, ready chan<
 func TestReplicas(t *testing.T) {
 	srv := etcdtest.Start(t)
 	up := startUpstream(t, "")
-	rs := startReplicas(t, up, srv, 3, 50*time.Millisecond)
+	users := usersFile(t, aliceUser, alicePassword, "bob", "bob-password")
+	rs := startReplicas(t, up, srv, 3, 50*time.Millisecond, func(c *app.Config) { c.UsersFile = users })
 	a, b, c := rs[0], rs[1], rs[2]
 	ctx := context.Background()
 	ga, gc := a.grpc(t), c.grpc(t)
@@ -116,6 +117,10 @@ func TestReplicas(t *testing.T) {
 		code, got := r.rest(t).do(t, "GET", stopURI, "", "X-API-Session", aliceA)
 		wantREST(t, "the job at replica "+string(rune('B'+i))+" with A's session", code, got, 200, onA)
 	}
+
+	// Isolation across replicas: another user, and the local partition,
+	// at B see A's job exactly as a job that does not exist.
+	isolated(t, b, stopURI, aliceA)
 
 	// Watchers at C, over SSE and gRPC, see A's job complete.
 	ready := make(chan struct{})
@@ -167,5 +172,31 @@ func TestReplicas(t *testing.T) {
 	j = other.grpc(t).wait(t, withTarget(ctx, lp2), act)
 	if j.Status != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || j.GetJobStatusCode() != 200 {
 		t.Fatalf("the taken-over job ended %v", j)
+	}
+}
+
+// isolated checks at replica n that other principals than the owner get
+// for job uri the answers they get for a missing job, on every job
+// operation, and that the owner's session still sees it there.
+func isolated(t *testing.T, n *node, uri, ownerSession string) {
+	t.Helper()
+	rc := n.rest(t)
+	bob := rc.logon(t, "bob", "bob-password")
+	missing := "/api/jobs/" + "00000000-0000-4000-8000-000000000000"
+	for _, who := range []struct {
+		name    string
+		headers []string
+	}{{"bob", []string{"X-API-Session", bob}}, {"the local partition", []string{"X-API-Target-Name", lp2}}} {
+		for _, op := range []struct{ method, suffix string }{{"GET", ""}, {"POST", "/operations/cancel"}, {"DELETE", ""}} {
+			code, body := rc.do(t, op.method, uri+op.suffix, "", who.headers...)
+			mcode, mbody := rc.do(t, op.method, missing+op.suffix, "", who.headers...)
+			if code != 404 || code != mcode || !strings.Contains(body, `"reason":1`) ||
+				strings.ReplaceAll(body, uri, missing) != mbody {
+				t.Errorf("%s %s%s by %s at another replica: %d %s; for a missing job %d %s", op.method, uri, op.suffix, who.name, code, body, mcode, mbody)
+			}
+		}
+	}
+	if code, body := rc.do(t, "GET", uri, "", "X-API-Session", ownerSession); code != 200 {
+		t.Errorf("the owner at another replica: %d %s", code, body)
 	}
 }
