@@ -119,13 +119,16 @@ func pollsPerInterval(t testing.TB, n int, poll time.Duration, intervals int) fl
 }
 
 // TestReplicasPollEachJobOnce: with three replicas, the upstream is polled
-// once per running job per interval, not three times.
+// at most once per running job per interval (with the ±10% jitter), not
+// three times. A loaded machine polls less often, never more, so only the
+// upper bound is sharp; the lower one says the jobs are followed at all.
+// BenchmarkReplicaPolls reports the figure.
 func TestReplicasPollEachJobOnce(t *testing.T) {
 	const n = 60
 	got := pollsPerInterval(t, n, 200*time.Millisecond, 10)
 	t.Logf("%d running jobs, 3 replicas: %.1f upstream polls per interval", n, got)
-	if got < 0.8*n || got > 1.2*n {
-		t.Errorf("%.1f upstream polls per interval for %d running jobs, want about %d", got, n, n)
+	if got < 0.2*n || got > 1.2*n {
+		t.Errorf("%.1f upstream polls per interval for %d running jobs, want at most about %d (3 replicas polling each would be %d)", got, n, n, 3*n)
 	}
 }
 

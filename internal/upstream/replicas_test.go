@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore/etcdtest"
@@ -26,7 +29,7 @@ func startReplicas(t testing.TB, up *upstreamGW, srv *etcdtest.Server, n int, po
 		out = append(out, startDownstream(t, up.url(), nil, poll, func(c *app.Config) {
 			c.HMCCAFile = filepath.Join(up.cfg.DataDir, "tls", "gateway.crt")
 			c.Store = app.StoreEtcd
-			c.Etcd = app.EtcdConfig{Endpoints: []string{srv.Endpoint()}, Prefix: "/replicas/", LeaseTTL: replicaTTL}
+			c.Etcd = app.EtcdConfig{Endpoints: []string{srv.Endpoint()}, Prefix: "/replicas/", LeaseTTL: replicaTTL, RequestTimeout: time.Second}
 			for _, o := range opts {
 				o(c)
 			}
@@ -172,6 +175,30 @@ func TestReplicas(t *testing.T) {
 	j = other.grpc(t).wait(t, withTarget(ctx, lp2), act)
 	if j.Status != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || j.GetJobStatusCode() != 200 {
 		t.Fatalf("the taken-over job ended %v", j)
+	}
+
+	// etcd down: queries answer 503.1 in the HMC's words, over REST and
+	// gRPC; once it is back, the same replica answers again by itself.
+	srv.Stop()
+	code, body = other.rest(t).do(t, "GET", "/api/jobs/"+act, "", "X-API-Target-Name", lp2)
+	if code != 503 || !strings.Contains(body, `"reason":1`) || strings.Contains(strings.ToLower(body), "etcd") || strings.Contains(body, "context") {
+		t.Errorf("REST with etcd down: %d %s, want 503.1 without the store's words", code, body)
+	}
+	_, err = other.grpc(t).jobs.GetJob(withTarget(ctx, lp2), &bcpiiv1.GetJobRequest{JobId: act})
+	wantStatus(t, err, codes.Unavailable, 503, 1)
+	if st, _ := status.FromError(err); strings.Contains(strings.ToLower(st.Message()), "etcd") {
+		t.Errorf("gRPC with etcd down says %q", st.Message())
+	}
+	srv.Restart()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		code, body = other.rest(t).do(t, "GET", "/api/jobs/"+act, "", "X-API-Target-Name", lp2)
+		if code == 200 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if code != 200 || !strings.Contains(body, `"status":"complete"`) {
+		t.Errorf("after etcd is back: %d %s", code, body)
 	}
 }
 

@@ -134,19 +134,26 @@ func (s *Store) observe(h header) {
 }
 
 // wrap leaves the errors of the Store contract, the caller's own context
-// errors and nil as they are, and turns any other into ErrUnavailable with
-// the cause kept for the log.
+// errors and nil as they are, and turns any other into ErrUnavailable.
+// The cause kept for the log is flattened to its text: what the etcd
+// client returns wraps gRPC statuses and context errors, which must not
+// decide the caller's answer (a request that ran out of the store's time
+// is 503.1, not "canceled").
 func (s *Store) wrap(ctx context.Context, op, id string, err error) error {
 	switch {
 	case err == nil, errors.Is(err, jobs.ErrNoJob), errors.Is(err, jobs.ErrExists), errors.Is(err, jobs.ErrConflict):
 		return err
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case errors.Is(err, ErrFenced):
+		return ErrUnavailable.WithCause(ErrFenced)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		err = errTimeout
 	}
 	if id != "" {
 		op += " " + id
 	}
-	return ErrUnavailable.WithCause(fmt.Errorf("etcdstore: %s under %q: %w", op, s.keys.prefix, err))
+	return ErrUnavailable.WithCause(fmt.Errorf("etcdstore: %s under %q: %s", op, s.keys.prefix, err.Error()))
 }
 
 // indexOps are the index writes that take a job from old to j; nil stands

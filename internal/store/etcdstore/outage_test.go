@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore"
@@ -66,6 +69,12 @@ func TestOutage(t *testing.T) {
 		e := hmcerr.As(err)
 		if !errors.Is(err, hmcerr.ErrUnavailable) || e.HTTPStatus != 503 || e.Reason != 1 {
 			t.Errorf("%s with etcd down: %v, want 503.1", name, err)
+		}
+		// The gRPC server decides "canceled" and "deadline" by the error
+		// chain before the HMC error: nothing of etcd's may be in it.
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+			status.Code(err) == codes.Canceled || status.Code(err) == codes.DeadlineExceeded {
+			t.Errorf("%s with etcd down: %v wraps a context error or a status", name, err)
 		}
 		if strings.Contains(strings.ToLower(e.Message), "etcd") || strings.Contains(e.Message, "context") {
 			t.Errorf("%s with etcd down: the caller's message %q speaks of the store's internals", name, e.Message)
