@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
@@ -225,5 +226,44 @@ func isolated(t *testing.T, n *node, uri, ownerSession string) {
 	}
 	if code, body := rc.do(t, "GET", uri, "", "X-API-Session", ownerSession); code != 200 {
 		t.Errorf("the owner at another replica: %d %s", code, body)
+	}
+
+	// And over gRPC, every job call, as bob and as the local partition.
+	g := n.grpc(t)
+	id := strings.TrimPrefix(uri, "/api/jobs/")
+	for who, ctx := range map[string]context.Context{
+		"bob":                 g.logon(t, context.Background(), "bob", "bob-password"),
+		"the local partition": withTarget(context.Background(), lp2),
+	} {
+		calls := map[string]func(id string) error{
+			"GetJob": func(id string) error { _, err := g.jobs.GetJob(ctx, &bcpiiv1.GetJobRequest{JobId: id}); return err },
+			"CancelJob": func(id string) error {
+				_, err := g.jobs.CancelJob(ctx, &bcpiiv1.CancelJobRequest{JobId: id})
+				return err
+			},
+			"DeleteJob": func(id string) error {
+				_, err := g.jobs.DeleteJob(ctx, &bcpiiv1.DeleteJobRequest{JobId: id})
+				return err
+			},
+			"WaitJob": func(id string) error {
+				_, err := g.jobs.WaitJob(ctx, &bcpiiv1.WaitJobRequest{JobId: id, Timeout: durationpb.New(time.Millisecond)})
+				return err
+			},
+			"WatchJob": func(id string) error {
+				s, err := g.jobs.WatchJob(ctx, &bcpiiv1.WatchJobRequest{JobId: id})
+				if err != nil {
+					return err
+				}
+				_, err = s.Recv()
+				return err
+			},
+		}
+		for name, call := range calls {
+			err, missingErr := call(id), call(strings.TrimPrefix(missing, "/api/jobs/"))
+			st, mst := status.Convert(err), status.Convert(missingErr)
+			if st.Code() != codes.NotFound || st.Code() != mst.Code() || st.Message() != mst.Message() {
+				t.Errorf("%s of another's job by %s at another replica: %v; for a missing job %v", name, who, err, missingErr)
+			}
+		}
 	}
 }
