@@ -119,24 +119,120 @@ func (s Session) LogonResponse() LogonResponse {
 	}
 }
 
-// sessionKey is the SHA-256 of a session id. The table is keyed by it, and
-// no entry holds the id, so a memory dump or a log of the table yields no
-// id that a request could use. The ids are 256 random bits, so a fast hash
-// is enough and lookups need no constant-time comparison.
-type sessionKey [sha256.Size]byte
+// SessionKey is the SHA-256 of a session id. Tables are keyed by it, and
+// no record holds the id, so a memory dump, a store or a log of the table
+// yields no id that a request could use. The ids are 256 random bits, so a
+// fast hash is enough and lookups need no constant-time comparison.
+type SessionKey [sha256.Size]byte
 
-type sessionEntry struct {
-	user string
-	// credential is the SHA-256 of session-credential, 256 random bits
+// SessionRecord is what a table keeps of a session.
+type SessionRecord struct {
+	User string `json:"user"`
+	// Credential is the SHA-256 of session-credential, 256 random bits
 	// like the id, so a fast hash is enough.
-	credential           [sha256.Size]byte
-	notificationTopic    string
-	jobNotificationTopic string
-	created, expires     time.Time
+	Credential           [sha256.Size]byte `json:"credential"`
+	NotificationTopic    string            `json:"notification-topic"`
+	JobNotificationTopic string            `json:"job-notification-topic"`
+	Created              time.Time         `json:"created"`
+	Expires              time.Time         `json:"expires"`
 }
 
-// Sessions are the live web-services sessions. They are kept in memory
-// only: a restart logs every user off, as an HMC restart does.
+// SessionTable keeps the sessions of a Sessions: in memory for one gateway
+// (NewSessions), or in a store that several replicas share, so that a
+// session logged on at one works at all and logoff ends it at all. Errors
+// other than "none" are the table's failures (an unreachable store answers
+// 503.1); a table may forget a record once it has expired.
+type SessionTable interface {
+	// Add keeps r under key until r.Expires at least.
+	Add(key SessionKey, r SessionRecord) error
+	// Get returns the record under key and whether there is one.
+	Get(key SessionKey) (SessionRecord, bool, error)
+	// Remove forgets the record under key and reports whether there was one.
+	Remove(key SessionKey) (bool, error)
+	// ByJobTopic returns the record whose JobNotificationTopic is topic.
+	ByJobTopic(topic string) (SessionRecord, bool, error)
+	// Sweep forgets the records expired at now and reports how many.
+	Sweep(now time.Time) int
+	// Len is the number of records kept, expired ones not yet swept
+	// included.
+	Len() int
+}
+
+// memTable is the SessionTable in memory: a restart logs every user off,
+// as an HMC restart does.
+type memTable struct {
+	mu       sync.Mutex
+	sessions map[SessionKey]SessionRecord
+	// topics finds a session by its job-notification-topic.
+	topics map[string]SessionKey
+}
+
+func newMemTable() *memTable {
+	return &memTable{sessions: make(map[SessionKey]SessionRecord), topics: make(map[string]SessionKey)}
+}
+
+func (m *memTable) Add(key SessionKey, r SessionRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sessions[key] = r
+	m.topics[r.JobNotificationTopic] = key
+	return nil
+}
+
+func (m *memTable) Get(key SessionKey) (SessionRecord, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.sessions[key]
+	return r, ok, nil
+}
+
+func (m *memTable) Remove(key SessionKey) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.sessions[key]
+	if ok {
+		m.remove(key, r)
+	}
+	return ok, nil
+}
+
+func (m *memTable) ByJobTopic(topic string) (SessionRecord, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key, ok := m.topics[topic]
+	if !ok {
+		return SessionRecord{}, false, nil
+	}
+	r, ok := m.sessions[key]
+	return r, ok, nil
+}
+
+func (m *memTable) Sweep(now time.Time) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, r := range m.sessions {
+		if now.After(r.Expires) {
+			m.remove(k, r)
+			n++
+		}
+	}
+	return n
+}
+
+// remove forgets the session; m.mu is held.
+func (m *memTable) remove(key SessionKey, r SessionRecord) {
+	delete(m.sessions, key)
+	delete(m.topics, r.JobNotificationTopic)
+}
+
+func (m *memTable) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
+
+// Sessions are the live web-services sessions, in a SessionTable.
 type Sessions struct {
 	users    *Users
 	clock    clock.Clock
@@ -144,30 +240,34 @@ type Sessions struct {
 	// hashing bounds the bcrypt work running at once, so that a flood of
 	// logons queues instead of taking every CPU from the job service.
 	hashing chan struct{}
-
-	mu       sync.Mutex
-	sessions map[sessionKey]sessionEntry
-	// topics finds a session by its job-notification-topic, for the
-	// notification broker.
-	topics map[string]sessionKey
+	table   SessionTable
 }
 
-// NewSessions returns an empty session table for users. A nil clk is the
-// system clock; a lifetime of zero or less is DefaultSessionLifetime.
+// NewSessions returns an empty session table in memory for users. A nil
+// clk is the system clock; a lifetime of zero or less is
+// DefaultSessionLifetime.
 func NewSessions(users *Users, clk clock.Clock, lifetime time.Duration) *Sessions {
+	return NewSessionsIn(users, clk, lifetime, nil)
+}
+
+// NewSessionsIn is NewSessions over table; nil means a new table in
+// memory.
+func NewSessionsIn(users *Users, clk clock.Clock, lifetime time.Duration, table SessionTable) *Sessions {
 	if clk == nil {
 		clk = clock.Real{}
 	}
 	if lifetime <= 0 {
 		lifetime = DefaultSessionLifetime
 	}
+	if table == nil {
+		table = newMemTable()
+	}
 	return &Sessions{
 		users:    users,
 		clock:    clk,
 		lifetime: lifetime,
 		hashing:  make(chan struct{}, runtime.GOMAXPROCS(0)),
-		sessions: make(map[sessionKey]sessionEntry),
-		topics:   make(map[string]sessionKey),
+		table:    table,
 	}
 }
 
@@ -176,7 +276,8 @@ func (s *Sessions) Lifetime() time.Duration { return s.lifetime }
 
 // Logon checks userid and password and opens a session. Every failure is
 // ErrLogonFailed, whatever went wrong, and costs the same time whether or
-// not the user exists. It blocks while other logons use the CPUs for
+// not the user exists, except that a table that cannot keep the session
+// answers its own error. It blocks while other logons use the CPUs for
 // bcrypt, and returns ctx's error if ctx ends first.
 func (s *Sessions) Logon(ctx context.Context, userid, password string) (Session, error) {
 	if err := ctx.Err(); err != nil {
@@ -196,20 +297,18 @@ func (s *Sessions) Logon(ctx context.Context, userid, password string) (Session,
 	id, credential := randomString(), randomString()
 	topic := "bcpii-gateway." + randomHex(8)
 	now := s.clock.Now().UTC()
-	e := sessionEntry{
-		user:                 userid,
-		credential:           sha256.Sum256([]byte(credential)),
-		notificationTopic:    topic + ".notification",
-		jobNotificationTopic: topic + ".job",
-		created:              now,
-		expires:              now.Add(s.lifetime),
+	r := SessionRecord{
+		User:                 userid,
+		Credential:           sha256.Sum256([]byte(credential)),
+		NotificationTopic:    topic + ".notification",
+		JobNotificationTopic: topic + ".job",
+		Created:              now,
+		Expires:              now.Add(s.lifetime),
 	}
-	key := sessionKey(sha256.Sum256([]byte(id)))
-	s.mu.Lock()
-	s.sessions[key] = e
-	s.topics[e.jobNotificationTopic] = key
-	s.mu.Unlock()
-	ses := e.session(id)
+	if err := s.table.Add(SessionKey(sha256.Sum256([]byte(id))), r); err != nil {
+		return Session{}, err
+	}
+	ses := r.session(id)
 	ses.Credential = credential
 	return ses, nil
 }
@@ -217,43 +316,36 @@ func (s *Sessions) Logon(ctx context.Context, userid, password string) (Session,
 // Lookup returns the live session id names: ErrNoSession for an empty id
 // and ErrSessionNotValid for one that is unknown, logged off or expired.
 func (s *Sessions) Lookup(id string) (Session, error) {
-	e, err := s.find(id, false)
+	r, err := s.find(id, false)
 	if err != nil {
 		return Session{}, err
 	}
-	return e.session(id), nil
+	return r.session(id), nil
 }
 
 // LookupCredential returns the live session id names if credential is its
 // session-credential, with the errors of Lookup; a wrong credential is
 // ErrSessionNotValid, as an unknown id is.
 func (s *Sessions) LookupCredential(id, credential string) (Session, error) {
-	e, err := s.find(id, false)
+	r, err := s.find(id, false)
 	if err != nil {
 		return Session{}, err
 	}
 	h := sha256.Sum256([]byte(credential))
-	if subtle.ConstantTimeCompare(h[:], e.credential[:]) != 1 {
+	if subtle.ConstantTimeCompare(h[:], r.Credential[:]) != 1 {
 		return Session{}, ErrSessionNotValid
 	}
-	return e.session(id), nil
+	return r.session(id), nil
 }
 
 // JobTopicUser returns the API user whose live session has topic as its
 // job-notification-topic, and whether there is one.
 func (s *Sessions) JobTopicUser(topic string) (string, bool) {
-	now := s.clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key, ok := s.topics[topic]
-	if !ok {
+	r, ok, err := s.table.ByJobTopic(topic)
+	if err != nil || !ok || s.clock.Now().After(r.Expires) {
 		return "", false
 	}
-	e, ok := s.sessions[key]
-	if !ok || now.After(e.expires) {
-		return "", false
-	}
-	return e.user, true
+	return r.User, true
 }
 
 // Logoff ends the session id names, with the errors of Lookup.
@@ -263,70 +355,54 @@ func (s *Sessions) Logoff(id string) error {
 }
 
 // find looks id up, removing it if it has expired, or if remove is set.
-func (s *Sessions) find(id string, remove bool) (sessionEntry, error) {
+func (s *Sessions) find(id string, remove bool) (SessionRecord, error) {
 	if id == "" {
-		return sessionEntry{}, ErrNoSession
+		return SessionRecord{}, ErrNoSession
 	}
 	if len(id) != idLen {
-		return sessionEntry{}, ErrSessionNotValid
+		return SessionRecord{}, ErrSessionNotValid
 	}
-	key := sessionKey(sha256.Sum256([]byte(id)))
-	now := s.clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.sessions[key]
+	key := SessionKey(sha256.Sum256([]byte(id)))
+	r, ok, err := s.table.Get(key)
+	if err != nil {
+		return SessionRecord{}, err
+	}
 	if !ok {
-		return sessionEntry{}, ErrSessionNotValid
+		return SessionRecord{}, ErrSessionNotValid
 	}
-	if now.After(e.expires) {
-		s.remove(key, e)
-		return sessionEntry{}, ErrSessionNotValid
+	if s.clock.Now().After(r.Expires) {
+		_, _ = s.table.Remove(key)
+		return SessionRecord{}, ErrSessionNotValid
 	}
 	if remove {
-		s.remove(key, e)
+		ok, err := s.table.Remove(key)
+		if err != nil {
+			return SessionRecord{}, err
+		}
+		if !ok { // logged off at the same time elsewhere
+			return SessionRecord{}, ErrSessionNotValid
+		}
 	}
-	return e, nil
+	return r, nil
 }
 
 // Sweep removes the sessions that have expired and reports how many. Lookup
 // ignores expired sessions even before a sweep; sweeping frees the memory
 // of those nobody asks for again.
-func (s *Sessions) Sweep() int {
-	now := s.clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for k, e := range s.sessions {
-		if now.After(e.expires) {
-			s.remove(k, e)
-			n++
-		}
-	}
-	return n
-}
-
-// remove forgets the session; s.mu is held.
-func (s *Sessions) remove(key sessionKey, e sessionEntry) {
-	delete(s.sessions, key)
-	delete(s.topics, e.jobNotificationTopic)
-}
+func (s *Sessions) Sweep() int { return s.table.Sweep(s.clock.Now()) }
 
 // Len returns the number of sessions held, expired ones not yet swept
 // included.
-func (s *Sessions) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions)
-}
+func (s *Sessions) Len() int { return s.table.Len() }
 
-func (e sessionEntry) session(id string) Session {
+func (r SessionRecord) session(id string) Session {
 	return Session{
 		ID:                   id,
-		User:                 e.user,
-		NotificationTopic:    e.notificationTopic,
-		JobNotificationTopic: e.jobNotificationTopic,
-		Created:              e.created,
-		Expires:              e.expires,
+		User:                 r.User,
+		NotificationTopic:    r.NotificationTopic,
+		JobNotificationTopic: r.JobNotificationTopic,
+		Created:              r.Created,
+		Expires:              r.Expires,
 	}
 }
 

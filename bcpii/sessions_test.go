@@ -390,12 +390,13 @@ func TestSecretsStayOut(t *testing.T) {
 		t.Errorf("the logged Session does not name its user: %s", logs.String())
 	}
 
-	s.mu.Lock()
-	table := fmt.Sprintf("%#v %v", s.sessions, s.sessions)
-	for k := range s.sessions {
+	m := s.table.(*memTable)
+	m.mu.Lock()
+	table := fmt.Sprintf("%#v %v", m.sessions, m.sessions)
+	for k := range m.sessions {
 		table += string(k[:])
 	}
-	s.mu.Unlock()
+	m.mu.Unlock()
 	check("the session table", table)
 }
 

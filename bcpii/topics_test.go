@@ -105,7 +105,7 @@ func TestOwnsJobTopic(t *testing.T) {
 		t.Error("the topic of an expired session is still owned")
 	}
 	s.Sweep()
-	if len(s.topics) != 0 {
-		t.Errorf("%d topics left after every session ended", len(s.topics))
+	if n := len(s.table.(*memTable).topics); n != 0 {
+		t.Errorf("%d topics left after every session ended", n)
 	}
 }

@@ -66,6 +66,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		cfg.HMCCredentials.UserID = getenv("BCPII_HMC_USERID")
 		cfg.HMCCredentials.Password = getenv("BCPII_HMC_PASSWORD")
 	}
+	if cfg.Store == app.StoreEtcd {
+		// Likewise the etcd user's.
+		cfg.Etcd.Credentials.UserID = getenv("BCPII_ETCD_USERID")
+		cfg.Etcd.Credentials.Password = getenv("BCPII_ETCD_PASSWORD")
+	}
 	cfg.Tracing, cfg.TracingProtocol = tracingFromEnv(getenv)
 	log, err := newLogger(o.logLevel, o.logFormat, stderr)
 	if err != nil {
@@ -85,7 +90,22 @@ func defineFlags(fs *flag.FlagSet, cfg *app.Config, o *options, getenv func(stri
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":6795", "gRPC listen address")
 	fs.StringVar(&cfg.RESTAddr, "rest-addr", ":6794", "REST (HMC Web Services API) listen address")
 	fs.StringVar(&cfg.StompAddr, "stomp-addr", ":61612", `STOMP (HMC job notifications) listen address ("-" for none)`)
-	fs.StringVar(&cfg.Store, "store", app.StoreBolt, "job store: bbolt (embedded, durable) or memory")
+	fs.StringVar(&cfg.Store, "store", app.StoreBolt, "job store: bbolt (embedded, durable), memory, or etcd (shared by replicas)")
+	fs.Func("etcd-endpoints", "comma-separated etcd client URLs, for --store etcd", func(v string) error {
+		cfg.Etcd.Endpoints = nil
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				cfg.Etcd.Endpoints = append(cfg.Etcd.Endpoints, e)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&cfg.Etcd.CAFile, "etcd-ca", "", "PEM CA bundle to verify the etcd servers with (turns on TLS)")
+	fs.StringVar(&cfg.Etcd.CertFile, "etcd-cert", "", "PEM client certificate for etcd (turns on TLS)")
+	fs.StringVar(&cfg.Etcd.KeyFile, "etcd-key", "", "PEM private key of --etcd-cert")
+	fs.StringVar(&cfg.Etcd.Prefix, "etcd-prefix", "", "key prefix of this gateway's data in etcd; replicas share one (default "+app.DefaultEtcdPrefix+")")
+	fs.DurationVar(&cfg.Etcd.LeaseTTL, "lease-ttl", 0, "with --store etcd: how long a replica's claims on its jobs outlive it, whole seconds (default 10s)")
+	fs.StringVar(&cfg.Etcd.CredentialsFile, "etcd-credentials", "", `file with the etcd user: "userid: ..." and "password: ..." lines (default: env BCPII_ETCD_USERID and BCPII_ETCD_PASSWORD, else none)`)
 	fs.BoolVar(&cfg.Plaintext, "plaintext", false, "serve gRPC and REST without TLS (local development only)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM server certificate (default: self-signed, created in the data directory)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")

@@ -207,10 +207,14 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"extra"},
 		{"--backend", "zvm"},
 		{"--backend", "hmc"}, // no URL, no credentials
-		{"--backend", "hmc", "--hmc-url", "http://hmc.example.com"},                             // not HTTPS
-		{"--backend", "hmc", "--hmc-url", "https://hmc.example.com"},                            // no credentials
-		{"--hmc-url", "https://hmc.example.com"},                                                // HMC settings with the sim backend
-		{"--backend", "hmc", "--hmc-url", "https://hmc.example.com", "--hmc-fingerprint", "AB"}, // not a fingerprint
+		{"--backend", "hmc", "--hmc-url", "http://hmc.example.com"},                                               // not HTTPS
+		{"--backend", "hmc", "--hmc-url", "https://hmc.example.com"},                                              // no credentials
+		{"--hmc-url", "https://hmc.example.com"},                                                                  // HMC settings with the sim backend
+		{"--backend", "hmc", "--hmc-url", "https://hmc.example.com", "--hmc-fingerprint", "AB"},                   // not a fingerprint
+		{"--store", "etcd", "--backend", "hmc", "--hmc-url", "https://hmc.example.com", "--hmc-credentials", "c"}, // no endpoints
+		{"--store", "etcd", "--etcd-endpoints", "http://127.0.0.1:1"},                                             // the sim backend
+		{"--etcd-prefix", "/gw/"}, // etcd settings with the bbolt store
+		{"--store", "etcd", "--etcd-endpoints", "127.0.0.1:2379", "--backend", "hmc", "--hmc-url", "https://hmc.example.com", "--hmc-credentials", "c"}, // not a URL
 	} {
 		err := runBounded(t, canceled, args, getenv, io.Discard)
 		if err == nil {

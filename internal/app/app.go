@@ -60,9 +60,11 @@ type Config struct {
 	// StompAddr is the STOMP (HMC notification) listen address; empty
 	// means ":61612", the HMC's port, and "-" none.
 	StompAddr string
-	// Store is StoreBolt (empty means this: DataDir/jobs.db) or StoreMemory
-	// (nothing survives a restart).
+	// Store is StoreBolt (empty means this: DataDir/jobs.db), StoreMemory
+	// (nothing survives a restart) or StoreEtcd (an etcd cluster, see Etcd).
 	Store string
+	// Etcd configures the etcd store.
+	Etcd EtcdConfig
 	// Plaintext serves gRPC and REST without TLS. For local development
 	// only.
 	Plaintext bool
@@ -173,9 +175,14 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("config: a data directory is required"))
 	}
 	switch c.Store {
-	case "", StoreBolt, StoreMemory:
+	case "", StoreBolt, StoreMemory, StoreEtcd:
 	default:
-		errs = append(errs, fmt.Errorf("config: store %q is not %q or %q", c.Store, StoreBolt, StoreMemory))
+		errs = append(errs, fmt.Errorf("config: store %q is not %q, %q or %q", c.Store, StoreBolt, StoreMemory, StoreEtcd))
+	}
+	errs = append(errs, c.Etcd.validate(c.Store)...)
+	if c.Store == StoreEtcd && (c.Backend == "" || c.Backend == BackendSim) {
+		errs = append(errs, errors.New("config: the etcd store is for replicas, and the simulated SE keeps its objects' state in its own process, "+
+			"which replicas cannot share: run one gateway with the sim backend as the upstream HMC of the replicas (--backend hmc --store etcd)"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("config: a TLS certificate and key go together"))
@@ -309,7 +316,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer o.close()
-	store, closeStore, err := openStore(cfg)
+	store, closeStore, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -317,6 +324,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.Store == StoreBolt {
 		dropSideFiles(cfg.DataDir, log)
 	}
+	sh, err := sharedState(ctx, store, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	raw := store // the etcd store's own type tells replicas apart
 	store = o.store(cfg, store)
 	observeCtx, stopObserve := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopObserve()
@@ -326,7 +338,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer reg.Close()
-	backend, runBackend, err := newBackend(cfg, reg, log)
+	backend, runBackend, err := newBackend(cfg, raw, reg, log)
 	if err != nil {
 		return err
 	}
@@ -339,7 +351,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() { backendDone <- runBackend(backendCtx) }()
 	defer func() { stopBackend(); <-backendDone }()
 
-	g, err := build(cfg, reg, backend, o, log)
+	sh.store = raw
+	g, err := build(cfg, reg, backend, o, sh, log)
 	if err != nil {
 		return err
 	}
@@ -363,22 +376,19 @@ type servers struct {
 	tls   *tls.Config // nil for plaintext
 	auth  *bcpii.Authenticator
 	ops   *ops
+	store jobs.Store // as opened, not wrapped
 }
 
 // build makes the servers. One gRPC server serves every door: TLS
 // connections, the Unix socket, and the REST gateway in-process, whose
 // requests its authentication interceptor judges by the credentials the
 // gateway collected.
-func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, log *slog.Logger) (*servers, error) {
-	auth, err := authenticator(cfg)
+func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, sh shared, log *slog.Logger) (*servers, error) {
+	auth, err := authenticator(cfg, sh.sessions)
 	if err != nil {
 		return nil, err
 	}
-	cursorKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "cursor.key"))
-	if err != nil {
-		return nil, fmt.Errorf("cursor key: %w", err)
-	}
-	g := &servers{auth: auth, ops: o}
+	g := &servers{auth: auth, ops: o, store: sh.store}
 	var creds credentials.TransportCredentials
 	if !cfg.Plaintext {
 		if g.tls, err = serverTLS(cfg, log); err != nil {
@@ -391,7 +401,7 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, log *
 		Authenticator: auth,
 		Loopback:      !cfg.NoLoopbackIdentity,
 		Backend:       backend,
-		CursorKey:     cursorKey,
+		CursorKey:     sh.cursorKey,
 		Credentials:   creds,
 		Logger:        log,
 		ShutdownGrace: cfg.ShutdownGrace,
@@ -428,7 +438,9 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go reg.RunSweeper(sweepCtx, cfg.SweepInterval)
+	sweeperDone := make(chan struct{})
+	go func() { defer close(sweeperDone); runSweeper(sweepCtx, cfg, g.store, reg) }()
+	defer func() { stopSweep(); <-sweeperDone }() // the leader resigns before the store closes
 	go sweepSessions(sweepCtx, cfg.Clock, g.auth.Sessions, cfg.SweepInterval)
 	go g.ops.watchReadiness(sweepCtx, cfg.Clock, readinessInterval)
 
@@ -497,9 +509,12 @@ func dropSideFiles(dir string, log *slog.Logger) {
 	}
 }
 
-func openStore(cfg Config) (jobs.Store, func(), error) {
-	if cfg.Store == StoreMemory {
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (jobs.Store, func(), error) {
+	switch cfg.Store {
+	case StoreMemory:
 		return memstore.New(), func() {}, nil
+	case StoreEtcd:
+		return openEtcd(ctx, cfg, log)
 	}
 	st, err := boltstore.Open(filepath.Join(cfg.DataDir, "jobs.db"))
 	if err != nil {
@@ -520,7 +535,7 @@ func simulatedSE(cfg Config, reg *jobs.Registry, log *slog.Logger) (*simse.SE, e
 }
 
 // newBackend returns the configured backend and its Run.
-func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backend, func(context.Context) error, error) {
+func newBackend(cfg Config, st jobs.Store, reg *jobs.Registry, log *slog.Logger) (server.Backend, func(context.Context) error, error) {
 	if cfg.Backend != BackendHMC {
 		se, err := simulatedSE(cfg, reg, log)
 		if err != nil {
@@ -535,7 +550,7 @@ func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backen
 			return nil, nil, err
 		}
 	}
-	c, err := upstream.New(upstream.Config{
+	uc := upstream.Config{
 		URL:              cfg.HMCURL,
 		CAFile:           cfg.HMCCAFile,
 		Fingerprint:      cfg.HMCFingerprint,
@@ -545,12 +560,14 @@ func newBackend(cfg Config, reg *jobs.Registry, log *slog.Logger) (server.Backen
 		PollInterval:     cfg.HMCPollInterval,
 		NotificationAddr: cfg.HMCStompAddr,
 		Logger:           log.With("backend", BackendHMC),
-	})
+	}
+	run := withClaims(cfg, st, &uc)
+	c, err := upstream.New(uc)
 	if err != nil {
 		return nil, nil, err
 	}
 	log.Info("hmc backend", "url", cfg.HMCURL, "userid", creds.UserID)
-	return c, c.Run, nil
+	return c, func(ctx context.Context) error { return run(ctx, c.Run) }, nil
 }
 
 // sweepSessions removes expired sessions every interval, so that sessions

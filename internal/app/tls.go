@@ -43,7 +43,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	return key, f.Close()
 }
 
-func authenticator(cfg Config) (*bcpii.Authenticator, error) {
+func authenticator(cfg Config, sessions bcpii.SessionTable) (*bcpii.Authenticator, error) {
 	t, err := bcpii.ParseTargetName(cfg.Partition)
 	if err != nil {
 		return nil, err
@@ -59,7 +59,7 @@ func authenticator(cfg Config) (*bcpii.Authenticator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
-	return &bcpii.Authenticator{Local: local, Sessions: bcpii.NewSessions(users, cfg.Clock, cfg.SessionLifetime)}, nil
+	return &bcpii.Authenticator{Local: local, Sessions: bcpii.NewSessionsIn(users, cfg.Clock, cfg.SessionLifetime, sessions)}, nil
 }
 
 // serverTLS is the TLS configuration of both listeners; the certificate

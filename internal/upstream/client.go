@@ -56,6 +56,7 @@ type Client struct {
 	stopped   chan struct{} // closed when Run stops taking them
 	runMu     sync.Mutex
 	started   bool
+	following followed // the jobs this process follows
 
 	stats stats
 }

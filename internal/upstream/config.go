@@ -85,6 +85,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
+	// Claims, with replicas sharing a store, decides which replica follows
+	// which job; nil means this process follows every job.
+	Claims Claimer
 }
 
 // Validate reports every problem with c that can be seen without reading

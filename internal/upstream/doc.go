@@ -103,4 +103,15 @@
 // URI, is the job's BackendRef, stored in the write that creates the job;
 // Run starts by following every job the store holds not ended that names
 // one, and ends any that names none as complete 503.1, its outcome unknown.
+//
+// # Replicas
+//
+// With Config.Claims, several gateways on one store follow the jobs
+// together, each running job by exactly one: a replica follows a job only
+// while it holds the job's claim (taken when its Invoke created the job, or
+// when a search finds a job not ended that no replica holds), and stores
+// the job's end under that claim, fenced, so that a replica that lost it
+// cannot. The searches run at start, whenever a claim is deleted (a job
+// ended, or its holder died and its lease lapsed), and once per lease TTL,
+// at most once a second.
 package upstream

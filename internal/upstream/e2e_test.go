@@ -75,16 +75,16 @@ type node struct {
 	addrs app.Addresses
 	roots *x509.CertPool // trusts the certificate it generated
 	fp    string         // that certificate's SHA-256 fingerprint
-	stop  func(t *testing.T)
+	stop  func(t testing.TB)
 }
 
-func runGateway(t *testing.T, cfg app.Config) *node {
+func runGateway(t testing.TB, cfg app.Config) *node {
 	t.Helper()
 	return runGatewayLog(t, cfg, slog.DiscardHandler)
 }
 
 // runGatewayLog runs a gateway that logs to h.
-func runGatewayLog(t *testing.T, cfg app.Config, h slog.Handler) *node {
+func runGatewayLog(t testing.TB, cfg app.Config, h slog.Handler) *node {
 	t.Helper()
 	listening := make(chan app.Addresses, 1)
 	cfg.OnListening = func(a app.Addresses) { listening <- a }
@@ -92,7 +92,7 @@ func runGatewayLog(t *testing.T, cfg app.Config, h slog.Handler) *node {
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, cfg, slog.New(h)) }()
 	var once sync.Once
-	stop := func(t *testing.T) {
+	stop := func(t testing.TB) {
 		once.Do(func() {
 			cancel()
 			returned, stop := context.WithTimeout(context.Background(), waitLimit)
@@ -125,7 +125,7 @@ func runGatewayLog(t *testing.T, cfg app.Config, h slog.Handler) *node {
 	return n
 }
 
-func writeFile(t *testing.T, name, content string) string {
+func writeFile(t testing.TB, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -134,7 +134,7 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
-func usersFile(t *testing.T, users ...string) string {
+func usersFile(t testing.TB, users ...string) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("users:\n")
@@ -158,7 +158,7 @@ type upstreamGW struct {
 	cfg   app.Config
 }
 
-func startUpstream(t *testing.T, inventory string) *upstreamGW {
+func startUpstream(t testing.TB, inventory string) *upstreamGW {
 	t.Helper()
 	fc := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	cfg := app.Config{
@@ -175,7 +175,7 @@ func startUpstream(t *testing.T, inventory string) *upstreamGW {
 	return u
 }
 
-func (u *upstreamGW) restart(t *testing.T) {
+func (u *upstreamGW) restart(t testing.TB) {
 	t.Helper()
 	u.node.stop(t)
 	u.node = runGateway(t, u.cfg)
@@ -186,12 +186,12 @@ func (u *upstreamGW) url() string { return "https://" + u.addrs.REST }
 // downstream starts a gateway with the hmc backend pointed at hmcURL,
 // trusting it as trust says, with the API user alice of its own. It polls
 // only, unless trust names the upstream's STOMP address.
-func startDownstream(t *testing.T, hmcURL string, clk clock.Clock, poll time.Duration, trust func(*app.Config)) *node {
+func startDownstream(t testing.TB, hmcURL string, clk clock.Clock, poll time.Duration, trust func(*app.Config)) *node {
 	t.Helper()
 	return startDownstreamLog(t, hmcURL, clk, poll, trust, slog.DiscardHandler)
 }
 
-func startDownstreamLog(t *testing.T, hmcURL string, clk clock.Clock, poll time.Duration, trust func(*app.Config), h slog.Handler) *node {
+func startDownstreamLog(t testing.TB, hmcURL string, clk clock.Clock, poll time.Duration, trust func(*app.Config), h slog.Handler) *node {
 	t.Helper()
 	cfg := app.Config{
 		DataDir:            apptest.DataDir(t),
@@ -219,7 +219,7 @@ type grpcClient struct {
 	sessions bcpiiv1.SessionServiceClient
 }
 
-func (n *node) grpc(t *testing.T) *grpcClient {
+func (n *node) grpc(t testing.TB) *grpcClient {
 	t.Helper()
 	// Every call is bounded by waitLimit: none can hang the test.
 	opts := append(apptest.CallLimit(waitLimit), grpc.WithTransportCredentials(credentials.NewTLS(
@@ -233,7 +233,7 @@ func (n *node) grpc(t *testing.T) *grpcClient {
 }
 
 // logon opens a session over gRPC and returns a context that presents it.
-func (c *grpcClient) logon(t *testing.T, ctx context.Context, user, password string) context.Context {
+func (c *grpcClient) logon(t testing.TB, ctx context.Context, user, password string) context.Context {
 	t.Helper()
 	r, err := c.sessions.Logon(ctx, &bcpiiv1.LogonRequest{Userid: user, Password: password})
 	if err != nil {
@@ -246,7 +246,7 @@ func withTarget(ctx context.Context, target string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, rpctypes.TargetKey, target)
 }
 
-func (c *grpcClient) invoke(t *testing.T, ctx context.Context, method, uri, target, body string) *bcpiiv1.InvokeResponse {
+func (c *grpcClient) invoke(t testing.TB, ctx context.Context, method, uri, target, body string) *bcpiiv1.InvokeResponse {
 	t.Helper()
 	r, err := c.ops.Invoke(ctx, &bcpiiv1.InvokeRequest{Method: method, Uri: uri, TargetName: target, Body: body})
 	if err != nil {
@@ -256,7 +256,7 @@ func (c *grpcClient) invoke(t *testing.T, ctx context.Context, method, uri, targ
 }
 
 // start starts an operation and returns the local job id.
-func (c *grpcClient) start(t *testing.T, ctx context.Context, uri, target, body string) string {
+func (c *grpcClient) start(t testing.TB, ctx context.Context, uri, target, body string) string {
 	t.Helper()
 	r := c.invoke(t, ctx, "POST", uri, target, body)
 	id, ok := strings.CutPrefix(r.JobUri, "/api/jobs/")
@@ -266,7 +266,7 @@ func (c *grpcClient) start(t *testing.T, ctx context.Context, uri, target, body 
 	return id
 }
 
-func (c *grpcClient) wait(t *testing.T, ctx context.Context, id string) *bcpiiv1.Job {
+func (c *grpcClient) wait(t testing.TB, ctx context.Context, id string) *bcpiiv1.Job {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
@@ -277,7 +277,7 @@ func (c *grpcClient) wait(t *testing.T, ctx context.Context, id string) *bcpiiv1
 	return r.Job
 }
 
-func wantStatus(t *testing.T, err error, code codes.Code, httpStatus, reason int32) {
+func wantStatus(t testing.TB, err error, code codes.Code, httpStatus, reason int32) {
 	t.Helper()
 	d, ok := rpctypes.HMCDetail(err)
 	if status.Code(err) != code || !ok || d.HttpStatus != httpStatus || d.Reason != reason {
@@ -291,7 +291,7 @@ type restClient struct {
 	http *http.Client
 }
 
-func (n *node) rest(t *testing.T) *restClient {
+func (n *node) rest(t testing.TB) *restClient {
 	t.Helper()
 	tr := &http.Transport{
 		TLSClientConfig:     &tls.Config{RootCAs: n.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12},
@@ -303,7 +303,7 @@ func (n *node) rest(t *testing.T) *restClient {
 
 // do sends a request with headers (name, value pairs) and returns the
 // status and body.
-func (c *restClient) do(t *testing.T, method, path, body string, headers ...string) (int, string) {
+func (c *restClient) do(t testing.TB, method, path, body string, headers ...string) (int, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -331,7 +331,7 @@ func (c *restClient) do(t *testing.T, method, path, body string, headers ...stri
 	return resp.StatusCode, string(b)
 }
 
-func (c *restClient) logon(t *testing.T, user, password string) string {
+func (c *restClient) logon(t testing.TB, user, password string) string {
 	t.Helper()
 	code, body := c.do(t, "POST", "/api/sessions", fmt.Sprintf(`{"userid":%q,"password":%q}`, user, password))
 	var r struct {
@@ -343,7 +343,7 @@ func (c *restClient) logon(t *testing.T, user, password string) string {
 	return r.Session
 }
 
-func wantREST(t *testing.T, what string, code int, body string, wantCode int, wantBody string) {
+func wantREST(t testing.TB, what string, code int, body string, wantCode int, wantBody string) {
 	t.Helper()
 	if code != wantCode || body != wantBody {
 		t.Fatalf("%s: %d %s\nwant %d %s", what, code, body, wantCode, wantBody)
@@ -356,7 +356,7 @@ type upstreamView struct {
 	session string // gw's session on the upstream
 }
 
-func (u *upstreamGW) view(t *testing.T) *upstreamView {
+func (u *upstreamGW) view(t testing.TB) *upstreamView {
 	t.Helper()
 	c := u.grpc(t)
 	r, err := c.sessions.Logon(context.Background(), &bcpiiv1.LogonRequest{Userid: gwUser, Password: gwPassword})
@@ -372,7 +372,7 @@ func (v *upstreamView) ctx() context.Context {
 }
 
 // newest is the id of gw's newest job on the upstream.
-func (v *upstreamView) newest(t *testing.T) string {
+func (v *upstreamView) newest(t testing.TB) string {
 	t.Helper()
 	r, err := v.c.jobs.ListJobs(v.ctx(), &bcpiiv1.ListJobsRequest{PageSize: 1000})
 	if err != nil || len(r.Jobs) == 0 {
@@ -382,7 +382,7 @@ func (v *upstreamView) newest(t *testing.T) string {
 }
 
 // watchUntil waits until the upstream job's status is st.
-func (v *upstreamView) watchUntil(t *testing.T, id string, st bcpiiv1.JobStatus) {
+func (v *upstreamView) watchUntil(t testing.TB, id string, st bcpiiv1.JobStatus) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(v.ctx(), waitLimit)
 	defer cancel()
@@ -414,7 +414,7 @@ type countingProxy struct {
 	changed chan struct{}
 }
 
-func newProxy(t *testing.T, u *upstreamGW) *countingProxy {
+func newProxy(t testing.TB, u *upstreamGW) *countingProxy {
 	t.Helper()
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: u.roots, MinVersion: tls.VersionTLS12}}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -459,7 +459,7 @@ func (p *countingProxy) count(prefix string) int {
 	return n
 }
 
-func (p *countingProxy) waitCount(t *testing.T, prefix string, n int) {
+func (p *countingProxy) waitCount(t testing.TB, prefix string, n int) {
 	t.Helper()
 	timeout, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -488,7 +488,7 @@ func (p *countingProxy) setCut(cut bool) {
 }
 
 // timeoutChan closes waitLimit of real time from now.
-func timeoutChan(t *testing.T) <-chan struct{} {
+func timeoutChan(t testing.TB) <-chan struct{} {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	t.Cleanup(cancel)
 	return ctx.Done()

@@ -46,31 +46,54 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	// What an earlier run left: a job that names its upstream job (its
 	// BackendRef, stored in the job's own write) is followed again; any
-	// other cannot be, and its fate cannot be known.
-	n, err := c.reg.Recover(ctx, func(j jobs.Job) bool {
-		if j.BackendRef == "" {
-			return false
-		}
-		c.log.InfoContext(ctx, "following upstream job of an earlier run", "job", j.ID, "upstream_job", j.BackendRef)
-		wg.Go(func() { c.follow(ctx, j) })
-		return true
-	}, unfollowableResult)
+	// other cannot be, and its fate cannot be known. With replicas, only
+	// the jobs no replica follows are taken, and the same search runs
+	// again whenever a job may have lost its follower.
+	n, err := 0, error(nil)
+	if c.cfg.Claims != nil {
+		err = c.rescan(ctx, &wg)
+	} else {
+		n, err = c.reg.Recover(ctx, func(j jobs.Job) bool {
+			if j.BackendRef != "" {
+				c.log.InfoContext(ctx, "following upstream job of an earlier run", "job", j.ID, "upstream_job", j.BackendRef)
+			}
+			return c.start(ctx, &wg, j)
+		}, unfollowableResult)
+	}
 	if err != nil && ctx.Err() != nil {
 		return nil // stopped while settling: the next start settles the rest
 	}
-	if err != nil {
+	if err != nil && c.cfg.Claims == nil {
 		return fmt.Errorf("upstream: settling jobs of an earlier run: %w", err)
+	}
+	if err != nil {
+		c.log.WarnContext(ctx, "jobs without a follower not searched yet; the next search will", "err", err)
 	}
 	if n > 0 {
 		c.log.WarnContext(ctx, "ended jobs of an earlier run that name no upstream job", "count", n)
 	}
 	close(c.recovered)
+	var lastScan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case j := <-c.handoff:
-			wg.Go(func() { c.follow(ctx, j) })
+			c.start(ctx, &wg, j)
+		case <-c.vacated():
+			if wait := minRescan - c.clock.Now().Sub(lastScan); wait > 0 {
+				t := c.clock.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C():
+				}
+			}
+			lastScan = c.clock.Now()
+			if err := c.rescan(ctx, &wg); err != nil && ctx.Err() == nil {
+				c.log.WarnContext(ctx, "search for jobs without a follower failed; the next one will try again", "err", err)
+			}
 		}
 	}
 }

@@ -1,0 +1,122 @@
+package etcdstore_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore/etcdtest"
+)
+
+// TestOutage stops the etcd server under a registry: every query answers
+// 503.1 without etcd's words, within the request timeout; once the server
+// is back the same client serves again by itself, the jobs written before
+// are all there, and a watch started before the outage sees the changes
+// made after it.
+func TestOutage(t *testing.T) {
+	srv := etcdtest.Start(t)
+	st, err := etcdstore.New(t.Context(), etcdstore.Config{
+		Client:         srv.Client(t),
+		Prefix:         "/outage/",
+		RequestTimeout: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := jobs.New(jobs.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	owner := jobs.Owner{Kind: jobs.UserOwner, Name: "alice"}
+	me := jobs.Caller{Owner: owner}
+	var before []jobs.Job
+	for range 5 {
+		j, err := reg.Create(t.Context(), jobs.Spec{Owner: owner, Operation: "POST /api/test", Cancelable: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, j)
+	}
+	watchCtx, stopWatch := context.WithCancel(t.Context())
+	defer stopWatch()
+	changes := st.Watch(watchCtx)
+
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	checks := map[string]func() error{
+		"get":    func() error { _, err := reg.Get(ctx, me, before[0].ID); return err },
+		"list":   func() error { _, _, err := reg.List(ctx, me, jobs.ListOptions{Limit: 10}); return err },
+		"cancel": func() error { _, err := reg.Cancel(ctx, me, before[1].ID); return err },
+		"create": func() error {
+			_, err := reg.Create(ctx, jobs.Spec{Owner: owner, Operation: "POST /api/test"})
+			return err
+		},
+		"delete": func() error { return reg.Delete(ctx, me, before[2].ID) },
+		"sweep":  func() error { _, err := reg.Sweep(ctx, 10); return err },
+	}
+	for name, f := range checks {
+		err := f()
+		e := hmcerr.As(err)
+		if !errors.Is(err, hmcerr.ErrUnavailable) || e.HTTPStatus != 503 || e.Reason != 1 {
+			t.Errorf("%s with etcd down: %v, want 503.1", name, err)
+		}
+		// The gRPC server decides "canceled" and "deadline" by the error
+		// chain before the HMC error: nothing of etcd's may be in it.
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+			status.Code(err) == codes.Canceled || status.Code(err) == codes.DeadlineExceeded {
+			t.Errorf("%s with etcd down: %v wraps a context error or a status", name, err)
+		}
+		if strings.Contains(strings.ToLower(e.Message), "etcd") || strings.Contains(e.Message, "context") {
+			t.Errorf("%s with etcd down: the caller's message %q speaks of the store's internals", name, e.Message)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the requests outlived their bound")
+	}
+
+	srv.Restart()
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel2()
+	// The client reconnects by itself: the first requests may still see
+	// the old connection fail, but it comes back without help.
+	var page []jobs.Job
+	for {
+		page, _, err = reg.List(ctx2, me, jobs.ListOptions{Limit: 100})
+		if err == nil || ctx2.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("List after the restart: %v", err)
+	}
+	if len(page) != len(before) {
+		t.Fatalf("after the outage %d jobs are listed, want %d", len(page), len(before))
+	}
+	for i := range page {
+		if page[i].ID != before[i].ID || page[i].Revision != before[i].Revision {
+			t.Errorf("job %d after the outage: %s rev %d, want %s rev %d", i, page[i].ID, page[i].Revision, before[i].ID, before[i].Revision)
+		}
+	}
+	canceled, err := reg.Cancel(ctx2, me, before[3].ID)
+	if err != nil {
+		t.Fatalf("Cancel after the restart: %v", err)
+	}
+	select {
+	case c := <-changes:
+		if c.Job.ID != canceled.ID || c.Job.Revision != canceled.Revision {
+			t.Errorf("the watch from before the outage delivered %s rev %d, want %s rev %d", c.Job.ID, c.Job.Revision, canceled.ID, canceled.Revision)
+		}
+	case <-ctx2.Done():
+		t.Fatal("the watch from before the outage delivered nothing after it")
+	}
+}
