@@ -107,11 +107,13 @@ var grpcJobCalls = []jobCall{
 	}},
 }
 
-// restJobCalls are the job operations over REST: method and path.
-var restJobCalls = []struct{ method, suffix string }{
-	{http.MethodGet, ""},
-	{http.MethodPost, "/operations/cancel"},
-	{http.MethodDelete, ""},
+// restJobCalls are the job operations over REST: method, path and Accept
+// header; the last is the job's event stream (SSE).
+var restJobCalls = []struct{ method, suffix, accept string }{
+	{http.MethodGet, "", ""},
+	{http.MethodPost, "/operations/cancel", ""},
+	{http.MethodDelete, "", ""},
+	{http.MethodGet, "/events", "text/event-stream"},
 }
 
 // TestPartitionIsolation has partitions A and B (each by its own client
@@ -258,16 +260,20 @@ func isolationTable(t *testing.T, r isolationRun) {
 				})
 				t.Run(name+"/REST", func(t *testing.T) {
 					for _, c := range restJobCalls {
-						other := g.rest(t, attacker.rest, c.method, "/api/jobs/"+victim.id+c.suffix, attacker.header(target), "")
+						hdr := attacker.header(target)
+						if c.accept != "" {
+							hdr.Set("Accept", c.accept)
+						}
+						other := g.rest(t, attacker.rest, c.method, "/api/jobs/"+victim.id+c.suffix, hdr, "")
 						e := wantRESTError(t, other, 404, 1)
 						if attacker.partition {
 							wantBCPiiError(t, e, attacker.name)
 						} else if e.BCPiiError != nil || e.AuthenticatedAs == nil || *e.AuthenticatedAs != attacker.name {
-							t.Errorf("%s: error body %s", c.method, other.body)
+							t.Errorf("%s %s: error body %s", c.method, c.suffix, other.body)
 						}
 						missingID := jobs.NewID()
-						missing := g.rest(t, attacker.rest, c.method, "/api/jobs/"+missingID+c.suffix, attacker.header(target), "")
-						sameAnswer(t, c.method, other, victim.id, missing, missingID)
+						missing := g.rest(t, attacker.rest, c.method, "/api/jobs/"+missingID+c.suffix, hdr, "")
+						sameAnswer(t, c.method+" "+c.suffix, other, victim.id, missing, missingID)
 					}
 				})
 			}
@@ -301,6 +307,14 @@ func isolationTable(t *testing.T, r isolationRun) {
 		ans = g.rest(t, u.rest, http.MethodGet, "/api/jobs/"+u1.id, u.header(""), "")
 		if ans.status != 200 || string(ans.body) != `{"job-status-code":204,"status":"complete"}` {
 			t.Errorf("U: GET own job: %d %s", ans.status, ans.body)
+		}
+
+		// U's event stream of its ended job, where the caller asks: the
+		// end, then the stream ends.
+		ans = g.rest(t, u.rest, http.MethodGet, "/api/jobs/"+u1.id+"/events", http.Header{"X-Api-Session": {u.restSession}, "Accept": {"text/event-stream"}}, "")
+		if ans.status != 200 || !strings.HasPrefix(ans.header.Get("Content-Type"), "text/event-stream") ||
+			!strings.Contains(string(ans.body), `data: {"job-uri":"/api/jobs/`+u1.id+`"}`) {
+			t.Errorf("U: events of own job: %d %v %s", ans.status, ans.header, ans.body)
 		}
 
 		// A watches its running job and cancels it over REST.
