@@ -79,6 +79,15 @@ func TestPartitionIsolationAcrossReplicas(t *testing.T) {
 	isolationTable(t, isolationRun{start: rs[0], ask: rs[1], advance: up.clock.Advance, ca: ca, user: user, password: password})
 }
 
+// TestCompletionStreamIsolationAcrossReplicas follows the completion
+// streams, over gRPC and SSE, at replica B, of jobs started at replica A.
+func TestCompletionStreamIsolationAcrossReplicas(t *testing.T) {
+	ca := newCA(t, "partitions CA")
+	const user, password = "operator", "Completions-Passw0rd"
+	up, rs := partitionReplicas(t, ca, map[string]string{user: password}, 2)
+	completionIsolation(t, isolationRun{start: rs[0], ask: rs[1], advance: up.clock.Advance, ca: ca, user: user, password: password})
+}
+
 // TestStompAcrossReplicas: a user's STOMP subscriber at replica C gets
 // exactly one completion MESSAGE for the job the user started at replica
 // A, and the subscribers of a second user and of a partition at C get
