@@ -107,20 +107,18 @@ var grpcJobCalls = []jobCall{
 	}},
 }
 
-// restJobCalls are the job operations over REST: method and path.
-var restJobCalls = []struct{ method, suffix string }{
-	{http.MethodGet, ""},
-	{http.MethodPost, "/operations/cancel"},
-	{http.MethodDelete, ""},
+// restJobCalls are the job operations over REST: method, path and Accept
+// header; the last is the job's event stream (SSE).
+var restJobCalls = []struct{ method, suffix, accept string }{
+	{http.MethodGet, "", ""},
+	{http.MethodPost, "/operations/cancel", ""},
+	{http.MethodDelete, "", ""},
+	{http.MethodGet, "/events", "text/event-stream"},
 }
 
 // TestPartitionIsolation has partitions A and B (each by its own client
 // certificate) and API user U (by a session on each interface) start jobs
-// over gRPC and REST. Then every job operation of each principal on every
-// other principal's job, over both interfaces, with and without the job's
-// own target name, answers 404.1 exactly as for a job that does not exist;
-// nothing changes the victims' jobs; ListJobs shows only the caller's own;
-// and each principal's own operations work.
+// over gRPC and REST, and runs the isolation table on one gateway.
 func TestPartitionIsolation(t *testing.T) {
 	ca := newCA(t, "partitions CA")
 	const user, password = "operator", "Isolation-Passw0rd"
@@ -130,11 +128,38 @@ func TestPartitionIsolation(t *testing.T) {
 		c.NoLoopbackIdentity = true
 		c.UsersFile = writeUsers(t, map[string]string{user: password})
 	})
+	isolationTable(t, isolationRun{start: g, ask: g, advance: g.clock.Advance, ca: ca, user: user, password: password})
+}
 
-	a, b, u := newActors(t, g, ca, user, password)
+// isolationRun is where the isolation table runs: the owners start their
+// jobs at start, every caller asks ask (the same gateway, or another
+// replica of a cluster), and advance moves the clock of the simulated SE
+// that runs the jobs. Both gateways trust ca for partition certificates
+// and know user.
+type isolationRun struct {
+	start, ask     *gateway
+	advance        func(time.Duration)
+	ca             *testCA
+	user, password string
+}
+
+// isolationTable: partitions A and B and user U start jobs at r.start.
+// Then, at r.ask, every job operation of each principal on every other
+// principal's job, over both interfaces, with and without the job's own
+// target name, answers 404.1 exactly as for a job that does not exist;
+// nothing changes the victims' jobs; ListJobs shows only the caller's own;
+// and each principal's own operations work.
+func isolationTable(t *testing.T, r isolationRun) {
+	g := r.ask
+	oa, ob, ou := newActors(t, r.start, r.ca, r.user, r.password)
+	a, b, u := oa, ob, ou
+	if r.ask != r.start {
+		a, b, u = newActors(t, r.ask, r.ca, r.user, r.password)
+	}
 	actors := []*actor{a, b, u}
+	caller := map[string]*actor{a.name: a, b.name: b, u.name: u}
 
-	objs := g.discover(t, a.rest, nil)
+	objs := r.start.discover(t, oa.rest, nil)
 	opURI := func(name, op string) string { return objs[name].uri + "/operations/" + op }
 
 	// Phase 1, over gRPC: jobs that will have ended.
@@ -149,18 +174,18 @@ func TestPartitionIsolation(t *testing.T) {
 		}
 		return job{id: jobIDFromURI(t, resp.GetJobUri()), owner: who, target: target, via: "gRPC"}
 	}
-	a1 := startGRPC(a, opURI("LP1", "activate"), lp1, `{"force":true}`)
-	b1 := startGRPC(b, opURI("LP2", "activate"), lp2, "")
-	u1 := startGRPC(u, opURI("PART1", "start"), "", "")
-	g.clock.Advance(3 * time.Second)
+	a1 := startGRPC(oa, opURI("LP1", "activate"), lp1, `{"force":true}`)
+	b1 := startGRPC(ob, opURI("LP2", "activate"), lp2, "")
+	u1 := startGRPC(ou, opURI("PART1", "start"), "", "")
+	r.advance(3 * time.Second)
 	for _, j := range []job{a1, b1, u1} {
 		// The owner's own WaitJob, naming the job's target.
-		r, err := j.owner.jobs.WaitJob(j.owner.ctx(t, j.target), &bcpiiv1.WaitJobRequest{JobId: j.id})
+		w, err := j.owner.jobs.WaitJob(j.owner.ctx(t, j.target), &bcpiiv1.WaitJobRequest{JobId: j.id})
 		if err != nil {
 			t.Fatalf("%v: WaitJob: %v", j, err)
 		}
-		if r.GetTimedOut() || r.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || r.GetJob().GetJobStatusCode()/100 != 2 {
-			t.Fatalf("%v: WaitJob = %v, want a successful completion", j, r)
+		if w.GetTimedOut() || w.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || w.GetJob().GetJobStatusCode()/100 != 2 {
+			t.Fatalf("%v: WaitJob = %v, want a successful completion", j, w)
 		}
 	}
 
@@ -168,18 +193,18 @@ func TestPartitionIsolation(t *testing.T) {
 	// canceled (partition stop), B's cannot (LPAR deactivate).
 	startREST := func(who *actor, uri, target string) job {
 		t.Helper()
-		ans := g.rest(t, who.rest, http.MethodPost, uri, who.header(target), "")
+		ans := r.start.rest(t, who.rest, http.MethodPost, uri, who.header(target), "")
 		return job{id: jobIDFromURI(t, jobURIFromBody(t, ans)), owner: who, target: target, via: "REST"}
 	}
-	a2 := startREST(a, opURI("PART2", "stop"), part2)
-	b2 := startREST(b, opURI("LP2", "deactivate"), lp2)
-	u2 := startREST(u, opURI("PART1", "stop"), "")
+	a2 := startREST(oa, opURI("PART2", "stop"), part2)
+	b2 := startREST(ob, opURI("LP2", "deactivate"), lp2)
+	u2 := startREST(ou, opURI("PART1", "stop"), "")
 	all := []job{a1, a2, b1, b2, u1, u2}
 
 	ownJobs := func(who *actor, js []job) []string {
 		var ids []string
 		for _, j := range js {
-			if j.owner == who {
+			if j.owner.name == who.name {
 				ids = append(ids, j.id)
 			}
 		}
@@ -208,7 +233,7 @@ func TestPartitionIsolation(t *testing.T) {
 	// Every operation of every principal on every other principal's job.
 	for _, attacker := range actors {
 		for _, victim := range all {
-			if victim.owner == attacker {
+			if victim.owner.name == attacker.name {
 				continue
 			}
 			// The victim job's own target name opens nothing; neither
@@ -235,16 +260,20 @@ func TestPartitionIsolation(t *testing.T) {
 				})
 				t.Run(name+"/REST", func(t *testing.T) {
 					for _, c := range restJobCalls {
-						other := g.rest(t, attacker.rest, c.method, "/api/jobs/"+victim.id+c.suffix, attacker.header(target), "")
+						hdr := attacker.header(target)
+						if c.accept != "" {
+							hdr.Set("Accept", c.accept)
+						}
+						other := g.rest(t, attacker.rest, c.method, "/api/jobs/"+victim.id+c.suffix, hdr, "")
 						e := wantRESTError(t, other, 404, 1)
 						if attacker.partition {
 							wantBCPiiError(t, e, attacker.name)
 						} else if e.BCPiiError != nil || e.AuthenticatedAs == nil || *e.AuthenticatedAs != attacker.name {
-							t.Errorf("%s: error body %s", c.method, other.body)
+							t.Errorf("%s %s: error body %s", c.method, c.suffix, other.body)
 						}
 						missingID := jobs.NewID()
-						missing := g.rest(t, attacker.rest, c.method, "/api/jobs/"+missingID+c.suffix, attacker.header(target), "")
-						sameAnswer(t, c.method, other, victim.id, missing, missingID)
+						missing := g.rest(t, attacker.rest, c.method, "/api/jobs/"+missingID+c.suffix, hdr, "")
+						sameAnswer(t, c.method+" "+c.suffix, other, victim.id, missing, missingID)
 					}
 				})
 			}
@@ -254,7 +283,7 @@ func TestPartitionIsolation(t *testing.T) {
 	// Nothing any of that did changed a job: the running ones run and the
 	// ended ones are still there, each seen by its owner with its target.
 	for _, j := range all {
-		r, err := j.owner.jobs.GetJob(j.owner.ctx(t, j.target), &bcpiiv1.GetJobRequest{JobId: j.id})
+		got, err := j.owner.jobs.GetJob(j.owner.ctx(t, j.target), &bcpiiv1.GetJobRequest{JobId: j.id})
 		if err != nil {
 			t.Fatalf("%v: GetJob by its owner: %v", j, err)
 		}
@@ -262,8 +291,8 @@ func TestPartitionIsolation(t *testing.T) {
 		if j.via == "REST" {
 			want = bcpiiv1.JobStatus_JOB_STATUS_RUNNING
 		}
-		if r.GetJob().GetStatus() != want {
-			t.Errorf("%v: status %v, want %v", j, r.GetJob().GetStatus(), want)
+		if got.GetJob().GetStatus() != want {
+			t.Errorf("%v: status %v, want %v", j, got.GetJob().GetStatus(), want)
 		}
 	}
 	checkLists(t, all)
@@ -278,6 +307,14 @@ func TestPartitionIsolation(t *testing.T) {
 		ans = g.rest(t, u.rest, http.MethodGet, "/api/jobs/"+u1.id, u.header(""), "")
 		if ans.status != 200 || string(ans.body) != `{"job-status-code":204,"status":"complete"}` {
 			t.Errorf("U: GET own job: %d %s", ans.status, ans.body)
+		}
+
+		// U's event stream of its ended job, where the caller asks: the
+		// end, then the stream ends.
+		ans = g.rest(t, u.rest, http.MethodGet, "/api/jobs/"+u1.id+"/events", http.Header{"X-Api-Session": {u.restSession}, "Accept": {"text/event-stream"}}, "")
+		if ans.status != 200 || !strings.HasPrefix(ans.header.Get("Content-Type"), "text/event-stream") ||
+			!strings.Contains(string(ans.body), `data: {"job-uri":"/api/jobs/`+u1.id+`"}`) {
+			t.Errorf("U: events of own job: %d %v %s", ans.status, ans.header, ans.body)
 		}
 
 		// A watches its running job and cancels it over REST.
@@ -315,18 +352,18 @@ func TestPartitionIsolation(t *testing.T) {
 		if _, err := u.jobs.CancelJob(u.ctx(t, ""), &bcpiiv1.CancelJobRequest{JobId: u2.id}); err != nil {
 			t.Fatalf("U: CancelJob own job: %v", err)
 		}
-		r, err := u.jobs.WaitJob(u.ctx(t, ""), &bcpiiv1.WaitJobRequest{JobId: u2.id})
-		if err != nil || r.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_CANCELED {
-			t.Errorf("U: WaitJob own canceled job = %v, %v", r, err)
+		w, err := u.jobs.WaitJob(u.ctx(t, ""), &bcpiiv1.WaitJobRequest{JobId: u2.id})
+		if err != nil || w.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_CANCELED {
+			t.Errorf("U: WaitJob own canceled job = %v, %v", w, err)
 		}
 
 		// B's LPAR job cannot be canceled: its own job, so 404.4, not 404.1.
 		_, err = b.jobs.CancelJob(b.ctx(t, lp2), &bcpiiv1.CancelJobRequest{JobId: b2.id})
 		wantGRPCError(t, err, codes.FailedPrecondition, 404, 4)
-		g.clock.Advance(3 * time.Second)
-		r, err = b.jobs.WaitJob(b.ctx(t, lp2), &bcpiiv1.WaitJobRequest{JobId: b2.id})
-		if err != nil || r.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE {
-			t.Errorf("B: WaitJob own job = %v, %v", r, err)
+		r.advance(3 * time.Second)
+		w, err = b.jobs.WaitJob(b.ctx(t, lp2), &bcpiiv1.WaitJobRequest{JobId: b2.id})
+		if err != nil || w.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE {
+			t.Errorf("B: WaitJob own job = %v, %v", w, err)
 		}
 
 		// Each deletes its ended phase-1 job, over one interface or the
@@ -335,13 +372,18 @@ func TestPartitionIsolation(t *testing.T) {
 			t.Errorf("A: DeleteJob own job: %v", err)
 		}
 		for _, j := range []job{b1, u1} {
-			ans := g.rest(t, j.owner.rest, http.MethodDelete, "/api/jobs/"+j.id, j.owner.header(j.target), "")
+			who := caller[j.owner.name]
+			ans := g.rest(t, who.rest, http.MethodDelete, "/api/jobs/"+j.id, who.header(j.target), "")
 			if ans.status != http.StatusNoContent || len(ans.body) != 0 {
 				t.Errorf("%v: DELETE by its owner: %d %s", j, ans.status, ans.body)
 			}
 		}
 		for _, j := range []job{a1, b1, u1} {
-			_, err := j.owner.jobs.GetJob(j.owner.ctx(t, j.target), &bcpiiv1.GetJobRequest{JobId: j.id})
+			who := caller[j.owner.name]
+			_, err := who.jobs.GetJob(who.ctx(t, j.target), &bcpiiv1.GetJobRequest{JobId: j.id})
+			wantGRPCError(t, err, codes.NotFound, 404, 1)
+			// Gone at the gateway that started it too.
+			_, err = j.owner.jobs.GetJob(j.owner.ctx(t, j.target), &bcpiiv1.GetJobRequest{JobId: j.id})
 			wantGRPCError(t, err, codes.NotFound, 404, 1)
 		}
 		checkLists(t, []job{a2, b2, u2})
