@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# bench/run.sh: measures the gateway against bare handlers in one run.
+#
+#   bench/run.sh table     REST and gRPC GetJob, gateway vs bare, with ratios (default)
+#   bench/run.sh durable   operation starts over gRPC Invoke: bbolt vs --store memory
+#   bench/run.sh profile   CPU profiles of the gateway under the REST and gRPC loads
+#   bench/run.sh gotest    the go test benchmarks (REST, gRPC, fan-out, STOMP, store)
+#   bench/run.sh all       table, durable and gotest
+#
+# Environment: RUNS (whole runs; medians are printed when more than 1,
+# default 1), ROUNDS (alternations of bare and gateway within a run,
+# default 2), DURATION (per measurement, default 10s), CONNS (REST
+# connections and gRPC callers, default 64), OUT (where binaries, data
+# and profiles go; default a temporary directory, removed unless given).
+# Needs wrk and curl; the rest is built from this repository.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${RUNS:-1}
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+KEEP=${OUT:+1}
+OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
+BIN=$OUT/bin
+PIDS=()
+
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+trap 'stop_all; [[ -n $KEEP ]] || rm -rf "$OUT"' EXIT
+trap 'exit 130' INT TERM
+
+mode=${1:-table}
+case $mode in
+table) build; table ;;
+durable) build; durable ;;
+profile) build; profile ;;
+gotest) gotest ;;
+all) build; table; durable; gotest ;;
+*) echo "usage: $0 [table|durable|profile|gotest|all]" >&2; exit 2 ;;
+esac
