@@ -18,7 +18,7 @@ stop_all() {
 
 # inventory writes the bench inventory: a DPM CPC with one partition whose
 # start ends in 100ms (the job the queries read), and 12 classic CPCs of
-# 100 LPARs each whose activate ends in 200ms (the operation starts).
+# 100 LPARs each whose activate ends in 20ms (the operation starts).
 inventory() {
 	local f=$1 c l
 	{
@@ -32,7 +32,7 @@ inventory() {
 			echo "    status: operating"
 			echo "    logical-partitions:"
 			for l in $(seq -w 0 99); do
-				echo "      - {name: L$l, object-id: bench-c$c-l$l, status: not-activated, operations: {activate: {duration: 200ms}}}"
+				echo "      - {name: L$l, object-id: bench-c$c-l$l, status: not-activated, operations: {activate: {duration: 20ms}}}"
 			done
 		done
 	} >"$f"
@@ -248,4 +248,36 @@ gotest() {
 	BCPII_FANOUT_OVER=unix go test -run '^$' -bench 'BenchmarkWatchFanout' -benchtime "${BENCHTIME:-1x}" -benchmem ./gateway/
 	go test -run '^$' -bench . -benchtime "$bt" -benchmem ./internal/server/ ./internal/store/boltstore/
 	go test -run '^$' -bench . -benchtime "${BENCHTIME:-1x}" -benchmem ./internal/notify/
+}
+
+# durable measures accepted operation starts per second over gRPC Invoke
+# at 1, 16 and 256 callers, on bbolt (each accept synced to disk before its
+# 202) and with --store memory, alternating, RUNS runs; the ratio is bbolt
+# over memory.
+durable() {
+	local figs=$OUT/durable.txt r c store out rate
+	: >"$figs"
+	[[ -f $OUT/invoke.txt ]] || invoke_list "$OUT/invoke.txt"
+	for r in $(seq "$RUNS"); do
+		for c in ${DURABLE_CALLERS:-1 16 256}; do
+			for store in bbolt memory; do
+				start_gateway "durable-$store" --store "$store" --retention 4h
+				out=$("$BIN/load" -addr "$GW_GRPC" -callers "$c" -d "$DURATION" -op invoke -uris "$OUT/invoke.txt")
+				stop_gateway
+				rate=$(sed -n 's/^rate=\([0-9]*\) .*/\1/p' <<<"$out")
+				echo "run $r: $c caller(s) $store: $out"
+				echo "$r $c $store $rate $(sed -n 's/.* p99=\([^ ]*\).*/\1/p' <<<"$out")" >>"$figs"
+			done
+		done
+	done
+	echo
+	echo "median of $RUNS run(s), ${DURATION} per figure, on $(nproc) core(s):"
+	printf '%-10s %14s %14s %7s   %s\n' callers "bbolt jobs/s" "memory jobs/s" ratio "p99 bbolt"
+	for c in ${DURABLE_CALLERS:-1 16 256}; do
+		local b m
+		b=$(awk -v c="$c" '$2 == c && $3 == "bbolt" {print $4}' "$figs" | median)
+		m=$(awk -v c="$c" '$2 == c && $3 == "memory" {print $4}' "$figs" | median)
+		printf '%-10s %14s %14s %7s   %s\n' "$c" "$b" "$m" "$(ratio "$b" "$m")" \
+			"$(awk -v c="$c" '$2 == c && $3 == "bbolt" {printf "%s ", $5}' "$figs")"
+	done
 }
