@@ -48,9 +48,24 @@ invoke_list() {
 	done >"$f"
 }
 
-# start_bare starts bench/bare; sets BARE_REST and BARE_GRPC.
+# cpu_ticks PID: the user and system clock ticks the process has used.
+cpu_ticks() {
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+# per_call PID TICKS_BEFORE CALLS_PER_SECOND: microseconds of CPU the
+# process spent per call over the last DURATION.
+per_call() {
+	local ticks
+	ticks=$(($(cpu_ticks "$1") - $2))
+	awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v r="$3" -v d="${DURATION%s}" \
+		'BEGIN {printf "%.0f\n", (r > 0 ? t / hz * 1e6 / (r * d) : 0)}'
+}
+
+# start_bare starts bench/bare; sets BARE_REST, BARE_GRPC and BARE_PID.
 start_bare() {
 	"$BIN/bare" >"$OUT/bare.addr" &
+	BARE_PID=$!
 	PIDS+=($!)
 	local i
 	for i in $(seq 100); do
@@ -72,25 +87,24 @@ start_gateway() {
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	[[ -f $OUT/inventory.yaml ]] || inventory "$OUT/inventory.yaml"
+	local ports
+	mapfile -t ports < <("$BIN/load" -free-ports 3)
+	GW_REST=127.0.0.1:${ports[0]} GW_GRPC=127.0.0.1:${ports[1]} GW_ADMIN=127.0.0.1:${ports[2]}
+	# shellcheck disable=SC2086 # GW_FLAGS is split on purpose
 	"$BIN/bcpii-gateway" --data-dir "$dir" --inventory "$OUT/inventory.yaml" \
-		--rest-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
-		--stomp-addr - --socket - "$@" 2>"$dir/log" &
+		--rest-addr "$GW_REST" --grpc-addr "$GW_GRPC" --admin-addr "$GW_ADMIN" \
+		--stomp-addr - --socket - "$@" ${GW_FLAGS:-} 2>"$dir/log" &
 	GW_PID=$!
 	PIDS+=("$GW_PID")
 	local i
 	for i in $(seq 300); do
-		grep -q 'msg="admin listening"' "$dir/log" 2>/dev/null && break
-		kill -0 "$GW_PID" 2>/dev/null || { cat "$dir/log" >&2; exit 1; }
+		curl -sf -o /dev/null "http://$GW_ADMIN/healthz" && return
+		kill -0 "$GW_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	GW_REST=$(listening "$dir/log" rest)
-	GW_GRPC=$(listening "$dir/log" grpc)
-	GW_ADMIN=$(listening "$dir/log" admin)
-	[[ -n $GW_REST && -n $GW_GRPC && -n $GW_ADMIN ]] || { cat "$dir/log" >&2; exit 1; }
-}
-
-listening() {
-	sed -n "s/.*msg=\"$2 listening\" addr=\([^ ]*\).*/\1/p" "$1" | head -1
+	cat "$dir/log" >&2
+	echo "the gateway did not start" >&2
+	exit 1
 }
 
 stop_gateway() {
@@ -189,13 +203,16 @@ table_run() {
 	DURATION=2s wrk_rate "$bare_url" >/dev/null
 	DURATION=2s wrk_rate "$gw_url" >/dev/null
 	declare -A sum
+	local t0 t1 bc gc
 	for i in $(seq "$ROUNDS"); do
-		b=$(wrk_rate "$bare_url"); g=$(wrk_rate "$gw_url")
-		echo "run $r round $i: REST bare $b gateway $g req/s"
+		t0=$(cpu_ticks "$BARE_PID"); b=$(wrk_rate "$bare_url"); bc=$(per_call "$BARE_PID" "$t0" "$b")
+		t1=$(cpu_ticks "$GW_PID"); g=$(wrk_rate "$gw_url"); gc=$(per_call "$GW_PID" "$t1" "$g")
+		echo "run $r round $i: REST bare $b gateway $g req/s; CPU per request bare ${bc}us gateway ${gc}us"
 		sum[rest_b]=$((${sum[rest_b]:-0} + b)); sum[rest_g]=$((${sum[rest_g]:-0} + g))
 		for c in "$CONNS" 1; do
-			b=$(grpc_rate "$BARE_GRPC" "$c"); g=$(grpc_rate "$GW_GRPC" "$c")
-			echo "run $r round $i: gRPC $c caller(s) bare $b gateway $g calls/s"
+			t0=$(cpu_ticks "$BARE_PID"); b=$(grpc_rate "$BARE_GRPC" "$c"); bc=$(per_call "$BARE_PID" "$t0" "$b")
+			t1=$(cpu_ticks "$GW_PID"); g=$(grpc_rate "$GW_GRPC" "$c"); gc=$(per_call "$GW_PID" "$t1" "$g")
+			echo "run $r round $i: gRPC $c caller(s) bare $b gateway $g calls/s; CPU per call bare ${bc}us gateway ${gc}us"
 			sum[g${c}_b]=$((${sum[g${c}_b]:-0} + b)); sum[g${c}_g]=$((${sum[g${c}_g]:-0} + g))
 		done
 	done

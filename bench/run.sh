@@ -11,7 +11,8 @@
 # default 1), ROUNDS (alternations of bare and gateway within a run,
 # default 2), DURATION (per measurement, default 10s), CONNS (REST
 # connections and gRPC callers, default 64), OUT (where binaries, data
-# and profiles go; default a temporary directory, removed unless given).
+# and profiles go; default a temporary directory, removed unless given),
+# GW_FLAGS (more flags for the gateway, e.g. "--log-level warn").
 # Needs wrk and curl; the rest is built from this repository.
 set -euo pipefail
 

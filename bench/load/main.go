@@ -3,6 +3,7 @@
 //
 //	load -addr 127.0.0.1:6795 -callers 64 -d 10s -op getjob -job ID -target NAME
 //	load -addr 127.0.0.1:6795 -callers 256 -d 10s -op invoke -uris FILE
+//	load -free-ports 3
 //
 // All callers share one connection. getjob calls JobService.GetJob for one
 // job; invoke starts operations with OperationService.Invoke, taking the
@@ -19,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -49,7 +51,12 @@ func main() {
 	flag.IntVar(&c.callers, "callers", 64, "concurrent callers on one connection")
 	flag.DurationVar(&c.d, "d", 10*time.Second, "how long to measure")
 	flag.DurationVar(&c.warmup, "warmup", time.Second, "how long to run before measuring")
+	freePorts := flag.Int("free-ports", 0, "print this many free loopback ports and exit")
 	flag.Parse()
+	if *freePorts > 0 {
+		printFreePorts(*freePorts)
+		return
+	}
 	call, err := newCall(c)
 	if err != nil {
 		log.Fatal(err)
@@ -61,6 +68,22 @@ func main() {
 	fmt.Println(r)
 	if r.ok == 0 {
 		os.Exit(1)
+	}
+}
+
+// printFreePorts prints n loopback ports that were free a moment ago.
+func printFreePorts(n int) {
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			log.Fatal(err)
+		}
+		ls = append(ls, l)
+		fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		_ = l.Close()
 	}
 }
 
