@@ -91,7 +91,7 @@ func Open(path string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	return &Store{db: db, path: path, writer: make(chan struct{}, 1), cache: newCache()}, nil
+	return &Store{db: db, path: path, writer: make(chan struct{}, 1), cache: newCache(cacheSize)}, nil
 }
 
 // initialize creates the buckets of a new file and checks the format of an

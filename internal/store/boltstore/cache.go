@@ -18,10 +18,11 @@ const cacheSize = 16 << 10
 type cache struct {
 	mu   sync.RWMutex
 	gen  uint64
+	size int // the most jobs held
 	jobs map[string]jobs.Job
 }
 
-func newCache() *cache { return &cache{jobs: make(map[string]jobs.Job)} }
+func newCache(size int) *cache { return &cache{size: size, jobs: make(map[string]jobs.Job)} }
 
 // get returns the cached job with the id, and the generation to pass to
 // fill when there is none.
@@ -43,7 +44,10 @@ func (c *cache) fill(j jobs.Job, gen uint64) {
 }
 
 func (c *cache) put(j jobs.Job) {
-	if _, ok := c.jobs[j.ID]; !ok && len(c.jobs) >= cacheSize {
+	if c.size == 0 {
+		return
+	}
+	if _, ok := c.jobs[j.ID]; !ok && len(c.jobs) >= c.size {
 		for id := range c.jobs {
 			delete(c.jobs, id)
 			break
@@ -63,7 +67,7 @@ func (c *cache) apply(ch jobs.Change) {
 		delete(c.jobs, ch.Job.ID)
 		return
 	}
-	if _, ok := c.jobs[ch.Job.ID]; ok || len(c.jobs) < cacheSize {
+	if _, ok := c.jobs[ch.Job.ID]; ok || len(c.jobs) < c.size {
 		c.put(ch.Job)
 	}
 }
