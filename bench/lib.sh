@@ -298,3 +298,12 @@ durable() {
 			"$(awk -v c="$c" '$2 == c && $3 == "bbolt" {printf "%s ", $5}' "$figs")"
 	done
 }
+
+# store runs BenchmarkScale of internal/store/boltstore: files of 1,000 and
+# BCPII_SCALE_JOBS (1,000,000) ended jobs, kept in $TMPDIR/bcpii-scale
+# once built; read latencies at both sizes, start-up, and the sweep of the
+# large one (for at most BCPII_SCALE_SWEEP, 10m) with query latencies.
+store() {
+	cd "$ROOT"
+	go test -run '^$' -bench 'BenchmarkScale' -benchtime 1x -timeout 60m ./internal/store/boltstore/
+}

@@ -5,7 +5,8 @@
 #   bench/run.sh durable   operation starts over gRPC Invoke: bbolt vs --store memory
 #   bench/run.sh profile   CPU profiles of the gateway under the REST and gRPC loads
 #   bench/run.sh gotest    the go test benchmarks (REST, gRPC, fan-out, STOMP, store)
-#   bench/run.sh all       table, durable and gotest
+#   bench/run.sh store     bbolt with a million ended jobs: reads, start-up, sweep
+#   bench/run.sh all       table, durable, gotest and store
 #
 # Environment: RUNS (whole runs; medians are printed when more than 1,
 # default 1), ROUNDS (alternations of bare and gateway within a run,
@@ -38,6 +39,7 @@ table) build; table ;;
 durable) build; durable ;;
 profile) build; profile ;;
 gotest) gotest ;;
-all) build; table; durable; gotest ;;
-*) echo "usage: $0 [table|durable|profile|gotest|all]" >&2; exit 2 ;;
+store) store ;;
+all) build; table; durable; gotest; store ;;
+*) echo "usage: $0 [table|durable|profile|gotest|store|all]" >&2; exit 2 ;;
 esac
