@@ -344,7 +344,7 @@ func (r *Registry) List(ctx context.Context, c Caller, o ListOptions) ([]Job, in
 // sweepDeletes is how many deletes a sweep has under way at once, so that
 // a store that commits concurrent writes together (boltstore) syncs once
 // for many of them.
-const sweepDeletes = 256
+const sweepDeletes = 64
 
 // Sweep deletes up to limit jobs whose retention has run out and reports
 // how many. It reads the store's end-time index, never all jobs; Get treats

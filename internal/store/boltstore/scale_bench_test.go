@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,9 +18,15 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 // scaleBase is when the jobs of the scale files ended, one millisecond
@@ -30,9 +37,9 @@ var scaleBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // 1,000,000 ended jobs (BCPII_SCALE_JOBS) across 1,000 owners (fewer for
 // the small file, so that both have full pages of 100), built once by
 // direct batched writes and kept in $TMPDIR/bcpii-scale for later runs. It
-// reports the p50 of GetOwned on random jobs (through the cache, and with
-// it emptied before each read) and of List of a random owner's first
-// page, at both sizes; the time Open and jobs.New take on the large file;
+// reports the p50 of GetOwned on random jobs (through the cache, and
+// without it) and of List of a random owner's first page, at both sizes,
+// and the p50 of the GetJob and ListJobs calls over gRPC that read them; the time Open and jobs.New take on the large file;
 // and, on a copy of it, how fast the registry's sweep deletes the jobs
 // once all have expired (all of them, or as many as BCPII_SCALE_SWEEP, a
 // duration, allows), with the longest and the p99.9 GetOwned or List made
@@ -58,6 +65,9 @@ func BenchmarkScale(b *testing.B) {
 			b.ReportMetric(float64(get.Nanoseconds()), fmt.Sprintf("get-p50-ns/%d", n))
 			b.ReportMetric(float64(getCold.Nanoseconds()), fmt.Sprintf("get-uncached-p50-ns/%d", n))
 			b.ReportMetric(float64(list.Nanoseconds()), fmt.Sprintf("list100-p50-ns/%d", n))
+			rpcGet, rpcList := scaleRPC(b, s, n)
+			b.ReportMetric(float64(rpcGet.Nanoseconds()), fmt.Sprintf("GetJob-p50-ns/%d", n))
+			b.ReportMetric(float64(rpcList.Nanoseconds()), fmt.Sprintf("ListJobs100-p50-ns/%d", n))
 			if err := s.Close(); err != nil {
 				b.Fatal(err)
 			}
@@ -189,6 +199,68 @@ func scaleReads(b *testing.B, s *Store, n int) (get, getCold, list time.Duration
 		lists = append(lists, time.Since(t))
 	}
 	return p50(warm), p50(cold), p50(lists)
+}
+
+// scaleRPC returns the p50 of GetJob of random jobs of one owner, and of
+// ListJobs of its first page of 100, over gRPC on loopback TCP through
+// every interceptor, the owner calling as the gateway's local partition.
+func scaleRPC(b *testing.B, s *Store, n int) (get, list time.Duration) {
+	// The jobs ended just now, for the registry.
+	now := clock.NewFake(scaleBase.Add(time.Duration(n) * time.Millisecond))
+	reg, err := jobs.New(jobs.Config{Store: s, Clock: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer reg.Close()
+	tn, err := bcpii.ParseTargetName(scaleOwner(0).Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := bcpii.PartitionPrincipal(tn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Registry: reg, Authenticator: &bcpii.Authenticator{Local: p}, Loopback: true, Clock: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, lis) }()
+	defer func() { cancel(); <-served }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	client := bcpiiv1.NewJobServiceClient(conn)
+	mdCtx := metadata.AppendToOutgoingContext(ctx, "x-api-target-name", scaleJob(0, 1).Target)
+	owners := scaleOwners(n)
+	rng := rand.New(rand.NewPCG(5, 6))
+	const calls = 5000
+	gets := make([]time.Duration, 0, calls)
+	lists := make([]time.Duration, 0, calls/10)
+	for k := range calls {
+		i := rng.IntN(n/owners) * owners // a job of owner 0
+		t := time.Now()
+		if _, err := client.GetJob(mdCtx, &bcpiiv1.GetJobRequest{JobId: scaleID(i)}); err != nil {
+			b.Fatal(err)
+		}
+		gets = append(gets, time.Since(t))
+		if k%10 == 0 {
+			t := time.Now()
+			resp, err := client.ListJobs(mdCtx, &bcpiiv1.ListJobsRequest{PageSize: 100})
+			if err != nil || len(resp.GetJobs()) != 100 {
+				b.Fatalf("ListJobs: %d jobs, %v", len(resp.GetJobs()), err)
+			}
+			lists = append(lists, time.Since(t))
+		}
+	}
+	return p50(gets), p50(lists)
 }
 
 func p50(d []time.Duration) time.Duration {
