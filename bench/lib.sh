@@ -3,6 +3,9 @@
 build() {
 	mkdir -p "$BIN"
 	(cd "$ROOT" && go build -o "$BIN/" ./cmd/bcpii-gateway ./bench/bare ./bench/load)
+	if [[ -n ${GATEWAY_BIN:-} ]]; then
+		cp "$GATEWAY_BIN" "$BIN/bcpii-gateway"
+	fi
 }
 
 stop_all() {

@@ -13,7 +13,9 @@
 # default 2), DURATION (per measurement, default 10s), CONNS (REST
 # connections and gRPC callers, default 64), OUT (where binaries, data
 # and profiles go; default a temporary directory, removed unless given),
-# GW_FLAGS (more flags for the gateway, e.g. "--log-level warn").
+# GW_FLAGS (more flags for the gateway, e.g. "--log-level warn"),
+# GATEWAY_BIN (a gateway binary to measure instead of this tree's, e.g.
+# one built from an earlier commit).
 # Needs wrk and curl; the rest is built from this repository.
 set -euo pipefail
 
