@@ -272,8 +272,8 @@ gotest() {
 
 # durable measures accepted operation starts per second over gRPC Invoke
 # at 1, 16 and 256 callers, on bbolt (each accept synced to disk before its
-# 202) and with --store memory, alternating, RUNS runs; the ratio is bbolt
-# over memory.
+# 202) and with --store memory, alternating, RUNS runs; the ratio is the
+# median of the runs' bbolt over memory.
 durable() {
 	local figs=$OUT/durable.txt r c store out rate
 	: >"$figs"
@@ -292,12 +292,14 @@ durable() {
 	done
 	echo
 	echo "median of $RUNS run(s), ${DURATION} per figure, on $(nproc) core(s):"
-	printf '%-10s %14s %14s %7s   %s\n' callers "bbolt jobs/s" "memory jobs/s" ratio "p99 bbolt"
+	printf '%-10s %14s %14s %7s   %-18s %s\n' callers "bbolt jobs/s" "memory jobs/s" ratio "ratios of the runs" "p99 bbolt"
 	for c in ${DURABLE_CALLERS:-1 16 256}; do
-		local b m
+		local b m rs
 		b=$(awk -v c="$c" '$2 == c && $3 == "bbolt" {print $4}' "$figs" | median)
 		m=$(awk -v c="$c" '$2 == c && $3 == "memory" {print $4}' "$figs" | median)
-		printf '%-10s %14s %14s %7s   %s\n' "$c" "$b" "$m" "$(ratio "$b" "$m")" \
+		rs=$(awk -v c="$c" '$2 == c && $3 == "bbolt" {b[$1] = $4} $2 == c && $3 == "memory" {m[$1] = $4}
+			END {for (r in b) printf "%.2f\n", (m[r] > 0 ? b[r] / m[r] : 0)}' "$figs")
+		printf '%-10s %14s %14s %7s   %-18s %s\n' "$c" "$b" "$m" "$(median <<<"$rs")" "$(tr '\n' ' ' <<<"$rs")" \
 			"$(awk -v c="$c" '$2 == c && $3 == "bbolt" {printf "%s ", $5}' "$figs")"
 	done
 }

@@ -223,6 +223,10 @@ func liveKey(j jobs.Job) []byte { return be64(uint64(j.CreateRevision)) }
 // buckets are the buckets of one transaction.
 type buckets struct {
 	jobs, owners, ended, live, meta *bbolt.Bucket
+	// committed, in a group commit's transaction, is the last committed
+	// state of the jobs the group has not written yet (commit.go); nil
+	// elsewhere.
+	committed func(id string) (jobs.Job, bool)
 }
 
 func open(tx *bbolt.Tx) buckets {
@@ -270,6 +274,11 @@ func (b buckets) reindex(old, j *jobs.Job) error {
 }
 
 func (b buckets) get(id string) (jobs.Job, bool, error) {
+	if b.committed != nil {
+		if j, ok := b.committed(id); ok {
+			return j, true, nil
+		}
+	}
 	v := b.jobs.Get([]byte(id))
 	if v == nil {
 		return jobs.Job{}, false, nil

@@ -33,6 +33,14 @@ func (c *cache) get(id string) (jobs.Job, bool, uint64) {
 	return j, ok, c.gen
 }
 
+// peek returns a copy of the cached job with the id.
+func (c *cache) peek(id string) (jobs.Job, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	j, ok := c.jobs[id]
+	return copyJob(j), ok
+}
+
 // fill caches j, read from the file at generation gen.
 func (c *cache) fill(j jobs.Job, gen uint64) {
 	c.mu.Lock()
@@ -67,9 +75,7 @@ func (c *cache) apply(ch jobs.Change) {
 		delete(c.jobs, ch.Job.ID)
 		return
 	}
-	if _, ok := c.jobs[ch.Job.ID]; ok || len(c.jobs) < c.size {
-		c.put(ch.Job)
-	}
+	c.put(ch.Job) // what was just written is what is read next
 }
 
 func (c *cache) end() { c.mu.Unlock() }

@@ -63,10 +63,23 @@ func (s *Store) commit(group []*pending) {
 	}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		b := open(tx)
+		// A job the group has not written yet is, if cached, as the
+		// cache has it: the cache holds the last committed state of
+		// what it holds, and no commit runs beside this one.
+		written := make(map[string]bool, len(group))
+		b.committed = func(id string) (jobs.Job, bool) {
+			if written[id] {
+				return jobs.Job{}, false
+			}
+			return s.cache.peek(id)
+		}
 		for _, p := range group {
 			p.c, p.err = p.f(b)
 			if p.err != nil && !contractError(p.err) {
 				return p.err
+			}
+			if p.err == nil {
+				written[p.c.Job.ID] = true
 			}
 		}
 		return nil

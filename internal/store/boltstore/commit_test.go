@@ -122,3 +122,45 @@ func TestCacheFollowsCommits(t *testing.T) {
 		t.Fatalf("after delete: %v, want ErrNoJob", err)
 	}
 }
+
+// Writes of one job in one group see each other: of concurrent updates
+// from the same revision exactly one succeeds, whether the job was read
+// from the cache or from the transaction.
+func TestGroupCommitSameJob(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	owner := jobs.Owner{Kind: jobs.PartitionOwner, Name: "IBM390PS.CPC1.LP1"}
+	for round := range 20 {
+		j, err := s.Create(ctx, jobs.Job{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", round), Owner: owner, Status: jobs.Running, Created: time.Unix(1, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 16
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				u := j
+				u.StatusCode = i + 1
+				_, errs[i] = s.Update(ctx, u)
+			})
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, jobs.ErrConflict):
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Get(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if won != 1 || got.Revision <= j.Revision || got.StatusCode == 0 {
+			t.Fatalf("round %d: %d updates won, job now %+v", round, won, got)
+		}
+	}
+}
