@@ -255,7 +255,7 @@ profile() {
 	echo "profiles in $dir (go tool pprof $BIN/bcpii-gateway $dir/rest.pprof)"
 }
 
-# gotest runs the go test benchmarks of the earlier issues: REST Query Job
+# gotest runs the go test benchmarks kept beside the code: REST Query Job
 # Status (bare, in-process, Unix socket), gRPC GetJob, the not-found timing,
 # the watch fan-out (in-process and over a Unix socket), STOMP fan-out and
 # the bbolt timing. BENCHTIME sets -benchtime (default 1x for the fan-outs,
