@@ -182,9 +182,8 @@ func New(cfg Config) (*Gateway, error) {
 	if err := bcpiiv1.RegisterSessionServiceHandlerClient(context.Background(), g.mux, bcpiiv1.NewSessionServiceClient(cfg.Conn)); err != nil {
 		return nil, err
 	}
-	job := method{jobID: true}
 	g.routes = []*route{
-		newRoute("/api/jobs/{job-id}", map[string]method{http.MethodGet: job, http.MethodDelete: job}),
+		newRoute("/api/jobs/{job-id}", map[string]method{http.MethodGet: {jobID: true, local: g.queryJob}, http.MethodDelete: {jobID: true}}),
 		newRoute("/api/jobs/{job-id}/operations/cancel", map[string]method{http.MethodPost: {jobID: true, body: noBody}}),
 		newRoute("/api/sessions", map[string]method{http.MethodPost: {public: true, anonymous: true, body: jsonObject, bodyRequired: true, fields: map[string]field{
 			"userid":     {kind: stringField, required: true},
@@ -319,6 +318,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 
 // escapeNonPrintable writes the bytes of s outside printable ASCII as \xHH.
 func escapeNonPrintable(s string) string {
+	if !strings.ContainsFunc(s, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
+		return s
+	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/logbuf"
 )
 
 func main() {
@@ -72,7 +73,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		cfg.Etcd.Credentials.Password = getenv("BCPII_ETCD_PASSWORD")
 	}
 	cfg.Tracing, cfg.TracingProtocol = tracingFromEnv(getenv)
-	log, err := newLogger(o.logLevel, o.logFormat, stderr)
+	// Lines logged at once share a write (internal/logbuf).
+	logOut := logbuf.New(stderr)
+	defer logOut.Flush()
+	log, err := newLogger(o.logLevel, o.logFormat, logOut)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,12 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
@@ -339,25 +341,58 @@ func (r *Registry) List(ctx context.Context, c Caller, o ListOptions) ([]Job, in
 	}
 }
 
+// sweepDeletes is how many deletes a sweep has under way at once, so that
+// a store that commits concurrent writes together (boltstore) syncs once
+// for many of them.
+const sweepDeletes = 64
+
 // Sweep deletes up to limit jobs whose retention has run out and reports
 // how many. It reads the store's end-time index, never all jobs; Get treats
-// expired jobs as gone even before a sweep removes them.
+// expired jobs as gone even before a sweep removes them. Each job is its
+// own delete, so that a query waits for no sweep.
 func (r *Registry) Sweep(ctx context.Context, limit int) (int, error) {
 	cutoff := r.clock.Now().Add(-r.retention)
 	old, err := r.store.EndedBefore(ctx, cutoff, limit)
 	if err != nil {
 		return 0, fmt.Errorf("jobs: sweep: %w", err)
 	}
-	n := 0
+	var (
+		mu       sync.Mutex
+		n        int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	work := make(chan Job)
+	for range min(sweepDeletes, len(old)) {
+		wg.Go(func() {
+			for j := range work {
+				err := r.store.Delete(ctx, j.ID, j.Revision)
+				mu.Lock()
+				switch {
+				case errors.Is(err, ErrNoJob) || errors.Is(err, ErrConflict):
+					// deleted or changed meanwhile
+				case err != nil:
+					firstErr = cmp.Or(firstErr, err)
+				default:
+					n++
+				}
+				mu.Unlock()
+			}
+		})
+	}
 	for _, j := range old {
-		err := r.store.Delete(ctx, j.ID, j.Revision)
-		if errors.Is(err, ErrNoJob) || errors.Is(err, ErrConflict) {
-			continue // deleted or changed meanwhile
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed {
+			break
 		}
-		if err != nil {
-			return n, fmt.Errorf("jobs: sweep: %w", err)
-		}
-		n++
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return n, fmt.Errorf("jobs: sweep: %w", firstErr)
 	}
 	return n, nil
 }

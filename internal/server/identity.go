@@ -41,9 +41,9 @@ type Who struct {
 	BCPii bool
 }
 
-// whoFor is the identity of a call by p whose metadata is md.
-func whoFor(p bcpii.Principal, md metadata.MD) Who {
-	targets := md.Get(rpctypes.TargetKey)
+// whoFor is the identity of a call by p whose X-API-Target-Name values
+// are targets.
+func whoFor(p bcpii.Principal, targets []string) Who {
 	target := strings.Join(targets, ",") // more than one is malformed
 	return Who{Caller: p.Caller(target, len(targets) > 0), Name: p.String(), BCPii: p.IsPartition()}
 }
@@ -74,16 +74,17 @@ func (s *Server) authenticate(ctx context.Context, method string) error {
 	if unauthenticated(method) {
 		return nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
+	// Only the keys judged by are read: copying the whole metadata would
+	// cost every call.
 	c, ok := ctx.Value(credentialsKey{}).(bcpii.Credentials)
 	if !ok {
-		c = s.credentialsOf(ctx, md)
+		c = s.credentialsOf(ctx)
 	}
 	p, err := s.auth.Authenticate(c)
 	if err != nil {
 		return err
 	}
-	who := whoFor(p, md)
+	who := whoFor(p, metadata.ValueFromIncomingContext(ctx, rpctypes.TargetKey))
 	if info := callInfoFrom(ctx); info != nil {
 		info.who = &who
 	}
@@ -108,9 +109,9 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 // X-API-Session it carries, the client certificate the TLS stack verified,
 // and whether it is local (the Unix socket, or loopback where allowed).
 // Nothing else a caller sends enters.
-func (s *Server) credentialsOf(ctx context.Context, md metadata.MD) bcpii.Credentials {
+func (s *Server) credentialsOf(ctx context.Context) bcpii.Credentials {
 	var c bcpii.Credentials
-	if v := md.Get(rpctypes.SessionKey); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, rpctypes.SessionKey); len(v) > 0 {
 		c.SessionPresent = true
 		c.Session = v[0]
 	}

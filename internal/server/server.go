@@ -120,6 +120,9 @@ type Server struct {
 	lastWatch atomic.Pointer[watchMsg]
 }
 
+// streamWorkers is the fewest goroutines kept to run calls.
+const streamWorkers = 64
+
 // New builds a Server from cfg.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
@@ -163,8 +166,11 @@ func New(cfg Config) (*Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
 		grpc.MaxConcurrentStreams(2048),
 		// Reused workers run calls on goroutines whose stacks have
-		// already grown, instead of a fresh goroutine per call.
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		// already grown, instead of a fresh goroutine per call whose
+		// stack grows anew. A call finding every worker busy gets a
+		// fresh goroutine, so there are enough for the calls a busy
+		// connection has in flight at once, not one per core.
+		grpc.NumStreamWorkers(uint32(max(streamWorkers, 4*runtime.GOMAXPROCS(0)))),
 	}
 	s.opts = append(s.opts, cfg.Options...)
 	opts := s.opts

@@ -1,6 +1,8 @@
 // Package boltstore is a jobs.Store in a single bbolt file. Every write is
-// one bbolt transaction, synced to disk before the call returns, so a job a
-// caller was told about survives a crash of the process.
+// committed in a bbolt transaction, shared with the writes made at the same
+// time (commit.go), and synced to disk before the call returns, so a job a
+// caller was told about survives a crash of the process. Decoded jobs are
+// cached in memory (cache.go).
 //
 // The file holds four buckets:
 //
@@ -62,10 +64,14 @@ var (
 type Store struct {
 	db   *bbolt.DB
 	path string
-	// mu serialises writers, so that changes are published in the order
-	// they were committed.
-	mu   sync.Mutex
-	feed feed.Feed
+	// writer is the writers' lock (commit.go): one group commits at a
+	// time, so that changes are published in the order they were
+	// committed.
+	writer  chan struct{}
+	queueMu sync.Mutex
+	queue   []*pending // writes waiting for a commit
+	cache   *cache
+	feed    feed.Feed
 }
 
 var _ jobs.Store = (*Store)(nil)
@@ -85,7 +91,7 @@ func Open(path string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, path: path, writer: make(chan struct{}, 1), cache: newCache(cacheSize)}, nil
 }
 
 // initialize creates the buckets of a new file and checks the format of an
@@ -217,6 +223,10 @@ func liveKey(j jobs.Job) []byte { return be64(uint64(j.CreateRevision)) }
 // buckets are the buckets of one transaction.
 type buckets struct {
 	jobs, owners, ended, live, meta *bbolt.Bucket
+	// committed, in a group commit's transaction, is the last committed
+	// state of the jobs the group has not written yet (commit.go); nil
+	// elsewhere.
+	committed func(id string) (jobs.Job, bool)
 }
 
 func open(tx *bbolt.Tx) buckets {
@@ -264,6 +274,11 @@ func (b buckets) reindex(old, j *jobs.Job) error {
 }
 
 func (b buckets) get(id string) (jobs.Job, bool, error) {
+	if b.committed != nil {
+		if j, ok := b.committed(id); ok {
+			return j, true, nil
+		}
+	}
 	v := b.jobs.Get([]byte(id))
 	if v == nil {
 		return jobs.Job{}, false, nil
@@ -292,27 +307,6 @@ func (b buckets) put(j jobs.Job) error {
 		return err
 	}
 	return b.jobs.Put([]byte(j.ID), v)
-}
-
-// write runs f in a write transaction and publishes the change it returns
-// once the transaction has committed.
-func (s *Store) write(ctx context.Context, f func(b buckets) (jobs.Change, error)) (jobs.Change, error) {
-	if err := ctx.Err(); err != nil {
-		return jobs.Change{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var c jobs.Change
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		var err error
-		c, err = f(open(tx))
-		return err
-	})
-	if err != nil {
-		return jobs.Change{}, err
-	}
-	s.feed.Publish(c)
-	return c, nil
 }
 
 // Create adds j.
@@ -350,27 +344,36 @@ func (s *Store) Get(ctx context.Context, id string) (jobs.Job, error) {
 // the record, so another owner's job is refused before it is decoded, in
 // the time a missing one is.
 func (s *Store) GetOwned(ctx context.Context, owner jobs.Owner, id string) (jobs.Job, error) {
-	return s.read(ctx, id, ownerPrefix(owner))
+	return s.read(ctx, id, &owner)
 }
 
 // read returns the job with the id, and only if its record's owner is
-// owner when owner is not nil.
-func (s *Store) read(ctx context.Context, id string, owner []byte) (jobs.Job, error) {
+// owner when owner is not nil. A cached job is returned only to its owner:
+// another owner's job is refused from the file, in the time a missing one
+// is.
+func (s *Store) read(ctx context.Context, id string, owner *jobs.Owner) (jobs.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return jobs.Job{}, err
 	}
-	var j jobs.Job
+	j, ok, gen := s.cache.get(id)
+	if ok && (owner == nil || j.Owner == *owner) {
+		return copyJob(j), nil
+	}
+	var prefix []byte
+	if owner != nil {
+		prefix = ownerPrefix(*owner)
+	}
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		v := open(tx).jobs.Get([]byte(id))
+		v := tx.Bucket(bucketJobs).Get([]byte(id))
 		if v == nil {
 			return jobs.ErrNoJob
 		}
-		if owner != nil {
+		if prefix != nil {
 			got, _, err := splitRecord(v)
 			if err != nil {
 				return err
 			}
-			if !bytes.Equal(got, owner) {
+			if !bytes.Equal(got, prefix) {
 				return jobs.ErrNoJob
 			}
 		}
@@ -381,6 +384,7 @@ func (s *Store) read(ctx context.Context, id string, owner []byte) (jobs.Job, er
 	if err != nil {
 		return jobs.Job{}, s.wrap("get", id, err)
 	}
+	s.cache.fill(j, gen)
 	return j, nil
 }
 
@@ -557,8 +561,7 @@ func (s *Store) Unended(ctx context.Context, after int64, limit int) ([]jobs.Job
 func (s *Store) Watch(ctx context.Context) <-chan jobs.Change {
 	// Holding the writers' lock means no write has committed without
 	// being published while subscribing.
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockWriters()()
 	return s.feed.Subscribe(ctx)
 }
 

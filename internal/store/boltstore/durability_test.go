@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ import (
 const (
 	envDir  = "BOLTSTORE_CRASH_DIR"  // directory of the store
 	envJobs = "BOLTSTORE_CRASH_JOBS" // jobs to create; 0 for no end
+	// envWriters is how many goroutines write at once, so that writes
+	// share commits; writer w makes jobs w, w+writers, w+2*writers...
+	envWriters = "BOLTSTORE_CRASH_WRITERS"
 )
 
 var crashOwners = []jobs.Owner{
@@ -67,8 +71,29 @@ func TestHelperProcess(t *testing.T) {
 	if err != nil {
 		fail(err)
 	}
+	writers, err := strconv.Atoi(os.Getenv(envWriters))
+	if err != nil {
+		fail(err)
+	}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() { helperWrite(reg, w, writers, n) })
+	}
+	wg.Wait()
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "helper:", err)
+	os.Exit(2)
+}
+
+// helperWrite creates and ends jobs w, w+writers... below n (0: no end).
+func helperWrite(reg *jobs.Registry, w, writers, n int) {
 	ctx := context.Background()
-	for i := 0; n == 0 || i < n; i++ {
+	for i := w; n == 0 || i < n; i += writers {
 		j, err := reg.Create(ctx, jobs.Spec{Owner: crashOwners[i%2], Operation: fmt.Sprint("op ", i), Cancelable: true})
 		if err != nil {
 			fail(err)
@@ -82,14 +107,6 @@ func TestHelperProcess(t *testing.T) {
 			fmt.Printf("finished %s %s\n", j.ID, j.Status)
 		}
 	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	os.Exit(0)
-}
-
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "helper:", err)
-	os.Exit(2)
 }
 
 // TestKill kills a process writing to a store with SIGKILL and checks that
@@ -97,26 +114,30 @@ func fail(err error) {
 func TestKill(t *testing.T) {
 	t.Run("Idle", func(t *testing.T) {
 		// Killed after all writes returned.
-		testKill(t, 60, func(line string) bool { return line == "ready" })
+		testKill(t, 60, 1, func(line string) bool { return line == "ready" })
 	})
-	t.Run("Writing", func(t *testing.T) {
-		// Killed while writing, after some writes returned.
-		created := 0
-		testKill(t, 0, func(line string) bool {
-			if strings.HasPrefix(line, "created ") {
-				created++
-			}
-			return created >= 40
+	for _, writers := range []int{1, 16} {
+		t.Run(fmt.Sprintf("Writing/writers=%d", writers), func(t *testing.T) {
+			// Killed while writing, after some writes returned; with
+			// many writers, while they share commits.
+			created := 0
+			testKill(t, 0, writers, func(line string) bool {
+				if strings.HasPrefix(line, "created ") {
+					created++
+				}
+				return created >= 40*writers
+			})
 		})
-	})
+	}
 }
 
-// testKill runs the helper to create n jobs (0: without end) and kills it
-// when kill, given each line the helper writes, returns true.
-func testKill(t *testing.T, n int, kill func(line string) bool) {
+// testKill runs the helper to create n jobs (0: without end) from writers
+// goroutines and kills it when kill, given each line the helper writes,
+// returns true.
+func testKill(t *testing.T, n, writers int, kill func(line string) bool) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.timeout=10m")
-	cmd.Env = append(os.Environ(), envDir+"="+dir, envJobs+"="+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), envDir+"="+dir, envJobs+"="+strconv.Itoa(n), envWriters+"="+strconv.Itoa(writers))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
@@ -184,6 +205,7 @@ func testKill(t *testing.T, n int, kill func(line string) bool) {
 	}
 	reported := make(map[string]*report)
 	var order []string
+	last := make(map[int]int) // each writer's last job reported created
 	for _, line := range out {
 		f := strings.Fields(line)
 		switch {
@@ -194,6 +216,7 @@ func testKill(t *testing.T, n int, kill func(line string) bool) {
 			}
 			reported[f[1]] = &report{i: i}
 			order = append(order, f[1])
+			last[i%writers] = max(last[i%writers], i)
 		case len(f) == 3 && f[0] == "finished" && reported[f[1]] != nil:
 			reported[f[1]].finished = jobs.Status(f[2])
 		case line == "ready":
@@ -211,7 +234,7 @@ func testKill(t *testing.T, n int, kill func(line string) bool) {
 	s := openAt(t, filepath.Join(dir, "jobs.db"))
 	ctx := t.Context()
 	var maxRev int64
-	for k, id := range order {
+	for _, id := range order {
 		r := reported[id]
 		j, err := s.Get(ctx, id)
 		if err != nil {
@@ -231,9 +254,9 @@ func testKill(t *testing.T, n int, kill func(line string) bool) {
 					r.i, id, r.finished, j.Status, j.StatusCode, j.Results, j.Ended)
 			}
 		case j.Status == jobs.Running:
-		case ends && k == len(order)-1 && j.Status == res.Status:
-			// The kill came after the Finish committed but before the
-			// helper reported it.
+		case ends && r.i == last[r.i%writers] && j.Status == res.Status:
+			// The kill came after the Finish of a writer's last job
+			// committed but before the helper reported it.
 		default:
 			t.Errorf("job %d (%s), reported running: status %s", r.i, id, j.Status)
 		}
@@ -248,9 +271,9 @@ func testKill(t *testing.T, n int, kill func(line string) bool) {
 		}
 		listed = append(listed, js...)
 	}
-	// At most one job more than reported: created, but killed before the
-	// report.
-	if len(listed) < len(order) || len(listed) > len(order)+1 {
+	// At most one job more than reported per writer: created, but killed
+	// before the report.
+	if len(listed) < len(order) || len(listed) > len(order)+writers {
 		t.Errorf("List finds %d jobs; %d were reported", len(listed), len(order))
 	}
 	endedJobs, err := s.EndedBefore(ctx, time.Now().Add(time.Hour), math.MaxInt32)

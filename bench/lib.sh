@@ -1,0 +1,314 @@
+# Functions of bench/run.sh; sourced, not run.
+
+build() {
+	mkdir -p "$BIN"
+	(cd "$ROOT" && go build -o "$BIN/" ./cmd/bcpii-gateway ./bench/bare ./bench/load)
+	if [[ -n ${GATEWAY_BIN:-} ]]; then
+		cp "$GATEWAY_BIN" "$BIN/bcpii-gateway"
+	fi
+}
+
+stop_all() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	PIDS=()
+}
+
+# inventory writes the bench inventory: a DPM CPC with one partition whose
+# start ends in 100ms (the job the queries read), and 12 classic CPCs of
+# 100 LPARs each whose activate ends in 20ms (the operation starts).
+inventory() {
+	local f=$1 c l
+	{
+		echo "cpcs:"
+		echo "  - {name: BENCH, object-id: bench-cpc, target-name: IBM390PS.BENCH, dpm-enabled: true, status: operating,"
+		echo "     partitions: [{name: P0, object-id: bench-p0, status: stopped, operations: {start: {duration: 100ms}}}]}"
+		for c in $(seq -w 0 11); do
+			echo "  - name: C$c"
+			echo "    object-id: bench-c$c"
+			echo "    target-name: IBM390PS.C$c"
+			echo "    status: operating"
+			echo "    logical-partitions:"
+			for l in $(seq -w 0 99); do
+				echo "      - {name: L$l, object-id: bench-c$c-l$l, status: not-activated, operations: {activate: {duration: 20ms}}}"
+			done
+		done
+	} >"$f"
+}
+
+# invoke_list writes the "METHOD URI TARGET" lines of bench/load -op invoke.
+invoke_list() {
+	local f=$1 c l
+	for l in $(seq -w 0 99); do
+		for c in $(seq -w 0 11); do
+			echo "POST /api/logical-partitions/bench-c$c-l$l/operations/activate IBM390PS.C$c.L$l"
+		done
+	done >"$f"
+}
+
+# cpu_ticks PID: the user and system clock ticks the process has used.
+cpu_ticks() {
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+# per_call PID TICKS_BEFORE CALLS_PER_SECOND: microseconds of CPU the
+# process spent per call over the last DURATION.
+per_call() {
+	local ticks
+	ticks=$(($(cpu_ticks "$1") - $2))
+	awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v r="$3" -v d="${DURATION%s}" \
+		'BEGIN {printf "%.0f\n", (r > 0 ? t / hz * 1e6 / (r * d) : 0)}'
+}
+
+# start_bare starts bench/bare; sets BARE_REST, BARE_GRPC and BARE_PID.
+start_bare() {
+	"$BIN/bare" >"$OUT/bare.addr" &
+	BARE_PID=$!
+	PIDS+=($!)
+	local i
+	for i in $(seq 100); do
+		grep -q '^grpc ' "$OUT/bare.addr" 2>/dev/null && break
+		sleep 0.1
+	done
+	BARE_REST=$(awk '$1 == "rest" {print $2}' "$OUT/bare.addr")
+	BARE_GRPC=$(awk '$1 == "grpc" {print $2}' "$OUT/bare.addr")
+	[[ -n $BARE_REST && -n $BARE_GRPC ]] || { echo "bench/bare did not start" >&2; exit 1; }
+}
+
+# start_gateway NAME [FLAGS...] starts the built gateway on its defaults
+# (TLS, bbolt, loopback identity) with a fresh data directory and the
+# bench inventory; sets GW_REST, GW_GRPC, GW_ADMIN and GW_PID.
+start_gateway() {
+	local name=$1
+	shift
+	local dir=$OUT/$name
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	[[ -f $OUT/inventory.yaml ]] || inventory "$OUT/inventory.yaml"
+	local ports
+	mapfile -t ports < <("$BIN/load" -free-ports 3)
+	GW_REST=127.0.0.1:${ports[0]} GW_GRPC=127.0.0.1:${ports[1]} GW_ADMIN=127.0.0.1:${ports[2]}
+	# shellcheck disable=SC2086 # GW_FLAGS is split on purpose
+	"$BIN/bcpii-gateway" --data-dir "$dir" --inventory "$OUT/inventory.yaml" \
+		--rest-addr "$GW_REST" --grpc-addr "$GW_GRPC" --admin-addr "$GW_ADMIN" \
+		--stomp-addr - --socket - "$@" ${GW_FLAGS:-} 2>"$dir/log" &
+	GW_PID=$!
+	PIDS+=("$GW_PID")
+	local i
+	for i in $(seq 300); do
+		curl -sf -o /dev/null "http://$GW_ADMIN/healthz" && return
+		kill -0 "$GW_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$dir/log" >&2
+	echo "the gateway did not start" >&2
+	exit 1
+}
+
+stop_gateway() {
+	kill -TERM "$GW_PID" 2>/dev/null || true
+	wait "$GW_PID" 2>/dev/null || true
+	local keep=() p
+	for p in "${PIDS[@]}"; do [[ $p == "$GW_PID" ]] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+# bench_job starts P0 over REST and waits until its job ended; sets JOB
+# (the job id) and JOB_TARGET.
+bench_job() {
+	JOB_TARGET=IBM390PS.BENCH.P0
+	local uri i body
+	uri=$(curl -sk -X POST -H "X-API-Target-Name: $JOB_TARGET" \
+		"https://$GW_REST/api/partitions/bench-p0/operations/start" |
+		sed -n 's/.*"job-uri":"\([^"]*\)".*/\1/p')
+	[[ -n $uri ]] || { echo "could not start the bench job" >&2; exit 1; }
+	JOB=${uri##*/}
+	for i in $(seq 100); do
+		body=$(curl -sk -H "X-API-Target-Name: $JOB_TARGET" "https://$GW_REST$uri")
+		[[ $body == *complete* ]] && break
+		sleep 0.1
+	done
+	[[ ${#body} -eq 43 ]] || { echo "the bench job answers $body, not 43 bytes" >&2; exit 1; }
+}
+
+# wrk_rate URL: requests per second of wrk -t2 -cCONNS -dDURATION.
+wrk_rate() {
+	local out
+	out=$(wrk -t2 -c"$CONNS" -d"$DURATION" -H "X-API-Target-Name: $JOB_TARGET" "$1")
+	if grep -q 'Non-2xx' <<<"$out"; then
+		echo "wrk: answers other than 2xx from $1:" >&2
+		echo "$out" >&2
+		exit 1
+	fi
+	awk '/^Requests\/sec:/ {printf "%.0f\n", $2}' <<<"$out"
+}
+
+# grpc_rate ADDR CALLERS: calls per second of GetJob.
+grpc_rate() {
+	local out
+	out=$("$BIN/load" -addr "$1" -callers "$2" -d "$DURATION" -op getjob -job "$JOB" -target "$JOB_TARGET")
+	if ! grep -q ' failed=0 ' <<<"$out"; then
+		echo "load: failures against $1: $out" >&2
+		exit 1
+	fi
+	sed -n 's/^rate=\([0-9]*\) .*/\1/p' <<<"$out"
+}
+
+# median of the numbers on standard input.
+median() {
+	sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f\n", (b > 0 ? a / b : 0)}'
+}
+
+# table prints REST and gRPC GetJob rates, gateway against bare, ROUNDS
+# alternations per run, RUNS runs; the ratio of a run is the gateway's mean
+# over the bare handler's mean, and with several runs the medians follow.
+table() {
+	local figs=$OUT/table.txt r
+	: >"$figs"
+	for r in $(seq "$RUNS"); do
+		table_run "$r" "$figs"
+	done
+	echo
+	echo "median of $RUNS run(s), $ROUNDS alternation(s) each, ${DURATION} per figure, on $(nproc) core(s):"
+	printf '%-34s %12s %12s %7s   %s\n' path bare gateway ratio "ratios of the runs"
+	local p label
+	for p in rest grpc-$CONNS grpc-1; do
+		case $p in
+		rest) label="REST Query Job Status, $CONNS conns" ;;
+		grpc-1) label="gRPC GetJob, 1 caller" ;;
+		*) label="gRPC GetJob, $CONNS callers" ;;
+		esac
+		printf '%-34s %12s %12s %7s   %s\n' "$label" \
+			"$(awk -v p="$p" '$2 == p {print $3}' "$figs" | median)" \
+			"$(awk -v p="$p" '$2 == p {print $4}' "$figs" | median)" \
+			"$(awk -v p="$p" '$2 == p {print $5}' "$figs" | median)" \
+			"$(awk -v p="$p" '$2 == p {printf "%s ", $5}' "$figs")"
+	done
+}
+
+# table_run R FILE measures one run and appends "R PATH BARE GATEWAY RATIO"
+# lines to FILE.
+table_run() {
+	local r=$1 figs=$2 i b g
+	start_bare
+	start_gateway gateway --pprof=false
+	bench_job
+	local gw_url="https://$GW_REST/api/jobs/$JOB" bare_url="https://$BARE_REST/api/jobs/$JOB"
+	DURATION=2s wrk_rate "$bare_url" >/dev/null
+	DURATION=2s wrk_rate "$gw_url" >/dev/null
+	declare -A sum
+	local t0 t1 bc gc
+	for i in $(seq "$ROUNDS"); do
+		t0=$(cpu_ticks "$BARE_PID"); b=$(wrk_rate "$bare_url"); bc=$(per_call "$BARE_PID" "$t0" "$b")
+		t1=$(cpu_ticks "$GW_PID"); g=$(wrk_rate "$gw_url"); gc=$(per_call "$GW_PID" "$t1" "$g")
+		echo "run $r round $i: REST bare $b gateway $g req/s; CPU per request bare ${bc}us gateway ${gc}us"
+		sum[rest_b]=$((${sum[rest_b]:-0} + b)); sum[rest_g]=$((${sum[rest_g]:-0} + g))
+		for c in "$CONNS" 1; do
+			t0=$(cpu_ticks "$BARE_PID"); b=$(grpc_rate "$BARE_GRPC" "$c"); bc=$(per_call "$BARE_PID" "$t0" "$b")
+			t1=$(cpu_ticks "$GW_PID"); g=$(grpc_rate "$GW_GRPC" "$c"); gc=$(per_call "$GW_PID" "$t1" "$g")
+			echo "run $r round $i: gRPC $c caller(s) bare $b gateway $g calls/s; CPU per call bare ${bc}us gateway ${gc}us"
+			sum[g${c}_b]=$((${sum[g${c}_b]:-0} + b)); sum[g${c}_g]=$((${sum[g${c}_g]:-0} + g))
+		done
+	done
+	local p k
+	for p in rest grpc-$CONNS grpc-1; do
+		case $p in rest) k=rest ;; grpc-1) k=g1 ;; *) k=g$CONNS ;; esac
+		b=$((sum[${k}_b] / ROUNDS)); g=$((sum[${k}_g] / ROUNDS))
+		echo "$r $p $b $g $(ratio "$g" "$b")" >>"$figs"
+	done
+	stop_gateway
+	stop_all
+}
+
+# profile takes CPU profiles of the gateway from its admin listener's
+# pprof while wrk, then bench/load, drive it, and prints their top entries.
+# The profiles stay in OUT/profiles (give OUT to keep them).
+profile() {
+	local dir=$OUT/profiles secs=${DURATION%s}
+	mkdir -p "$dir"
+	start_gateway gateway --pprof
+	bench_job
+	local name
+	for name in rest grpc-$CONNS grpc-1; do
+		curl -s -o "$dir/$name.pprof" "http://$GW_ADMIN/debug/pprof/profile?seconds=$((secs - 2))" &
+		local curl_pid=$!
+		case $name in
+		rest) wrk_rate "https://$GW_REST/api/jobs/$JOB" >"$dir/$name.rate" ;;
+		grpc-1) grpc_rate "$GW_GRPC" 1 >"$dir/$name.rate" ;;
+		*) grpc_rate "$GW_GRPC" "$CONNS" >"$dir/$name.rate" ;;
+		esac
+		wait "$curl_pid"
+		echo "== $name: $(cat "$dir/$name.rate")/s; top entries (flat, then cumulative) =="
+		go tool pprof -top -nodecount="${TOP:-25}" "$BIN/bcpii-gateway" "$dir/$name.pprof" 2>/dev/null | sed -n '1,/^ *flat/d;p' | head -"${TOP:-25}"
+		go tool pprof -top -cum -nodecount="${TOP:-25}" "$BIN/bcpii-gateway" "$dir/$name.pprof" 2>/dev/null | sed -n '1,/^ *flat/d;p' | head -"${TOP:-25}"
+	done
+	stop_gateway
+	echo "profiles in $dir (go tool pprof $BIN/bcpii-gateway $dir/rest.pprof)"
+}
+
+# gotest runs the go test benchmarks kept beside the code: REST Query Job
+# Status (bare, in-process, Unix socket), gRPC GetJob, the not-found timing,
+# the watch fan-out (in-process and over a Unix socket), STOMP fan-out and
+# the bbolt timing. BENCHTIME sets -benchtime (default 1x for the fan-outs,
+# 2s for the others).
+gotest() {
+	cd "$ROOT"
+	local bt=${BENCHTIME:-2s}
+	go test -run '^$' -bench 'BenchmarkQueryJobStatusREST|BenchmarkNotFoundTiming' -benchtime "$bt" -benchmem ./gateway/
+	go test -run '^$' -bench 'BenchmarkWatchFanout' -benchtime "${BENCHTIME:-1x}" -benchmem ./gateway/
+	BCPII_FANOUT_OVER=unix go test -run '^$' -bench 'BenchmarkWatchFanout' -benchtime "${BENCHTIME:-1x}" -benchmem ./gateway/
+	go test -run '^$' -bench . -benchtime "$bt" -benchmem ./internal/server/ ./internal/store/boltstore/
+	go test -run '^$' -bench . -benchtime "${BENCHTIME:-1x}" -benchmem ./internal/notify/
+}
+
+# durable measures accepted operation starts per second over gRPC Invoke
+# at 1, 16 and 256 callers, on bbolt (each accept synced to disk before its
+# 202) and with --store memory, alternating, RUNS runs; the ratio is the
+# median of the runs' bbolt over memory.
+durable() {
+	local figs=$OUT/durable.txt r c store out rate
+	: >"$figs"
+	[[ -f $OUT/invoke.txt ]] || invoke_list "$OUT/invoke.txt"
+	for r in $(seq "$RUNS"); do
+		for c in ${DURABLE_CALLERS:-1 16 256}; do
+			for store in bbolt memory; do
+				start_gateway "durable-$store" --store "$store" --retention 4h
+				out=$("$BIN/load" -addr "$GW_GRPC" -callers "$c" -d "$DURATION" -op invoke -uris "$OUT/invoke.txt")
+				stop_gateway
+				rate=$(sed -n 's/^rate=\([0-9]*\) .*/\1/p' <<<"$out")
+				echo "run $r: $c caller(s) $store: $out"
+				echo "$r $c $store $rate $(sed -n 's/.* p99=\([^ ]*\).*/\1/p' <<<"$out")" >>"$figs"
+			done
+		done
+	done
+	echo
+	echo "median of $RUNS run(s), ${DURATION} per figure, on $(nproc) core(s):"
+	printf '%-10s %14s %14s %7s   %-18s %s\n' callers "bbolt jobs/s" "memory jobs/s" ratio "ratios of the runs" "p99 bbolt"
+	for c in ${DURABLE_CALLERS:-1 16 256}; do
+		local b m rs
+		b=$(awk -v c="$c" '$2 == c && $3 == "bbolt" {print $4}' "$figs" | median)
+		m=$(awk -v c="$c" '$2 == c && $3 == "memory" {print $4}' "$figs" | median)
+		rs=$(awk -v c="$c" '$2 == c && $3 == "bbolt" {b[$1] = $4} $2 == c && $3 == "memory" {m[$1] = $4}
+			END {for (r in b) printf "%.2f\n", (m[r] > 0 ? b[r] / m[r] : 0)}' "$figs")
+		printf '%-10s %14s %14s %7s   %-18s %s\n' "$c" "$b" "$m" "$(median <<<"$rs")" "$(tr '\n' ' ' <<<"$rs")" \
+			"$(awk -v c="$c" '$2 == c && $3 == "bbolt" {printf "%s ", $5}' "$figs")"
+	done
+}
+
+# store runs BenchmarkScale of internal/store/boltstore: files of 1,000 and
+# BCPII_SCALE_JOBS (1,000,000) ended jobs, kept in $TMPDIR/bcpii-scale
+# once built; read latencies at both sizes, start-up, and the sweep of the
+# large one (for at most BCPII_SCALE_SWEEP, 10m) with query latencies.
+store() {
+	cd "$ROOT"
+	go test -run '^$' -bench 'BenchmarkScale' -benchtime 1x -timeout 60m ./internal/store/boltstore/
+}

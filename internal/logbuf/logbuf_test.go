@@ -1,0 +1,149 @@
+package logbuf
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Lines written at once from many goroutines all reach the file whole,
+// each goroutine's in its order, in fewer writes than lines.
+func TestConcurrentLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cw := &countingWriter{w: f}
+	l := New(cw)
+	const goroutines, lines = 16, 2000
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range lines {
+				if n, err := fmt.Fprintf(l, "g=%d i=%d %s\n", g, i, strings.Repeat("x", i%50)); err != nil || n == 0 {
+					t.Errorf("write: %d, %v", n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	l.Flush()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := make([]int, goroutines)
+	got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	for _, line := range got {
+		var g, i int
+		var xs string
+		if _, err := fmt.Sscanf(line, "g=%d i=%d %s", &g, &i, &xs); err != nil && i%50 != 0 {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if g < 0 || g >= goroutines || i != next[g] || len(xs) != i%50 {
+			t.Fatalf("line %q out of order or torn (want i=%d for g=%d)", line, next[g], g)
+		}
+		next[g]++
+	}
+	if len(got) != goroutines*lines {
+		t.Fatalf("%d lines, want %d", len(got), goroutines*lines)
+	}
+	t.Logf("%d lines in %d writes", len(got), cw.n())
+}
+
+// A writer that stalls holds the loggers back once maxPending bytes wait,
+// rather than letting the buffer grow, and loses nothing.
+func TestStalledWriter(t *testing.T) {
+	release := make(chan struct{})
+	sw := &stallingWriter{release: release}
+	l := New(sw)
+	done := make(chan struct{})
+	line := []byte(strings.Repeat("y", 1023) + "\n")
+	const total = 4 * maxPending / 1024
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range total / 4 {
+					_, _ = l.Write(line)
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	// Wait, bounded, for the buffer to fill up to its limit.
+	deadline := time.Now().Add(10 * time.Second)
+	pending := 0
+	for pending < maxPending && time.Now().Before(deadline) {
+		runtime.Gosched()
+		l.mu.Lock()
+		pending = len(l.pending)
+		l.mu.Unlock()
+	}
+	if pending < maxPending || pending > maxPending+len(line) {
+		t.Fatalf("%d bytes pending while the writer stalled, want %d", pending, maxPending)
+	}
+	select {
+	case <-done:
+		t.Fatal("writes of four times maxPending returned while the writer was stalled")
+	default:
+	}
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writes did not finish once the writer went on")
+	}
+	l.Flush()
+	if got := sw.bytes(); got != total*len(line) {
+		t.Fatalf("%d bytes written, want %d", got, total*len(line))
+	}
+}
+
+type countingWriter struct {
+	mu     sync.Mutex
+	w      *os.File
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.w.Write(p)
+}
+
+func (c *countingWriter) n() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+type stallingWriter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	n       int
+}
+
+func (s *stallingWriter) Write(p []byte) (int, error) {
+	<-s.release
+	s.mu.Lock()
+	s.n += len(p)
+	s.mu.Unlock()
+	return len(p), nil
+}
+
+func (s *stallingWriter) bytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
