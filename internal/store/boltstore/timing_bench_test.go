@@ -1,46 +1,20 @@
 package boltstore_test
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/boltstore"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/store/storetest"
 )
 
-// BenchmarkNotOwnedVersusMissing measures Query Job Status in the registry
-// over the bbolt store (the default) for a job id that names no job and
-// for another partition's job. Both must cost the same: the owner is
-// compared before the record is decoded. Compare the medians of -count 5.
+// BenchmarkNotOwnedVersusMissing: over the bbolt store (the default), the
+// owner is compared before the record is decoded.
 func BenchmarkNotOwnedVersusMissing(b *testing.B) {
 	st, err := boltstore.Open(filepath.Join(b.TempDir(), "jobs.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	reg, err := jobs.New(jobs.Config{Store: st})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer reg.Close()
-	ctx := context.Background()
-	theirs, err := reg.Create(ctx, jobs.Spec{
-		Owner:     jobs.Owner{Kind: jobs.PartitionOwner, Name: "IBM390PS.CPC1.LP2"},
-		Target:    "IBM390PS.CPC1.LP2",
-		Operation: "POST /api/logical-partitions/732b5207-24d8-4994-81dc-c9f05bcd2917/operations/activate",
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	me := jobs.Caller{Owner: jobs.Owner{Kind: jobs.PartitionOwner, Name: "IBM390PS.CPC1.LP1"}}
-	for _, c := range []struct{ name, id string }{{"missing", jobs.NewID()}, {"other-owner", theirs.ID}} {
-		b.Run(c.name, func(b *testing.B) {
-			for b.Loop() {
-				if _, err := reg.Get(ctx, me, c.id); err == nil {
-					b.Fatal("another's job was found")
-				}
-			}
-		})
-	}
+	storetest.BenchNotOwnedVersusMissing(b, st)
 }
