@@ -1,10 +1,7 @@
 package app_test
 
 import (
-	"net/http"
 	"testing"
-
-	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 )
 
 // The built-in inventory's ids of LP1 and LP3.
@@ -22,15 +19,7 @@ const (
 // on every request, with a body or not. Stop and start apply to an
 // activated LPAR whether it operates or not, as on the HMC.
 func TestZhmcclientStopStartResetRestart(t *testing.T) {
-	g := sessionGateway(t, nil)
-	c := newSessionClients(t, g)
-	logon := c.logonREST(t, sessionUser, sessionPassword)
-	if logon.status != 200 {
-		t.Fatalf("logon: %d %s", logon.status, logon.body)
-	}
-	session := jsonField(t, logon.body, "api-session")
-	r := &replay{t: t, g: g, c: c.rest, jobs: c.jobs, md: []string{rpctypes.SessionKey, session},
-		hdr: http.Header{"X-Api-Session": {session}, "Accept": {"*/*"}, "Content-Type": {"application/json"}}}
+	r := zhmcclientSession(t)
 	lp1 := "/api/logical-partitions/" + lp1ID
 	lp3 := "/api/logical-partitions/" + lp3ID
 	status := func(lpar, want string) {
@@ -67,15 +56,7 @@ func TestZhmcclientStopStartResetRestart(t *testing.T) {
 // expect); naming a load profile, zhmcclient reads the LPAR's image
 // profile, sees a name other than the LPAR's, and waits for operating.
 func TestZhmcclientActivateWithProfile(t *testing.T) {
-	g := sessionGateway(t, nil)
-	c := newSessionClients(t, g)
-	logon := c.logonREST(t, sessionUser, sessionPassword)
-	if logon.status != 200 {
-		t.Fatalf("logon: %d %s", logon.status, logon.body)
-	}
-	session := jsonField(t, logon.body, "api-session")
-	r := &replay{t: t, g: g, c: c.rest, jobs: c.jobs, md: []string{rpctypes.SessionKey, session},
-		hdr: http.Header{"X-Api-Session": {session}, "Accept": {"*/*"}, "Content-Type": {"application/json"}}}
+	r := zhmcclientSession(t)
 	cpc := "/api/cpcs/" + cpc1ID
 	lpar := "/api/logical-partitions/" + lp2ID
 

@@ -18,6 +18,23 @@ const (
 )
 
 // replay sends requests as a client does and checks each answer.
+// zhmcclientSession logs on to a gateway on the built-in inventory as an
+// API user and returns a replay that sends zhmcclient's standard headers
+// (on every request, GETs included) in that session.
+func zhmcclientSession(t *testing.T) *replay {
+	t.Helper()
+	g := sessionGateway(t, nil)
+	c := newSessionClients(t, g)
+	logon := c.logonREST(t, sessionUser, sessionPassword)
+	if logon.status != 200 {
+		t.Fatalf("logon: %d %s", logon.status, logon.body)
+	}
+	session := jsonField(t, logon.body, "api-session")
+	return &replay{t: t, g: g, c: c.rest, hdr: http.Header{"X-Api-Session": {session}, "Accept": {"*/*"},
+		"Content-Type": {"application/json"}, "User-Agent": {"python-zhmcclient/1.18.0"}},
+		jobs: c.jobs, md: []string{rpctypes.SessionKey, session}}
+}
+
 type replay struct {
 	t    *testing.T
 	g    *gateway
@@ -78,17 +95,7 @@ func jobURIOf(t *testing.T, body []byte) string {
 // the LPAR ends not-operating or operating), with the bodies zhmcclient
 // sends (Python's json.dumps).
 func TestZhmcclientActivateLoadDeactivate(t *testing.T) {
-	g := sessionGateway(t, nil)
-	c := newSessionClients(t, g)
-	logon := c.logonREST(t, sessionUser, sessionPassword)
-	if logon.status != 200 {
-		t.Fatalf("logon: %d %s", logon.status, logon.body)
-	}
-	session := jsonField(t, logon.body, "api-session")
-	// zhmcclient's standard headers go on every request, GETs included.
-	r := &replay{t: t, g: g, c: c.rest, hdr: http.Header{"X-Api-Session": {session}, "Accept": {"*/*"},
-		"Content-Type": {"application/json"}, "User-Agent": {"python-zhmcclient/1.18.0"}},
-		jobs: c.jobs, md: []string{rpctypes.SessionKey, session}}
+	r := zhmcclientSession(t)
 	cpc := "/api/cpcs/" + cpc1ID
 	lpar := "/api/logical-partitions/" + lp2ID
 	lp2Item := func(status string) string {
@@ -135,7 +142,7 @@ func TestZhmcclientActivateLoadDeactivate(t *testing.T) {
 	r.do("GET", cpc+"/logical-partitions?name=LP2", nil, "", 200, lp2Item("not-activated"))
 
 	// The job is gone once deleted.
-	wantRESTError(t, g.rest(t, c.rest, "GET", job, r.hdr, ""), 404, 1)
+	wantRESTError(t, r.g.rest(t, r.c, "GET", job, r.hdr, ""), 404, 1)
 }
 
 // TestHWIRESTLoadSample replays the z/OS HWIREST LPAR-load sample
