@@ -12,6 +12,7 @@ import os
 import ssl
 import sys
 import threading
+import time
 import urllib.request
 
 import stomp
@@ -75,15 +76,36 @@ def fail(why):
     sys.exit(1)
 
 
+# stomp.py 8.0 (Debian's) reads and writes a TLS socket from two threads at
+# once, and now and then its CONNECT frame never reaches the server, which
+# closes the connection when its connect timeout ends (stomp.py issue 450,
+# fixed upstream after 8.0). A client then connects again, as this one does,
+# at most three times; a refused login (an ERROR frame) is never retried.
+ATTEMPTS = 3
+
+
+def connect():
+    for attempt in range(1, ATTEMPTS + 1):
+        conn = stomp.Connection12([(STOMP_HOST, int(STOMP_PORT))], heartbeats=(0, 0), timeout=WAIT)
+        conn.set_ssl(for_hosts=[(STOMP_HOST, int(STOMP_PORT))], ca_certs=CA)
+        listener = Listener()
+        conn.set_listener("gateway", listener)
+        began = time.monotonic()
+        try:
+            conn.connect(USER, PASSWORD, wait=True)
+            return conn, listener
+        except stomp.exception.ConnectFailedException:
+            if listener.errors or attempt == ATTEMPTS:
+                fail("CONNECT failed after %.1fs (attempt %d); ERROR frames: %r"
+                     % (time.monotonic() - began, attempt, listener.errors))
+            print("retry CONNECT got no answer in %.1fs" % (time.monotonic() - began), flush=True)
+
+
 def main():
     status, logon = rest("POST", "/api/sessions", {"userid": USER, "password": PASSWORD})
     session, topic = logon["api-session"], logon["job-notification-topic"]
 
-    conn = stomp.Connection12([(STOMP_HOST, int(STOMP_PORT))], heartbeats=(0, 0), timeout=WAIT)
-    conn.set_ssl(for_hosts=[(STOMP_HOST, int(STOMP_PORT))], ca_certs=CA)
-    listener = Listener()
-    conn.set_listener("gateway", listener)
-    conn.connect(USER, PASSWORD, wait=True)
+    conn, listener = connect()
     conn.subscribe(destination="/topic/" + topic, id="1", ack="auto", headers={"receipt": "subscribed"})
     listener.wait("receipt of SUBSCRIBE", lambda: "subscribed" in listener.receipts)
 
