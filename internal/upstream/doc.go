@@ -95,9 +95,11 @@
 // the subscription is live, jobs are polled only every
 // NotifiedPollInterval, as a safety net. When the subscription starts or
 // ends, every follower queries once (it may have missed its message) and
-// takes the interval that now applies. A refused STOMP login means the
-// session is no longer known: the client logs on again and subscribes with
-// the new session. Connection attempts back off from 1 s to 30 s.
+// takes the interval that now applies. A refused STOMP login may mean the
+// session is no longer known: the client logs on again, once per session,
+// and subscribes with the new one; if that is refused too it keeps
+// polling and tries again every 30 s without another logon. Connection
+// attempts back off from 1 s to 30 s.
 //
 // What Run needs to follow a job again after a restart, its upstream job
 // URI, is the job's BackendRef, stored in the write that creates the job;

@@ -48,6 +48,9 @@ type fakeHMC struct {
 	cancelAnswer *answer
 	// opError, when set, answers the next operation instead of starting it.
 	opError *answer
+	// notifications adds a session-credential and a job-notification-topic
+	// to the logon answer, as an HMC offering STOMP does.
+	notifications bool
 }
 
 // answer is a canned answer.
@@ -182,6 +185,10 @@ func (h *fakeHMC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.nextID++
 		s := fmt.Sprintf("session-%d-secret", h.nextID)
 		h.sessions[s] = true
+		if h.notifications {
+			fmt.Fprintf(w, `{"api-session":%q,"session-credential":"credential-%d","job-notification-topic":"topic-%d","api-major-version":4,"api-minor-version":10}`, s, h.nextID, h.nextID)
+			return
+		}
 		fmt.Fprintf(w, `{"api-session":%q,"api-major-version":4,"api-minor-version":10}`, s)
 		return
 	}

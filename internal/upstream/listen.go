@@ -44,6 +44,7 @@ var errNoTopic = errors.New("upstream: the logon answer names no job-notificatio
 func (c *Client) listen(ctx context.Context) {
 	wait := noteRetryMin
 	failures := 0
+	renewedFor := "" // the session a refused login made the client replace
 	for {
 		wasLive, err := c.subscribe(ctx)
 		c.notes.setLive(false)
@@ -52,6 +53,18 @@ func (c *Client) listen(ctx context.Context) {
 		}
 		if wasLive {
 			wait, failures = noteRetryMin, 0
+		}
+		var refused loginRefused
+		if errors.As(err, &refused) {
+			if string(refused) != renewedFor {
+				// The upstream may have forgotten the session: log on anew,
+				// once per session, not at every attempt.
+				if s, lerr := c.logon(ctx, string(refused)); lerr == nil {
+					renewedFor = s
+				}
+			} else {
+				wait = noteRetryMax // refused with a fresh session too
+			}
 		}
 		failures++
 		log := c.log.DebugContext
@@ -70,6 +83,12 @@ func (c *Client) listen(ctx context.Context) {
 		wait = min(2*wait, noteRetryMax)
 	}
 }
+
+// loginRefused is the error of a STOMP login the upstream refused: the
+// session it was made with.
+type loginRefused string
+
+func (e loginRefused) Error() string { return "upstream: STOMP login refused" }
 
 // subscribe connects, subscribes and hands notifications on until the
 // connection ends. It reports whether the subscription was live.
@@ -106,7 +125,7 @@ func (c *Client) subscribe(ctx context.Context) (bool, error) {
 	}()
 	s := &noteConn{nc: nc, idle: c.cfg.RequestTimeout}
 	s.r = stomp.NewReader(s, noteLimits)
-	if err := c.connectSTOMP(ctx, s, ns); err != nil {
+	if err := c.connectSTOMP(s, ns); err != nil {
 		return false, err
 	}
 	sub := &stomp.Frame{Command: stomp.CmdSubscribe, Headers: []stomp.Header{
@@ -143,9 +162,8 @@ func (c *Client) subscribe(ctx context.Context) (bool, error) {
 }
 
 // connectSTOMP logs in with the session's credential and sets the read
-// deadline from the heart-beats agreed. A refused login means the session
-// is no longer known upstream: it is replaced, for the next attempt.
-func (c *Client) connectSTOMP(ctx context.Context, s *noteConn, ns noteSession) error {
+// deadline from the heart-beats agreed; a refused login is a loginRefused.
+func (c *Client) connectSTOMP(s *noteConn, ns noteSession) error {
 	host, _, _ := net.SplitHostPort(c.noteAddr)
 	connect := &stomp.Frame{Command: stomp.CmdConnect, Headers: []stomp.Header{
 		{Key: "accept-version", Value: "1.2"}, {Key: "host", Value: host},
@@ -160,10 +178,7 @@ func (c *Client) connectSTOMP(ctx context.Context, s *noteConn, ns noteSession) 
 		return err
 	}
 	if f.Command == stomp.CmdError {
-		if _, err := c.logon(ctx, ns.session); err != nil {
-			return err
-		}
-		return errors.New("upstream: STOMP login refused; logged on again")
+		return loginRefused(ns.session)
 	}
 	if f.Command != stomp.CmdConnected {
 		return fmt.Errorf("upstream: STOMP answered %s to CONNECT", f.Command)
