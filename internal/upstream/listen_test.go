@@ -80,4 +80,3 @@ func TestRefusedSTOMPLoginLogsOnOncePerSession(t *testing.T) {
 		t.Fatalf("job ended %+v", got)
 	}
 }
-
