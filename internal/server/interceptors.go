@@ -79,7 +79,12 @@ func (s *Server) begin(ctx context.Context) context.Context {
 	if id == "" {
 		id = newRequestID()
 	}
-	_ = grpc.SetHeader(ctx, metadata.Pairs(rpctypes.RequestIDKey, id))
+	// An in-process stream has no transport stream to carry a header (the
+	// REST side answers the id itself); asking grpc.SetHeader anyway would
+	// only build an error that prints the whole context chain.
+	if grpc.ServerTransportStreamFromContext(ctx) != nil {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(rpctypes.RequestIDKey, id))
+	}
 	return context.WithValue(ctx, callInfoKey{}, &callInfo{requestID: id})
 }
 
