@@ -129,15 +129,15 @@ func TestStompAcrossReplicas(t *testing.T) {
 	}
 	job1 := start(urest, s1, objs["PART1"].uri+"/operations/start")
 	up.clock.Advance(3 * time.Second)
-	s1.stomp.expect(stomp.CmdMessage, "job-uri", job1, "session-sequence-nr", "0")
+	s1.stomp.Expect(stomp.CmdMessage, "job-uri", job1, "session-sequence-nr", "0")
 
 	// The others' own jobs end after the first: their first message is
 	// their own, so none had the first job's.
 	job2 := start(urest, s2, objs["PART2"].uri+"/operations/stop")
 	jobP := start(prest, sp, objs["LP2"].uri+"/operations/activate")
 	up.clock.Advance(3 * time.Second)
-	s2.stomp.expect(stomp.CmdMessage, "job-uri", job2, "session-sequence-nr", "0")
-	sp.stomp.expect(stomp.CmdMessage, "job-uri", jobP, "session-sequence-nr", "0")
+	s2.stomp.Expect(stomp.CmdMessage, "job-uri", job2, "session-sequence-nr", "0")
+	sp.stomp.Expect(stomp.CmdMessage, "job-uri", jobP, "session-sequence-nr", "0")
 	// Nothing more for anyone: no second message of the first job either.
 	for _, s := range []*subscriber{s1, s2, sp} {
 		s.stomp.noMessage()

@@ -10,15 +10,12 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp/stomptest"
 )
 
 // stompClient is a STOMP client over TLS on the gateway's frame codec,
 // every read and write bounded by waitLimit.
-type stompClient struct {
-	t  *testing.T
-	nc net.Conn
-	r  *stomp.Reader
-}
+type stompClient struct{ *stomptest.Client }
 
 func (g *gateway) stompDial(t *testing.T, certs ...tls.Certificate) *stompClient {
 	t.Helper()
@@ -27,61 +24,28 @@ func (g *gateway) stompDial(t *testing.T, certs ...tls.Certificate) *stompClient
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close() })
-	return &stompClient{t: t, nc: nc, r: stomp.NewReader(nc, stomp.Limits{})}
-}
-
-func (c *stompClient) send(cmd string, headers ...string) {
-	c.t.Helper()
-	f := &stomp.Frame{Command: cmd}
-	for i := 0; i+1 < len(headers); i += 2 {
-		f.Add(headers[i], headers[i+1])
-	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(waitLimit))
-	if err := stomp.WriteFrame(c.nc, f); err != nil {
-		c.t.Fatalf("send %s: %v", cmd, err)
-	}
-}
-
-// expect reads the next frame and checks its command and headers (key,
-// value, ...).
-func (c *stompClient) expect(cmd string, headers ...string) *stomp.Frame {
-	c.t.Helper()
-	_ = c.nc.SetReadDeadline(time.Now().Add(waitLimit))
-	f, err := c.r.ReadFrame()
-	if err != nil {
-		c.t.Fatalf("read, want %s: %v", cmd, err)
-	}
-	if f.Command != cmd {
-		c.t.Fatalf("frame %s %v %q, want %s", f.Command, f.Headers, f.Body, cmd)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		if v, _ := f.Get(headers[i]); v != headers[i+1] {
-			c.t.Fatalf("%s header %s = %q, want %q", cmd, headers[i], v, headers[i+1])
-		}
-	}
-	return f
+	return &stompClient{stomptest.New(t, nc, waitLimit)}
 }
 
 func (c *stompClient) connect(headers ...string) {
-	c.t.Helper()
-	c.send(stomp.CmdConnect, append([]string{"accept-version", "1.2", "host", "localhost"}, headers...)...)
-	c.expect(stomp.CmdConnected)
+	c.T.Helper()
+	c.Send(stomp.CmdConnect, append([]string{"accept-version", "1.2", "host", "localhost"}, headers...)...)
+	c.Expect(stomp.CmdConnected)
 }
 
 // subscribe subscribes to topic and waits for the receipt.
 func (c *stompClient) subscribe(id, topic string) {
-	c.t.Helper()
-	c.send(stomp.CmdSubscribe, "id", id, "destination", "/topic/"+topic, "receipt", "sub-"+id)
-	c.expect(stomp.CmdReceipt, "receipt-id", "sub-"+id)
+	c.T.Helper()
+	c.Send(stomp.CmdSubscribe, "id", id, "destination", "/topic/"+topic, "receipt", "sub-"+id)
+	c.Expect(stomp.CmdReceipt, "receipt-id", "sub-"+id)
 }
 
 // noMessage checks that no message came: a receipt asked for now comes
 // after anything already sent.
 func (c *stompClient) noMessage() {
-	c.t.Helper()
-	c.send(stomp.CmdDisconnect, "receipt", "bye")
-	c.expect(stomp.CmdReceipt, "receipt-id", "bye")
+	c.T.Helper()
+	c.Send(stomp.CmdDisconnect, "receipt", "bye")
+	c.Expect(stomp.CmdReceipt, "receipt-id", "bye")
 }
 
 // refusedTopic subscribes to topic on a new connection and returns the
@@ -90,8 +54,8 @@ func (g *gateway) refusedTopic(t *testing.T, topic string, certs []tls.Certifica
 	t.Helper()
 	c := g.stompDial(t, certs...)
 	c.connect(login...)
-	c.send(stomp.CmdSubscribe, "id", "x", "destination", "/topic/"+topic)
-	b, err := stomp.AppendFrame(nil, c.expect(stomp.CmdError, "message", "No such destination"))
+	c.Send(stomp.CmdSubscribe, "id", "x", "destination", "/topic/"+topic)
+	b, err := stomp.AppendFrame(nil, c.Expect(stomp.CmdError, "message", "No such destination"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +110,8 @@ func TestStompIsolation(t *testing.T) {
 	userJob := start(urest, http.Header{"X-Api-Session": {s1}}, objs["PART1"].uri+"/operations/start")
 	partJob := start(prest, http.Header{"X-Api-Target-Name": {lp2}}, objs["LP2"].uri+"/operations/activate")
 	g.clock.Advance(3 * time.Second)
-	c1.expect(stomp.CmdMessage, "job-uri", userJob, "session-sequence-nr", "0")
-	cp.expect(stomp.CmdMessage, "job-uri", partJob, "session-sequence-nr", "0")
+	c1.Expect(stomp.CmdMessage, "job-uri", userJob, "session-sequence-nr", "0")
+	cp.Expect(stomp.CmdMessage, "job-uri", partJob, "session-sequence-nr", "0")
 	c1.noMessage()
 	cp.noMessage()
 	c2.noMessage()
@@ -171,6 +135,6 @@ func TestStompIsolation(t *testing.T) {
 	}
 
 	anon := g.stompDial(t)
-	anon.send(stomp.CmdConnect, "accept-version", "1.2", "host", "localhost")
-	anon.expect(stomp.CmdError, "message", "Login failed")
+	anon.Send(stomp.CmdConnect, "accept-version", "1.2", "host", "localhost")
+	anon.Expect(stomp.CmdError, "message", "Login failed")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/notify"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp/stomptest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
 )
 
@@ -144,11 +145,10 @@ var (
 	lp1Owner   = jobs.Owner{Kind: jobs.PartitionOwner, Name: localName}
 )
 
-// client is a STOMP client on the frame codec, every read bounded.
+// client is a STOMP client on the frame codec, every read bounded, that
+// remembers the topic it last subscribed to for its probes.
 type client struct {
-	t      *testing.T
-	nc     net.Conn
-	r      *stomp.Reader
+	*stomptest.Client
 	topic  string // the last subscribed
 	probes int
 }
@@ -159,66 +159,22 @@ func (f *fixture) dial(t *testing.T) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close() })
-	return &client{t: t, nc: nc, r: stomp.NewReader(nc, stomp.Limits{})}
-}
-
-// send writes a frame; headers are key, value, ...
-func (c *client) send(cmd string, headers ...string) {
-	c.t.Helper()
-	f := &stomp.Frame{Command: cmd}
-	for i := 0; i+1 < len(headers); i += 2 {
-		f.Add(headers[i], headers[i+1])
-	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(waitLimit))
-	if err := stomp.WriteFrame(c.nc, f); err != nil {
-		c.t.Fatalf("send %s: %v", cmd, err)
-	}
-}
-
-func (c *client) read() *stomp.Frame {
-	c.t.Helper()
-	f, err := c.tryRead(waitLimit)
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	return f
-}
-
-func (c *client) tryRead(d time.Duration) (*stomp.Frame, error) {
-	_ = c.nc.SetReadDeadline(time.Now().Add(d))
-	return c.r.ReadFrame()
-}
-
-// expect reads a frame and checks its command and headers (key, value,
-// ...).
-func (c *client) expect(cmd string, headers ...string) *stomp.Frame {
-	c.t.Helper()
-	f := c.read()
-	if f.Command != cmd {
-		c.t.Fatalf("frame %s %v %q, want %s", f.Command, f.Headers, f.Body, cmd)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		if v, _ := f.Get(headers[i]); v != headers[i+1] {
-			c.t.Fatalf("%s header %s = %q, want %q (%v)", cmd, headers[i], v, headers[i+1], f.Headers)
-		}
-	}
-	return f
+	return &client{Client: stomptest.New(t, nc, waitLimit)}
 }
 
 // expectClosed checks that the server closes the connection.
 func (c *client) expectClosed() {
-	c.t.Helper()
-	f, err := c.tryRead(waitLimit)
+	c.T.Helper()
+	f, err := c.TryRead(waitLimit)
 	if err == nil {
-		c.t.Fatalf("frame %s %v after the end, want the connection closed", f.Command, f.Headers)
+		c.T.Fatalf("frame %s %v after the end, want the connection closed", f.Command, f.Headers)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		c.t.Fatalf("the connection stays open")
+		c.T.Fatalf("the connection stays open")
 	}
 	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !strings.Contains(err.Error(), "reset") {
-		c.t.Fatalf("read after the end: %v", err)
+		c.T.Fatalf("read after the end: %v", err)
 	}
 }
 
@@ -226,29 +182,29 @@ func (c *client) expectClosed() {
 // is kept by a later frame arriving in order: tests follow it with a
 // receipt, which would come after anything wrongly sent.
 func (c *client) expectNothing() {
-	c.t.Helper()
+	c.T.Helper()
 	c.probes++
 	id := "probe-" + strconv.Itoa(c.probes)
-	c.send(stomp.CmdSubscribe, "id", id, "destination", "/topic/"+c.topic, "receipt", id)
-	if f := c.read(); f.Command != stomp.CmdReceipt {
-		c.t.Fatalf("frame %s %v, want nothing before the probe's RECEIPT", f.Command, f.Headers)
+	c.Send(stomp.CmdSubscribe, "id", id, "destination", "/topic/"+c.topic, "receipt", id)
+	if f := c.Read(); f.Command != stomp.CmdReceipt {
+		c.T.Fatalf("frame %s %v, want nothing before the probe's RECEIPT", f.Command, f.Headers)
 	}
-	c.send(stomp.CmdUnsubscribe, "id", id, "receipt", id)
-	c.expect(stomp.CmdReceipt, "receipt-id", id)
+	c.Send(stomp.CmdUnsubscribe, "id", id, "receipt", id)
+	c.Expect(stomp.CmdReceipt, "receipt-id", id)
 }
 
 // connect sends CONNECT with headers and checks the answer is CONNECTED.
 func (c *client) connect(headers ...string) *stomp.Frame {
-	c.t.Helper()
-	c.send(stomp.CmdConnect, append([]string{"accept-version", "1.2", "host", "bcpii-gateway"}, headers...)...)
-	return c.expect(stomp.CmdConnected, "version", "1.2")
+	c.T.Helper()
+	c.Send(stomp.CmdConnect, append([]string{"accept-version", "1.2", "host", "bcpii-gateway"}, headers...)...)
+	return c.Expect(stomp.CmdConnected, "version", "1.2")
 }
 
 // subscribe subscribes to topic with a receipt and waits for it.
 func (c *client) subscribe(id, topic string) {
-	c.t.Helper()
-	c.send(stomp.CmdSubscribe, "id", id, "destination", "/topic/"+topic, "ack", "auto", "receipt", "sub-"+id)
-	c.expect(stomp.CmdReceipt, "receipt-id", "sub-"+id)
+	c.T.Helper()
+	c.Send(stomp.CmdSubscribe, "id", id, "destination", "/topic/"+topic, "ack", "auto", "receipt", "sub-"+id)
+	c.Expect(stomp.CmdReceipt, "receipt-id", "sub-"+id)
 	c.topic = topic
 }
 

@@ -28,20 +28,20 @@ func TestJobCompletionMessages(t *testing.T) {
 	dest := "/topic/" + ses.JobNotificationTopic
 	for i := range 3 {
 		uri := f.endJob(t, aliceOwner)
-		m := c.expect(stomp.CmdMessage, "destination", dest, "subscription", "0",
+		m := c.Expect(stomp.CmdMessage, "destination", dest, "subscription", "0",
 			"notification-type", "job-completion", "job-uri", uri, "session-sequence-nr", strconv.Itoa(i))
 		if id, _ := m.Get("message-id"); id == "" || len(m.Body) != 0 {
 			t.Fatalf("message-id %q, body %q", id, m.Body)
 		}
 	}
-	c.send(stomp.CmdUnsubscribe, "id", "0", "receipt", "unsub")
-	c.expect(stomp.CmdReceipt, "receipt-id", "unsub")
+	c.Send(stomp.CmdUnsubscribe, "id", "0", "receipt", "unsub")
+	c.Expect(stomp.CmdReceipt, "receipt-id", "unsub")
 	if n := f.srv.Feeds(); n != 0 {
 		t.Fatalf("%d feeds after the last unsubscribe, want 0", n)
 	}
 	f.endJob(t, aliceOwner)
-	c.send(stomp.CmdDisconnect, "receipt", "bye")
-	c.expect(stomp.CmdReceipt, "receipt-id", "bye")
+	c.Send(stomp.CmdDisconnect, "receipt", "bye")
+	c.Expect(stomp.CmdReceipt, "receipt-id", "bye")
 	c.expectClosed()
 	// The session the CONNECT logged on ends with the connection; the
 	// one logged on elsewhere stays.
@@ -70,7 +70,7 @@ func TestOneFeedPerTopic(t *testing.T) {
 	}
 	uri := f.endJob(t, aliceOwner)
 	for i, c := range cs {
-		c.expect(stomp.CmdMessage, "job-uri", uri, "subscription", strconv.Itoa(i), "session-sequence-nr", "0")
+		c.Expect(stomp.CmdMessage, "job-uri", uri, "subscription", strconv.Itoa(i), "session-sequence-nr", "0")
 	}
 }
 
@@ -89,8 +89,8 @@ func TestLoginFailures(t *testing.T) {
 		"no login, not local":   {},
 	} {
 		c := f.dial(t)
-		c.send(stomp.CmdConnect, append([]string{"accept-version", "1.2", "host", "x"}, hdr...)...)
-		e := c.expect(stomp.CmdError, "message", "Login failed")
+		c.Send(stomp.CmdConnect, append([]string{"accept-version", "1.2", "host", "x"}, hdr...)...)
+		e := c.Expect(stomp.CmdError, "message", "Login failed")
 		b, _ := stomp.AppendFrame(nil, e)
 		if first == nil {
 			first = b
@@ -126,7 +126,7 @@ func TestIsolation(t *testing.T) {
 	cp.subscribe("p", lp1Topic)
 
 	uri := f.endJob(t, aliceOwner)
-	ca.expect(stomp.CmdMessage, "job-uri", uri)
+	ca.Expect(stomp.CmdMessage, "job-uri", uri)
 	cb.expectNothing()
 	cp.expectNothing()
 
@@ -134,8 +134,8 @@ func TestIsolation(t *testing.T) {
 	answer := func(topic string) []byte {
 		c := f.dial(t)
 		c.connect("login", "bob", "passcode", bobPassword)
-		c.send(stomp.CmdSubscribe, "id", "x", "destination", "/topic/"+topic, "receipt", "r")
-		e := c.expect(stomp.CmdError, "message", "No such destination", "receipt-id", "r")
+		c.Send(stomp.CmdSubscribe, "id", "x", "destination", "/topic/"+topic, "receipt", "r")
+		e := c.Expect(stomp.CmdError, "message", "No such destination", "receipt-id", "r")
 		c.expectClosed()
 		b, _ := stomp.AppendFrame(nil, e)
 		return b
@@ -148,9 +148,9 @@ func TestIsolation(t *testing.T) {
 	}
 	// The partition's own topic carries its jobs only.
 	uri = f.endJob(t, lp1Owner)
-	cp.expect(stomp.CmdMessage, "job-uri", uri, "session-sequence-nr", "0")
+	cp.Expect(stomp.CmdMessage, "job-uri", uri, "session-sequence-nr", "0")
 	f.endJob(t, bobOwner)
-	cb.expect(stomp.CmdMessage, "session-sequence-nr", "0")
+	cb.Expect(stomp.CmdMessage, "session-sequence-nr", "0")
 	ca.expectNothing()
 }
 
@@ -177,17 +177,17 @@ func TestSlowSubscriber(t *testing.T) {
 	case <-time.After(waitLimit): // a bound on the wait, so that a broken feature fails the test
 		t.Fatal("the server did not write to the slow subscriber")
 	}
-	fast.expect(stomp.CmdMessage, "job-uri", first)
+	fast.Expect(stomp.CmdMessage, "job-uri", first)
 	for i := 1; i <= bound; i++ {
 		uri := f.endJob(t, aliceOwner)
-		fast.expect(stomp.CmdMessage, "job-uri", uri, "session-sequence-nr", strconv.Itoa(i))
+		fast.Expect(stomp.CmdMessage, "job-uri", uri, "session-sequence-nr", strconv.Itoa(i))
 	}
 	// bound messages wait behind the write held: one more is too many.
 	f.endJob(t, aliceOwner)
-	fast.expect(stomp.CmdMessage, "session-sequence-nr", strconv.Itoa(bound+1))
+	fast.Expect(stomp.CmdMessage, "session-sequence-nr", strconv.Itoa(bound+1))
 	release()
-	slow.expect(stomp.CmdMessage, "job-uri", first, "session-sequence-nr", "0")
-	slow.expect(stomp.CmdError, "message", "Too far behind")
+	slow.Expect(stomp.CmdMessage, "job-uri", first, "session-sequence-nr", "0")
+	slow.Expect(stomp.CmdError, "message", "Too far behind")
 	slow.expectClosed()
 }
 
@@ -204,9 +204,9 @@ func TestHeartBeats(t *testing.T) {
 		t.Fatal("no heart-beat timer")
 	}
 	f.clock.Advance(time.Second)
-	_ = c.nc.SetReadDeadline(time.Now().Add(waitLimit))
+	_ = c.Conn.SetReadDeadline(time.Now().Add(waitLimit))
 	b := make([]byte, 1)
-	if _, err := c.nc.Read(b); err != nil || b[0] != '\n' {
+	if _, err := c.Conn.Read(b); err != nil || b[0] != '\n' {
 		t.Fatalf("heart-beat %q, %v", b, err)
 	}
 	// A client that promised one every 50ms and sends none is closed
@@ -243,14 +243,14 @@ func TestProtocolErrors(t *testing.T) {
 		{"bad escape", "Malformed frame", []string{"STOMP\naccept-version:1.2\n\n\x00", "SUBSCRIBE\nid:\\t\n\n\x00"}},
 	} {
 		cl := f.dial(t)
-		_ = cl.nc.SetWriteDeadline(time.Now().Add(waitLimit))
+		_ = cl.Conn.SetWriteDeadline(time.Now().Add(waitLimit))
 		for _, fr := range c.frames {
-			if _, err := cl.nc.Write([]byte(fr)); err != nil {
+			if _, err := cl.Conn.Write([]byte(fr)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for {
-			fr := cl.read()
+			fr := cl.Read()
 			if fr.Command == stomp.CmdConnected {
 				continue
 			}
