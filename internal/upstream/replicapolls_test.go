@@ -96,21 +96,7 @@ func pollsPerInterval(t testing.TB, n int, poll time.Duration, intervals int) fl
 	if t.Failed() {
 		t.FailNow()
 	}
-	cli := srv.Client(t)
-	deadline := time.Now().Add(waitLimit)
-	for {
-		resp, err := cli.Get(context.Background(), "/replicas/c/", clientv3WithPrefixCount()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.Count == int64(n) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d jobs claimed after %v", resp.Count, n, waitLimit)
-		}
-		time.Sleep(50 * time.Millisecond) // polling etcd for a count, bounded by deadline
-	}
+	waitClaims(t, srv.Client(t), int64(n))
 	before := jobQueries(t, rs)
 	start := time.Now()
 	time.Sleep(time.Duration(intervals) * poll) // the measurement window itself
@@ -143,6 +129,31 @@ func BenchmarkReplicaPolls(b *testing.B) {
 	}
 }
 
-func clientv3WithPrefixCount() []clientv3.OpOption {
-	return []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCountOnly()}
+// waitClaims waits, on an etcd watch of the claims, until n jobs are
+// claimed, within waitLimit.
+func waitClaims(t testing.TB, cli *clientv3.Client, n int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	const claims = "/replicas/c/"
+	resp, err := cli.Get(ctx, claims, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := resp.Count
+	w := cli.Watch(ctx, claims, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	for count != n {
+		wr, ok := <-w
+		if !ok || wr.Err() != nil {
+			t.Fatalf("%d of %d jobs claimed within %v (%v)", count, n, waitLimit, wr.Err())
+		}
+		for _, ev := range wr.Events {
+			switch {
+			case ev.Type == clientv3.EventTypeDelete:
+				count--
+			case ev.IsCreate():
+				count++
+			}
+		}
+	}
 }
