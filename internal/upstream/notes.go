@@ -93,17 +93,6 @@ func (n *notes) isLive() bool {
 	return n.live
 }
 
-// followers is how many channels are registered, for tests.
-func (n *notes) followers() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	k := 0
-	for _, set := range n.waiters {
-		k += len(set)
-	}
-	return k
-}
-
 func poke(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:

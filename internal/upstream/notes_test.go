@@ -5,6 +5,17 @@ import (
 	"testing"
 )
 
+// followers is how many channels are registered.
+func (n *notes) followers() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := 0
+	for _, set := range n.waiters {
+		k += len(set)
+	}
+	return k
+}
+
 func ready(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
