@@ -33,6 +33,11 @@ type Access struct {
 	// Duration runs until the handler returns; an event stream that took
 	// its connection over runs on after that.
 	Duration time.Duration
+	// RPC is the full method of the last unary call the request made to
+	// the service in-process ("" if none), Code that call's gRPC code, and
+	// Calls how many calls it made. Those calls log no line of their own.
+	RPC, Code string
+	Calls     int
 }
 
 // Route patterns of requests that match no route.
@@ -43,6 +48,7 @@ type accessInfo struct {
 	route     string
 	reason    int
 	principal bcpii.Principal
+	calls     server.Request
 }
 
 type accessKey struct{}
@@ -68,8 +74,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := server.NewRequestID()
 	w.Header().Set(RequestIDHeader, id)
-	info := &accessInfo{route: unmatchedRoute}
-	ctx := context.WithValue(server.WithRequestID(r.Context(), id), accessKey{}, info)
+	info := &accessInfo{route: unmatchedRoute, calls: server.Request{ID: id}}
+	ctx := context.WithValue(server.WithRequest(r.Context(), &info.calls), accessKey{}, info)
 	rec := &recorder{ResponseWriter: w}
 	g.serve(rec, r.WithContext(ctx))
 	if g.onAccess == nil {
@@ -81,6 +87,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a := Access{Method: r.Method, Route: info.route, Status: status, Reason: info.reason,
 		Principal: principalKind(info.principal), RequestID: id, Duration: time.Since(start)}
+	if info.calls.Calls > 0 {
+		a.RPC, a.Code, a.Calls = info.calls.Method, info.calls.Code.String(), info.calls.Calls
+	}
 	if !knownMethod(r.Method) {
 		a.Method = "other"
 	}

@@ -13,7 +13,9 @@ import (
 
 // accessLog is the REST access log and its metrics: one line per request,
 // "rest", with the method, route pattern, status, HMC reason, kind of
-// principal, request id and duration. Refusals (4xx) are the lines a
+// principal, request id and duration, and the gRPC method and code of the
+// call it made to the service in-process (rpc, code; rpc_calls when more
+// than one), which logs no line of its own. Refusals (4xx) are the lines a
 // client can make as fast as it likes, so they are rate-limited, saying
 // how many were dropped; answers and server errors are not.
 type accessLog struct {
@@ -50,6 +52,12 @@ func (l *accessLog) write(ctx context.Context, a gateway.Access) {
 		slog.Int("status", a.Status), slog.Int("reason", a.Reason),
 		slog.String("principal", a.Principal), slog.String("request_id", a.RequestID),
 		slog.Duration("duration", a.Duration),
+	}
+	if a.RPC != "" {
+		attrs = append(attrs, slog.String("rpc", a.RPC), slog.String("code", a.Code))
+		if a.Calls > 1 {
+			attrs = append(attrs, slog.Int("rpc_calls", a.Calls))
+		}
 	}
 	if a.Status >= 400 && a.Status < 500 {
 		ok, dropped := l.lim.Allow()

@@ -221,10 +221,13 @@ type accessLine struct {
 	Principal string `json:"principal"`
 	RequestID string `json:"request_id"`
 	Duration  *int64 `json:"duration"`
+	RPC       string `json:"rpc"`
+	Code      string `json:"code"`
 }
 
 // checkAccessLog finds, for each answer, the one "rest" line with its
-// X-Request-Id, and the gRPC "rpc" lines of the calls it made sharing it.
+// X-Request-Id, which names the call it made to the service (rpc, code),
+// and no "rpc" line of that call: a request logs one line.
 func checkAccessLog(t *testing.T, logs string, answers ...answer) {
 	t.Helper()
 	byID := map[string][]accessLine{}
@@ -248,12 +251,12 @@ func checkAccessLog(t *testing.T, logs string, answers ...answer) {
 	want := []struct {
 		method, route, principal string
 		status, reason           int
-		rpc                      bool // the request reached the service
+		rpc, code                string // the call the request made to the service
 	}{
-		{"GET", "/api/version", "partition", 200, 0, true},
-		{"GET", "/api/jobs/{job-id}", "partition", 404, 1, true},
-		{"POST", "/api/logical-partitions/{id}/operations/activate", "partition", 202, 0, true},
-		{"GET", "/api/jobs/{job-id}", "user", 404, 1, true},
+		{"GET", "/api/version", "partition", 200, 0, "/bcpii.v1.SessionService/GetVersion", "OK"},
+		{"GET", "/api/jobs/{job-id}", "partition", 404, 1, "/bcpii.v1.JobService/GetJob", "NotFound"},
+		{"POST", "/api/logical-partitions/{id}/operations/activate", "partition", 202, 0, "/bcpii.v1.OperationService/Invoke", "OK"},
+		{"GET", "/api/jobs/{job-id}", "user", 404, 1, "/bcpii.v1.JobService/GetJob", "NotFound"},
 	}
 	for i, a := range answers {
 		id := a.header.Get("X-Request-Id")
@@ -264,14 +267,14 @@ func checkAccessLog(t *testing.T, logs string, answers ...answer) {
 				rest++
 				w := want[i]
 				if l.Method != w.method || l.Route != w.route || l.Status != w.status || l.Reason != w.reason ||
-					l.Principal != w.principal || l.Duration == nil || l.Level != "INFO" {
+					l.Principal != w.principal || l.Duration == nil || l.Level != "INFO" || l.RPC != w.rpc || l.Code != w.code {
 					t.Errorf("access line %+v, want %+v", l, w)
 				}
 			case "rpc":
 				rpc++
 			}
 		}
-		if rest != 1 || (rpc > 0) != want[i].rpc {
+		if rest != 1 || rpc != 0 {
 			t.Errorf("request %s (%s %s): %d access lines and %d rpc lines:\n%v", id, want[i].method, want[i].route, rest, rpc, byID[id])
 		}
 	}

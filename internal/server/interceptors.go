@@ -62,20 +62,41 @@ func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
 	return append(s.outerS[:len(s.outerS):len(s.outerS)], s.logStream, s.errorsStream, s.recoverStream, s.authStream)
 }
 
-type givenIDKey struct{}
+type requestKey struct{}
 
-// WithRequestID gives the calls made in-process with ctx the request id
-// id, so that a REST request and the calls it makes share one id. It is a
-// context value, never metadata: no remote caller can choose its id.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, givenIDKey{}, id)
+// Request is what a REST request shares with the calls it makes in-process:
+// its id, which they take as theirs (a context value, never metadata: no
+// remote caller can choose its id), and what its unary calls did. Those
+// calls log no line of their own: the request's one access line tells
+// their method and code, so a request costs one line, not two. The calls
+// of one request are made one after another, never at once.
+type Request struct {
+	ID string
+	// Set by each unary call made with the request's context: the last
+	// call's method and code, and how many calls there were.
+	Method string
+	Code   codes.Code
+	Calls  int
+}
+
+// WithRequest gives the calls made in-process with ctx the request r.
+func WithRequest(ctx context.Context, r *Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+func requestFrom(ctx context.Context) *Request {
+	r, _ := ctx.Value(requestKey{}).(*Request)
+	return r
 }
 
 // NewRequestID returns a fresh request id.
 func NewRequestID() string { return newRequestID() }
 
 func (s *Server) begin(ctx context.Context) context.Context {
-	id, _ := ctx.Value(givenIDKey{}).(string)
+	var id string
+	if r := requestFrom(ctx); r != nil {
+		id = r.ID
+	}
 	if id == "" {
 		id = newRequestID()
 	}
@@ -123,6 +144,11 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	start := time.Now()
 	ctx = s.begin(ctx)
 	resp, err := h(ctx, req)
+	if r := requestFrom(ctx); r != nil {
+		r.Method, r.Code = info.FullMethod, status.Code(err)
+		r.Calls++
+		return resp, err
+	}
 	s.logDone(ctx, info.FullMethod, start, err)
 	return resp, err
 }
