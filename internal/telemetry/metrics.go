@@ -5,18 +5,15 @@
 package telemetry
 
 import (
-	"context"
 	"strconv"
+	"sync"
 	"time"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 
-	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
 
 // Namespace prefixes the gateway's own metrics.
@@ -24,13 +21,12 @@ const Namespace = "bcpii"
 
 // Metrics are the gateway's metrics, in a registry of their own.
 type Metrics struct {
-	reg  *prometheus.Registry
-	grpc *grpcprom.ServerMetrics
+	reg *prometheus.Registry
+	rpc *rpcMetrics
 
 	restRequests *prometheus.CounterVec
 	restDuration *prometheus.HistogramVec
-	inFlight     *prometheus.GaugeVec
-	hmcErrors    *prometheus.CounterVec
+	restSeries   sync.Map // restKey → restSeries
 	storeOps     *prometheus.HistogramVec
 	storeErrors  *prometheus.CounterVec
 	jobsStarted  *prometheus.CounterVec
@@ -42,10 +38,7 @@ type Metrics struct {
 // process's.
 func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
-	m.grpc = grpcprom.NewServerMetrics(
-		grpcprom.WithServerHandlingTimeHistogram(),
-		grpcprom.WithContextLabels("interface"),
-	)
+	m.rpc = newRPCMetrics()
 	m.restRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "rest_requests_total",
 		Help: "REST requests answered, by method, route pattern, HTTP status, HMC reason and kind of principal.",
@@ -55,14 +48,6 @@ func New() *Metrics {
 		Help:    "Time to answer a REST request (an event stream: until it took its connection over).",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"method", "route"})
-	m.inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: Namespace, Name: "grpc_calls_in_flight",
-		Help: "Calls being served, by interface and method: open watch streams and waits included.",
-	}, []string{"interface", "grpc_method"})
-	m.hmcErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "grpc_hmc_errors_total",
-		Help: "Calls answered with an HMC error, by interface, method, HTTP status and HMC reason.",
-	}, []string{"interface", "grpc_method", "http_status", "reason"})
 	m.storeOps = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "store_operation_duration_seconds",
 		Help:    "Time of job store operations, by operation.",
@@ -93,10 +78,11 @@ func New() *Metrics {
 		ConstLabels: prometheus.Labels{"version": info.Version, "commit": info.Commit, "goversion": info.Go},
 	})
 	build.Set(1)
+	m.reg.MustRegister(m.rpc.collectors()...)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.grpc, m.restRequests, m.restDuration, m.inFlight, m.hmcErrors,
+		m.restRequests, m.restDuration,
 		m.storeOps, m.storeErrors, m.jobsStarted, m.jobsEnded, m.ready, build,
 	)
 	return m
@@ -113,59 +99,47 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) InitializeGRPC(srv interface {
 	GetServiceInfo() map[string]grpc.ServiceInfo
 }) {
-	m.grpc.InitializeMetrics(srv)
-}
-
-func interfaceLabels(ctx context.Context) prometheus.Labels {
-	return prometheus.Labels{"interface": server.Interface(ctx)}
+	m.rpc.initialize(srv)
 }
 
 // UnaryInterceptors count and time unary calls; they run outermost, so
 // they see the status the caller gets.
 func (m *Metrics) UnaryInterceptors() []grpc.UnaryServerInterceptor {
-	return []grpc.UnaryServerInterceptor{
-		m.grpc.UnaryServerInterceptor(grpcprom.WithLabelsFromContext(interfaceLabels)),
-		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			done := m.begin(ctx, info.FullMethod)
-			resp, err := h(ctx, req)
-			done(err)
-			return resp, err
-		},
-	}
+	return []grpc.UnaryServerInterceptor{m.rpc.unary}
 }
 
 // StreamInterceptors are UnaryInterceptors for streams.
 func (m *Metrics) StreamInterceptors() []grpc.StreamServerInterceptor {
-	return []grpc.StreamServerInterceptor{
-		m.grpc.StreamServerInterceptor(grpcprom.WithLabelsFromContext(interfaceLabels)),
-		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			done := m.begin(ss.Context(), info.FullMethod)
-			err := h(srv, ss)
-			done(err)
-			return err
-		},
-	}
+	return []grpc.StreamServerInterceptor{m.rpc.stream}
 }
 
-// begin counts a call in flight; the func it returns ends it, counting an
-// HMC error.
-func (m *Metrics) begin(ctx context.Context, method string) func(error) {
-	iface := server.Interface(ctx)
-	g := m.inFlight.WithLabelValues(iface, method)
-	g.Inc()
-	return func(err error) {
-		g.Dec()
-		if d, ok := rpctypes.HMCDetail(err); ok {
-			m.hmcErrors.WithLabelValues(iface, method, strconv.Itoa(int(d.GetHttpStatus())), strconv.Itoa(int(d.GetReason()))).Inc()
-		}
-	}
+// restKey is one series of bcpii_rest_requests_total, and restSeries
+// its counter and the request duration histogram of its method and
+// route, looked up once.
+type restKey struct {
+	method, route, principal string
+	status, reason           int
+}
+
+type restSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // REST counts one answered REST request. The values come from the
 // gateway's fixed sets (methods, route patterns, kinds of principal).
 func (m *Metrics) REST(method, route string, status, reason int, principal string, d time.Duration) {
-	m.restRequests.WithLabelValues(method, route, strconv.Itoa(status), strconv.Itoa(reason), principal).Inc()
-	m.restDuration.WithLabelValues(method, route).Observe(d.Seconds())
+	k := restKey{method, route, principal, status, reason}
+	v, ok := m.restSeries.Load(k)
+	if !ok {
+		v, _ = m.restSeries.LoadOrStore(k, restSeries{
+			requests: m.restRequests.WithLabelValues(method, route, strconv.Itoa(status), strconv.Itoa(reason), principal),
+			duration: m.restDuration.WithLabelValues(method, route),
+		})
+	}
+	rs := v.(restSeries)
+	rs.requests.Inc()
+	rs.duration.Observe(d.Seconds())
 }
 
 // SetReady records the outcome of a readiness check of component.
