@@ -140,6 +140,23 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	wantGRPCError(t, err, 5 /* NotFound */, 404, 1)
 	started := g.rest(t, rest, http.MethodPost, objs["LP1"].uri+"/operations/activate", http.Header{"X-Api-Target-Name": {lp1}}, `{"force":true}`)
 	g.wantJobEnds(t, jobsc, jobIDFromURI(t, jobURIFromBody(t, started)), 200)
+	// A watch of an ended job: one status, then the end of the stream.
+	watch, err := jobsc.WatchJob(withMD(t, rpctypes.TargetKey, lp1), &bcpiiv1.WatchJobRequest{JobId: jobIDFromURI(t, jobURIFromBody(t, started))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := 0
+	for {
+		if _, err := watch.Recv(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("WatchJob: %v", err)
+		}
+		statuses++
+	}
+	if statuses != 1 {
+		t.Fatalf("WatchJob of an ended job sent %d statuses, want 1", statuses)
+	}
 	logon := g.rest(t, rest, http.MethodPost, "/api/sessions", nil, `{"userid":"alice","password":"alice-secret-pw"}`)
 	session := jsonField(t, logon.body, "api-session")
 	asUser := g.rest(t, rest, http.MethodGet, "/api/jobs/"+jobs.NewID(), http.Header{"X-Api-Session": {session}}, "")
@@ -155,19 +172,30 @@ func TestMetricsAndAccessLog(t *testing.T) {
 
 	const activate = "/api/logical-partitions/{id}/operations/activate"
 	for key, want := range map[string]float64{
-		`bcpii_rest_requests_total{method="GET",principal="partition",reason="0",route="/api/version",status="200"}`:                                   1,
-		`bcpii_rest_requests_total{method="GET",principal="partition",reason="1",route="/api/jobs/{job-id}",status="404"}`:                             1,
-		`bcpii_rest_requests_total{method="GET",principal="user",reason="1",route="/api/jobs/{job-id}",status="404"}`:                                  1,
-		`bcpii_rest_requests_total{method="POST",principal="partition",reason="0",route="` + activate + `",status="202"}`:                              1,
-		`bcpii_rest_request_duration_seconds{method="GET",route="/api/version"}`:                                                                       1,
-		`grpc_server_handled_total{grpc_code="OK",grpc_method="GetVersion",grpc_service="bcpii.v1.SessionService",grpc_type="unary",interface="grpc"}`: 1,
-		`grpc_server_handled_total{grpc_code="OK",grpc_method="GetVersion",grpc_service="bcpii.v1.SessionService",grpc_type="unary",interface="rest"}`: 1,
-		`grpc_server_handled_total{grpc_code="NotFound",grpc_method="GetJob",grpc_service="bcpii.v1.JobService",grpc_type="unary",interface="grpc"}`:   1,
-		`grpc_server_handled_total{grpc_code="OK",grpc_method="Invoke",grpc_service="bcpii.v1.OperationService",grpc_type="unary",interface="rest"}`:   1,
-		`bcpii_grpc_hmc_errors_total{grpc_method="/bcpii.v1.JobService/GetJob",http_status="404",interface="grpc",reason="1"}`:                         1,
-		`bcpii_grpc_hmc_errors_total{grpc_method="/bcpii.v1.JobService/GetJob",http_status="404",interface="rest",reason="1"}`:                         2,
-		`bcpii_jobs_started_total{operation="logical-partition.activate"}`:                                                                             1,
-		`bcpii_jobs_ended_total{operation="logical-partition.activate",outcome="success"}`:                                                             1,
+		`bcpii_rest_requests_total{method="GET",principal="partition",reason="0",route="/api/version",status="200"}`:                                     1,
+		`bcpii_rest_requests_total{method="GET",principal="partition",reason="1",route="/api/jobs/{job-id}",status="404"}`:                               1,
+		`bcpii_rest_requests_total{method="GET",principal="user",reason="1",route="/api/jobs/{job-id}",status="404"}`:                                    1,
+		`bcpii_rest_requests_total{method="POST",principal="partition",reason="0",route="` + activate + `",status="202"}`:                                1,
+		`bcpii_rest_request_duration_seconds{method="GET",route="/api/version"}`:                                                                         1,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="GetVersion",grpc_service="bcpii.v1.SessionService",grpc_type="unary",interface="grpc"}`:   1,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="GetVersion",grpc_service="bcpii.v1.SessionService",grpc_type="unary",interface="rest"}`:   1,
+		`grpc_server_handled_total{grpc_code="NotFound",grpc_method="GetJob",grpc_service="bcpii.v1.JobService",grpc_type="unary",interface="grpc"}`:     1,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="Invoke",grpc_service="bcpii.v1.OperationService",grpc_type="unary",interface="rest"}`:     1,
+		`grpc_server_started_total{grpc_method="GetVersion",grpc_service="bcpii.v1.SessionService",grpc_type="unary",interface="grpc"}`:                  1,
+		`grpc_server_msg_received_total{grpc_method="GetVersion",grpc_service="bcpii.v1.SessionService",grpc_type="unary",interface="grpc"}`:             1,
+		`grpc_server_msg_sent_total{grpc_method="GetVersion",grpc_service="bcpii.v1.SessionService",grpc_type="unary",interface="grpc"}`:                 1,
+		`grpc_server_handling_seconds{grpc_method="GetVersion",grpc_service="bcpii.v1.SessionService",grpc_type="unary",interface="grpc"}`:               1,
+		`grpc_server_started_total{grpc_method="GetJob",grpc_service="bcpii.v1.JobService",grpc_type="unary",interface="grpc"}`:                          1,
+		`grpc_server_msg_sent_total{grpc_method="GetJob",grpc_service="bcpii.v1.JobService",grpc_type="unary",interface="grpc"}`:                         0,
+		`grpc_server_started_total{grpc_method="GetJob",grpc_service="bcpii.v1.JobService",grpc_type="unary",interface="rest"}`:                          2,
+		`grpc_server_started_total{grpc_method="WatchJob",grpc_service="bcpii.v1.JobService",grpc_type="server_stream",interface="grpc"}`:                1,
+		`grpc_server_msg_received_total{grpc_method="WatchJob",grpc_service="bcpii.v1.JobService",grpc_type="server_stream",interface="grpc"}`:           1,
+		`grpc_server_msg_sent_total{grpc_method="WatchJob",grpc_service="bcpii.v1.JobService",grpc_type="server_stream",interface="grpc"}`:               float64(statuses),
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="WatchJob",grpc_service="bcpii.v1.JobService",grpc_type="server_stream",interface="grpc"}`: 1,
+		`bcpii_grpc_hmc_errors_total{grpc_method="/bcpii.v1.JobService/GetJob",http_status="404",interface="grpc",reason="1"}`:                           1,
+		`bcpii_grpc_hmc_errors_total{grpc_method="/bcpii.v1.JobService/GetJob",http_status="404",interface="rest",reason="1"}`:                           2,
+		`bcpii_jobs_started_total{operation="logical-partition.activate"}`:                                                                               1,
+		`bcpii_jobs_ended_total{operation="logical-partition.activate",outcome="success"}`:                                                               1,
 		`bcpii_jobs{state="complete"}`: 1,
 	} {
 		if got := after[key] - before[key]; got != want {
