@@ -161,6 +161,13 @@ func FuzzParseTargetName(f *testing.F) {
 		if again != n || !again.Equal(n) {
 			t.Fatalf("round trip of %q: %v != %v", s, again, n)
 		}
+		joined := n.NetID() + "." + n.NAU()
+		if !n.IsCPC() {
+			joined += "." + n.LPARName()
+		}
+		if joined != str || n.CPC().String() != n.NetID()+"."+n.NAU() {
+			t.Fatalf("the parts of %v join to %q; its CPC is %v", n, joined, n.CPC())
+		}
 		if n.IsZero() || n.IsCPC() == (n.LPARName() != "") || !n.CPC().IsCPC() {
 			t.Fatalf("inconsistent %v: IsZero %v IsCPC %v CPC %v", n, n.IsZero(), n.IsCPC(), n.CPC())
 		}
