@@ -77,6 +77,9 @@ func (s *Server) InProcess() grpc.ClientConnInterface { return inProcess{s} }
 type inProcess struct{ s *Server }
 
 func chainUnary(ints []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	if len(ints) == 1 {
+		return ints[0]
+	}
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		var call func(i int) grpc.UnaryHandler
 		call = func(i int) grpc.UnaryHandler {
@@ -103,10 +106,10 @@ func chainStream(ints []grpc.StreamServerInterceptor) grpc.StreamServerIntercept
 }
 
 // incoming turns the caller's outgoing metadata into the server's incoming
-// metadata, copied.
+// metadata, copied (FromOutgoingContext returns a copy).
 func incoming(ctx context.Context) context.Context {
 	md, _ := metadata.FromOutgoingContext(ctx)
-	return metadata.NewIncomingContext(ctx, md.Copy())
+	return metadata.NewIncomingContext(ctx, md)
 }
 
 // callHeaders fills the grpc.Header and grpc.Trailer options of a call.
@@ -158,7 +161,7 @@ func (c inProcess) Invoke(ctx context.Context, method string, args, reply any, o
 		proto.Merge(v.(proto.Message), args.(proto.Message))
 		return nil
 	}
-	resp, err := h.desc.Handler(h.impl, sctx, dec, chainUnary(c.s.unaryInterceptors()))
+	resp, err := h.desc.Handler(h.impl, sctx, dec, c.s.chainU)
 	callHeaders(opts, ts.header, ts.trailer)
 	if err != nil {
 		return err
@@ -186,7 +189,7 @@ func (c inProcess) NewStream(ctx context.Context, desc *grpc.StreamDesc, method 
 	ss := &serverSide{p: p, ctx: incoming(ctx)}
 	info := &grpc.StreamServerInfo{FullMethod: method, IsClientStream: desc.ClientStreams, IsServerStream: desc.ServerStreams}
 	go func() {
-		err := chainStream(c.s.streamInterceptors())(h.impl, ss, info, h.desc.Handler)
+		err := c.s.chainS(h.impl, ss, info, h.desc.Handler)
 		p.finish(err)
 	}()
 	return &clientSide{p: p}, nil

@@ -52,10 +52,12 @@ func newRequestID() string {
 // The interceptors run outermost first: logging gives each request an id
 // and logs its outcome; errors turns what the handler returned into a
 // status, logging internal causes; recovery turns a panic into Internal;
-// authentication decides who asks (identity.go).
+// authentication decides who asks (identity.go). For unary calls the four
+// are one interceptor (serveUnary), which saves the chain a closure and a
+// frame for each on every call.
 
 func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
-	return append(s.outerU[:len(s.outerU):len(s.outerU)], s.logUnary, s.errorsUnary, s.recoverUnary, s.authUnary)
+	return append(s.outerU[:len(s.outerU):len(s.outerU)], s.serveUnary)
 }
 
 func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
@@ -94,16 +96,17 @@ func NewRequestID() string { return newRequestID() }
 
 func (s *Server) begin(ctx context.Context) context.Context {
 	var id string
-	if r := requestFrom(ctx); r != nil {
+	r := requestFrom(ctx)
+	if r != nil {
 		id = r.ID
 	}
 	if id == "" {
 		id = newRequestID()
 	}
-	// An in-process stream has no transport stream to carry a header (the
-	// REST side answers the id itself); asking grpc.SetHeader anyway would
-	// only build an error that prints the whole context chain.
-	if grpc.ServerTransportStreamFromContext(ctx) != nil {
+	// A REST request answers the id itself; an in-process stream has no
+	// transport stream to carry a header, and asking grpc.SetHeader anyway
+	// would only build an error that prints the whole context chain.
+	if r == nil && grpc.ServerTransportStreamFromContext(ctx) != nil {
 		_ = grpc.SetHeader(ctx, metadata.Pairs(rpctypes.RequestIDKey, id))
 	}
 	return context.WithValue(ctx, callInfoKey{}, &callInfo{requestID: id})
@@ -140,10 +143,13 @@ func (s *Server) logDone(ctx context.Context, method string, start time.Time, er
 	s.log.Log(ctx, level, "rpc", attrs...)
 }
 
-func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+// serveUnary logs, converts errors, recovers and authenticates, in that
+// order from the outside in.
+func (s *Server) serveUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	ctx = s.begin(ctx)
-	resp, err := h(ctx, req)
+	resp, err := s.guardUnary(ctx, req, info, h)
+	err = s.convert(ctx, info.FullMethod, err)
 	if r := requestFrom(ctx); r != nil {
 		r.Method, r.Code = info.FullMethod, status.Code(err)
 		r.Calls++
@@ -151,6 +157,20 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	}
 	s.logDone(ctx, info.FullMethod, start, err)
 	return resp, err
+}
+
+// guardUnary authenticates the call and runs it, turning a panic into
+// Internal.
+func (s *Server) guardUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, s.recovered(ctx, info.FullMethod, p)
+		}
+	}()
+	if err := s.authenticate(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
 }
 
 func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
@@ -180,11 +200,6 @@ func (s *Server) convert(ctx context.Context, method string, err error) error {
 	return st.Err()
 }
 
-func (s *Server) errorsUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	resp, err := h(ctx, req)
-	return resp, s.convert(ctx, info.FullMethod, err)
-}
-
 func (s *Server) errorsStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	return s.convert(ss.Context(), info.FullMethod, h(srv, recvStream{ss, s, info.FullMethod}))
 }
@@ -193,15 +208,6 @@ func (s *Server) recovered(ctx context.Context, method string, p any) error {
 	s.log.ErrorContext(ctx, "panic in handler", "method", method, "request_id", RequestID(ctx),
 		"panic", p, "stack", string(debug.Stack()))
 	return withDetail(codes.Internal, internalError(RequestID(ctx)), nil).Err()
-}
-
-func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			resp, err = nil, s.recovered(ctx, info.FullMethod, p)
-		}
-	}()
-	return h(ctx, req)
 }
 
 func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {

@@ -104,6 +104,9 @@ type Server struct {
 	clock    clock.Clock
 	outerU   []grpc.UnaryServerInterceptor
 	outerS   []grpc.StreamServerInterceptor
+	// The interceptor chains of in-process calls, built once.
+	chainU grpc.UnaryServerInterceptor
+	chainS grpc.StreamServerInterceptor
 	// The services' handlers by full method name, for in-process calls.
 	unary    map[string]unaryHandler
 	streams  map[string]streamHandler
@@ -151,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 		cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, clock: cfg.Clock, health: health.NewServer(), refusals: newRateLog(),
 		outerU: cfg.Unary, outerS: cfg.Stream, rpcRefusals: newRateLogOf(20, 200)}
 	s.linger.clock = cfg.Clock
+	s.chainU, s.chainS = chainUnary(s.unaryInterceptors()), chainStream(s.streamInterceptors())
 	s.opts = []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
