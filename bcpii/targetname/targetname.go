@@ -33,15 +33,25 @@ func Check(s string) error {
 	if strings.TrimSpace(s) != s {
 		return fail("has leading or trailing white space")
 	}
-	parts := strings.Split(s, ".")
+	// Split by hand into a fixed array: a check on every request should
+	// not allocate.
+	var parts [3]string
+	n := 0
+	for rest, more := s, true; more; n++ {
+		var p string
+		p, rest, more = strings.Cut(rest, ".")
+		if n < len(parts) {
+			parts[n] = p
+		}
+	}
 	switch {
-	case len(parts) < 2:
+	case n < 2:
 		return fail("has no NAU: want NETID.NAU or NETID.NAU.LPARNAME")
-	case len(parts) > 3:
-		return fail("has %d dot-separated parts: want NETID.NAU or NETID.NAU.LPARNAME", len(parts))
+	case n > 3:
+		return fail("has %d dot-separated parts: want NETID.NAU or NETID.NAU.LPARNAME", n)
 	}
 	names := [...]string{"NETID", "NAU", "LPARNAME"}
-	for i, p := range parts {
+	for i, p := range parts[:n] {
 		if msg := CheckPart(p, i == 2); msg != "" {
 			return fail("%s %s", names[i], msg)
 		}
