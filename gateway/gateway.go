@@ -51,6 +51,16 @@ import (
 // ServerName is the Server header of every answer.
 const ServerName = "bcpii-gateway"
 
+// The values of the headers every answer carries, set into the header map
+// under their canonical keys as they are: shared, never changed, so
+// answering allocates no slice for them (Header.Add would copy, not
+// change, a full slice).
+var (
+	serverValue      = []string{ServerName}
+	noCacheValue     = []string{"no-cache"}
+	contentTypeValue = []string{ContentType}
+)
+
 // MaxBodyBytes is the largest request body accepted: the BCPii limit.
 const MaxBodyBytes = 64 << 10
 
@@ -240,8 +250,7 @@ func answerStatus(_ context.Context, w http.ResponseWriter, m proto.Message) err
 // to the service.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Server", ServerName)
-	h.Set("Cache-Control", "no-cache")
+	h["Server"], h["Cache-Control"] = serverValue, noCacheValue
 
 	// Who asks is known before the checks, so that every error body can
 	// name the caller; a failure to authenticate answers in its turn.

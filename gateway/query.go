@@ -27,8 +27,7 @@ func (g *Gateway) queryJob(w http.ResponseWriter, r *http.Request, _ []byte, _ *
 	}
 	b := rpctypes.AppendJob(make([]byte, 0, 128), resp.GetJob())
 	h := w.Header()
-	h.Set("Content-Type", ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h["Content-Type"], h["Content-Length"] = contentTypeValue, []string{strconv.Itoa(len(b))}
 	_, _ = w.Write(b)
 }
 
