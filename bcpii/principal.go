@@ -126,12 +126,17 @@ func (p Principal) Caller(targetHeader string, targetPresent bool) jobs.Caller {
 var errWrongTarget = hmcerr.ErrBadTargetName.WithMessage(
 	"The X-API-Target-Name header does not name the target of the request that started the job.")
 
+// errNoTarget is built once: a request without the header (a job query
+// that names no target) keeps it for as long as it runs, and a watch may
+// run for hours.
+var errNoTarget = hmcerr.ErrBadTargetName.WithMessage("The X-API-Target-Name header is missing.")
+
 // TargetFromHeader parses the X-API-Target-Name header of a BCPii request.
 // Its errors are hmcerr.ErrBadTargetName (400.2) with a message that says
 // what is wrong.
 func TargetFromHeader(value string, present bool) (TargetName, error) {
 	if !present {
-		return TargetName{}, hmcerr.ErrBadTargetName.WithMessage("The X-API-Target-Name header is missing.")
+		return TargetName{}, errNoTarget
 	}
 	t, err := ParseTargetName(value)
 	if err != nil {
