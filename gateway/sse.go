@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -354,10 +355,9 @@ func (sw *eventWriter) flushLocked() error {
 		_ = sw.conn.SetWriteDeadline(sw.deadline)
 	}
 	_, err := sw.conn.Write(sw.buf)
-	sw.buf = sw.buf[:0]
-	if cap(sw.buf) > 4096 {
-		sw.buf = nil // idle streams keep no large buffer
-	}
+	// An idle stream keeps no buffer: thousands wait for hours between
+	// events, and an event is one allocation of the size it needs.
+	sw.buf = nil
 	return err
 }
 
@@ -377,6 +377,11 @@ func (sw *eventWriter) eventsLocked(evs []event) error {
 	if sw.closed {
 		return errors.New("event stream closed")
 	}
+	n := 0
+	for _, ev := range evs {
+		n += len("id: \nevent: \ndata: \n\n") + len(ev.id) + len(ev.name) + len(ev.data)
+	}
+	sw.buf = slices.Grow(sw.buf, n)
 	for _, ev := range evs {
 		for _, part := range [...]string{"id: ", ev.id, "\nevent: ", ev.name, "\ndata: ", ev.data, "\n\n"} {
 			sw.buf = append(sw.buf, part...)
