@@ -44,26 +44,21 @@ type rpcSeries struct {
 	handling                prometheus.Observer
 	inFlight                prometheus.Gauge
 	handled                 [codes.Unauthenticated + 1]atomic.Pointer[prometheus.Counter]
-	iface, method           string
+	method                  string // the full method, of bcpii_grpc_hmc_errors_total
 }
 
 func newRPCMetrics() *rpcMetrics {
 	labels := []string{"grpc_type", "grpc_service", "grpc_method", "interface"}
 	withCode := []string{"grpc_type", "grpc_service", "grpc_method", "grpc_code", "interface"}
+	counter := func(name, help string, labels []string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
 	return &rpcMetrics{
-		started: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_started_total", Help: "Total number of RPCs started on the server.",
-		}, labels),
-		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_handled_total",
-			Help: "Total number of RPCs completed on the server, regardless of success or failure.",
-		}, withCode),
-		received: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_msg_received_total", Help: "Total number of RPC stream messages received on the server.",
-		}, labels),
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_msg_sent_total", Help: "Total number of gRPC stream messages sent by the server.",
-		}, labels),
+		started: counter("grpc_server_started_total", "Total number of RPCs started on the server.", labels),
+		handled: counter("grpc_server_handled_total",
+			"Total number of RPCs completed on the server, regardless of success or failure.", withCode),
+		received: counter("grpc_server_msg_received_total", "Total number of RPC stream messages received on the server.", labels),
+		sent:     counter("grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server.", labels),
 		handling: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "grpc_server_handling_seconds",
 			Help:    "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
@@ -105,7 +100,7 @@ func (m *rpcMetrics) of(method, iface, typ string) *rpcSeries {
 	}
 	service, name, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
 	labels := []string{typ, service, name, iface}
-	s := &rpcSeries{m: m, labels: labels, iface: iface, method: method,
+	s := &rpcSeries{m: m, labels: labels, method: method,
 		started:  m.started.WithLabelValues(labels...),
 		received: m.received.WithLabelValues(labels...),
 		sent:     m.sent.WithLabelValues(labels...),
@@ -118,14 +113,17 @@ func (m *rpcMetrics) of(method, iface, typ string) *rpcSeries {
 
 // code returns the handled counter of code c.
 func (s *rpcSeries) code(c codes.Code) prometheus.Counter {
-	if c > codes.Unauthenticated {
-		return s.m.handled.WithLabelValues(s.labels[0], s.labels[1], s.labels[2], c.String(), s.iface)
+	known := c < codes.Code(len(s.handled))
+	if known {
+		if p := s.handled[c].Load(); p != nil {
+			return *p
+		}
 	}
-	if p := s.handled[c].Load(); p != nil {
-		return *p
+	l := s.labels
+	ctr := s.m.handled.WithLabelValues(l[0], l[1], l[2], c.String(), l[3])
+	if known {
+		s.handled[c].Store(&ctr)
 	}
-	ctr := s.m.handled.WithLabelValues(s.labels[0], s.labels[1], s.labels[2], c.String(), s.iface)
-	s.handled[c].Store(&ctr)
 	return ctr
 }
 
@@ -135,7 +133,7 @@ func (s *rpcSeries) done(start time.Time, err error) {
 	s.code(status.Code(err)).Inc()
 	s.handling.Observe(time.Since(start).Seconds())
 	if d, ok := rpctypes.HMCDetail(err); ok {
-		s.m.hmcErrors.WithLabelValues(s.iface, s.method, strconv.Itoa(int(d.GetHttpStatus())), strconv.Itoa(int(d.GetReason()))).Inc()
+		s.m.hmcErrors.WithLabelValues(s.labels[3], s.method, strconv.Itoa(int(d.GetHttpStatus())), strconv.Itoa(int(d.GetReason()))).Inc()
 	}
 }
 
