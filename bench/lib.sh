@@ -310,5 +310,5 @@ durable() {
 # large one (for at most BCPII_SCALE_SWEEP, 10m) with query latencies.
 store() {
 	cd "$ROOT"
-	go test -run '^$' -bench 'BenchmarkScale' -benchtime 1x -timeout 60m ./internal/store/boltstore/
+	go test -run '^$' -bench 'BenchmarkScale' -benchtime 1x -timeout 60m ./internal/store/boltstore/ ./internal/store/etcdstore/
 }

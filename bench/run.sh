@@ -5,7 +5,7 @@
 #   bench/run.sh durable   operation starts over gRPC Invoke: bbolt vs --store memory
 #   bench/run.sh profile   CPU profiles of the gateway under the REST and gRPC loads
 #   bench/run.sh gotest    the go test benchmarks (REST, gRPC, fan-out, STOMP, store)
-#   bench/run.sh store     bbolt with a million ended jobs: reads, start-up, sweep
+#   bench/run.sh store     bbolt and etcd with a million ended jobs: reads, start-up, sweep
 #   bench/run.sh all       table, durable, gotest and store
 #
 # Environment: RUNS (whole runs; medians are printed when more than 1,

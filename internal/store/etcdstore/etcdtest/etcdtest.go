@@ -72,6 +72,9 @@ func (s *Server) start() error {
 	cfg.AdvertisePeerUrls = []url.URL{s.peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.UnsafeNoFsync = true
+	// Room for the large-store benchmark's million jobs; etcd's default
+	// quota is 2 GiB.
+	cfg.QuotaBackendBytes = 8 << 30
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
