@@ -52,16 +52,17 @@ func newRequestID() string {
 // The interceptors run outermost first: logging gives each request an id
 // and logs its outcome; errors turns what the handler returned into a
 // status, logging internal causes; recovery turns a panic into Internal;
-// authentication decides who asks (identity.go). For unary calls the four
-// are one interceptor (serveUnary), which saves the chain a closure and a
-// frame for each on every call.
+// authentication decides who asks (identity.go). The four are one
+// interceptor (serveUnary, serveStream), which saves the chain a closure
+// and a frame for each on every call, and keeps an idle stream's handler
+// goroutine shallow: its stack is the watcher's largest cost.
 
 func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
 	return append(s.outerU[:len(s.outerU):len(s.outerU)], s.serveUnary)
 }
 
 func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
-	return append(s.outerS[:len(s.outerS):len(s.outerS)], s.logStream, s.errorsStream, s.recoverStream, s.authStream)
+	return append(s.outerS[:len(s.outerS):len(s.outerS)], s.serveStream)
 }
 
 type requestKey struct{}
@@ -173,14 +174,30 @@ func (s *Server) guardUnary(ctx context.Context, req any, info *grpc.UnaryServer
 	return h(ctx, req)
 }
 
-func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+// serveStream is serveUnary for streams: it logs, converts errors,
+// recovers and authenticates, in that order from the outside in.
+func (s *Server) serveStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	start := time.Now()
 	ctx := s.begin(ss.Context())
 	ws := middleware.WrapServerStream(ss)
 	ws.WrappedContext = ctx
-	err := h(srv, ws)
+	err := s.convert(ctx, info.FullMethod, s.guardStream(srv, ws, info, h))
 	s.logDone(ctx, info.FullMethod, start, err)
 	return err
+}
+
+// guardStream authenticates the stream and runs it, turning a panic into
+// Internal.
+func (s *Server) guardStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = s.recovered(ss.Context(), info.FullMethod, p)
+		}
+	}()
+	if err := s.authenticate(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return h(srv, recvStream{ss, s, info.FullMethod})
 }
 
 func (s *Server) convert(ctx context.Context, method string, err error) error {
@@ -200,21 +217,8 @@ func (s *Server) convert(ctx context.Context, method string, err error) error {
 	return st.Err()
 }
 
-func (s *Server) errorsStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	return s.convert(ss.Context(), info.FullMethod, h(srv, recvStream{ss, s, info.FullMethod}))
-}
-
 func (s *Server) recovered(ctx context.Context, method string, p any) error {
 	s.log.ErrorContext(ctx, "panic in handler", "method", method, "request_id", RequestID(ctx),
 		"panic", p, "stack", string(debug.Stack()))
 	return withDetail(codes.Internal, internalError(RequestID(ctx)), nil).Err()
-}
-
-func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = s.recovered(ss.Context(), info.FullMethod, p)
-		}
-	}()
-	return h(srv, ss)
 }
