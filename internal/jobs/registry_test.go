@@ -465,3 +465,41 @@ func TestDomainImportsNoTransport(t *testing.T) {
 		}
 	}
 }
+
+func TestWatcherReady(t *testing.T) {
+	r, fc, st := newRegistry(t)
+	_ = fc
+	ctx := context.Background()
+	j := create(t, r, alice, true)
+	w, err := r.Watch(ctx, jobs.Caller{Owner: alice}, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	// The current status is there at once.
+	if err := w.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing new: Ready waits, until its context ends.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := w.Ready(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ready with nothing new = %v, want the context's end", err)
+	}
+	// A deletion makes Next answer at once, so Ready returns.
+	cur, _ := st.Get(ctx, j.ID)
+	if err := st.Delete(ctx, j.ID, cur.Revision); err != nil {
+		t.Fatal(err)
+	}
+	bounded, cancel2 := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel2()
+	if err := w.Ready(bounded); err != nil {
+		t.Fatalf("Ready after the deletion = %v", err)
+	}
+	if _, err := w.Next(bounded); !errors.Is(err, jobs.ErrNotFound) {
+		t.Fatalf("Next after the deletion = %v", err)
+	}
+}

@@ -135,6 +135,26 @@ func (w *Watcher) Next(ctx context.Context) (Job, error) {
 	return w.next(ctx, nil)
 }
 
+// Ready waits until Next has an answer at once (a status, io.EOF or
+// ErrNotFound) and returns nil, or until ctx ends and returns its error.
+// It is Next's wait alone, in a small frame: a goroutine parked in it for
+// hours keeps a shallow stack, which the runtime can keep small.
+func (w *Watcher) Ready(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		ready := w.done || w.pending != nil || w.gone
+		w.mu.Unlock()
+		if ready {
+			return nil
+		}
+		select {
+		case <-w.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // errTimedOut is next's answer when timeout fires first.
 var errTimedOut = errors.New("jobs: wait timed out")
 

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -139,42 +141,99 @@ func (s *jobService) WaitJob(ctx context.Context, req *bcpiiv1.WaitJobRequest) (
 }
 
 func (s *jobService) WatchJob(req *bcpiiv1.WatchJobRequest, stream bcpiiv1.JobService_WatchJobServer) error {
-	ctx := stream.Context()
-	c, err := caller(ctx)
-	if err != nil {
-		return err
-	}
-	after, err := s.srv.cursors.parse(req.GetCursor())
-	if err != nil {
-		return err
-	}
-	w, err := s.srv.reg.Watch(ctx, c, req.GetJobId())
+	// The loop waits in Ready, with the setup and each send in calls of
+	// their own, so that a waiting stream's frames are few and small.
+	w, after, err := s.watchApart(stream.Context(), req)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	for {
-		j, err := w.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
+		if err := w.Ready(stream.Context()); err != nil {
 			return err
 		}
-		if j.Revision <= after {
-			continue // the client has it from an earlier stream
-		}
-		if err := stream.Send(s.srv.watchResponse(j)); err != nil {
+		if done, err := s.sendNext(stream, w, after); done || err != nil {
 			return err
-		}
-		if j.Status.Ended() {
-			select {
-			case <-s.srv.linger.after():
-			case <-ctx.Done():
-			}
-			return nil
 		}
 	}
+}
+
+// watchApart runs watch on a goroutine of its own, which ends with it.
+// The store read and the checks watch makes take a goroutine's stack from
+// 4 to 8 KiB, and the runtime does not shrink it again while the stream
+// waits (it shrinks a stack only while less than a quarter of it is in
+// use), so a stream of a job that runs for hours would keep 8 KiB for
+// what needs 4. A panic in watch panics the stream's goroutine, for the
+// recovery interceptor, with watch's stack.
+func (s *jobService) watchApart(ctx context.Context, req *bcpiiv1.WatchJobRequest) (*jobs.Watcher, int64, error) {
+	type result struct {
+		w     *jobs.Watcher
+		after int64
+		err   error
+		panic any
+	}
+	ch := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- result{panic: fmt.Sprintf("%v\n\n%s", p, debug.Stack())}
+			}
+		}()
+		w, after, err := s.watch(ctx, req)
+		ch <- result{w: w, after: after, err: err}
+	}()
+	r := <-ch
+	if r.panic != nil {
+		panic(r.panic)
+	}
+	return r.w, r.after, r.err
+}
+
+// watch starts WatchJob's watcher, and returns the revision the client's
+// cursor has seen.
+//
+//go:noinline
+func (s *jobService) watch(ctx context.Context, req *bcpiiv1.WatchJobRequest) (*jobs.Watcher, int64, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	after, err := s.srv.cursors.parse(req.GetCursor())
+	if err != nil {
+		return nil, 0, err
+	}
+	w, err := s.srv.reg.Watch(ctx, c, req.GetJobId())
+	return w, after, err
+}
+
+// sendNext sends the watcher's next status unless the client has it from
+// an earlier stream (revision after or older). done: the stream has sent
+// its last, and lingered.
+//
+//go:noinline
+func (s *jobService) sendNext(stream bcpiiv1.JobService_WatchJobServer, w *jobs.Watcher, after int64) (done bool, err error) {
+	ctx := stream.Context()
+	j, err := w.Next(ctx)
+	if errors.Is(err, io.EOF) {
+		return true, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	if j.Revision <= after {
+		return false, nil
+	}
+	if err := stream.Send(s.srv.watchResponse(j)); err != nil {
+		return true, err
+	}
+	if !j.Status.Ended() {
+		return false, nil
+	}
+	select {
+	case <-s.srv.linger.after():
+	case <-ctx.Done():
+	}
+	return true, nil
 }
 
 // watchMsg is a WatchJob message built for a job's state.
