@@ -51,6 +51,9 @@ func BenchmarkWatchFanout(b *testing.B) {
 	}
 }
 
+// fanoutBound bounds one run's client process.
+const fanoutBound = 5 * time.Minute
+
 func fanoutOnce(b *testing.B, perKind int) {
 	goroutines := runtime.NumGoroutine()
 	s, teardown := buildStack(b, os.Getenv("BCPII_FANOUT_OVER"))
@@ -88,12 +91,17 @@ func fanoutOnce(b *testing.B, perKind int) {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	// Every wait below reads the client's output: a client that has not
+	// finished within the bound is killed, which ends the output and
+	// fails the run instead of hanging it.
+	kill := time.AfterFunc(fanoutBound, func() { _ = cmd.Process.Kill() })
+	defer kill.Stop()
 	lines := bufio.NewScanner(stdout)
 	lines.Buffer(make([]byte, 0, 1<<20), 16<<20) // one line carries every arrival
 	expect := func(prefix string) string {
 		if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
 			cmd.Process.Kill()
-			b.Fatalf("client process: %q, want %s (%v)", lines.Text(), prefix, lines.Err())
+			b.Fatalf("client process: %q, want %s (%v; a client is killed after %v)", lines.Text(), prefix, lines.Err(), fanoutBound)
 		}
 		return strings.TrimPrefix(lines.Text(), prefix)
 	}

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,11 +144,17 @@ func buildStack(t testing.TB, over string) (*stack, func()) {
 		ch := make(chan error, 1)
 		served = append(served, ch)
 		go func() { ch <- srv.ServeLocal(ctx, lis) }()
-		cc, err := grpc.NewClient("unix://"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
+		// Several connections, as the server carries at most 2,048 streams
+		// on one, and the fan-out benchmark opens 5,000 event streams.
+		var sp spread
+		for range 8 {
+			cc, err := grpc.NewClient("unix://"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sp.conns = append(sp.conns, cc)
 		}
-		closeConn, conn = cc.Close, cc
+		closeConn, conn = sp.Close, &sp
 	}
 	gw, err := gateway.New(gateway.Config{Conn: conn, Authenticator: auth, Loopback: true, OpenAPI: openapiv2.JSON, Logger: logger, Clock: fc})
 	if err != nil {
@@ -282,4 +290,27 @@ func (s *stack) logon(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return sess.ID
+}
+
+// spread is a client connection made of several: unary calls take the
+// first, and each stream the next in turn.
+type spread struct {
+	conns []*grpc.ClientConn
+	next  atomic.Uint32
+}
+
+func (s *spread) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return s.conns[0].Invoke(ctx, method, args, reply, opts...)
+}
+
+func (s *spread) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return s.conns[int(s.next.Add(1))%len(s.conns)].NewStream(ctx, desc, method, opts...)
+}
+
+func (s *spread) Close() error {
+	var errs []error
+	for _, c := range s.conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }

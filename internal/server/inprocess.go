@@ -24,15 +24,17 @@ import (
 // to the receiver on the handler's own goroutine, so an event stream that
 // waits for its next message holds one goroutine, the handler's.
 //
-// Why not a stock grpc.ClientConn over a Unix socket or bufconn: measured in
-// one run on a 2-core machine, by the benchmarks in gateway/ that can run
-// either way (BenchmarkQueryJobStatusREST path=gateway vs
-// path=gateway-unix; BenchmarkWatchFanout with BCPII_FANOUT_OVER=unix),
-// the stock path costs an idle SSE watcher 17.3 KB heap + 16.0 KB stack
-// against 11.5 KB + 8.2 KB in-process (the target is under 16 KiB in all),
-// delivers a job's end to 10,000 watchers in p99 237 ms against 149 ms, and
-// answers Query Job Status at 333 µs against 183 µs with one client (bare
-// handler: 106 µs), 110 µs against 88 µs with 64 (bare: 87 µs).
+// Why not a stock grpc.ClientConn over a Unix socket or bufconn: measured
+// on a 2-core machine by the benchmarks in gateway/ that can run either way
+// (BenchmarkWatchFanout with BCPII_FANOUT_OVER=unix;
+// BenchmarkQueryJobStatusREST path=gateway vs path=gateway-unix), the stock
+// path costs an idle SSE watcher 17.1 KB heap + 15.2 KB stack against
+// 11.2 KB + 4.1 KB in-process (the target is under 16 KiB in all; medians
+// of 3 runs). Delivering a job's end to 10,000 watchers took about as long
+// either way (p99 135 ms over the socket, 154 ms in-process, medians of 3
+// and 5 runs, both spread over tens of milliseconds). Query Job Status
+// took 333 µs against 183 µs with one client (bare handler: 106 µs), 110
+// µs against 88 µs with 64 (bare: 87 µs), in an earlier run.
 
 type unaryHandler struct {
 	impl any
