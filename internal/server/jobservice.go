@@ -191,8 +191,6 @@ func (s *jobService) watchApart(ctx context.Context, req *bcpiiv1.WatchJobReques
 
 // watch starts WatchJob's watcher, and returns the revision the client's
 // cursor has seen.
-//
-//go:noinline
 func (s *jobService) watch(ctx context.Context, req *bcpiiv1.WatchJobRequest) (*jobs.Watcher, int64, error) {
 	c, err := caller(ctx)
 	if err != nil {
