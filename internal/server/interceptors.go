@@ -54,8 +54,7 @@ func newRequestID() string {
 // status, logging internal causes; recovery turns a panic into Internal;
 // authentication decides who asks (identity.go). The four are one
 // interceptor (serveUnary, serveStream), which saves the chain a closure
-// and a frame for each on every call, and keeps an idle stream's handler
-// goroutine shallow: its stack is the watcher's largest cost.
+// and a frame for each on every call.
 
 func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
 	return append(s.outerU[:len(s.outerU):len(s.outerU)], s.serveUnary)
