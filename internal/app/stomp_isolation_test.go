@@ -55,7 +55,7 @@ func (g *gateway) refusedTopic(t *testing.T, topic string, certs []tls.Certifica
 	c := g.stompDial(t, certs...)
 	c.connect(login...)
 	c.Send(stomp.CmdSubscribe, "id", "x", "destination", "/topic/"+topic)
-	b, err := stomp.AppendFrame(nil, c.Expect(stomp.CmdError, "message", "No such destination"))
+	b, err := stomp.AppendFrame(nil, c.Expect(stomp.CmdError, "message", "No such destination"), stomp.V12)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,14 +40,33 @@ func stompPython(t *testing.T) string {
 }
 
 // TestStompPythonClient runs stomp.py, the library HMC clients build on,
-// against the gateway over TLS: log on over REST, subscribe to the logon
-// answer's job-notification-topic, start an operation, receive exactly
-// one job-completion message carrying the job's URI, query the job once.
+// against the gateway over TLS, with each of its connection classes (1.0,
+// 1.1 as its default stomp.Connection, 1.2) and configured as zhmcclient's
+// NotificationReceiver configures it: log on over REST, subscribe to the
+// logon answer's job-notification-topic, start an operation, receive
+// exactly one job-completion message carrying the job's URI, query the
+// job once.
 func TestStompPythonClient(t *testing.T) {
 	python := stompPython(t)
+	for _, c := range []struct{ name, version, style string }{
+		{"1.0", "1.0", ""},
+		{"1.1", "1.1", ""},
+		{"1.2", "1.2", ""},
+		{"zhmcclient", "", "zhmcclient"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			runStompPython(t, python, "GATEWAY_STOMP_VERSION="+c.version, "GATEWAY_STOMP_STYLE="+c.style)
+		})
+	}
+}
+
+func runStompPython(t *testing.T, python string, env ...string) {
 	const user, password = "operator", "Stomp-Passw0rd-9x"
 	var logs syncBuffer // shown if the client fails
-	g := startGateway(t, slog.New(slog.NewTextHandler(&logs, nil)), func(c *app.Config) {
+	subscribed := make(chan struct{}, 1)
+	h := &onMessage{Handler: slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		msg: "stomp subscribed", seen: subscribed}
+	g := startGateway(t, slog.New(h), func(c *app.Config) {
 		c.UsersFile = writeUsers(t, map[string]string{user: password})
 	})
 	if g.addrs.STOMP == "" {
@@ -59,14 +78,14 @@ func TestStompPythonClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "testdata/stomp_client.py")
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(),
 		"GATEWAY_REST="+g.addrs.REST,
 		"GATEWAY_STOMP="+g.addrs.STOMP,
 		"GATEWAY_CA="+ca,
 		"GATEWAY_USER="+user,
 		"GATEWAY_PASSWORD="+password,
 		"GATEWAY_OPERATION="+objs["LP2"].uri+"/operations/activate",
-	)
+	), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -89,7 +108,15 @@ func TestStompPythonClient(t *testing.T) {
 		switch {
 		case strings.HasPrefix(line, "retry "):
 			t.Logf("stomp.py: %s", line) // its own TLS race, see the script
+		case line == "subscribed":
+			// A client that asks no receipt: the job ends only once the
+			// gateway has its subscription.
 		case strings.HasPrefix(line, "started "):
+			select {
+			case <-subscribed:
+			case <-ctx.Done():
+				t.Fatalf("the gateway logged no subscription\ngateway log:\n%s", logs.String())
+			}
 			g.clock.Advance(3 * time.Second) // the simulated SE ends the job
 		case strings.HasPrefix(line, "ok "):
 			result = strings.TrimPrefix(line, "ok ")
@@ -111,4 +138,30 @@ func TestStompPythonClient(t *testing.T) {
 		r.Job["status"] != "complete" {
 		t.Fatalf("stomp.py received %v, then queried %v", r.Message, r.Job)
 	}
+}
+
+// onMessage is a log handler that reports on seen each record whose
+// message is msg.
+type onMessage struct {
+	slog.Handler
+	msg  string
+	seen chan struct{}
+}
+
+func (h *onMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.seen <- struct{}{}:
+		default:
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *onMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return &onMessage{Handler: h.Handler.WithAttrs(as), msg: h.msg, seen: h.seen}
+}
+
+func (h *onMessage) WithGroup(name string) slog.Handler {
+	return &onMessage{Handler: h.Handler.WithGroup(name), msg: h.msg, seen: h.seen}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ type conn struct {
 	id        string
 	principal bcpii.Principal
 	logoff    string // the session the CONNECT logged on, ended with the connection
+	version   stomp.Version
 
 	mu        sync.Mutex
 	queue     []item
@@ -126,6 +126,9 @@ func (c *conn) connect(ctx context.Context) (*stomp.Reader, time.Duration, bool)
 	}
 	cx, cy, ferr := c.checkConnect(f)
 	if ferr == nil {
+		r.SetVersion(c.version)
+	}
+	if ferr == nil {
 		c.principal, c.logoff, err = s.authenticate(ctx, s.credentialsOf(c.nc), f)
 		if err != nil {
 			s.log.Info("stomp login failed", "remote", c.nc.RemoteAddr().String(), "err", err)
@@ -137,30 +140,38 @@ func (c *conn) connect(ctx context.Context) (*stomp.Reader, time.Duration, bool)
 		return nil, 0, false
 	}
 	send, recv := s.cfg.HeartBeats.Negotiate(cx, cy)
-	ok := c.writeNow(&stomp.Frame{Command: stomp.CmdConnected, Headers: []stomp.Header{
-		{Key: "version", Value: "1.2"},
-		{Key: "heart-beat", Value: s.cfg.HeartBeats.Header(send, recv)},
-		{Key: "server", Value: "bcpii-gateway"},
-		{Key: "session", Value: c.id},
-	}})
-	if !ok {
+	connected := &stomp.Frame{Command: stomp.CmdConnected}
+	if c.version.HeartBeats() {
+		connected.Add("version", c.version.String())
+		connected.Add("heart-beat", s.cfg.HeartBeats.Header(send, recv))
+	}
+	connected.Add("server", "bcpii-gateway")
+	connected.Add("session", c.id)
+	if !c.writeNow(connected) {
 		return nil, 0, false
 	}
 	_ = c.nc.SetDeadline(time.Time{})
 	if recv > 0 {
 		dr.idle = 2 * recv
 	}
-	s.log.Debug("stomp connected", "conn", c.id, "principal", c.principal.String())
+	s.log.Debug("stomp connected", "conn", c.id, "principal", c.principal.String(), "version", c.version.String())
 	return r, send, true
 }
 
-// checkConnect checks the CONNECT frame and returns the client's heart-beat.
+// checkConnect checks the CONNECT frame, settles the connection's version
+// and returns the client's heart-beat (none in 1.0, which has no
+// heart-beating).
 func (c *conn) checkConnect(f *stomp.Frame) (cx, cy time.Duration, err *frameError) {
 	if f.Command != stomp.CmdConnect && f.Command != stomp.CmdStomp {
 		return 0, 0, &frameError{"Expected CONNECT", "The first frame must be CONNECT or STOMP, not " + f.Command + "."}
 	}
-	if v, _ := f.Get("accept-version"); !acceptsVersion(v) {
+	v, ok := stomp.NegotiateVersion(f.Get("accept-version"))
+	if !ok {
 		return 0, 0, errVersion
+	}
+	c.version = v
+	if !v.HeartBeats() {
+		return 0, 0, nil
 	}
 	hb, _ := f.Get("heart-beat")
 	cx, cy, perr := stomp.ParseHeartBeat(hb)
@@ -168,10 +179,6 @@ func (c *conn) checkConnect(f *stomp.Frame) (cx, cy time.Duration, err *frameErr
 		return 0, 0, errFrame(perr)
 	}
 	return cx, cy, nil
-}
-
-func acceptsVersion(v string) bool {
-	return slices.Contains(strings.Split(v, ","), "1.2")
 }
 
 // authenticate decides who connects, by bcpii.Authenticator's one rule. A
@@ -211,7 +218,7 @@ func (s *Server) authenticate(ctx context.Context, facts bcpii.Credentials, f *s
 // writeNow writes f at once, before the writer runs, within WriteTimeout.
 func (c *conn) writeNow(f *stomp.Frame) bool {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-	return stomp.WriteFrame(c.nc, f) == nil
+	return stomp.WriteFrame(c.nc, f, c.version) == nil
 }
 
 // handle acts on one frame after CONNECT; it reports whether to go on.
@@ -228,10 +235,16 @@ func (c *conn) handle(ctx context.Context, f *stomp.Frame) bool {
 		return false
 	case stomp.CmdConnect, stomp.CmdStomp:
 		err = &frameError{"Already connected", "The connection is established; CONNECT comes once."}
-	case stomp.CmdSend, stomp.CmdAck, stomp.CmdNack, stomp.CmdBegin, stomp.CmdCommit, stomp.CmdAbort:
+	case stomp.CmdNack:
+		if c.version == stomp.V10 {
+			err = errUnknownCommand(f.Command, c.version)
+			break
+		}
+		fallthrough
+	case stomp.CmdSend, stomp.CmdAck, stomp.CmdBegin, stomp.CmdCommit, stomp.CmdAbort:
 		err = &frameError{"Not supported", f.Command + " is not supported: the job topics are read-only and acknowledged automatically."}
 	default:
-		err = &frameError{"Unknown command", "The command " + f.Command + " is not a STOMP 1.2 client command."}
+		err = errUnknownCommand(f.Command, c.version)
 	}
 	if err != nil {
 		c.fail(errorFrame(err, f))
@@ -256,11 +269,14 @@ func receipt(f *stomp.Frame) *stomp.Frame {
 const topicPrefix = "/topic/"
 
 func (c *conn) subscribe(ctx context.Context, f *stomp.Frame) *frameError {
+	dest, _ := f.Get("destination")
 	id, ok := f.Get("id")
-	if !ok {
+	anonymous := !ok && c.version == stomp.V10 // 1.0's id is optional
+	if anonymous {
+		id = dest
+	} else if !ok {
 		return &frameError{"Missing id", "SUBSCRIBE needs an id header."}
 	}
-	dest, _ := f.Get("destination")
 	if ack, ok := f.Get("ack"); ok && ack != "auto" {
 		return &frameError{"Unsupported ack mode", "Only ack:auto is supported."}
 	}
@@ -275,17 +291,21 @@ func (c *conn) subscribe(ctx context.Context, f *stomp.Frame) *frameError {
 	if !ok || name == "" || !c.srv.auth.OwnsJobTopic(c.principal, name) {
 		return errNoDestination
 	}
-	sub := &subscription{conn: c, id: id, dest: dest}
+	sub := &subscription{conn: c, id: id, dest: dest, anonymous: anonymous}
 	if err := c.srv.subscribe(ctx, name, c.principal.Owner(), sub); err != nil {
 		c.srv.log.Error("stomp subscribe failed", "conn", c.id, "err", err)
 		return errFeed
 	}
 	c.subs[id] = sub
+	c.srv.log.Debug("stomp subscribed", "conn", c.id, "destination", dest)
 	return nil
 }
 
 func (c *conn) unsubscribe(f *stomp.Frame) *frameError {
-	id, _ := f.Get("id")
+	id, ok := f.Get("id")
+	if !ok && c.version == stomp.V10 {
+		id, _ = f.Get("destination") // 1.0 may name the destination instead
+	}
 	sub, ok := c.subs[id]
 	if !ok {
 		return &frameError{"Unknown subscription", "No subscription " + strconv.Quote(id) + " on this connection."}

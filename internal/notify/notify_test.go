@@ -91,7 +91,7 @@ func TestLoginFailures(t *testing.T) {
 		c := f.dial(t)
 		c.Send(stomp.CmdConnect, append([]string{"accept-version", "1.2", "host", "x"}, hdr...)...)
 		e := c.Expect(stomp.CmdError, "message", "Login failed")
-		b, _ := stomp.AppendFrame(nil, e)
+		b, _ := stomp.AppendFrame(nil, e, stomp.V12)
 		if first == nil {
 			first = b
 		} else if !bytes.Equal(b, first) {
@@ -137,7 +137,7 @@ func TestIsolation(t *testing.T) {
 		c.Send(stomp.CmdSubscribe, "id", "x", "destination", "/topic/"+topic, "receipt", "r")
 		e := c.Expect(stomp.CmdError, "message", "No such destination", "receipt-id", "r")
 		c.expectClosed()
-		b, _ := stomp.AppendFrame(nil, e)
+		b, _ := stomp.AppendFrame(nil, e, stomp.V12)
 		return b
 	}
 	want := answer("bcpii-gateway.0123456789abcdef.job")
@@ -230,7 +230,12 @@ func TestProtocolErrors(t *testing.T) {
 		name, message string
 		frames        []string
 	}{
-		{"version 1.0", "Unsupported version", []string{"CONNECT\nhost:x\n\n\x00"}},
+		{"version 2.0 only", "Unsupported version", []string{"CONNECT\naccept-version:2.0\nhost:x\n\n\x00"}},
+		{"empty accept-version", "Unsupported version", []string{"STOMP\naccept-version:\nhost:x\n\n\x00"}},
+		{"NACK in 1.0", "Unknown command", []string{"CONNECT\nhost:x\n\n\x00", "NACK\nmessage-id:1\n\n\x00"}},
+		{"NACK in 1.1", "Not supported", []string{"CONNECT\naccept-version:1.1\n\n\x00", "NACK\nmessage-id:1\nsubscription:0\n\n\x00"}},
+		{"1.2 escape in 1.1", "Malformed frame", []string{"STOMP\naccept-version:1.0,1.1\n\n\x00", "SUBSCRIBE\nid:\\r\n\n\x00"}},
+		{"no id in 1.1", "Missing id", []string{"STOMP\naccept-version:1.1\n\n\x00", "SUBSCRIBE\ndestination:/topic/x\n\n\x00"}},
 		{"not CONNECT first", "Expected CONNECT", []string{"SUBSCRIBE\nid:0\ndestination:/topic/x\n\n\x00"}},
 		{"bad heart-beat", "Malformed frame", []string{"CONNECT\naccept-version:1.2\nheart-beat:x\n\n\x00"}},
 		{"long line", "Frame too large", []string{"CONNECT\naccept-version:1.2\nhost:" + strings.Repeat("x", 300) + "\n\n\x00"}},
@@ -263,6 +268,88 @@ func TestProtocolErrors(t *testing.T) {
 	}
 	// Nothing sent: closed at the connect timeout.
 	f.dial(t).expectClosed()
+}
+
+// TestVersions: a client of each STOMP version is answered in its
+// version: CONNECTED says the version settled (1.0's says none, nor any
+// heart-beat), and the job-completion message is escaped as the version
+// escapes, with a subscription id holding what each version escapes.
+func TestVersions(t *testing.T) {
+	f := newFixture(t)
+	ses := f.logon(t, "alice", alicePassword)
+	for _, c := range []struct {
+		accept []string // accept-version, if any
+		v      stomp.Version
+		id     string
+		raw    string // the subscription header as written
+	}{
+		{nil, stomp.V10, "a:b", "subscription:a:b\n"},
+		{[]string{"accept-version", "1.0"}, stomp.V10, "a:b", "subscription:a:b\n"},
+		{[]string{"accept-version", "1.0,1.1"}, stomp.V11, "a:b\\", `subscription:a\cb\\` + "\n"},
+		{[]string{"accept-version", "1.1,1.2,2.0"}, stomp.V12, "a:b\\", `subscription:a\cb\\` + "\n"},
+	} {
+		cl := f.dial(t)
+		cl.Send(stomp.CmdStomp, append(c.accept, "host", "x", "heart-beat", "0,1000", "login", ses.ID, "passcode", ses.Credential)...)
+		connected := cl.Expect(stomp.CmdConnected)
+		v, hasV := connected.Get("version")
+		hb, hasHB := connected.Get("heart-beat")
+		if c.v == stomp.V10 {
+			if hasV || hasHB {
+				t.Errorf("1.0 CONNECTED has version %q, heart-beat %q", v, hb)
+			}
+		} else if v != c.v.String() || hb != "1000,0" {
+			t.Errorf("%v CONNECTED: version %q, heart-beat %q", c.v, v, hb)
+		}
+		cl.SetVersion(c.v)
+		cl.Send(stomp.CmdSubscribe, "id", c.id, "destination", "/topic/"+ses.JobNotificationTopic, "receipt", "s")
+		cl.Expect(stomp.CmdReceipt, "receipt-id", "s")
+		uri := f.endJob(t, aliceOwner)
+		raw := readRaw(t, cl)
+		if !strings.Contains(raw, "\n"+c.raw) || !strings.Contains(raw, "\njob-uri:"+uri+"\n") {
+			t.Errorf("%v MESSAGE %q lacks %q", c.v, raw, c.raw)
+		}
+		cl.Send(stomp.CmdDisconnect, "receipt", "bye")
+		cl.Expect(stomp.CmdReceipt, "receipt-id", "bye")
+		cl.expectClosed()
+	}
+	// 1.0: SUBSCRIBE without an id, UNSUBSCRIBE by destination; the
+	// message names no subscription.
+	cl := f.dial(t)
+	cl.Send(stomp.CmdConnect, "login", ses.ID, "passcode", ses.Credential)
+	cl.Expect(stomp.CmdConnected)
+	cl.SetVersion(stomp.V10)
+	dest := "/topic/" + ses.JobNotificationTopic
+	cl.Send(stomp.CmdSubscribe, "destination", dest, "receipt", "s")
+	cl.Expect(stomp.CmdReceipt, "receipt-id", "s")
+	uri := f.endJob(t, aliceOwner)
+	m := cl.Expect(stomp.CmdMessage, "destination", dest, "job-uri", uri)
+	if sub, ok := m.Get("subscription"); ok {
+		t.Errorf("1.0 message of a subscription without id names subscription %q", sub)
+	}
+	cl.Send(stomp.CmdUnsubscribe, "destination", dest, "receipt", "u")
+	cl.Expect(stomp.CmdReceipt, "receipt-id", "u")
+	f.endJob(t, aliceOwner)
+	cl.topic = ses.JobNotificationTopic
+	cl.expectNothing()
+}
+
+// readRaw reads one frame's bytes, up to its NUL, within the client's limit.
+func readRaw(t *testing.T, c *client) string {
+	t.Helper()
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.Limit))
+	var b []byte
+	one := make([]byte, 1)
+	for {
+		if _, err := c.Conn.Read(one); err != nil {
+			t.Fatalf("read %q: %v", b, err)
+		}
+		if one[0] == 0 {
+			return string(b)
+		}
+		if len(b) > 0 || one[0] != '\n' {
+			b = append(b, one[0])
+		}
+	}
 }
 
 // TestShutdown: when the server stops, its connections close.

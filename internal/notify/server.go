@@ -1,5 +1,5 @@
 // Package notify serves the HMC's notification interface: JMS topics over
-// STOMP 1.2 (spec section 5), so that HMC clients learn of their jobs'
+// STOMP 1.0, 1.1 or 1.2, as the client asks (spec section 5), so that HMC clients learn of their jobs'
 // ends without polling. Frames are internal/stomp's; who connects is
 // decided by bcpii.Authenticator from the facts of the connection, as for
 // every other door; completions come from the job registry's completion
@@ -182,7 +182,9 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		id:   "bcpii-gateway-" + strconv.FormatInt(s.ids.Add(1), 10),
 		wake: make(chan struct{}, 1),
 		subs: make(map[string]*subscription),
-		done: make(chan struct{}),
+		// Until CONNECT settles the version, ERROR frames are 1.2's.
+		version: stomp.V12,
+		done:    make(chan struct{}),
 	}
 }
 

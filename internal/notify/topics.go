@@ -16,10 +16,13 @@ type topic struct {
 
 // subscription is one SUBSCRIBE of a connection.
 type subscription struct {
-	conn  *conn
-	id    string
-	dest  string
-	topic *topic
+	conn *conn
+	id   string
+	// anonymous: a STOMP 1.0 SUBSCRIBE without an id, known by its
+	// destination; its messages carry no subscription header.
+	anonymous bool
+	dest      string
+	topic     *topic
 }
 
 // subscribe adds sub to the topic called name, whose jobs are owner's,

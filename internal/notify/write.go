@@ -2,6 +2,7 @@ package notify
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,7 +20,7 @@ type frameError struct {
 // topic that does not exist and for another's.
 var (
 	errLogin   = &frameError{"Login failed", "The login and passcode are not valid, or the connection has no identity."}
-	errVersion = &frameError{"Unsupported version", "The gateway speaks STOMP 1.2 only; accept-version must include 1.2."}
+	errVersion = &frameError{"Unsupported version", "The gateway speaks STOMP " + stomp.Versions + "; accept-version names none of them."}
 	errFeed    = &frameError{"Notifications unavailable", "The job notifications could not be followed; reconnect and subscribe again."}
 	errBehind  = &frameError{"Too far behind", "The connection fell too far behind its notifications and is closed; reconnect, subscribe again and query the jobs it missed."}
 )
@@ -27,6 +28,10 @@ var (
 // errNoDestination names no destination, so that the answer for another's
 // topic is byte for byte the answer for one that does not exist.
 var errNoDestination = &frameError{"No such destination", "The destination does not exist or is not accessible to the requester."}
+
+func errUnknownCommand(cmd string, v stomp.Version) *frameError {
+	return &frameError{"Unknown command", "The command " + cmd + " is not a STOMP " + v.String() + " client command."}
+}
 
 func errFrame(err error) *frameError {
 	if errors.Is(err, stomp.ErrTooLarge) {
@@ -41,7 +46,7 @@ func errorFrame(e *frameError, f *stomp.Frame) *stomp.Frame {
 	ef := &stomp.Frame{Command: stomp.CmdError}
 	ef.Add("message", e.message)
 	if e == errVersion {
-		ef.Add("version", "1.2")
+		ef.Add("version", stomp.Versions)
 	}
 	if f != nil {
 		if r, ok := f.Get("receipt"); ok {
@@ -202,9 +207,12 @@ func (c *conn) appendItem(b []byte, it item) []byte {
 			{Key: "session-sequence-nr", Value: strconv.FormatInt(c.seq, 10)},
 			{Key: "content-length", Value: "0"},
 		}}
+		if it.sub.anonymous {
+			f.Headers = slices.Delete(f.Headers, 1, 2)
+		}
 		c.seq++
 	}
-	out, err := stomp.AppendFrame(b, f)
+	out, err := stomp.AppendFrame(b, f, c.version)
 	if err != nil {
 		c.srv.log.Error("stomp frame not encodable", "conn", c.id, "command", f.Command, "err", err)
 		return b

@@ -1,8 +1,10 @@
-// Package stomp reads and writes STOMP 1.2 frames
-// (https://stomp.github.io/stomp-specification-1.2.html): the wire format
-// of the HMC's notification interface. It knows frames only, not brokers
-// or connections; every read is bounded by Limits, so a peer can make it
-// hold no more than a frame's worth of memory.
+// Package stomp reads and writes STOMP frames of versions 1.0, 1.1 and 1.2
+// (https://stomp.github.io/): the wire format of the HMC's notification
+// interface. It knows frames only, not brokers or connections; every read
+// is bounded by Limits, so a peer can make it hold no more than a frame's
+// worth of memory. A stream's version is settled by its CONNECT and
+// CONNECTED frames, which every version writes alike (unescaped); the
+// frames after them follow the version's escaping.
 package stomp
 
 import (
@@ -15,7 +17,7 @@ import (
 	"strings"
 )
 
-// The commands of STOMP 1.2.
+// The commands of STOMP 1.2 (1.0 lacks STOMP and NACK).
 const (
 	CmdConnect     = "CONNECT"
 	CmdStomp       = "STOMP"
@@ -96,8 +98,9 @@ func malformed(format string, args ...any) error {
 
 // Reader reads frames from a stream.
 type Reader struct {
-	r      *bufio.Reader
-	limits Limits
+	r       *bufio.Reader
+	limits  Limits
+	version Version
 }
 
 // NewReader returns a Reader of r with limits l; zero fields of l take
@@ -116,8 +119,12 @@ func NewReader(r io.Reader, l Limits) *Reader {
 	if l.MaxBody <= 0 {
 		l.MaxBody = d.MaxBody
 	}
-	return &Reader{r: bufio.NewReaderSize(r, max(l.MaxLine, 16)), limits: l}
+	return &Reader{r: bufio.NewReaderSize(r, max(l.MaxLine, 16)), limits: l, version: V12}
 }
+
+// SetVersion sets the version whose escaping the frames after CONNECT and
+// CONNECTED follow; a new Reader reads 1.2.
+func (r *Reader) SetVersion(v Version) { r.version = v }
 
 // ReadFrame reads the next frame, skipping the end-of-line heart-beats
 // before it. It returns io.EOF at a clean end of stream, between frames.
@@ -138,7 +145,7 @@ func (r *Reader) ReadFrame() (*Frame, error) {
 		return nil, malformed("command %q", truncate(cmd))
 	}
 	f := &Frame{Command: cmd}
-	raw := cmd == CmdConnect || cmd == CmdConnected // not escaped (STOMP 1.2)
+	esc := escapes(r.version, cmd)
 	total := 0
 	for {
 		line, err := r.line()
@@ -152,7 +159,7 @@ func (r *Reader) ReadFrame() (*Frame, error) {
 		if len(f.Headers) == r.limits.MaxHeaders || total > r.limits.MaxHeaderBytes {
 			return nil, ErrTooLarge
 		}
-		h, err := parseHeader(line, raw)
+		h, err := parseHeader(line, esc)
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +173,8 @@ func (r *Reader) ReadFrame() (*Frame, error) {
 	return f, nil
 }
 
-// line reads one line without its end (LF or CRLF).
+// line reads one line without its end: LF, or CRLF as 1.2 defines it and
+// as 1.0 and 1.1 peers send it in practice.
 func (r *Reader) line() ([]byte, error) {
 	b, err := r.r.ReadSlice('\n')
 	switch {
@@ -250,28 +258,49 @@ func isCommand(s string) bool {
 	return true
 }
 
-func parseHeader(line []byte, raw bool) (Header, error) {
+// escapes is the escaping of cmd's headers in version v: CONNECT and
+// CONNECTED are never escaped, so that every version reads them alike;
+// 1.0 escapes nothing, 1.1 all but \r, 1.2 all.
+func escapes(v Version, cmd string) escaping {
+	switch {
+	case cmd == CmdConnect || cmd == CmdConnected || v == V10:
+		return escNone
+	case v == V11:
+		return esc11
+	}
+	return esc12
+}
+
+type escaping uint8
+
+const (
+	escNone escaping = iota
+	esc11
+	esc12
+)
+
+func parseHeader(line []byte, esc escaping) (Header, error) {
 	i := bytes.IndexByte(line, ':')
 	if i < 0 {
 		return Header{}, malformed("header line without a colon")
 	}
-	if raw {
+	if esc == escNone {
 		return Header{string(line[:i]), string(line[i+1:])}, nil
 	}
-	k, err := unescape(line[:i])
+	k, err := unescape(line[:i], esc)
 	if err != nil {
 		return Header{}, err
 	}
-	v, err := unescape(line[i+1:])
+	v, err := unescape(line[i+1:], esc)
 	if err != nil {
 		return Header{}, err
 	}
 	return Header{k, v}, nil
 }
 
-// unescape undoes STOMP 1.2's header escapes; any other backslash is an
-// error, as the specification requires.
-func unescape(b []byte) (string, error) {
+// unescape undoes the header escapes of esc; any other backslash is an
+// error, as the specifications of 1.1 and 1.2 require.
+func unescape(b []byte, esc escaping) (string, error) {
 	if bytes.IndexByte(b, '\\') < 0 {
 		return string(b), nil
 	}
@@ -288,6 +317,9 @@ func unescape(b []byte) (string, error) {
 		}
 		switch b[i] {
 		case 'r':
+			if esc != esc12 {
+				return "", malformed("undefined header escape \\r")
+			}
 			out = append(out, '\r')
 		case 'n':
 			out = append(out, '\n')

@@ -8,34 +8,46 @@ import (
 )
 
 // ErrUnencodable is returned by AppendFrame for a frame that has no
-// faithful encoding: a bad command, a header of CONNECT or CONNECTED (which
-// are not escaped) holding a colon in its key or an end of line, or a body
-// holding a NUL without a content-length header, or a content-length that
-// is not the body's.
+// faithful encoding in its version: a bad command; a header that the
+// version cannot escape (an end of line, or a colon in a key, in 1.0 and in
+// CONNECT and CONNECTED; a carriage return in 1.1); a body holding a NUL
+// without a content-length header, or a content-length that is not the
+// body's.
 var ErrUnencodable = errors.New("stomp: the frame cannot be encoded")
 
-var escaper = strings.NewReplacer(`\`, `\\`, "\r", `\r`, "\n", `\n`, ":", `\c`)
+var (
+	escaper12 = strings.NewReplacer(`\`, `\\`, "\r", `\r`, "\n", `\n`, ":", `\c`)
+	escaper11 = strings.NewReplacer(`\`, `\\`, "\n", `\n`, ":", `\c`)
+)
 
-// AppendFrame appends the encoding of f to b.
-func AppendFrame(b []byte, f *Frame) ([]byte, error) {
+// AppendFrame appends the encoding of f in version v to b.
+func AppendFrame(b []byte, f *Frame, v Version) ([]byte, error) {
 	if len(f.Command) > maxCommand || !isCommand(f.Command) {
 		return b, ErrUnencodable
 	}
-	raw := f.Command == CmdConnect || f.Command == CmdConnected
+	esc := escapes(v, f.Command)
 	b = append(b, f.Command...)
 	b = append(b, '\n')
 	for _, h := range f.Headers {
-		if raw {
+		switch esc {
+		case escNone:
 			if strings.ContainsAny(h.Key, ":\r\n") || strings.ContainsAny(h.Value, "\r\n") {
 				return b, ErrUnencodable
 			}
 			b = append(b, h.Key...)
 			b = append(b, ':')
 			b = append(b, h.Value...)
-		} else {
-			b = append(b, escaper.Replace(h.Key)...)
+		case esc11:
+			if strings.ContainsRune(h.Key, '\r') || strings.ContainsRune(h.Value, '\r') {
+				return b, ErrUnencodable
+			}
+			b = append(b, escaper11.Replace(h.Key)...)
 			b = append(b, ':')
-			b = append(b, escaper.Replace(h.Value)...)
+			b = append(b, escaper11.Replace(h.Value)...)
+		default:
+			b = append(b, escaper12.Replace(h.Key)...)
+			b = append(b, ':')
+			b = append(b, escaper12.Replace(h.Value)...)
 		}
 		b = append(b, '\n')
 	}
@@ -51,9 +63,9 @@ func AppendFrame(b []byte, f *Frame) ([]byte, error) {
 	return append(b, 0), nil
 }
 
-// WriteFrame writes f to w in one Write.
-func WriteFrame(w io.Writer, f *Frame) error {
-	b, err := AppendFrame(nil, f)
+// WriteFrame writes f in version v to w in one Write.
+func WriteFrame(w io.Writer, f *Frame, v Version) error {
+	b, err := AppendFrame(nil, f, v)
 	if err != nil {
 		return err
 	}

@@ -166,7 +166,7 @@ func (c *Client) subscribe(ctx context.Context) (bool, error) {
 func (c *Client) connectSTOMP(s *noteConn, ns noteSession) error {
 	host, _, _ := net.SplitHostPort(c.noteAddr)
 	connect := &stomp.Frame{Command: stomp.CmdConnect, Headers: []stomp.Header{
-		{Key: "accept-version", Value: "1.2"}, {Key: "host", Value: host},
+		{Key: "accept-version", Value: "1.1,1.2"}, {Key: "host", Value: host},
 		{Key: "login", Value: ns.session}, {Key: "passcode", Value: ns.credential},
 		{Key: "heart-beat", Value: "0," + fmt.Sprint(noteHeartBeat.Milliseconds())},
 	}}
@@ -183,9 +183,15 @@ func (c *Client) connectSTOMP(s *noteConn, ns noteSession) error {
 	if f.Command != stomp.CmdConnected {
 		return fmt.Errorf("upstream: STOMP answered %s to CONNECT", f.Command)
 	}
-	if v, _ := f.Get("version"); v != "1.2" {
-		return fmt.Errorf("upstream: STOMP version %q, not 1.2", v)
+	switch v, _ := f.Get("version"); v {
+	case "1.1":
+		s.version = stomp.V11
+	case "1.2":
+		s.version = stomp.V12
+	default:
+		return fmt.Errorf("upstream: STOMP version %q, not 1.1 or 1.2", v)
 	}
+	s.r.SetVersion(s.version)
 	hb, _ := f.Get("heart-beat")
 	sx, _, err := stomp.ParseHeartBeat(hb)
 	if err != nil {
@@ -201,9 +207,10 @@ func (c *Client) connectSTOMP(s *noteConn, ns noteSession) error {
 // noteConn is the notification connection: each read must complete within
 // idle (none when zero), so that a silent peer is noticed.
 type noteConn struct {
-	nc   net.Conn
-	r    *stomp.Reader
-	idle time.Duration
+	nc      net.Conn
+	r       *stomp.Reader
+	idle    time.Duration
+	version stomp.Version // settled by CONNECTED; CONNECT is the same in every version
 }
 
 func (s *noteConn) Read(p []byte) (int, error) {
@@ -221,7 +228,7 @@ func (s *noteConn) write(f *stomp.Frame) error {
 	if err := s.nc.SetWriteDeadline(time.Now().Add(noteHeartBeat)); err != nil {
 		return err
 	}
-	return stomp.WriteFrame(s.nc, f)
+	return stomp.WriteFrame(s.nc, f, s.version)
 }
 
 var _ io.Reader = (*noteConn)(nil)

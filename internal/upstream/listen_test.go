@@ -33,7 +33,7 @@ func refusingSTOMP(t *testing.T, hmc *fakeHMC) (addr string, connects *atomic.In
 					return
 				}
 				connects.Add(1)
-				_ = stomp.WriteFrame(nc, &stomp.Frame{Command: stomp.CmdError, Headers: []stomp.Header{{Key: "message", Value: "login refused"}}})
+				_ = stomp.WriteFrame(nc, &stomp.Frame{Command: stomp.CmdError, Headers: []stomp.Header{{Key: "message", Value: "login refused"}}}, stomp.V12)
 			}()
 		}
 	}()

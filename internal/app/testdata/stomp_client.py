@@ -5,6 +5,14 @@ connect over STOMP with TLS and subscribe to the topic, start an operation,
 receive its job-completion message, then query the job once. The test that
 runs it moves the gateway's clock when told "started", so that the job ends.
 Every wait is bounded; any failure exits non-zero with a reason.
+
+GATEWAY_STOMP_VERSION picks stomp.py's connection class: 1.0, 1.1 (its
+default stomp.Connection) or 1.2. GATEWAY_STOMP_STYLE=zhmcclient connects as
+zhmcclient's NotificationReceiver configures stomp.py: the default 1.1
+connection with its retry, keep-alive and heart-beat settings (5 s each
+way, receive check doubled), TLS client protocol with a certificate
+validator, the logon answer's api-session and session-credential as login
+and passcode, and a subscription id of its form, with no receipts.
 """
 
 import json
@@ -25,6 +33,9 @@ CA = os.environ["GATEWAY_CA"]
 USER = os.environ["GATEWAY_USER"]
 PASSWORD = os.environ["GATEWAY_PASSWORD"]
 OPERATION = os.environ["GATEWAY_OPERATION"]
+VERSION = os.environ.get("GATEWAY_STOMP_VERSION", "1.2")
+ZHMCCLIENT = os.environ.get("GATEWAY_STOMP_STYLE") == "zhmcclient"
+CONNECTIONS = {"1.0": stomp.Connection10, "1.1": stomp.Connection11, "1.2": stomp.Connection12}
 
 tls = ssl.create_default_context(cafile=CA)
 
@@ -84,15 +95,40 @@ def fail(why):
 ATTEMPTS = 3
 
 
-def connect():
+def validate_hostname(cert, hostname):
+    """The certificate validator stomp.py calls after the handshake, as
+    zhmcclient gives it one: the host must be among the certificate's
+    subject alternative names."""
+    names = [value for _, value in cert.get("subjectAltName", ())]
+    if hostname in names:
+        return (True, None)
+    return (False, "%s is not among the certificate's names %r" % (hostname, names))
+
+
+def new_connection():
+    hosts = [(STOMP_HOST, int(STOMP_PORT))]
+    if not ZHMCCLIENT:
+        extra = {} if VERSION == "1.0" else {"heartbeats": (0, 0)}  # 1.0 has no heart-beating
+        conn = CONNECTIONS[VERSION](hosts, timeout=WAIT, **extra)
+        conn.set_ssl(for_hosts=hosts, ca_certs=CA)
+        return conn
+    conn = stomp.Connection(
+        hosts, timeout=WAIT, reconnect_attempts_max=3, reconnect_sleep_initial=0.1,
+        reconnect_sleep_increase=0.5, reconnect_sleep_max=60, reconnect_sleep_jitter=0.1,
+        keepalive=True, heartbeats=(5000, 5000), heart_beat_receive_scale=2.0)
+    conn.set_ssl(for_hosts=hosts, ssl_version=ssl.PROTOCOL_TLS_CLIENT, ca_certs=CA,
+                 cert_validator=validate_hostname)
+    return conn
+
+
+def connect(login, passcode):
     for attempt in range(1, ATTEMPTS + 1):
-        conn = stomp.Connection12([(STOMP_HOST, int(STOMP_PORT))], heartbeats=(0, 0), timeout=WAIT)
-        conn.set_ssl(for_hosts=[(STOMP_HOST, int(STOMP_PORT))], ca_certs=CA)
+        conn = new_connection()
         listener = Listener()
-        conn.set_listener("gateway", listener)
+        conn.set_listener("" if ZHMCCLIENT else "gateway", listener)
         began = time.monotonic()
         try:
-            conn.connect(USER, PASSWORD, wait=True)
+            conn.connect(login, passcode, wait=True)
             return conn, listener
         except stomp.exception.ConnectFailedException:
             if listener.errors or attempt == ATTEMPTS:
@@ -105,9 +141,16 @@ def main():
     status, logon = rest("POST", "/api/sessions", {"userid": USER, "password": PASSWORD})
     session, topic = logon["api-session"], logon["job-notification-topic"]
 
-    conn, listener = connect()
-    conn.subscribe(destination="/topic/" + topic, id="1", ack="auto", headers={"receipt": "subscribed"})
-    listener.wait("receipt of SUBSCRIBE", lambda: "subscribed" in listener.receipts)
+    if ZHMCCLIENT:
+        conn, listener = connect(session, logon["session-credential"])
+        sub_id = "zhmcclient.%d.%d.0" % (os.getpid(), id(conn))
+        conn.subscribe(destination="/topic/" + topic, id=sub_id, ack="auto")
+        print("subscribed", flush=True)
+    else:
+        conn, listener = connect(USER, PASSWORD)
+        sub_id = "1"
+        conn.subscribe(destination="/topic/" + topic, id=sub_id, ack="auto", headers={"receipt": "subscribed"})
+        listener.wait("receipt of SUBSCRIBE", lambda: "subscribed" in listener.receipts)
 
     status, started = rest("POST", OPERATION, session=session)
     if status != 202:
@@ -117,7 +160,7 @@ def main():
 
     listener.wait("job-completion message", lambda: listener.messages)
     # A receipt after the message: any second message would come before it.
-    conn.unsubscribe(id="1", headers={"receipt": "unsubscribed"})
+    conn.unsubscribe(id=sub_id, headers={"receipt": "unsubscribed"})
     listener.wait("receipt of UNSUBSCRIBE", lambda: "unsubscribed" in listener.receipts)
     conn.disconnect()
     if len(listener.messages) != 1:

@@ -18,12 +18,20 @@ type Client struct {
 	Conn  net.Conn
 	Limit time.Duration
 	r     *stomp.Reader
+	v     stomp.Version
 }
 
 // New returns a Client on nc, closed when the test ends.
 func New(t testing.TB, nc net.Conn, limit time.Duration) *Client {
 	t.Cleanup(func() { nc.Close() })
-	return &Client{T: t, Conn: nc, Limit: limit, r: stomp.NewReader(nc, stomp.Limits{})}
+	return &Client{T: t, Conn: nc, Limit: limit, r: stomp.NewReader(nc, stomp.Limits{}), v: stomp.V12}
+}
+
+// SetVersion makes the frames after CONNECT and CONNECTED those of v, both
+// ways; a new Client speaks 1.2.
+func (c *Client) SetVersion(v stomp.Version) {
+	c.v = v
+	c.r.SetVersion(v)
 }
 
 // Send writes a frame; headers are key, value, ...
@@ -34,7 +42,7 @@ func (c *Client) Send(cmd string, headers ...string) {
 		f.Add(headers[i], headers[i+1])
 	}
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.Limit))
-	if err := stomp.WriteFrame(c.Conn, f); err != nil {
+	if err := stomp.WriteFrame(c.Conn, f, c.v); err != nil {
 		c.T.Fatalf("send %s: %v", cmd, err)
 	}
 }
