@@ -52,9 +52,12 @@ func PartitionFromCertificate(cert *x509.Certificate) (TargetName, error) {
 }
 
 // ParsePartitionURI parses the string form of a partition URI name, such as
-// urn:bcpii:partition:IBM390PS.CPC1.LP1. The "urn:bcpii:partition:" prefix
-// is matched without regard to case, as URN schemes and namespace ids are;
-// the target name must name a logical partition.
+// urn:bcpii:partition:IBM390PS.CPC1.LP1. The target name must name a
+// logical partition, and the name must be spelt exactly as PartitionURI
+// spells it: the prefix in lower case, the target name in upper case, no
+// %-escape but %23 for '#'. Each partition has one spelling, so that a
+// certificate authority's records, revocation lists and audit logs name a
+// partition one way only.
 func ParsePartitionURI(s string) (TargetName, error) {
 	if !hasPartitionPrefix(s) {
 		return TargetName{}, fmt.Errorf("URI name %s does not begin with %s", quote(s), partitionURIPrefix)
@@ -69,6 +72,9 @@ func ParsePartitionURI(s string) (TargetName, error) {
 	}
 	if t.IsCPC() {
 		return TargetName{}, fmt.Errorf("URI name %s names the CPC %s, not a logical partition", quote(s), t)
+	}
+	if canonical := PartitionURI(t).String(); s != canonical {
+		return TargetName{}, fmt.Errorf("URI name %s is not spelt as %s, the one spelling of the partition", quote(s), canonical)
 	}
 	return t, nil
 }

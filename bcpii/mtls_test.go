@@ -59,11 +59,15 @@ func TestPartitionFromCertificate(t *testing.T) {
 		wantErr string
 	}{
 		{name: "valid", uris: []string{PartitionURI(lp1).String()}, want: lp1},
-		{name: "valid in lower case", uris: []string{"urn:bcpii:partition:ibm390ps.cpc1.lp1"}, want: lp1},
-		{name: "prefix in upper case", uris: []string{"URN:BCPII:PARTITION:IBM390PS.CPC1.LP1"}, want: lp1},
+
 		{name: "beside other URI names", uris: []string{"spiffe://example.org/lp1", PartitionURI(lp1).String(), "https://example.org/"}, want: lp1},
 		{name: "escaped #", uris: []string{PartitionURI(hashed).String()}, want: hashed},
-		{name: "literal #", uris: []string{"urn:bcpii:partition:NET#1.CPC$@.LP1"}, want: hashed},
+
+		// One spelling per partition: any other is refused.
+		{name: "name in lower case", uris: []string{"urn:bcpii:partition:ibm390ps.cpc1.lp2"}, wantErr: "is not spelt as urn:bcpii:partition:IBM390PS.CPC1.LP2"},
+		{name: "prefix in upper case", uris: []string{"URN:BCPII:PARTITION:IBM390PS.CPC1.LP1"}, wantErr: "is not spelt as urn:bcpii:partition:IBM390PS.CPC1.LP1"},
+		{name: "escaped letter", uris: []string{"urn:bcpii:partition:IBM390PS.CPC1.LP%32"}, wantErr: "is not spelt as urn:bcpii:partition:IBM390PS.CPC1.LP2"},
+		{name: "literal #", uris: []string{"urn:bcpii:partition:NET#1.CPC$@.LP1"}, wantErr: "is not spelt as urn:bcpii:partition:NET%231.CPC$@.LP1"},
 
 		{name: "none", wantErr: "has no urn:bcpii:partition: URI name"},
 		{name: "only other URI names", uris: []string{"spiffe://example.org/lp1"}, wantErr: "has no urn:bcpii:partition: URI name"},

@@ -21,12 +21,6 @@ import (
 // given no lifetime.
 const DefaultSessionLifetime = 10 * time.Hour
 
-// The API version the logon answer reports.
-const (
-	APIMajorVersion = 4
-	APIMinorVersion = 40
-)
-
 // secretBytes is the entropy of a session id and of a session credential.
 const secretBytes = 32
 

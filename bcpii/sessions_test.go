@@ -306,7 +306,7 @@ func TestLogonResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"api-major-version":4,"api-minor-version":40,"api-session":"the-id",` +
+	const want = `{"api-major-version":4,"api-minor-version":10,"api-session":"the-id",` +
 		`"job-notification-topic":"t.job","notification-topic":"t.notification",` +
 		`"password-expires":-1,"session-credential":"the-credential"}`
 	if string(b) != want {

@@ -206,6 +206,7 @@ func New(cfg Config) (*Gateway, error) {
 		newRoute("/api/jobs/{job-id}/events", map[string]method{http.MethodGet: {jobID: true, events: true, local: g.jobEvents}}),
 		newRoute(JobCompletionsPath, map[string]method{http.MethodGet: {events: true, local: g.completionEvents}}),
 	}
+	g.routes = append(g.routes, g.submitRoute())
 	g.routes = append(g.routes, g.operationRoutes()...)
 	if g.openAPI != nil {
 		g.routes = append(g.routes, newRoute(OpenAPIPath, map[string]method{http.MethodGet: {local: g.serveOpenAPI}}))
@@ -275,7 +276,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	if m.anonymous {
 		known = nil
 	}
-	body, err := readBody(r)
+	body, err := readBody(r, m.maxBody)
 	if err != nil {
 		g.writeError(w, r, known, err)
 		return
@@ -355,19 +356,26 @@ var (
 	errNotAcceptable = hmcerr.New(hmcerr.InvalidArgument, 406, 0, "The Accept header does not admit application/json.")
 )
 
-func readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength > MaxBodyBytes {
-		return nil, errTooLarge
+// readBody reads a body of at most limit bytes (zero: MaxBodyBytes).
+func readBody(r *http.Request, limit int) ([]byte, error) {
+	tooLarge := errTooLarge
+	if limit <= 0 {
+		limit = MaxBodyBytes
+	} else if limit != MaxBodyBytes {
+		tooLarge = errTooLarge.WithMessage("The request body is larger than %d bytes.", limit)
+	}
+	if r.ContentLength > int64(limit) {
+		return nil, tooLarge
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	b, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
 		return nil, hmcerr.New(hmcerr.InvalidArgument, 400, 0, "The request body could not be read.").WithCause(err)
 	}
-	if len(b) > MaxBodyBytes {
-		return nil, errTooLarge
+	if len(b) > limit {
+		return nil, tooLarge
 	}
 	return b, nil
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
 )
 
 // OpenAPITitle is the title of the OpenAPI document.
@@ -25,7 +25,7 @@ func openAPIDocument(generated []byte, routes []*route) ([]byte, error) {
 	if err := json.Unmarshal(generated, &doc); err != nil {
 		return nil, fmt.Errorf("gateway: the OpenAPI document: %w", err)
 	}
-	doc["info"] = map[string]any{"title": OpenAPITitle, "version": server.Version}
+	doc["info"] = map[string]any{"title": OpenAPITitle, "version": version.Get().Version}
 	paths, _ := doc["paths"].(map[string]any)
 	if paths == nil {
 		paths = map[string]any{}

@@ -155,6 +155,8 @@ func hasKind(raw json.RawMessage, k fieldKind) bool {
 		return raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')
 	case objectField:
 		return raw[0] == '{'
+	case arrayField:
+		return raw[0] == '['
 	}
 	return false
 }

@@ -22,6 +22,7 @@ const (
 	boolField
 	numberField
 	objectField
+	arrayField
 )
 
 // field describes one field of a request body.
@@ -47,6 +48,8 @@ type method struct {
 	// makes an empty body 400.3.
 	fields       map[string]field
 	bodyRequired bool
+	// maxBody is the largest body taken; zero means MaxBodyBytes.
+	maxBody int
 	// events marks event streams, which also accept text/event-stream.
 	events bool
 	// public requests need no principal: a failed authentication does not

@@ -92,6 +92,9 @@ func TestMTLS(t *testing.T) {
 			{"CPC target only", ca.issue(t, bcpii.PartitionURI(mustTarget(t, cpc1)))},
 			{"malformed partition name", ca.issue(t, &url.URL{Scheme: "urn", Opaque: "bcpii:partition:IBM390PS.CPC1.1LP"})},
 			{"two partition names", ca.issue(t, bcpii.PartitionURI(mustTarget(t, lp1)), bcpii.PartitionURI(mustTarget(t, lp2)))},
+			{"name in lower case", ca.issue(t, &url.URL{Scheme: "urn", Opaque: "bcpii:partition:ibm390ps.cpc1.lp2"})},
+			{"prefix in upper case", ca.issue(t, &url.URL{Scheme: "URN", Opaque: "BCPII:PARTITION:IBM390PS.CPC1.LP2"})},
+			{"escaped letter", ca.issue(t, &url.URL{Scheme: "urn", Opaque: "bcpii:partition:IBM390PS.CPC1.LP%32"})},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
 )
 
 // listeners are the gateway's open listeners; close closes them if Run
@@ -65,7 +67,7 @@ func (l *listeners) open(cfg Config) error {
 
 func (l *listeners) announce(cfg Config, tls bool, log *slog.Logger) {
 	log.Info("grpc listening", "addr", l.grpc.Addr().String(), "tls", tls,
-		"store", cfg.Store, "data_dir", cfg.DataDir, "partition", cfg.Partition)
+		"store", cfg.Store, "data_dir", cfg.DataDir, "partition", cfg.Partition, "version", version.Get().Version)
 	log.Info("rest listening", "addr", l.rest.Addr().String(), "tls", tls)
 	if l.socket != nil {
 		log.Info("grpc socket listening", "path", l.socketPath)

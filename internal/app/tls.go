@@ -97,7 +97,14 @@ func serverTLS(cfg Config, log *slog.Logger) (*tls.Config, error) {
 		if len(cs.PeerCertificates) == 0 {
 			return nil
 		}
-		_, err := bcpii.PartitionFromCertificate(cs.PeerCertificates[0])
+		cert := cs.PeerCertificates[0]
+		_, err := bcpii.PartitionFromCertificate(cert)
+		if err != nil {
+			// Only certificates of the partitions' CA get here: the
+			// operator wants to know why one of theirs is refused.
+			log.Warn("client certificate refused", "subject", cert.Subject.String(),
+				"serial", cert.SerialNumber.String(), "reason", err.Error())
+		}
 		return err
 	}
 	return tc, nil

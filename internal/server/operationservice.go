@@ -18,6 +18,9 @@ type Backend interface {
 	// Resolve tells the target name of the object a URI addresses, if it
 	// addresses a known one.
 	Resolve(uri string) (bcpii.TargetName, bool)
+	// ConsoleVersion is the console the backend reaches, for Query API
+	// Version: the simulated SE's, or the upstream HMC's answer.
+	ConsoleVersion(ctx context.Context) (bcpii.ConsoleVersion, error)
 }
 
 // operationService passes requests to the backend after the BCPii

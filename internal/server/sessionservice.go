@@ -7,13 +7,8 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
-	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 )
-
-// Version is the gateway's version, reported as hmc-version: the module
-// version of the build, as bcpii-gateway --version prints it first.
-var Version = version.Get().Version
 
 // sessionService is Logon, Logoff, Get Notification Topics and Query API
 // Version.
@@ -93,11 +88,21 @@ func (s *sessionService) GetNotificationTopics(ctx context.Context, _ *bcpiiv1.G
 	}}, nil
 }
 
-func (s *sessionService) GetVersion(context.Context, *bcpiiv1.GetVersionRequest) (*bcpiiv1.GetVersionResponse, error) {
+// GetVersion answers as the console the backend reaches: the simulated
+// SE's HMC, or the upstream HMC. The gateway's own build version is not
+// the HMC's and never appears here.
+func (s *sessionService) GetVersion(ctx context.Context, _ *bcpiiv1.GetVersionRequest) (*bcpiiv1.GetVersionResponse, error) {
+	v := bcpii.DefaultConsoleVersion()
+	if s.srv.backend != nil {
+		var err error
+		if v, err = s.srv.backend.ConsoleVersion(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return &bcpiiv1.GetVersionResponse{
-		HmcName:         "bcpii-gateway",
-		HmcVersion:      Version,
-		ApiMajorVersion: bcpii.APIMajorVersion,
-		ApiMinorVersion: bcpii.APIMinorVersion,
+		HmcName:         v.Name,
+		HmcVersion:      v.Version,
+		ApiMajorVersion: int32(v.APIMajor),
+		ApiMinorVersion: int32(v.APIMinor),
 	}, nil
 }

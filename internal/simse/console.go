@@ -5,20 +5,19 @@ import (
 	"encoding/json"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
-	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
 // consoleProperties are the console's properties (Get Console
-// Properties): the console the gateway stands for, with the gateway's
-// version as its version.
-func consoleProperties() map[string]any {
+// Properties): the console the gateway stands for, as Query API Version
+// names it.
+func consoleProperties(v bcpii.ConsoleVersion) map[string]any {
 	return map[string]any{
-		"class": "console", "name": "bcpii-gateway", "object-uri": "/api/console", "object-id": "console",
+		"class": "console", "name": v.Name, "object-uri": "/api/console", "object-id": "console",
 		"description": "The simulated Support Element of bcpii-gateway",
-		"version":     version.Get().Version, "status": "active", "is-primary": true,
-		"api-major-version": bcpii.APIMajorVersion, "api-minor-version": bcpii.APIMinorVersion,
+		"version":     v.Version, "status": "active", "is-primary": true,
+		"api-major-version": v.APIMajor, "api-minor-version": v.APIMinor,
 	}
 }
 

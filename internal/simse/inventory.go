@@ -22,7 +22,31 @@ const DefaultDuration = 3 * time.Second
 // returns one with names and target names in upper case; New validates one
 // built in code the same way.
 type Inventory struct {
-	CPCs []CPC
+	// Console is the HMC the simulated SE answers Query API Version as:
+	// its hmc-name and hmc-version; empty fields take bcpii's defaults.
+	Console Console
+	CPCs    []CPC
+}
+
+// Console names the HMC the simulated SE stands for.
+type Console struct {
+	// Name is hmc-name; empty means bcpii.DefaultHMCName.
+	Name string
+	// Version is hmc-version, v.r.m; empty means bcpii.DefaultHMCVersion.
+	Version string
+}
+
+// version is the Query API Version answer of c, at the API level the
+// gateway serves.
+func (c Console) version() bcpii.ConsoleVersion {
+	v := bcpii.DefaultConsoleVersion()
+	if c.Name != "" {
+		v.Name = c.Name
+	}
+	if c.Version != "" {
+		v.Version = c.Version
+	}
+	return v
 }
 
 // CPC is a central processor complex.
@@ -361,6 +385,12 @@ func (w *walker) inventory(n *yaml.Node) *Inventory {
 		return inv
 	}
 	w.fields(n, "inventory", map[string]func(*yaml.Node, string){
+		"console": func(v *yaml.Node, p string) {
+			w.mapping(v, p, map[string]func(*yaml.Node, string){
+				"hmc-name":    func(v *yaml.Node, p string) { inv.Console.Name = w.str(v, p) },
+				"hmc-version": func(v *yaml.Node, p string) { inv.Console.Version = w.str(v, p) },
+			})
+		},
 		"cpcs": func(v *yaml.Node, _ string) {
 			w.list(v, "cpcs", func(v *yaml.Node, path string) { inv.CPCs = append(inv.CPCs, w.cpc(v, path)) })
 		},

@@ -240,7 +240,7 @@ func (s *SE) get(m bcpii.Match, q query) (bcpii.OperationResponse, error) {
 
 func (s *SE) answer(m bcpii.Match, q query) (any, error) {
 	if m.Route.Kind == bcpii.KindConsole {
-		return q.pick(consoleProperties())
+		return q.pick(consoleProperties(s.console))
 	}
 	if m.Object.IsZero() {
 		cpcs := []map[string]any{}

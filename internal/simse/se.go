@@ -53,8 +53,9 @@ type SE struct {
 
 	// The object tree and every object's identity are fixed in New and
 	// read without a lock; statuses and busy flags change under mu.
-	cpcs  []*object
-	byURI map[string]*object
+	cpcs    []*object
+	byURI   map[string]*object
+	console bcpii.ConsoleVersion
 	// perms are the BCPii permissions of the partitions, by target name.
 	perms map[bcpii.TargetName]bcpii.Permissions
 
@@ -113,11 +114,16 @@ func New(cfg Config) (*SE, error) {
 		recovered: make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
+	s.console = inv.Console.version()
 	for _, c := range inv.CPCs {
 		s.addCPC(c)
 	}
 	return s, nil
 }
+
+// ConsoleVersion is the HMC the SE answers Query API Version as: the
+// inventory's console, at the API level the gateway serves.
+func (s *SE) ConsoleVersion(context.Context) (bcpii.ConsoleVersion, error) { return s.console, nil }
 
 // addCPC adds c and everything under it to the object tree.
 func (s *SE) addCPC(c CPC) {

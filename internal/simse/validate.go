@@ -38,6 +38,9 @@ func (inv *Inventory) Validate() error {
 	for i, c := range inv.CPCs {
 		v.cpc(fmt.Sprintf("cpcs[%d]", i), c)
 	}
+	if err := inv.Console.version().Validate(); err != nil {
+		v.errorf("console", "%v", err)
+	}
 	if len(v.errs) > 0 {
 		return fmt.Errorf("simse: inventory: %w", errors.Join(v.errs...))
 	}
