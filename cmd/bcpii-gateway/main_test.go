@@ -204,6 +204,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"--retention", "1h"},
 		{"--tls-cert", "x.pem"},
 		{"--log-format", "xml"},
+		{"--max-conns-per-source", "-1"},
 		{"extra"},
 		{"--backend", "zvm"},
 		{"--backend", "hmc"}, // no URL, no credentials
