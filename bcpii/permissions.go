@@ -52,10 +52,7 @@ func (p Permissions) Accepts(requester TargetName) bool {
 // ErrNotPermitted (403.1) is the SE's refusal of a BCPii request its
 // permissions do not allow. The SE raised it, so it is the backend's
 // (bcpii-error false).
-var ErrNotPermitted = &hmcerr.Error{
-	Kind: hmcerr.PermissionDenied, HTTPStatus: 403, Reason: 1, Backend: true,
-	Message: "The requesting partition is not permitted to make this BCPii request.",
-}
+var ErrNotPermitted = hmcerr.ErrNotPermitted
 
 // Lookup returns the permissions of the partition named t, if there is one.
 type Lookup func(t TargetName) (Permissions, bool)

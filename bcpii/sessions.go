@@ -33,11 +33,11 @@ var (
 	// ErrLogonFailed answers a logon with an unknown user or a wrong
 	// password alike. Its reason is 0, never 4 or 5: clients log on again
 	// when they see those, and would loop.
-	ErrLogonFailed = hmcerr.New(hmcerr.PermissionDenied, 403, 0, "Logon failed: the user ID or password is not valid.")
+	ErrLogonFailed = hmcerr.ErrLogonFailed
 	// ErrNoSession (403.4): the request needs X-API-Session and has none.
-	ErrNoSession = hmcerr.New(hmcerr.Unauthenticated, 403, 4, "The request requires an API session, and the X-API-Session header is missing.")
+	ErrNoSession = hmcerr.ErrNoSession
 	// ErrSessionNotValid (403.5): X-API-Session names no live session.
-	ErrSessionNotValid = hmcerr.New(hmcerr.Unauthenticated, 403, 5, "The API session named by the X-API-Session header is not valid: it is unknown, has expired or was logged off.")
+	ErrSessionNotValid = hmcerr.ErrSessionNotValid
 )
 
 // Session is a web-services session of an API user.

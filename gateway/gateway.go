@@ -352,8 +352,8 @@ func (g *Gateway) match(rawPath string) (*route, []string) {
 }
 
 var (
-	errTooLarge      = hmcerr.New(hmcerr.TooLarge, 413, 0, "The request body is larger than 65536 bytes.")
-	errNotAcceptable = hmcerr.New(hmcerr.InvalidArgument, 406, 0, "The Accept header does not admit application/json.")
+	errTooLarge      = hmcerr.ErrTooLarge
+	errNotAcceptable = hmcerr.ErrNotAcceptable
 )
 
 // readBody reads a body of at most limit bytes (zero: MaxBodyBytes).
@@ -372,7 +372,7 @@ func readBody(r *http.Request, limit int) ([]byte, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
-		return nil, hmcerr.New(hmcerr.InvalidArgument, 400, 0, "The request body could not be read.").WithCause(err)
+		return nil, hmcerr.ErrBodyUnreadable.WithCause(err)
 	}
 	if len(b) > limit {
 		return nil, tooLarge
@@ -437,7 +437,7 @@ func (g *Gateway) serviceError(ctx context.Context, _ *runtime.ServeMux, _ runti
 	g.log.ErrorContext(ctx, "service answered without HMC detail", "code", st.Code().String(), "err", st.Message())
 	e := hmcerr.As(errors.New(st.Message()))
 	if st.Code() == codes.Unavailable {
-		e = hmcerr.New(hmcerr.Unavailable, 503, 0, "The service is not available.")
+		e = hmcerr.ErrStopping
 	}
 	g.writeBody(w, r, id, errorBody{HTTPStatus: e.HTTPStatus, Reason: e.Reason, Message: e.Message})
 }

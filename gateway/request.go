@@ -162,8 +162,8 @@ func hasKind(raw json.RawMessage, k fieldKind) bool {
 }
 
 var (
-	errBodyMissing  = hmcerr.New(hmcerr.InvalidArgument, 400, 3, "The request requires a body.")
-	errFieldMissing = hmcerr.New(hmcerr.InvalidArgument, 400, 5, "A required request body field is missing.")
-	errUnknownField = hmcerr.New(hmcerr.InvalidArgument, 400, 6, "A request body field is not valid for this request.")
+	errBodyMissing  = hmcerr.ErrBodyMissing
+	errFieldMissing = hmcerr.ErrFieldMissing
+	errUnknownField = hmcerr.ErrUnknownField
 	errNotJSON      = hmcerr.ErrInvalidField.WithMessage("The request body is not valid UTF-8 JSON.")
 )

@@ -64,11 +64,6 @@ type Error struct {
 	Backend bool
 }
 
-// New returns an Error without a cause.
-func New(kind Kind, httpStatus, reason int, message string) *Error {
-	return &Error{Kind: kind, HTTPStatus: httpStatus, Reason: reason, Message: message}
-}
-
 // Error describes the failure, cause included; it is meant for logs.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("%d.%d: %s", e.HTTPStatus, e.Reason, e.Message)
@@ -109,16 +104,5 @@ func As(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Kind: Internal, HTTPStatus: 500, Reason: 0, Message: "An internal error occurred.", Cause: err}
+	return ErrInternal.WithCause(err)
 }
-
-// Errors shared by more than one part of the gateway.
-var (
-	ErrNotFound         = New(NotFound, 404, 1, "The object designated by the request URI does not exist or is not accessible to the requester.")
-	ErrUnavailable      = New(Unavailable, 503, 1, "The Support Element or HMC cannot be reached.")
-	ErrBadQueryParm     = New(InvalidArgument, 400, 1, "A query parameter is unknown or malformed.")
-	ErrBadTargetName    = New(InvalidArgument, 400, 2, "The X-API-Target-Name header is missing, malformed or does not name the target of the request.")
-	ErrBodyNotExpected  = New(InvalidArgument, 400, 4, "The request does not take a body.")
-	ErrInvalidField     = New(InvalidArgument, 400, 7, "A request field has the wrong type or is out of range.")
-	ErrMethodNotAllowed = New(Unimplemented, 405, 0, "The request method is not valid for the request URI.")
-)

@@ -7,11 +7,11 @@ var (
 	// ErrNotFound (404.1): no such job, not the caller's, expired or deleted.
 	ErrNotFound = hmcerr.ErrNotFound
 	// ErrNotCancelable (404.4): the job's operation cannot be canceled.
-	ErrNotCancelable = hmcerr.New(hmcerr.FailedPrecondition, 404, 4, "The job's operation does not support cancellation.")
+	ErrNotCancelable = hmcerr.ErrNotCancelable
 	// ErrNotEnded (409.40): the job status cannot be deleted before the job ends.
-	ErrNotEnded = hmcerr.New(hmcerr.FailedPrecondition, 409, 40, "The job has not ended; its status cannot be deleted yet.")
+	ErrNotEnded = hmcerr.ErrJobNotEnded
 	// ErrEnded (409.41): the job has ended and cannot be canceled.
-	ErrEnded = hmcerr.New(hmcerr.FailedPrecondition, 409, 41, "The job has already ended.")
+	ErrEnded = hmcerr.ErrJobEnded
 	// ErrCancelPending (409.42): a cancel of the job is already pending.
-	ErrCancelPending = hmcerr.New(hmcerr.FailedPrecondition, 409, 42, "Cancellation of the job is already pending.")
+	ErrCancelPending = hmcerr.ErrCancelPending
 )

@@ -25,7 +25,7 @@ import (
 
 var (
 	errMalformedMessage = hmcerr.ErrInvalidField.WithMessage("The request message is not valid.")
-	errMessageTooLarge  = hmcerr.New(hmcerr.TooLarge, 413, 0, "The request message is larger than 65536 bytes.")
+	errMessageTooLarge  = hmcerr.ErrTooLarge.WithMessage("The request message is larger than 65536 bytes.")
 )
 
 // transportMaxRecv is the size above which gRPC refuses a message itself.

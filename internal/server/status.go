@@ -28,9 +28,9 @@ func toStatus(err error, who *Who, requestID string) *status.Status {
 	}
 	switch {
 	case errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled:
-		return withDetail(codes.Canceled, hmcerr.New(hmcerr.Unavailable, 503, 0, "The request was canceled."), who)
+		return withDetail(codes.Canceled, hmcerr.ErrStopping.WithMessage("The request was canceled."), who)
 	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
-		return withDetail(codes.DeadlineExceeded, hmcerr.New(hmcerr.Unavailable, 503, 0, "The request deadline passed."), who)
+		return withDetail(codes.DeadlineExceeded, hmcerr.ErrStopping.WithMessage("The request deadline passed."), who)
 	}
 	e := hmcerr.As(err)
 	if e.Kind == hmcerr.Internal {
@@ -42,11 +42,10 @@ func toStatus(err error, who *Who, requestID string) *status.Status {
 // internalError is what a caller learns of an internal failure: that it
 // happened, and the request id to find its log line by.
 func internalError(requestID string) *hmcerr.Error {
-	msg := "An internal error occurred."
-	if requestID != "" {
-		msg = "An internal error occurred (request id " + requestID + ")."
+	if requestID == "" {
+		return hmcerr.ErrInternal
 	}
-	return hmcerr.New(hmcerr.Internal, 500, 0, msg)
+	return hmcerr.ErrInternal.WithMessage("An internal error occurred (request id %s).", requestID)
 }
 
 // madeHere returns err's status if err is one that toStatus or the

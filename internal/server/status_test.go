@@ -31,9 +31,9 @@ func TestToStatus(t *testing.T) {
 		{hmcerr.ErrBadTargetName, codes.InvalidArgument, 400, 2},
 		{hmcerr.ErrInvalidField.WithMessage("x"), codes.InvalidArgument, 400, 7},
 		{hmcerr.ErrUnavailable.WithCause(errors.New("dial tcp: refused")), codes.Unavailable, 503, 1},
-		{hmcerr.New(hmcerr.Unauthenticated, 403, 5, "session"), codes.Unauthenticated, 403, 5},
-		{hmcerr.New(hmcerr.PermissionDenied, 403, 1, "no"), codes.PermissionDenied, 403, 1},
-		{hmcerr.New(hmcerr.TooLarge, 413, 0, "big"), codes.ResourceExhausted, 413, 0},
+		{hmcerr.ErrSessionNotValid, codes.Unauthenticated, 403, 5},
+		{hmcerr.ErrNotPermitted, codes.PermissionDenied, 403, 1},
+		{hmcerr.ErrTooLarge.WithMessage("big"), codes.ResourceExhausted, 413, 0},
 		{hmcerr.ErrMethodNotAllowed, codes.Unimplemented, 405, 0},
 		{errors.New("disk on fire at /var/lib/x"), codes.Internal, 500, 0},
 		{context.DeadlineExceeded, codes.DeadlineExceeded, 503, 0},
@@ -57,7 +57,7 @@ func TestToStatus(t *testing.T) {
 		}
 	}
 	// A status made here passes through untouched.
-	made := withDetail(codes.Aborted, hmcerr.New(hmcerr.Internal, 500, 0, "as is"), nil).Err()
+	made := withDetail(codes.Aborted, hmcerr.ErrInternal.WithMessage("as is"), nil).Err()
 	if got := toStatus(made, nil, ""); got.Code() != codes.Aborted || got.Message() != "as is" {
 		t.Errorf("status changed: %v", got)
 	}

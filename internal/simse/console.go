@@ -32,7 +32,7 @@ func createMetricsContext(body []byte) (bcpii.OperationResponse, error) {
 	}
 	t := bytes.TrimSpace(body)
 	if len(t) == 0 {
-		return bcpii.OperationResponse{}, hmcerr.New(hmcerr.InvalidArgument, 400, 3, "The request requires a body.")
+		return bcpii.OperationResponse{}, hmcerr.ErrBodyMissing
 	}
 	if !json.Valid(t) {
 		return bcpii.OperationResponse{}, errBadJSON
@@ -41,7 +41,7 @@ func createMetricsContext(body []byte) (bcpii.OperationResponse, error) {
 		return bcpii.OperationResponse{}, hmcerr.ErrInvalidField.WithMessage("The request body must be an object with anticipated-frequency-seconds (a number) and metric-groups (a list of names).")
 	}
 	if req.Frequency == nil {
-		return bcpii.OperationResponse{}, hmcerr.New(hmcerr.InvalidArgument, 400, 5, "The request body lacks the required field \"anticipated-frequency-seconds\".")
+		return bcpii.OperationResponse{}, hmcerr.ErrFieldMissing.WithMessage("The request body lacks the required field \"anticipated-frequency-seconds\".")
 	}
 	if n, err := req.Frequency.Int64(); err != nil || n < 15 || n > 3600 {
 		return bcpii.OperationResponse{}, hmcerr.ErrInvalidField.WithMessage("The field anticipated-frequency-seconds must be an integer from 15 to 3600.")

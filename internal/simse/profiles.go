@@ -161,5 +161,5 @@ func loadAddress(o *object, requested string) (string, error) {
 	return "", errNoLoadAddress
 }
 
-var errNoLoadAddress = hmcerr.New(hmcerr.InvalidArgument, 400, 5,
+var errNoLoadAddress = hmcerr.ErrFieldMissing.WithMessage(
 	"The field load-address is required: the logical partition has no last-used load address.")

@@ -382,11 +382,11 @@ func planFor(o *object, rt bcpii.Route, opts options) plan {
 		p.cancelable = *cfg.Cancelable
 	}
 	if why := wrongState(o, op, opts); why != "" {
-		p.result = failure(409, 1, why)
+		p.result = failure(hmcerr.JobWrongState, why)
 		return p
 	}
 	if why := opts.act.refused; why != "" {
-		p.result = failure(500, 263, why)
+		p.result = failure(hmcerr.JobProfileUnusable, why)
 		return p
 	}
 	p.during, p.result, p.effect = transition(o, op, opts)
@@ -543,20 +543,20 @@ func lparEffect(o *object, op string, opts options) func() {
 	}
 }
 
-func failure(code, reason int, msg string) jobs.Result {
-	return jobs.Result{Status: jobs.Complete, StatusCode: code, ReasonCode: reason, Results: message("%s", msg)}
+func failure(o hmcerr.JobOutcome, msg string) jobs.Result {
+	return jobs.Result{Status: jobs.Complete, StatusCode: o.StatusCode, ReasonCode: o.ReasonCode, Results: message("%s", msg)}
 }
 
 func canceledResult(r *run) jobs.Result {
 	return jobs.Result{
-		Status: jobs.Canceled, StatusCode: 409, ReasonCode: 0,
+		Status: jobs.Canceled, StatusCode: hmcerr.JobCanceled.StatusCode, ReasonCode: hmcerr.JobCanceled.ReasonCode,
 		Results: message("The operation was canceled; the %s was left as it was.", describeObject(r.obj)),
 	}
 }
 
 func stoppedResult(r *run) jobs.Result {
 	return jobs.Result{
-		Status: jobs.Complete, StatusCode: 503, ReasonCode: 1,
+		Status: jobs.Complete, StatusCode: hmcerr.JobLost.StatusCode, ReasonCode: hmcerr.JobLost.ReasonCode,
 		Results: message("The simulated Support Element stopped before the operation ended; the %s was left as it was.", describeObject(r.obj)),
 	}
 }
@@ -574,6 +574,6 @@ func message(format string, args ...any) []byte {
 // orphanedResult ends a job an earlier simulated SE left running: it died
 // (kill -9, power loss) and forgot the operation, whose outcome is unknown.
 var orphanedResult = jobs.Result{
-	Status: jobs.Complete, StatusCode: 503, ReasonCode: 1,
+	Status: jobs.Complete, StatusCode: hmcerr.JobLost.StatusCode, ReasonCode: hmcerr.JobLost.ReasonCode,
 	Results: message("The simulated Support Element restarted while the operation ran; its outcome is unknown."),
 }

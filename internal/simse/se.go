@@ -268,13 +268,13 @@ var (
 	errBadJSON = hmcerr.ErrInvalidField.WithMessage("The request body is not well-formed JSON.")
 	// errUnknownProperty (400.14): Get Properties was asked for a property
 	// the object does not have.
-	errUnknownProperty = hmcerr.New(hmcerr.InvalidArgument, 400, 14, "The object does not have a property the properties query parameter names.")
+	errUnknownProperty = hmcerr.ErrUnknownProperty
 	// errBusy (409.2): another operation runs on the object, its CPC or
 	// one of its partitions.
-	errBusy = hmcerr.New(hmcerr.FailedPrecondition, 409, 2, "The object is busy with another operation.")
+	errBusy = hmcerr.ErrBusy
 	// errNotDPM (409.5): start and stop of a CPC need DPM mode, as on the
 	// HMC.
-	errNotDPM = hmcerr.New(hmcerr.FailedPrecondition, 409, 5, "The CPC is not enabled for DPM.")
+	errNotDPM = hmcerr.ErrNotDPM
 )
 
 // Invoke performs one request. Queries answer 200 at once; operations

@@ -240,27 +240,7 @@ func backendError(r response) *hmcerr.Error {
 	if !e.isHMC && (r.status == 502 || r.status == 503 || r.status == 504) {
 		return hmcerr.ErrUnavailable.WithCause(fmt.Errorf("upstream answered %d without an HMC error body", r.status))
 	}
-	return &hmcerr.Error{Kind: kindOf(r.status), HTTPStatus: r.status, Reason: e.reason, Message: e.message, Backend: true}
-}
-
-func kindOf(status int) hmcerr.Kind {
-	switch {
-	case status == 404:
-		return hmcerr.NotFound
-	case status == 401 || status == 403:
-		return hmcerr.PermissionDenied
-	case status == 405:
-		return hmcerr.Unimplemented
-	case status == 409:
-		return hmcerr.FailedPrecondition
-	case status == 413:
-		return hmcerr.TooLarge
-	case status == 503:
-		return hmcerr.Unavailable
-	case status >= 400 && status <= 499:
-		return hmcerr.InvalidArgument
-	}
-	return hmcerr.Internal
+	return hmcerr.Upstream(r.status, e.reason, e.message)
 }
 
 // send sends one request with session (none when empty). A request that

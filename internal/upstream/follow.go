@@ -183,7 +183,7 @@ func (c *Client) follow(ctx context.Context, j jobs.Job) {
 // unfollowableResult ends a job of an earlier run that names no upstream
 // job, such as one the simulated SE ran before the gateway changed backend.
 var unfollowableResult = jobs.Result{
-	Status: jobs.Complete, StatusCode: 503, ReasonCode: 1,
+	Status: jobs.Complete, StatusCode: hmcerr.JobLost.StatusCode, ReasonCode: hmcerr.JobLost.ReasonCode,
 	Results: []byte(`{"message":"The gateway restarted while the operation ran; its outcome is unknown."}`),
 }
 
@@ -191,7 +191,7 @@ var unfollowableResult = jobs.Result{
 // be learned.
 func lostResult() jobs.Result {
 	return jobs.Result{
-		Status: jobs.Complete, StatusCode: 503, ReasonCode: 1,
+		Status: jobs.Complete, StatusCode: hmcerr.JobLost.StatusCode, ReasonCode: hmcerr.JobLost.ReasonCode,
 		Results: []byte(`{"message":"The HMC no longer knows the job; its outcome is unknown."}`),
 	}
 }
