@@ -18,6 +18,14 @@ const (
 	KindResetProfile = "reset-activation-profile"
 	// KindConsole is the console the gateway stands for: the HMC itself.
 	KindConsole = "console"
+	// The objects of a DPM CPC beside its partitions, and the elements of
+	// a partition.
+	KindAdapter         = "adapter"
+	KindStorageGroup    = "storage-group"
+	KindVirtualSwitch   = "virtual-switch"
+	KindNIC             = "nic"
+	KindHBA             = "hba"
+	KindVirtualFunction = "virtual-function"
 )
 
 // TargetRule says which X-API-Target-Name a BCPii request must carry. The
@@ -55,8 +63,11 @@ type Route struct {
 	// List marks listings: the answer lists the objects of Kind.
 	List bool
 	// Action is the name under .../operations/ of an operation, which
-	// starts a job; "" for a query.
+	// starts a job; "" for a query or a Sync request.
 	Action string
+	// Sync marks a POST that changes something at once and answers
+	// without a job (Update ... Properties, Send OS Command).
+	Sync bool
 	// Target is the X-API-Target-Name rule.
 	Target TargetRule
 	// Cancelable says whether the operation's job supports Cancel Job
@@ -71,8 +82,6 @@ var (
 	// nameFilter is the query of most listings: the HMC's name filter, a
 	// regular expression the whole name must match.
 	nameFilter = []string{"name"}
-	// partitionFilters are List Partitions of a CPC's filters.
-	partitionFilters = []string{"name", "status", "type"}
 	// getProperties is the query of Get Properties: a comma-separated
 	// list of the properties wanted, and whether a cached value will do.
 	getProperties = []string{"properties", "cached-acceptable"}
@@ -80,6 +89,20 @@ var (
 	// filter, and properties each entry is to carry besides element-uri
 	// and name.
 	imageProfileQuery = []string{"name", "additional-properties"}
+	// listQuery is the name filter with additional-properties: the
+	// properties each entry is to carry besides its own (API 4.10).
+	listQuery = []string{"name", "additional-properties"}
+	// partitionListQuery is List Partitions of a CPC's query.
+	partitionListQuery = []string{"name", "status", "type", "additional-properties"}
+	// permittedLPARQuery and permittedPartitionQuery are the console's
+	// List Permitted ... filters.
+	permittedLPARQuery      = []string{"name", "cpc-name", "activation-mode", "status", "has-unacceptable-status", "additional-properties"}
+	permittedPartitionQuery = []string{"name", "cpc-name", "type", "status", "has-unacceptable-status", "additional-properties"}
+	adapterQuery            = []string{"name", "adapter-id", "adapter-family", "type", "status", "additional-properties"}
+	virtualSwitchQuery      = []string{"name", "type", "additional-properties"}
+	storageGroupQuery       = []string{"cpc-uri", "name", "fulfillment-state", "type"}
+	// osMessageQuery is List OS Messages' query.
+	osMessageQuery = []string{"begin-sequence-number", "end-sequence-number", "is-held", "is-priority", "max-messages"}
 )
 
 // routes is the route table. Patterns are distinct and none overlaps
@@ -89,17 +112,36 @@ var routes = []Route{
 	{Method: "GET", Pattern: "/api/console", Name: "Get Console Properties", Kind: KindConsole, Target: TargetNone, Query: getProperties},
 	{Method: "POST", Pattern: "/api/services/metrics/context", Name: "Create Metrics Context", Kind: KindConsole, Target: TargetNone},
 	{Method: "GET", Pattern: "/api/cpcs", Name: "List CPC Objects", Kind: KindCPC, List: true, Target: TargetNone, Query: nameFilter},
+	{Method: "GET", Pattern: "/api/console/operations/list-permitted-logical-partitions", Name: "List Permitted Logical Partitions", Kind: KindLogicalPartition, List: true, Target: TargetNone, Query: permittedLPARQuery},
+	{Method: "GET", Pattern: "/api/console/operations/list-permitted-partitions", Name: "List Permitted Partitions", Kind: KindPartition, List: true, Target: TargetNone, Query: permittedPartitionQuery},
+	{Method: "GET", Pattern: "/api/console/operations/list-unmanaged-cpcs", Name: "List Unmanaged CPCs", Kind: KindCPC, List: true, Target: TargetNone, Query: nameFilter},
+	{Method: "POST", Pattern: "/api/cpcs/{id}", Name: "Update CPC Properties", Kind: KindCPC, Sync: true, Target: TargetCPC},
 	{Method: "GET", Pattern: "/api/cpcs/{id}", Name: "Get CPC Properties", Kind: KindCPC, Target: TargetCPC, Query: getProperties},
-	{Method: "GET", Pattern: "/api/cpcs/{id}/logical-partitions", Name: "List Logical Partitions of CPC", Kind: KindLogicalPartition, List: true, Target: TargetCPC, Query: nameFilter},
-	{Method: "GET", Pattern: "/api/cpcs/{id}/partitions", Name: "List Partitions of a CPC", Kind: KindPartition, List: true, Target: TargetCPC, Query: partitionFilters},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/logical-partitions", Name: "List Logical Partitions of CPC", Kind: KindLogicalPartition, List: true, Target: TargetCPC, Query: listQuery},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/partitions", Name: "List Partitions of a CPC", Kind: KindPartition, List: true, Target: TargetCPC, Query: partitionListQuery},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/adapters", Name: "List Adapters of a CPC", Kind: KindAdapter, List: true, Target: TargetCPC, Query: adapterQuery},
+	{Method: "GET", Pattern: "/api/adapters/{id}", Name: "Get Adapter Properties", Kind: KindAdapter, Target: TargetCPC, Query: getProperties},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/virtual-switches", Name: "List Virtual Switches of a CPC", Kind: KindVirtualSwitch, List: true, Target: TargetCPC, Query: virtualSwitchQuery},
+	{Method: "GET", Pattern: "/api/virtual-switches/{id}", Name: "Get Virtual Switch Properties", Kind: KindVirtualSwitch, Target: TargetCPC, Query: getProperties},
+	{Method: "GET", Pattern: "/api/storage-groups", Name: "List Storage Groups", Kind: KindStorageGroup, List: true, Target: TargetNone, Query: storageGroupQuery},
+	{Method: "GET", Pattern: "/api/storage-groups/{id}", Name: "Get Storage Group Properties", Kind: KindStorageGroup, Target: TargetCPC, Query: getProperties},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/image-activation-profiles", Name: "List Image Activation Profiles", Kind: KindImageProfile, List: true, Target: TargetCPC, Query: imageProfileQuery},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/image-activation-profiles/{name}", Name: "Get Image Activation Profile Properties", Kind: KindImageProfile, Target: TargetCPC, Query: getProperties},
+	{Method: "POST", Pattern: "/api/cpcs/{id}/image-activation-profiles/{name}", Name: "Update Image Activation Profile Properties", Kind: KindImageProfile, Sync: true, Target: TargetCPC},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/load-activation-profiles", Name: "List Load Activation Profiles", Kind: KindLoadProfile, List: true, Target: TargetCPC, Query: nameFilter},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/load-activation-profiles/{name}", Name: "Get Load Activation Profile Properties", Kind: KindLoadProfile, Target: TargetCPC, Query: getProperties},
+	{Method: "POST", Pattern: "/api/cpcs/{id}/load-activation-profiles/{name}", Name: "Update Load Activation Profile Properties", Kind: KindLoadProfile, Sync: true, Target: TargetCPC},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/reset-activation-profiles", Name: "List Reset Activation Profiles", Kind: KindResetProfile, List: true, Target: TargetCPC, Query: nameFilter},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/reset-activation-profiles/{name}", Name: "Get Reset Activation Profile Properties", Kind: KindResetProfile, Target: TargetCPC, Query: getProperties},
+	{Method: "POST", Pattern: "/api/cpcs/{id}/reset-activation-profiles/{name}", Name: "Update Reset Activation Profile Properties", Kind: KindResetProfile, Sync: true, Target: TargetCPC},
 	{Method: "GET", Pattern: "/api/logical-partitions/{id}", Name: "Get Logical Partition Properties", Kind: KindLogicalPartition, Target: TargetPartition, Query: getProperties},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}", Name: "Update Logical Partition Properties", Kind: KindLogicalPartition, Sync: true, Target: TargetPartition},
+	{Method: "GET", Pattern: "/api/logical-partitions/{id}/operations/list-os-messages", Name: "List OS Messages of a Logical Partition", Kind: KindLogicalPartition, Target: TargetPartition, Query: osMessageQuery},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/send-os-cmd", Name: "Send OS Command", Kind: KindLogicalPartition, Sync: true, Target: TargetPartition},
 	{Method: "GET", Pattern: "/api/partitions/{id}", Name: "Get Partition Properties", Kind: KindPartition, Target: TargetPartition, Query: getProperties},
+	{Method: "GET", Pattern: "/api/partitions/{id}/nics/{name}", Name: "Get NIC Properties", Kind: KindNIC, Target: TargetPartition, Query: getProperties},
+	{Method: "GET", Pattern: "/api/partitions/{id}/hbas/{name}", Name: "Get HBA Properties", Kind: KindHBA, Target: TargetPartition, Query: getProperties},
+	{Method: "GET", Pattern: "/api/partitions/{id}/virtual-functions/{name}", Name: "Get Virtual Function Properties", Kind: KindVirtualFunction, Target: TargetPartition, Query: getProperties},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/activate", Name: "Activate Logical Partition", Kind: KindLogicalPartition, Action: "activate", Target: TargetPartition},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/deactivate", Name: "Deactivate Logical Partition", Kind: KindLogicalPartition, Action: "deactivate", Target: TargetPartition},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/load", Name: "Load Logical Partition", Kind: KindLogicalPartition, Action: "load", Target: TargetPartition},
@@ -108,6 +150,8 @@ var routes = []Route{
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/reset-normal", Name: "Reset Normal", Kind: KindLogicalPartition, Action: "reset-normal", Target: TargetPartition},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/reset-clear", Name: "Reset Clear", Kind: KindLogicalPartition, Action: "reset-clear", Target: TargetPartition},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/psw-restart", Name: "PSW Restart", Kind: KindLogicalPartition, Action: "psw-restart", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/scsi-load", Name: "SCSI Load", Kind: KindLogicalPartition, Action: "scsi-load", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/scsi-dump", Name: "SCSI Dump", Kind: KindLogicalPartition, Action: "scsi-dump", Target: TargetPartition},
 	{Method: "POST", Pattern: "/api/partitions/{id}/operations/start", Name: "Start Partition", Kind: KindPartition, Action: "start", Target: TargetPartition, Cancelable: true},
 	{Method: "POST", Pattern: "/api/partitions/{id}/operations/stop", Name: "Stop Partition", Kind: KindPartition, Action: "stop", Target: TargetPartition, Cancelable: true},
 	{Method: "POST", Pattern: "/api/cpcs/{id}/operations/start", Name: "Start CPC", Kind: KindCPC, Action: "start", Target: TargetCPC},
@@ -119,6 +163,9 @@ var collections = map[string]string{
 	"cpcs":               KindCPC,
 	"logical-partitions": KindLogicalPartition,
 	"partitions":         KindPartition,
+	"adapters":           KindAdapter,
+	"storage-groups":     KindStorageGroup,
+	"virtual-switches":   KindVirtualSwitch,
 }
 
 // routeSegments are the patterns of routes, split on "/".
@@ -184,8 +231,11 @@ func Collection(kind string) string {
 // Addressed returns the object a request URI addresses, as the target rule
 // sees it: the CPC for /api/cpcs/{id} and anything under it, the logical
 // partition or partition for /api/logical-partitions/{id} or
-// /api/partitions/{id} and anything under them. It reports false for any
-// other URI, List CPCs included, whether or not a route matches it.
+// /api/partitions/{id} and anything under them, the adapter, storage group
+// or virtual switch of /api/adapters/{id}, /api/storage-groups/{id} or
+// /api/virtual-switches/{id} (whose target is their CPC's). It reports
+// false for any other URI, List CPCs included, whether or not a route
+// matches it.
 func Addressed(uri string) (Object, bool) {
 	path, _, _ := strings.Cut(uri, "?")
 	rest, ok := strings.CutPrefix(path, "/api/")

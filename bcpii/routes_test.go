@@ -48,8 +48,29 @@ func TestMatchRoute(t *testing.T) {
 		{"POST", "/api/logical-partitions/l1/operations/reset-normal", "Reset Normal", lpar, false, "reset-normal", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
 		{"POST", "/api/logical-partitions/l1/operations/reset-clear", "Reset Clear", lpar, false, "reset-clear", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
 		{"POST", "/api/logical-partitions/l1/operations/psw-restart", "PSW Restart", lpar, false, "psw-restart", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
-		{"GET", "/api/cpcs/c1/logical-partitions", "List Logical Partitions of CPC", lpar, true, "", Object{KindCPC, "c1"}, TargetCPC, false, []string{"name"}, ""},
-		{"GET", "/api/cpcs/c1/partitions?name=P", "List Partitions of a CPC", part, true, "", Object{KindCPC, "c1"}, TargetCPC, false, []string{"name", "status", "type"}, ""},
+		{"GET", "/api/cpcs/c1/logical-partitions", "List Logical Partitions of CPC", lpar, true, "", Object{KindCPC, "c1"}, TargetCPC, false, []string{"name", "additional-properties"}, ""},
+		{"GET", "/api/cpcs/c1/partitions?name=P", "List Partitions of a CPC", part, true, "", Object{KindCPC, "c1"}, TargetCPC, false, []string{"name", "status", "type", "additional-properties"}, ""},
+		{"GET", "/api/console/operations/list-permitted-logical-partitions?cpc-name=CPC1", "List Permitted Logical Partitions", lpar, true, "", Object{}, TargetNone, false, []string{"name", "cpc-name", "activation-mode", "status", "has-unacceptable-status", "additional-properties"}, ""},
+		{"GET", "/api/console/operations/list-permitted-partitions", "List Permitted Partitions", part, true, "", Object{}, TargetNone, false, []string{"name", "cpc-name", "type", "status", "has-unacceptable-status", "additional-properties"}, ""},
+		{"GET", "/api/console/operations/list-unmanaged-cpcs", "List Unmanaged CPCs", KindCPC, true, "", Object{}, TargetNone, false, name, ""},
+		{"POST", "/api/cpcs/c1", "Update CPC Properties", KindCPC, false, "", c1, TargetCPC, false, nil, ""},
+		{"GET", "/api/cpcs/c1/adapters", "List Adapters of a CPC", KindAdapter, true, "", c1, TargetCPC, false, []string{"name", "adapter-id", "adapter-family", "type", "status", "additional-properties"}, ""},
+		{"GET", "/api/adapters/a1", "Get Adapter Properties", KindAdapter, false, "", Object{KindAdapter, "a1"}, TargetCPC, false, props, ""},
+		{"GET", "/api/cpcs/c1/virtual-switches", "List Virtual Switches of a CPC", KindVirtualSwitch, true, "", c1, TargetCPC, false, []string{"name", "type", "additional-properties"}, ""},
+		{"GET", "/api/virtual-switches/v1", "Get Virtual Switch Properties", KindVirtualSwitch, false, "", Object{KindVirtualSwitch, "v1"}, TargetCPC, false, props, ""},
+		{"GET", "/api/storage-groups?cpc-uri=%2Fapi%2Fcpcs%2Fc1", "List Storage Groups", KindStorageGroup, true, "", Object{}, TargetNone, false, []string{"cpc-uri", "name", "fulfillment-state", "type"}, ""},
+		{"GET", "/api/storage-groups/s1", "Get Storage Group Properties", KindStorageGroup, false, "", Object{KindStorageGroup, "s1"}, TargetCPC, false, props, ""},
+		{"POST", "/api/cpcs/c1/image-activation-profiles/LP1", "Update Image Activation Profile Properties", KindImageProfile, false, "", c1, TargetCPC, false, nil, "LP1"},
+		{"POST", "/api/cpcs/c1/load-activation-profiles/ZOS", "Update Load Activation Profile Properties", KindLoadProfile, false, "", c1, TargetCPC, false, nil, "ZOS"},
+		{"POST", "/api/cpcs/c1/reset-activation-profiles/DEFAULT", "Update Reset Activation Profile Properties", KindResetProfile, false, "", c1, TargetCPC, false, nil, "DEFAULT"},
+		{"POST", "/api/logical-partitions/l1", "Update Logical Partition Properties", lpar, false, "", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"GET", "/api/logical-partitions/l1/operations/list-os-messages?max-messages=5", "List OS Messages of a Logical Partition", lpar, false, "", Object{lpar, "l1"}, TargetPartition, false, []string{"begin-sequence-number", "end-sequence-number", "is-held", "is-priority", "max-messages"}, ""},
+		{"POST", "/api/logical-partitions/l1/operations/send-os-cmd", "Send OS Command", lpar, false, "", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/scsi-load", "SCSI Load", lpar, false, "scsi-load", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/scsi-dump", "SCSI Dump", lpar, false, "scsi-dump", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"GET", "/api/partitions/p1/nics/n1", "Get NIC Properties", KindNIC, false, "", Object{part, "p1"}, TargetPartition, false, props, "n1"},
+		{"GET", "/api/partitions/p1/hbas/h1", "Get HBA Properties", KindHBA, false, "", Object{part, "p1"}, TargetPartition, false, props, "h1"},
+		{"GET", "/api/partitions/p1/virtual-functions/v1", "Get Virtual Function Properties", KindVirtualFunction, false, "", Object{part, "p1"}, TargetPartition, false, props, "v1"},
 		{"GET", "/api/logical-partitions/l1", "Get Logical Partition Properties", lpar, false, "", Object{lpar, "l1"}, TargetPartition, false, props, ""},
 		{"GET", "/api/partitions/p1", "Get Partition Properties", part, false, "", Object{part, "p1"}, TargetPartition, false, props, ""},
 		{"POST", "/api/logical-partitions/l1/operations/activate", "Activate Logical Partition", lpar, false, "activate", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
@@ -97,7 +118,7 @@ func TestMatchRouteRefuses(t *testing.T) {
 		"", "/", "/api", "/api/", "api/cpcs", "/api/cpcs/", "/api//cpcs", "/api/cpcs//logical-partitions",
 		"/api/cpcs/c1/", "/api/cpcs/c1/anything", "/api/cpcs/c1/operations", "/api/cpcs/c1/operations/",
 		"/api/cpcs/c1/operations/activate", "/api/logical-partitions", "/api/partitions",
-		"/api/logical-partitions/l1/operations/scsi-load", "/api/partitions/p1/operations/load",
+		"/api/logical-partitions/l1/operations/ipl", "/api/partitions/p1/operations/load",
 		"/api/cpcs/c1/image-activation-profiles/", "/api/cpcs/c1/image-activation-profiles/LP1/x", "/api/console/x",
 		"/api/logical-partitions/l1/partitions", "/api/jobs/x", "/api/sessions", "/api/users/u1",
 		"/API/cpcs", "/api/CPCS", "/api/cpcs/c1/operations/START", "/api/version/", "/api/version/x",
@@ -153,10 +174,17 @@ func TestCheckTarget(t *testing.T) {
 		"/api/cpcs/c1":               cpc,
 		"/api/logical-partitions/l1": lp1,
 		"/api/partitions/p1":         mustTarget(t, "IBM390PS.CPC1.P1"),
+		// The CPC's objects are named by the CPC.
+		"/api/adapters/c1":         cpc,
+		"/api/storage-groups/c1":   cpc,
+		"/api/virtual-switches/c1": cpc,
 		// A resolver that gets the kind wrong is not believed.
 		"/api/cpcs/bad":               lp1,
 		"/api/logical-partitions/bad": cpc,
 		"/api/partitions/bad":         cpc,
+		"/api/adapters/bad":           lp1,
+		"/api/storage-groups/bad":     lp1,
+		"/api/virtual-switches/bad":   lp1,
 	}
 	resolve := func(uri string) (TargetName, bool) { t, ok := objects[uri]; return t, ok }
 	uri := func(r Route, id string) string { return strings.Replace(r.Pattern, "{id}", id, 1) }
@@ -175,8 +203,11 @@ func TestCheckTarget(t *testing.T) {
 			t.Fatalf("%s %s has no target rule", r.Method, r.Pattern)
 		}
 		id := "c1"
-		if r.Target == TargetPartition {
-			id = map[string]string{KindLogicalPartition: "l1", KindPartition: "p1"}[r.Kind]
+		switch {
+		case strings.HasPrefix(r.Pattern, "/api/logical-partitions/"):
+			id = "l1"
+		case strings.HasPrefix(r.Pattern, "/api/partitions/"):
+			id = "p1"
 		}
 		m := mustMatch(t, r.Method, uri(r, id))
 		own := objects[m.Object.URI()]
@@ -220,17 +251,19 @@ func TestRouteTable(t *testing.T) {
 		if r.Target < TargetNone || r.Target > TargetPartition {
 			t.Errorf("%s has no target rule", key)
 		}
-		if (r.Action != "") != (r.Method == "POST" && r.Kind != KindConsole) || r.Action != "" && !strings.HasSuffix(r.Pattern, "/operations/"+r.Action) {
+		if (r.Action != "") != (r.Method == "POST" && r.Kind != KindConsole && !r.Sync) || r.Action != "" && !strings.HasSuffix(r.Pattern, "/operations/"+r.Action) ||
+			r.Sync && (r.Method != "POST" || r.Action != "") {
 			t.Errorf("%s: action %q", key, r.Action)
 		}
-		if r.List && !slices.Contains(r.Query, "name") || r.Method == "GET" && !r.List && r.Kind != "" && !slices.Equal(r.Query, []string{"properties", "cached-acceptable"}) ||
+		getProps := r.Method == "GET" && !r.List && r.Kind != "" && !strings.Contains(r.Pattern, "/operations/")
+		if r.List && !slices.Contains(r.Query, "name") && !slices.Contains(r.Query, "cpc-uri") || getProps && !slices.Equal(r.Query, []string{"properties", "cached-acceptable"}) ||
 			r.Cancelable && r.Action == "" {
 			t.Errorf("%s: %+v", key, r)
 		}
 	}
 	for kind, want := range map[string][]string{
 		KindCPC:              {"start", "stop"},
-		KindLogicalPartition: {"activate", "deactivate", "load", "stop", "start", "reset-normal", "reset-clear", "psw-restart"},
+		KindLogicalPartition: {"activate", "deactivate", "load", "stop", "start", "reset-normal", "reset-clear", "psw-restart", "scsi-load", "scsi-dump"},
 		KindPartition:        {"start", "stop"},
 		"":                   nil,
 	} {

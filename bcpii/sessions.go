@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
+	"encoding/base32"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -24,9 +24,15 @@ const DefaultSessionLifetime = 10 * time.Hour
 // secretBytes is the entropy of a session id and of a session credential.
 const secretBytes = 32
 
-// idLen is the length of every session id issued: secretBytes in unpadded
-// base64url. Anything else cannot be one, and needs no hashing to say so.
-var idLen = base64.RawURLEncoding.EncodedLen(secretBytes)
+// secretEncoding spells session ids and credentials as the HMC does:
+// lower-case letters and digits (base32's alphabet in lower case, no
+// padding), 52 characters for secretBytes.
+var secretEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// idLen is the length of every session id issued: secretBytes in
+// secretEncoding. Anything else cannot be one, and needs no hashing to
+// say so.
+var idLen = secretEncoding.EncodedLen(secretBytes)
 
 // The answers of the session rules (spec section 6).
 var (
@@ -403,7 +409,7 @@ func (r SessionRecord) session(id string) Session {
 func randomString() string {
 	var b [secretBytes]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return secretEncoding.EncodeToString(b[:])
 }
 
 func randomHex(n int) string {

@@ -3,11 +3,11 @@ package bcpii
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -53,10 +53,13 @@ func TestLogon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As the HMC spells them: lower-case letters and digits, of its
+	// length (IBM's collection tests [a-z0-9]{45,55}); 32 random bytes.
+	hmcForm := regexp.MustCompile(`^[a-z0-9]{45,55}$`)
 	for name, v := range map[string]string{"ID": ses.ID, "Credential": ses.Credential} {
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil || len(b) != 32 {
-			t.Errorf("%s %q is not 32 bytes in base64url: %v", name, v, err)
+		b, err := secretEncoding.DecodeString(v)
+		if err != nil || len(b) != 32 || !hmcForm.MatchString(v) {
+			t.Errorf("%s %q is not 32 bytes in lower-case base32: %v", name, v, err)
 		}
 	}
 	if ses.ID == ses.Credential {
@@ -176,7 +179,7 @@ func TestLookupErrors(t *testing.T) {
 	_, err := s.Lookup("")
 	wantHMC(t, err, ErrNoSession, hmcerr.Unauthenticated, 403, 4)
 
-	for _, id := range []string{randomString(), "short", strings.Repeat("A", 43), strings.Repeat("A", 10000)} {
+	for _, id := range []string{randomString(), "short", strings.Repeat("a", 52), strings.Repeat("A", 10000)} {
 		_, err := s.Lookup(id)
 		wantHMC(t, err, ErrSessionNotValid, hmcerr.Unauthenticated, 403, 5)
 	}

@@ -18,7 +18,7 @@ func TestObjectsByName(t *testing.T) {
 	if out := c.ok(t, "cpc", "list"); !strings.Contains(out, "CPC2") || !strings.Contains(out, "IBM390PS.CPC2") {
 		t.Fatalf("cpc list:\n%s", out)
 	}
-	if out := c.ok(t, "cpc", "show", "CPC1"); !strings.Contains(out, "target-name  IBM390PS.CPC1") {
+	if out := c.ok(t, "cpc", "show", "CPC1"); !regexp.MustCompile(`(?m)^target-name +IBM390PS\.CPC1$`).MatchString(out) {
 		t.Fatalf("cpc show:\n%s", out)
 	}
 	if out := c.ok(t, "lpar", "list", "CPC1"); !strings.Contains(out, "IBM390PS.CPC1.LP3") {

@@ -209,8 +209,8 @@ func TestInvokeTargetNameRules(t *testing.T) {
 		code                codes.Code
 		status, reason      int32
 	}{
-		{"POST", objs["LP3"].uri + "/operations/scsi-load", "", codes.NotFound, 404, 1},
-		{"POST", objs["LP3"].uri + "/operations/scsi-load", cpc1, codes.NotFound, 404, 1},
+		{"POST", objs["LP3"].uri + "/operations/ipl", "", codes.NotFound, 404, 1},
+		{"POST", objs["LP3"].uri + "/operations/ipl", cpc1, codes.NotFound, 404, 1},
 		{"GET", lp3Activate, "", codes.Unimplemented, 405, 0},
 		{"DELETE", objs["LP3"].uri, lp3, codes.Unimplemented, 405, 0},
 		{"POST", "/api/version", "", codes.NotFound, 404, 1},

@@ -41,15 +41,15 @@ var (
 	ErrBadTargetName = define(InvalidArgument, 400, 2, "The X-API-Target-Name header is missing, malformed or does not name the target of the request.",
 		"`X-API-Target-Name` missing, malformed or naming another object", "gateway")
 	ErrBodyMissing = define(InvalidArgument, 400, 3, "The request requires a body.",
-		"body missing where one is required (Logon; Create Metrics Context; Submit Requests)", "gateway, SE")
+		"body missing where one is required (Logon; Create Metrics Context; Submit Requests; the Update ... Properties requests; Send OS Command; SCSI Load and Dump)", "gateway, SE")
 	ErrBodyNotExpected = define(InvalidArgument, 400, 4, "The request does not take a body.",
 		"a body where none is taken", "gateway")
 	ErrFieldMissing = define(InvalidArgument, 400, 5, "A required request body field is missing.",
-		"a required body field missing (Logon; `load-address` when the LPAR has no last-used load address; Create Metrics Context's `anticipated-frequency-seconds`; Submit Requests' `requests`)", "gateway, SE")
+		"a required body field missing (Logon; `load-address` when the LPAR has no last-used load address; Create Metrics Context's `anticipated-frequency-seconds`; Submit Requests' `requests`; SCSI Load's and Dump's `load-address`, `world-wide-port-name`, `logical-unit-number`; Send OS Command's `operating-system-command-text`)", "gateway, SE")
 	ErrUnknownField = define(InvalidArgument, 400, 6, "A request body field is not valid for this request.",
-		"an unknown body field (Logon, Submit Requests)", "gateway")
+		"an unknown body field (Logon, Submit Requests, Send OS Command); in an Update ... Properties request, a property the object does not have or that is not writable, named in the message", "gateway, SE")
 	ErrInvalidField = define(InvalidArgument, 400, 7, "A request field has the wrong type or is out of range.",
-		"a body field of the wrong type or range, a body that is not a JSON object, **or a body that is not well-formed JSON** (everywhere the same reason); a Submit Requests body the gateway cannot run whole", "gateway, SE")
+		"a body field of the wrong type or range, a body that is not a JSON object, **or a body that is not well-formed JSON** (everywhere the same reason); a property value of the wrong type or range in an update, named in the message; an OS command over 200 characters; a Submit Requests body the gateway cannot run whole", "gateway, SE")
 	ErrUnknownProperty = backend(define(InvalidArgument, 400, 14, "The object does not have a property the properties query parameter names.",
 		"`properties=` names a property the object does not have (added: the HMC's reason, which zhmcclient's `pull_properties` handles)", "SE"))
 	ErrLogonFailed = define(PermissionDenied, 403, 0, "Logon failed: the user ID or password is not valid.",
@@ -68,10 +68,14 @@ var (
 		"method not valid for the URI", "gateway")
 	ErrNotAcceptable = define(InvalidArgument, 406, 0, "The Accept header does not admit application/json.",
 		"`Accept` without JSON", "gateway")
+	ErrWrongState = backend(define(FailedPrecondition, 409, 1, "The object is not in a state that permits the request.",
+		"Update Logical Partition Properties of a partition not activated, beyond its next activation profile and acceptable status", "SE"))
 	ErrBusy = backend(define(FailedPrecondition, 409, 2, "The object is busy with another operation.",
 		"another operation runs on the object, its CPC or one of its partitions", "SE"))
 	ErrNotDPM = backend(define(FailedPrecondition, 409, 5, "The CPC is not enabled for DPM.",
 		"start or stop of a CPC that is not in DPM mode (added: the HMC's reason for it, as zhmcclient's mock answers it)", "SE"))
+	ErrNoOSMessages = backend(define(FailedPrecondition, 409, 332, "The operating system messages interface of the logical partition is not available.",
+		"List OS Messages or Send OS Command of a logical partition with no operating system running (not operating)", "SE"))
 	ErrJobNotEnded = define(FailedPrecondition, 409, 40, "The job has not ended; its status cannot be deleted yet.",
 		"Delete Completed Job Status of a job not ended", "gateway")
 	ErrJobEnded = define(FailedPrecondition, 409, 41, "The job has already ended.",

@@ -56,7 +56,12 @@ const defaultJSON = `{
 			"partitions": [
 				{"name": "PART1", "object-id": "92191903-466e-4468-b537-135aa94c137c", "status": "stopped"},
 				{"name": "PART2", "object-id": "a02f7db8-2d58-46ca-ae77-f3560647982d", "status": "active"}
-			]
+			],
+			"adapters": [
+				{"name": "OSA 0108", "object-id": "1d29f8a2-6b45-4a0b-9c3e-5f0a7e1b2c01", "adapter-id": "108", "adapter-family": "osa", "type": "osd"},
+				{"name": "FCP 0120", "object-id": "6f3c2e81-9a47-4d0e-b1c2-8e4a5d6f7a02", "adapter-id": "120", "adapter-family": "ficon", "type": "fcp"}
+			],
+			"storage-groups": [{"name": "PART2 BOOT", "object-id": "c4b1e9d3-2a68-4f17-8e05-3d9b7a6c5e03", "type": "fcp"}]
 		}
 	]
 }`
@@ -88,6 +93,11 @@ func TestDefaultInventory(t *testing.T) {
 				{Name: "PART1", ObjectID: part1, Status: "stopped"},
 				{Name: "PART2", ObjectID: part2, Status: "active"},
 			},
+			Adapters: []simse.Adapter{
+				{Name: "OSA 0108", ObjectID: "1d29f8a2-6b45-4a0b-9c3e-5f0a7e1b2c01", AdapterID: "108", Family: "osa", Type: "osd"},
+				{Name: "FCP 0120", ObjectID: "6f3c2e81-9a47-4d0e-b1c2-8e4a5d6f7a02", AdapterID: "120", Family: "ficon", Type: "fcp"},
+			},
+			StorageGroups: []simse.StorageGroup{{Name: "PART2 BOOT", ObjectID: "c4b1e9d3-2a68-4f17-8e05-3d9b7a6c5e03", Type: "fcp"}},
 		},
 	}}
 	if !reflect.DeepEqual(inv, want) {
@@ -241,7 +251,7 @@ func TestParseInventoryErrors(t *testing.T) {
 		{"partitions on classic", cpc + "    partitions: [{name: P, object-id: p, status: stopped}]\n", []string{"cpcs[0].partitions", "classic mode"}},
 		{"lpars on DPM", cpc + "    dpm-enabled: true\n    logical-partitions: [{name: L, object-id: l, status: operating}]\n", []string{"cpcs[0].logical-partitions", "DPM mode"}},
 		{"operations on classic CPC", cpc + "    operations: {start: {}}\n", []string{"cpcs[0].operations", "only a CPC in DPM mode"}},
-		{"unknown operation", lpars + "      - {name: L, object-id: l, status: operating, operations: {scsi-load: {}}}\n", []string{"logical-partitions[0].operations.scsi-load", "only activate, deactivate, load, stop, start"}},
+		{"unknown operation", lpars + "      - {name: L, object-id: l, status: operating, operations: {ipl: {}}}\n", []string{"logical-partitions[0].operations.ipl", "only activate, deactivate, load, stop, start"}},
 		{"unknown operation field", lpars + "      - {name: L, object-id: l, status: operating, operations: {load: {delay: 3s}}}\n", []string{"line 7", `unknown field "delay"`}},
 		{"duration without unit", lpars + "      - {name: L, object-id: l, status: operating, operations: {load: {duration: 3}}}\n", []string{"operations.load.duration", "want a string"}},
 		{"bad duration", lpars + "      - {name: L, object-id: l, status: operating, operations: {load: {duration: soon}}}\n", []string{"operations.load.duration", `"soon" is not a duration`}},

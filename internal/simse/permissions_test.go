@@ -1,6 +1,7 @@
 package simse_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
@@ -81,4 +82,56 @@ func TestBCPiiPermissions(t *testing.T) {
 
 func bcpiiRequest(owner jobs.Owner, target, method, uri, body string) bcpii.OperationRequest {
 	return bcpii.OperationRequest{Owner: owner, Target: target, Method: method, URI: uri, Body: []byte(body)}
+}
+
+// TestListPermitted: List Permitted Logical Partitions names exactly the
+// partitions the caller may act on, by the BCPii permissions: every one
+// for an API user; for a partition itself and those that accept it.
+func TestListPermitted(t *testing.T) {
+	h := newHarness(t, threePartitions)
+	part := func(name string) jobs.Owner { return jobs.Owner{Kind: jobs.PartitionOwner, Name: "NET.C1." + name} }
+	names := func(owner jobs.Owner, query string) []string {
+		t.Helper()
+		m := h.getJSON(owner, "/api/console/operations/list-permitted-logical-partitions"+query)
+		var out []string
+		for _, e := range m["logical-partitions"].([]any) {
+			item := e.(map[string]any)
+			if item["cpc-name"] != "C1" || item["cpc-object-uri"] != "/api/cpcs/c1" || item["se-version"] == nil {
+				t.Errorf("entry %v", item)
+			}
+			out = append(out, item["name"].(string))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		owner jobs.Owner
+		query string
+		want  string
+	}{
+		{alice, "", "A B C"},
+		{part("A"), "", "A B"}, // C accepts no one
+		{part("B"), "", "A B"}, // A accepts anyone; C no one
+		{alice, "?name=[AB]&cpc-name=C.*", "A B"},
+		{alice, "?cpc-name=X.*", ""},
+		{alice, "?status=operating&activation-mode=not-set", ""},
+	} {
+		if got := strings.Join(names(c.owner, c.query), " "); got != c.want {
+			t.Errorf("%s%s sees %q, want %q", c.owner.Name, c.query, got, c.want)
+		}
+	}
+	// C may send no BCPii command at all, this one included.
+	_, err := h.invoke(part("C"), "GET", "/api/console/operations/list-permitted-logical-partitions", "")
+	checkHMCError(t, err, 403, 1)
+	// A partition's entries say which is itself and name their targets.
+	m := h.getJSON(part("A"), "/api/console/operations/list-permitted-logical-partitions?name=A&additional-properties=initial-processing-weight")
+	a := m["logical-partitions"].([]any)[0].(map[string]any)
+	if a["request-origin"] != true || a["target-name"] != "NET.C1.A" || a["initial-processing-weight"] != 10.0 {
+		t.Errorf("A's own entry %v", a)
+	}
+	if got := h.getJSON(alice, "/api/console/operations/list-permitted-partitions")["partitions"].([]any); len(got) != 0 {
+		t.Errorf("permitted partitions of a classic-only inventory: %v", got)
+	}
+	if got := h.getJSON(alice, "/api/console/operations/list-unmanaged-cpcs")["cpcs"].([]any); len(got) != 0 {
+		t.Errorf("unmanaged CPCs: %v", got)
+	}
 }

@@ -2,6 +2,7 @@ package simse
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -9,13 +10,15 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
-// profile is an activation profile of a classic CPC. Profiles do not
-// change: the SE serves them read-only.
+// profile is an activation profile of a classic CPC. Update Properties
+// changes its props; those an activation uses are kept in image and load
+// too.
 type profile struct {
 	kind, name, uri string
 	image           ImageProfile // of an image profile
 	load            LoadProfile  // of a load profile
-	description     string
+	// props are its data-model properties (classes.go). Guarded by SE.mu.
+	props map[string]any
 }
 
 // lparState is what an LPAR remembers of its activations and loads.
@@ -23,7 +26,14 @@ type lparState struct {
 	lastProfile   string // last-used-activation-profile
 	loadAddress   string // last-used-load-address
 	loadParameter string // last-used-load-parameter
+	loadType      string // last-used-load-type, "" for ipltype-standard
 	mode          string // activation-mode, the operating mode it runs in
+	// number is its partition number while it is activated.
+	number int
+	// messages are its operating system's messages, and seq the next
+	// message's sequence number (osmessages.go).
+	messages []osMessage
+	seq      int64
 }
 
 // buildProfiles makes the profile objects of a classic CPC: those of the
@@ -32,7 +42,8 @@ type lparState struct {
 func buildProfiles(cpc *object, c CPC) map[string][]*profile {
 	out := map[string][]*profile{}
 	add := func(kind, name, desc string) *profile {
-		p := &profile{kind: kind, name: strings.ToUpper(name), description: desc}
+		p := &profile{kind: kind, name: strings.ToUpper(name), props: classes[kind].defaults(false)}
+		p.props["description"] = desc
 		p.uri = cpc.uri + "/" + kind + "s/" + p.name
 		out[kind] = append(out[kind], p)
 		return p
@@ -79,24 +90,20 @@ func findProfile(cpc *object, kind, name string) *profile {
 }
 
 // profileProperties are an activation profile's properties, as Get
-// Properties answers them.
+// Properties answers them: its class's table, with its name, place and
+// the values an activation uses. It runs under SE.mu.
 func profileProperties(p *profile, cpc *object) map[string]any {
-	props := map[string]any{
-		"class": p.kind, "name": p.name, "element-uri": p.uri, "element-id": p.name,
-		"parent": cpc.uri, "description": p.description,
-	}
+	props := maps.Clone(p.props)
+	props["class"], props["name"], props["element-uri"], props["element-id"], props["parent"] = p.kind, p.name, p.uri, p.name, cpc.uri
 	switch p.kind {
 	case bcpii.KindImageProfile:
 		props["load-at-activation"] = p.image.LoadAtActivation
 		props["operating-mode"] = p.image.OperatingMode
-		props["load-address"] = p.image.LoadAddress
-		props["load-parameter"] = p.image.LoadParameter
+		props["ipl-address"] = p.image.LoadAddress
+		props["ipl-parameter"] = p.image.LoadParameter
 	case bcpii.KindLoadProfile:
-		props["load-address"] = p.load.LoadAddress
-		props["load-parameter"] = p.load.LoadParameter
-		props["load-type"] = "ipltype-standard"
-		props["clear-indicator"] = true
-		props["store-status-indicator"] = false
+		props["ipl-address"] = p.load.LoadAddress
+		props["ipl-parameter"] = p.load.LoadParameter
 	}
 	return props
 }

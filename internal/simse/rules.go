@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -22,7 +20,8 @@ type options struct {
 	profile       string // activation-profile-name
 	loadAddress   string
 	loadParameter string
-	paramSet      bool // the body gives load-parameter
+	paramSet      bool   // the body gives load-parameter
+	wwpn, lun     string // of a SCSI load or dump
 	// act is the activation an activate makes, resolved when it starts.
 	act activation
 }
@@ -40,12 +39,31 @@ var bodyFields = map[string]map[string]string{
 	},
 	"reset-normal": {"force": "boolean", "os-ipl-token": "string"},
 	"reset-clear":  {"force": "boolean", "os-ipl-token": "string"},
+	"scsi-load":    scsiFields,
+	"scsi-dump":    scsiFields,
+}
+
+// scsiFields are SCSI Load's and SCSI Dump's body fields.
+var scsiFields = map[string]string{
+	"load-address": "string", "world-wide-port-name": "string", "logical-unit-number": "string",
+	"load-parameter": "string", "disk-partition-id": "integer", "operating-system-specific-load-parameters": "string",
+	"boot-record-logical-block-address": "string", "os-ipl-token": "string", "clear-indicator": "boolean",
+	"force": "boolean", "secure-boot": "boolean",
+}
+
+// requiredFields are the body fields an operation cannot do without.
+var requiredFields = map[string][]string{
+	"scsi-load": {"load-address", "logical-unit-number", "world-wide-port-name"},
+	"scsi-dump": {"load-address", "logical-unit-number", "world-wide-port-name"},
 }
 
 func parseBody(op string, body []byte) (options, error) {
 	var o options
 	t := bytes.TrimSpace(body)
 	if len(t) == 0 {
+		if len(requiredFields[op]) > 0 {
+			return o, hmcerr.ErrBodyMissing
+		}
 		return o, nil
 	}
 	if !json.Valid(t) {
@@ -57,6 +75,11 @@ func parseBody(op string, body []byte) (options, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(t, &fields); err != nil {
 		return o, errBadJSON
+	}
+	for _, name := range requiredFields[op] {
+		if _, ok := fields[name]; !ok {
+			return o, hmcerr.ErrFieldMissing.WithMessage("The request body lacks the required field %q.", name)
+		}
 	}
 	known := bodyFields[op]
 	for _, name := range slices.Sorted(maps.Keys(known)) {
@@ -72,6 +95,11 @@ func parseBody(op string, body []byte) (options, error) {
 			}
 			if name == "force" {
 				o.force = string(raw) == "true"
+			}
+		case "integer":
+			var n int64
+			if json.Unmarshal(raw, &n) != nil || n < 0 {
+				return o, hmcerr.ErrInvalidField.WithMessage("The field %s must be a non-negative integer.", name)
 			}
 		case "string":
 			var v string
@@ -97,258 +125,17 @@ func (o *options) setString(name, v string) error {
 		o.loadAddress = strings.ToUpper(v)
 	case "load-parameter":
 		o.loadParameter, o.paramSet = v, true
-	}
-	return nil
-}
-
-// query is what a request's query parameters ask for.
-type query struct {
-	// names are the name filters: a regular expression the whole name must
-	// match, as the HMC's name filter; given more than once, any may
-	// match. statuses and types are List Partitions of a CPC's filters,
-	// exact values, any of which may match.
-	names           []*regexp.Regexp
-	statuses, types []string
-	// props are the properties Get Properties is to answer; nil for all.
-	props []string
-	// extra are the additional-properties each entry of List Image
-	// Activation Profiles carries.
-	extra []string
-	// origin is the requesting partition of a BCPii request, zero for an
-	// API user's. BCPii lists say which CPC is the requester's (location)
-	// and which LPAR is the requester (request-origin).
-	origin bcpii.TargetName
-}
-
-// parseQuery checks the query of a request against the parameters its
-// route takes, as the HMC does: an unknown parameter, a malformed one, a
-// name that is not a regular expression, or a value a filter cannot have is
-// 400.1. A properties name the object lacks is judged later, 400.14.
-func parseQuery(rt bcpii.Route, raw string) (query, error) {
-	var q query
-	if raw == "" {
-		return q, nil
-	}
-	vals, err := url.ParseQuery(raw)
-	if err != nil {
-		return q, hmcerr.ErrBadQueryParm.WithMessage("The query is malformed.")
-	}
-	for _, name := range slices.Sorted(maps.Keys(vals)) {
-		if !slices.Contains(rt.Query, name) {
-			return q, hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", name)
+	case "world-wide-port-name", "logical-unit-number", "boot-record-logical-block-address":
+		if !validHex(v, 1, 16) {
+			return hmcerr.ErrInvalidField.WithMessage("The field %s must be 1 to 16 hexadecimal digits.", name)
 		}
-		for _, v := range vals[name] {
-			if err := q.add(name, v); err != nil {
-				return q, err
-			}
-		}
-	}
-	return q, nil
-}
-
-func (q *query) add(name, v string) error {
-	switch name {
-	case "name":
-		re, err := regexp.Compile("^(?:" + v + ")$")
-		if err != nil {
-			return hmcerr.ErrBadQueryParm.WithMessage("The name query parameter is not a valid regular expression.")
-		}
-		q.names = append(q.names, re)
-	case "status", "type":
-		allowed, list := partitionStatuses, &q.statuses
-		if name == "type" {
-			allowed, list = partitionTypes, &q.types
-		}
-		if !slices.Contains(allowed, v) {
-			return hmcerr.ErrBadQueryParm.WithMessage("The %s query parameter must be one of %s.", name, strings.Join(allowed, ", "))
-		}
-		*list = append(*list, v)
-	case "properties":
-		if q.props == nil {
-			q.props = []string{}
-		}
-		q.props = append(q.props, strings.Split(v, ",")...)
-	case "additional-properties":
-		q.extra = append(q.extra, strings.Split(v, ",")...)
-	case "cached-acceptable":
-		if v != "true" && v != "false" {
-			return hmcerr.ErrBadQueryParm.WithMessage("The cached-acceptable query parameter must be true or false.")
+		if name == "world-wide-port-name" {
+			o.wwpn = strings.ToLower(v)
+		} else if name == "logical-unit-number" {
+			o.lun = strings.ToLower(v)
 		}
 	}
 	return nil
-}
-
-// matches reports whether an object of the name, status and type passes
-// the list filters.
-func (q query) matches(name, status, typ string) bool {
-	if len(q.statuses) > 0 && !slices.Contains(q.statuses, status) || len(q.types) > 0 && !slices.Contains(q.types, typ) {
-		return false
-	}
-	if len(q.names) == 0 {
-		return true
-	}
-	for _, re := range q.names {
-		if re.MatchString(name) {
-			return true
-		}
-	}
-	return false
-}
-
-// isOrigin reports whether target names the requesting partition, or
-// with cpc its CPC.
-func (q query) isOrigin(target string, cpc bool) bool {
-	t, err := bcpii.ParseTargetName(target)
-	if cpc {
-		return err == nil && t.Equal(q.origin.CPC())
-	}
-	return err == nil && t.Equal(q.origin)
-}
-
-// pick answers the properties q asks for; a name the object lacks is
-// 400.14.
-func (q query) pick(props map[string]any) (map[string]any, error) {
-	if q.props == nil {
-		return props, nil
-	}
-	out := make(map[string]any, len(q.props))
-	for _, name := range q.props {
-		v, ok := props[name]
-		if !ok {
-			return nil, errUnknownProperty.WithMessage("The object has no property %q.", name)
-		}
-		out[name] = v
-	}
-	return out, nil
-}
-
-// get answers the queries. Bodies are compact JSON with keys in lexical
-// order, like the job status bodies.
-func (s *SE) get(m bcpii.Match, q query) (bcpii.OperationResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	body, err := s.answer(m, q)
-	if err != nil {
-		return bcpii.OperationResponse{}, err
-	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return bcpii.OperationResponse{}, hmcerr.As(err)
-	}
-	return bcpii.OperationResponse{Status: 200, Body: b}, nil
-}
-
-func (s *SE) answer(m bcpii.Match, q query) (any, error) {
-	if m.Route.Kind == bcpii.KindConsole {
-		return q.pick(consoleProperties(s.console))
-	}
-	if m.Object.IsZero() {
-		cpcs := []map[string]any{}
-		for _, c := range s.cpcs {
-			if q.matches(c.name, "", "") {
-				item := map[string]any{
-					"object-uri": c.uri, "name": c.name, "status": c.status,
-					"target-name": c.target, "dpm-enabled": c.dpm,
-				}
-				if !q.origin.IsZero() {
-					item["location"] = "remote"
-					if q.isOrigin(c.target, true) {
-						item["location"] = "local"
-					}
-				}
-				cpcs = append(cpcs, item)
-			}
-		}
-		return map[string]any{"cpcs": cpcs}, nil
-	}
-	o := s.byURI[m.Object.URI()]
-	if o == nil {
-		return nil, hmcerr.ErrNotFound
-	}
-	switch m.Route.Kind {
-	case bcpii.KindImageProfile, bcpii.KindLoadProfile, bcpii.KindResetProfile:
-		return profileAnswer(o, m, q)
-	}
-	if !m.Route.List {
-		return q.pick(properties(o))
-	}
-	// A CPC in the other mode has none of them, as the HMC answers.
-	items := []map[string]any{}
-	for _, c := range o.children {
-		if c.kind == m.Route.Kind && q.matches(c.name, c.status, c.ptype) {
-			item := map[string]any{"object-uri": c.uri, "name": c.name, "status": c.status, "target-name": c.target}
-			if c.kind == bcpii.KindPartition {
-				item["type"] = c.ptype
-			}
-			if c.kind == bcpii.KindLogicalPartition && !q.origin.IsZero() {
-				item["request-origin"] = q.isOrigin(c.target, false)
-			}
-			items = append(items, item)
-		}
-	}
-	// Unlike the other lists, the HMC's List Logical Partitions of CPC
-	// answers 404.1 when its name filter matches none (zhmcclient's LPAR
-	// manager takes that answer for an empty list).
-	if m.Route.Kind == bcpii.KindLogicalPartition && len(q.names) > 0 && len(items) == 0 {
-		return nil, hmcerr.ErrNotFound.WithMessage("No logical partition of the CPC matches the name filter.")
-	}
-	return map[string]any{bcpii.Collection(m.Route.Kind): items}, nil
-}
-
-// profileAnswer lists a CPC's profiles of a kind or answers one's
-// properties. A CPC in DPM mode has none.
-func profileAnswer(cpc *object, m bcpii.Match, q query) (any, error) {
-	if !m.Route.List {
-		p := findProfile(cpc, m.Route.Kind, m.Element)
-		if p == nil || p.name != m.Element {
-			return nil, hmcerr.ErrNotFound
-		}
-		return q.pick(profileProperties(p, cpc))
-	}
-	items := []map[string]any{}
-	for _, p := range cpc.profiles[m.Route.Kind] {
-		if !q.matches(p.name, "", "") {
-			continue
-		}
-		item := map[string]any{"element-uri": p.uri, "name": p.name}
-		if len(q.extra) > 0 {
-			extra, err := query{props: q.extra}.pick(profileProperties(p, cpc))
-			if err != nil {
-				return nil, err
-			}
-			maps.Copy(item, extra)
-		}
-		items = append(items, item)
-	}
-	return map[string]any{m.Route.Kind + "s": items}, nil
-}
-
-// properties are an object's properties, as Get Properties answers them.
-// It runs under SE.mu.
-func properties(o *object) map[string]any {
-	p := map[string]any{
-		"class": o.kind, "name": o.name, "object-id": o.id, "object-uri": o.uri,
-		"status": o.status, "target-name": o.target,
-	}
-	switch o.kind {
-	case bcpii.KindCPC:
-		p["dpm-enabled"] = o.dpm
-	case bcpii.KindLogicalPartition:
-		p["parent"] = o.parent.uri
-		p["next-activation-profile-name"] = o.nextProfile
-		p["last-used-activation-profile"] = o.lpar.lastProfile
-		p["last-used-load-address"] = o.lpar.loadAddress
-		p["last-used-load-parameter"] = o.lpar.loadParameter
-		mode := o.lpar.mode
-		if o.status == "not-activated" || mode == "" {
-			mode = "not-set"
-		}
-		p["activation-mode"] = mode
-	default:
-		p["parent"] = o.parent.uri
-		p["type"] = o.ptype
-	}
-	return p
 }
 
 // plan is how a started operation will go, decided when it starts.
@@ -451,7 +238,7 @@ func lparWrongState(o *object, op string, opts options, bad func(string) string)
 		if o.status == "operating" && !opts.force {
 			return bad("; activating it again needs force")
 		}
-	case "load":
+	case "load", "scsi-load", "scsi-dump":
 		if o.status == "operating" && !opts.force {
 			return bad("; loading it again needs force")
 		}
@@ -506,6 +293,7 @@ func transition(o *object, op string, opts options) (during string, res jobs.Res
 var lparVerbs = map[string]string{
 	"activate": "activated", "deactivate": "deactivated", "load": "loaded", "stop": "stopped",
 	"start": "started", "reset-normal": "reset", "reset-clear": "reset and cleared", "psw-restart": "restarted",
+	"scsi-load": "loaded from SCSI", "scsi-dump": "dumped to SCSI",
 }
 
 func lparDone(o *object, op string) jobs.Result {
@@ -535,6 +323,15 @@ func lparEffect(o *object, op string, opts options) func() {
 		case "load":
 			o.status = "operating"
 			o.lpar.loadAddress, o.lpar.loadParameter = opts.loadAddress, opts.loadParameter
+			o.lpar.loadType = "ipltype-standard"
+		case "scsi-load", "scsi-dump":
+			o.status = "operating"
+			o.lpar.loadAddress, o.lpar.loadParameter = opts.loadAddress, opts.loadParameter
+			o.lpar.loadType = "ipltype-scsi"
+			if op == "scsi-dump" {
+				o.lpar.loadType = "ipltype-scsidump"
+			}
+			o.props["last-used-world-wide-port-name"], o.props["last-used-logical-unit-number"] = opts.wwpn, opts.lun
 		case "start", "psw-restart":
 			o.status = "operating"
 		case "stop", "reset-normal", "reset-clear":

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -73,7 +71,15 @@ type object struct {
 	ptype                       string // of a partition
 	parent                      *object
 	children                    []*object
-	ops                         map[string]Operation
+	// resources are a CPC's adapters, virtual switches and storage
+	// groups.
+	resources []*object
+	ops       map[string]Operation
+	// props are the object's data-model properties (classes.go): the
+	// class's defaults, the inventory's values and updates; properties
+	// adds those that follow the object's identity and state. Guarded by
+	// SE.mu.
+	props map[string]any
 	// profiles are a classic CPC's activation profiles, by kind, in the
 	// inventory's order.
 	profiles map[string][]*profile
@@ -124,80 +130,6 @@ func New(cfg Config) (*SE, error) {
 // ConsoleVersion is the HMC the SE answers Query API Version as: the
 // inventory's console, at the API level the gateway serves.
 func (s *SE) ConsoleVersion(context.Context) (bcpii.ConsoleVersion, error) { return s.console, nil }
-
-// addCPC adds c and everything under it to the object tree.
-func (s *SE) addCPC(c CPC) {
-	cpc := &object{
-		kind: bcpii.KindCPC, id: c.ObjectID, name: c.Name, target: strings.ToUpper(c.TargetName),
-		uri: bcpii.Object{Kind: bcpii.KindCPC, ID: c.ObjectID}.URI(), dpm: c.DPMEnabled, ops: cloneOps(c.Operations), status: c.Status,
-	}
-	s.cpcs = append(s.cpcs, cpc)
-	s.byURI[cpc.uri] = cpc
-	add := func(kind, name, id, status string, ops map[string]Operation, perms *bcpii.Permissions) *object {
-		name = strings.ToUpper(name)
-		o := &object{
-			kind: kind, id: id, name: name, target: cpc.target + "." + name,
-			uri: bcpii.Object{Kind: kind, ID: id}.URI(), parent: cpc, ops: cloneOps(ops), status: status,
-		}
-		cpc.children = append(cpc.children, o)
-		s.byURI[o.uri] = o
-		p := bcpii.AllowAll
-		if perms != nil {
-			p = *perms
-			p.From = slices.Clone(p.From)
-		}
-		if t, err := bcpii.ParseTargetName(o.target); err == nil {
-			s.perms[t] = p
-		}
-		return o
-	}
-	for _, l := range c.LogicalPartitions {
-		o := add(bcpii.KindLogicalPartition, l.Name, l.ObjectID, l.Status, l.Operations, l.BCPii)
-		o.nextProfile = strings.ToUpper(l.NextActivationProfile)
-		if o.nextProfile == "" {
-			o.nextProfile = o.name
-		}
-		o.lpar = lparState{loadAddress: strings.ToUpper(l.LastUsedLoadAddress), loadParameter: l.LastUsedLoadParameter}
-	}
-	for _, p := range c.Partitions {
-		o := add(bcpii.KindPartition, p.Name, p.ObjectID, p.Status, p.Operations, p.BCPii)
-		o.ptype = p.Type
-		if o.ptype == "" {
-			o.ptype = "linux"
-		}
-	}
-	if !c.DPMEnabled {
-		cpc.profiles = buildProfiles(cpc, c)
-	}
-	// An LPAR the inventory describes active was activated with its next
-	// profile, and one operating was loaded from its image profile's
-	// address unless the inventory says which.
-	for _, o := range cpc.children {
-		if o.kind != bcpii.KindLogicalPartition || o.status == "not-activated" {
-			continue
-		}
-		o.lpar.lastProfile = o.nextProfile
-		if img := findProfile(cpc, bcpii.KindImageProfile, o.name); img != nil {
-			o.lpar.mode = img.image.OperatingMode
-			if o.status == "operating" && o.lpar.loadAddress == "" {
-				o.lpar.loadAddress, o.lpar.loadParameter = img.image.LoadAddress, img.image.LoadParameter
-			}
-		}
-	}
-}
-
-func cloneOps(ops map[string]Operation) map[string]Operation {
-	out := make(map[string]Operation, len(ops))
-	for k, op := range ops {
-		op.Results = bytes.Clone(op.Results)
-		if op.Cancelable != nil {
-			b := *op.Cancelable
-			op.Cancelable = &b
-		}
-		out[k] = op
-	}
-	return out
-}
 
 // Run first settles what an earlier SE on the same store left: a simulated
 // SE forgets its operations when it dies, so every job the store holds not
@@ -310,6 +242,9 @@ func (s *SE) invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.Oper
 		}
 		return createMetricsContext(req.Body)
 	}
+	if m.Route.Sync {
+		return s.sync(req, m)
+	}
 	var opts options
 	if m.Route.Action == "" {
 		if len(bytes.TrimSpace(req.Body)) > 0 {
@@ -334,6 +269,28 @@ func (s *SE) invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.Oper
 		return s.get(m, q)
 	}
 	return s.start(ctx, req, m, opts)
+}
+
+// sync answers a Sync route's request: its body must be a JSON object
+// (before the object is looked up, in the HMC's order), the object must
+// exist and the BCPii permissions allow the request.
+func (s *SE) sync(req bcpii.OperationRequest, m bcpii.Match) (bcpii.OperationResponse, error) {
+	if err := isJSONObjectBody(req.Body); err != nil {
+		return bcpii.OperationResponse{}, err
+	}
+	obj := s.byURI[m.Object.URI()]
+	if obj == nil {
+		return bcpii.OperationResponse{}, hmcerr.ErrNotFound
+	}
+	if err := s.permit(req, obj); err != nil {
+		return bcpii.OperationResponse{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if busy(obj) && m.Route.Name != "Send OS Command" {
+		return bcpii.OperationResponse{}, errBusy
+	}
+	return s.syncRequest(m, obj, req.Body)
 }
 
 // permit applies the BCPii permissions to a request of a partition on obj
@@ -483,6 +440,9 @@ func (s *SE) release(r *run, succeeded bool) {
 	defer s.mu.Unlock()
 	if succeeded && r.plan.effect != nil {
 		r.plan.effect()
+		if r.obj.kind == bcpii.KindLogicalPartition && r.obj.status == "operating" && r.prior != "operating" {
+			s.osStarted(r.obj)
+		}
 	} else {
 		r.obj.status = r.prior
 	}

@@ -476,7 +476,7 @@ func TestSynchronousErrors(t *testing.T) {
 		{"not under /api", "GET", "/cpcs", "", 404, 1},
 		{"trailing slash", "GET", "/api/cpcs/", "", 404, 1},
 		{"empty segment", "GET", "/api/cpcs//partitions", "", 404, 1},
-		{"unknown operation", "POST", lparOp(lpar2, "scsi-load"), "", 404, 1},
+		{"unknown operation", "POST", lparOp(lpar2, "ipl"), "", 404, 1},
 		{"load address not a device", "POST", lparOp(lpar3, "load"), `{"load-address":"0x100"}`, 400, 7},
 		{"unknown property", "GET", "/api/logical-partitions/" + lpar1 + "?properties=status,nope", "", 400, 14},
 		{"empty property", "GET", "/api/cpcs/" + cpc1 + "?properties=", "", 400, 14},
@@ -495,7 +495,7 @@ func TestSynchronousErrors(t *testing.T) {
 		{"LPAR name filter on a DPM CPC", "GET", "/api/cpcs/" + cpc2 + "/logical-partitions?name=LP.*", "", 404, 1},
 		{"metrics context without a body", "POST", "/api/services/metrics/context", "", 400, 3},
 		{"metrics context without frequency", "POST", "/api/services/metrics/context", `{"metric-groups":[]}`, 400, 5},
-		{"unknown sub-resource", "GET", "/api/cpcs/" + cpc1 + "/adapters", "", 404, 1},
+		{"unknown sub-resource", "GET", "/api/cpcs/" + cpc1 + "/storage-groups", "", 404, 1},
 		{"partitions list under an LPAR", "GET", "/api/logical-partitions/" + lpar1 + "/partitions", "", 404, 1},
 		{"List LPARs without CPC", "GET", "/api/logical-partitions", "", 404, 1},
 		{"unknown path before method", "DELETE", "/api/nothing", "", 404, 1},
@@ -546,14 +546,14 @@ func TestQueries(t *testing.T) {
 	h := newHarness(t, "")
 	tests := []struct{ uri, want string }{
 		{"/api/cpcs", `{"cpcs":[` +
-			`{"dpm-enabled":false,"name":"CPC1","object-uri":"/api/cpcs/` + cpc1 + `","status":"operating","target-name":"IBM390PS.CPC1"},` +
-			`{"dpm-enabled":true,"name":"CPC2","object-uri":"/api/cpcs/` + cpc2 + `","status":"operating","target-name":"IBM390PS.CPC2"}]}`},
-		{"/api/cpcs?name=CPC2", `{"cpcs":[{"dpm-enabled":true,"name":"CPC2","object-uri":"/api/cpcs/` + cpc2 + `","status":"operating","target-name":"IBM390PS.CPC2"}]}`},
+			`{"dpm-enabled":false,"has-unacceptable-status":false,"name":"CPC1","object-uri":"/api/cpcs/` + cpc1 + `","se-version":"2.16.0","status":"operating","target-name":"IBM390PS.CPC1"},` +
+			`{"dpm-enabled":true,"has-unacceptable-status":false,"name":"CPC2","object-uri":"/api/cpcs/` + cpc2 + `","se-version":"2.16.0","status":"operating","target-name":"IBM390PS.CPC2"}]}`},
+		{"/api/cpcs?name=CPC2", `{"cpcs":[{"dpm-enabled":true,"has-unacceptable-status":false,"name":"CPC2","object-uri":"/api/cpcs/` + cpc2 + `","se-version":"2.16.0","status":"operating","target-name":"IBM390PS.CPC2"}]}`},
 		{"/api/cpcs?name=CPC", `{"cpcs":[]}`},
 		{"/api/cpcs?name=CPC1&name=C.*2", `{"cpcs":[` +
-			`{"dpm-enabled":false,"name":"CPC1","object-uri":"/api/cpcs/` + cpc1 + `","status":"operating","target-name":"IBM390PS.CPC1"},` +
-			`{"dpm-enabled":true,"name":"CPC2","object-uri":"/api/cpcs/` + cpc2 + `","status":"operating","target-name":"IBM390PS.CPC2"}]}`},
-		{"/api/cpcs/" + cpc1, `{"class":"cpc","dpm-enabled":false,"name":"CPC1","object-id":"` + cpc1 + `","object-uri":"/api/cpcs/` + cpc1 + `","status":"operating","target-name":"IBM390PS.CPC1"}`},
+			`{"dpm-enabled":false,"has-unacceptable-status":false,"name":"CPC1","object-uri":"/api/cpcs/` + cpc1 + `","se-version":"2.16.0","status":"operating","target-name":"IBM390PS.CPC1"},` +
+			`{"dpm-enabled":true,"has-unacceptable-status":false,"name":"CPC2","object-uri":"/api/cpcs/` + cpc2 + `","se-version":"2.16.0","status":"operating","target-name":"IBM390PS.CPC2"}]}`},
+		{"/api/cpcs/" + cpc1 + "?properties=class,dpm-enabled,name,object-id,object-uri,status,target-name", `{"class":"cpc","dpm-enabled":false,"name":"CPC1","object-id":"` + cpc1 + `","object-uri":"/api/cpcs/` + cpc1 + `","status":"operating","target-name":"IBM390PS.CPC1"}`},
 		{"/api/cpcs/" + cpc1 + "/logical-partitions", `{"logical-partitions":[` +
 			`{"name":"LP1","object-uri":"/api/logical-partitions/` + lpar1 + `","status":"operating","target-name":"IBM390PS.CPC1.LP1"},` +
 			`{"name":"LP2","object-uri":"/api/logical-partitions/` + lpar2 + `","status":"not-activated","target-name":"IBM390PS.CPC1.LP2"},` +
@@ -569,12 +569,13 @@ func TestQueries(t *testing.T) {
 		{"/api/cpcs/" + cpc2 + "/partitions?status=active&status=starting&type=linux&name=P.*", `{"partitions":[` +
 			`{"name":"PART2","object-uri":"/api/partitions/` + part2 + `","status":"active","target-name":"IBM390PS.CPC2.PART2","type":"linux"}]}`},
 		{"/api/cpcs/" + cpc2 + "/partitions?type=ssc", `{"partitions":[]}`},
-		{"/api/logical-partitions/" + lpar1, `{"activation-mode":"esa390","class":"logical-partition","last-used-activation-profile":"LP1",` +
+		{"/api/logical-partitions/" + lpar1 + "?properties=activation-mode,class,last-used-activation-profile,last-used-load-address,last-used-load-parameter," +
+			"name,next-activation-profile-name,object-id,object-uri,parent,status,target-name", `{"activation-mode":"esa390","class":"logical-partition","last-used-activation-profile":"LP1",` +
 			`"last-used-load-address":"00C1","last-used-load-parameter":"0A8201M1","name":"LP1","next-activation-profile-name":"LP1",` +
 			`"object-id":"` + lpar1 + `","object-uri":"/api/logical-partitions/` + lpar1 + `","parent":"/api/cpcs/` + cpc1 + `","status":"operating","target-name":"IBM390PS.CPC1.LP1"}`},
 		{"/api/logical-partitions/" + lpar2 + "?properties=status,next-activation-profile-name&cached-acceptable=true", `{"next-activation-profile-name":"LP2","status":"not-activated"}`},
 		{"/api/logical-partitions/" + lpar2 + "?properties=status&properties=name", `{"name":"LP2","status":"not-activated"}`},
-		{"/api/partitions/" + part2, `{"class":"partition","name":"PART2","object-id":"` + part2 + `","object-uri":"/api/partitions/` + part2 + `","parent":"/api/cpcs/` + cpc2 + `","status":"active","target-name":"IBM390PS.CPC2.PART2","type":"linux"}`},
+		{"/api/partitions/" + part2 + "?properties=class,name,object-id,object-uri,parent,status,target-name,type", `{"class":"partition","name":"PART2","object-id":"` + part2 + `","object-uri":"/api/partitions/` + part2 + `","parent":"/api/cpcs/` + cpc2 + `","status":"active","target-name":"IBM390PS.CPC2.PART2","type":"linux"}`},
 		{"/api/cpcs/" + cpc1 + "?properties=dpm-enabled&cached-acceptable=false", `{"dpm-enabled":false}`},
 		{"/api/cpcs/" + cpc1 + "/image-activation-profiles", `{"image-activation-profiles":[` +
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP1","name":"LP1"},` +
@@ -585,13 +586,14 @@ func TestQueries(t *testing.T) {
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","load-at-activation":false,"name":"LP2","operating-mode":"esa390"}]}`},
 		{"/api/cpcs/" + cpc1 + "/image-activation-profiles?name=LP2", `{"image-activation-profiles":[` +
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","name":"LP2"}]}`},
-		{"/api/cpcs/" + cpc1 + "/image-activation-profiles/LP2", `{"class":"image-activation-profile","description":"","element-id":"LP2",` +
-			`"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","load-address":"00C2","load-at-activation":false,"load-parameter":"",` +
-			`"name":"LP2","operating-mode":"esa390","parent":"/api/cpcs/` + cpc1 + `"}`},
+		{"/api/cpcs/" + cpc1 + "/image-activation-profiles/LP2?properties=class,description,element-id,element-uri,ipl-address,load-at-activation,ipl-parameter,name,operating-mode,parent",
+			`{"class":"image-activation-profile","description":"","element-id":"LP2",` +
+				`"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","ipl-address":"00C2","ipl-parameter":"","load-at-activation":false,` +
+				`"name":"LP2","operating-mode":"esa390","parent":"/api/cpcs/` + cpc1 + `"}`},
 		{"/api/cpcs/" + cpc1 + "/image-activation-profiles/LP1?properties=load-at-activation,operating-mode", `{"load-at-activation":true,"operating-mode":"esa390"}`},
 		{"/api/cpcs/" + cpc1 + "/load-activation-profiles", `{"load-activation-profiles":[` +
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/load-activation-profiles/ZOSLOAD","name":"ZOSLOAD"}]}`},
-		{"/api/cpcs/" + cpc1 + "/load-activation-profiles/ZOSLOAD?properties=load-address", `{"load-address":"0A80"}`},
+		{"/api/cpcs/" + cpc1 + "/load-activation-profiles/ZOSLOAD?properties=ipl-address", `{"ipl-address":"0A80"}`},
 		{"/api/cpcs/" + cpc1 + "/reset-activation-profiles", `{"reset-activation-profiles":[` +
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/reset-activation-profiles/DEFAULT","name":"DEFAULT"}]}`},
 		{"/api/cpcs/" + cpc2 + "/image-activation-profiles", `{"image-activation-profiles":[]}`},

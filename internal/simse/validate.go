@@ -20,7 +20,39 @@ var (
 	partitionTypes    = []string{"linux", "ssc", "zvm"}
 	// operatingModes are the operating-mode values of an image profile.
 	operatingModes = []string{"esa390", "esa390-tpf", "coupling-facility", "linux-only", "z-vm", "zaware", "ssc", "general"}
+	// adapterFamilies are the adapter-family values, and adapterTypes the
+	// type of an adapter of each family.
+	adapterFamilies = map[string][]string{
+		"osa": {"osd", "osm"}, "hipersockets": {"hipersockets"}, "ficon": {"fcp", "fc"}, "roce": {"roce"},
+		"crypto": {"crypto"}, "accelerator": {"zedc", "nvme"},
+	}
+	storageGroupTypes = []string{"fcp", "fc", "nvme"}
 )
+
+// ownProperties are properties the SE sets from an object's identity and
+// state: an inventory's properties may not set them.
+var ownProperties = []string{
+	"object-uri", "object-id", "element-uri", "element-id", "class", "name", "parent", "status",
+	"target-name", "sna-name", "dpm-enabled", "iml-mode", "type", "adapter-id", "adapter-family", "cpc-uri",
+	"next-activation-profile-name", "last-used-activation-profile", "last-used-load-address", "last-used-load-parameter",
+	"activation-mode", "has-unacceptable-status", "nic-uris", "hba-uris", "virtual-function-uris",
+	"network-port-uris", "storage-port-uris",
+}
+
+// properties checks an object's inventory properties against its class.
+func (v *validator) properties(path string, c *class, dpm bool, props map[string]any) {
+	for _, name := range slices.Sorted(maps.Keys(props)) {
+		p := c.byName[name]
+		switch {
+		case p == nil || p.mode == classicOnly && dpm || p.mode == dpmOnly && !dpm:
+			v.errorf(path+".properties."+name, "a %s has no property %q", c.name, name)
+		case slices.Contains(ownProperties, name):
+			v.errorf(path+".properties."+name, "%q follows the object's identity or state; set it with the object's own fields", name)
+		case !p.hasType(normalizeNumbers(props[name])):
+			v.errorf(path+".properties."+name, "want %s", p.typ)
+		}
+	}
+}
 
 // The operations each kind of object takes, from the route table.
 var (
@@ -126,7 +158,60 @@ func (v *validator) cpc(path string, c CPC) {
 			v.errorf(p+".type", "%q is not one of %s", pt.Type, strings.Join(partitionTypes, ", "))
 		}
 		v.permissions(p+".bcpii-permissions", pt.BCPii)
+		v.properties(p, partitionClass, true, pt.Properties)
 	}
+	for i, l := range c.LogicalPartitions {
+		v.properties(fmt.Sprintf("%s.logical-partitions[%d]", path, i), lparClass, false, l.Properties)
+	}
+	v.properties(path, cpcClass, c.DPMEnabled, c.Properties)
+	v.resources(path, c)
+}
+
+// resources checks the adapters and storage groups of c.
+func (v *validator) resources(path string, c CPC) {
+	if !c.DPMEnabled && len(c.Adapters)+len(c.StorageGroups) > 0 {
+		v.errorf(path, "only a CPC in DPM mode has adapters and storage groups here")
+	}
+	for i, a := range c.Adapters {
+		p := fmt.Sprintf("%s.adapters[%d]", path, i)
+		if !validCPCName(a.Name) {
+			v.errorf(p+".name", "%q is not 1 to 64 printable characters", a.Name)
+		}
+		v.id(p, a.ObjectID)
+		if !validHex(a.AdapterID, 3, 3) {
+			v.errorf(p+".adapter-id", "%q is not a PCHID of 3 hexadecimal digits", a.AdapterID)
+		}
+		if types, ok := adapterFamilies[a.Family]; !ok {
+			v.errorf(p+".adapter-family", "%q is not one of %s", a.Family, strings.Join(slices.Sorted(maps.Keys(adapterFamilies)), ", "))
+		} else if a.Type != "" && !slices.Contains(types, a.Type) {
+			v.errorf(p+".type", "%q is not one of %s, the types of the %s family", a.Type, strings.Join(types, ", "), a.Family)
+		}
+		v.properties(p, adapterClass, true, a.Properties)
+	}
+	for i, sg := range c.StorageGroups {
+		p := fmt.Sprintf("%s.storage-groups[%d]", path, i)
+		if !validCPCName(sg.Name) {
+			v.errorf(p+".name", "%q is not 1 to 64 printable characters", sg.Name)
+		}
+		v.id(p, sg.ObjectID)
+		if sg.Type != "" && !slices.Contains(storageGroupTypes, sg.Type) {
+			v.errorf(p+".type", "%q is not one of %s", sg.Type, strings.Join(storageGroupTypes, ", "))
+		}
+		v.properties(p, storageGroupClass, true, sg.Properties)
+	}
+}
+
+// validHex reports whether s is min to max hexadecimal digits.
+func validHex(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // profiles checks the activation profiles of c and returns the names of

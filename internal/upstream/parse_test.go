@@ -199,7 +199,7 @@ func FuzzParseRoute(f *testing.F) {
 		if method != rt.Route.Method || (rt.Route.Method != "GET" && rt.Route.Method != "POST") || rt.Route.Kind == "" {
 			t.Fatalf("route %s %s for %q", rt.Route.Method, rt.Route.Pattern, method)
 		}
-		if (rt.Route.Action != "") != (rt.Route.Method == "POST" && rt.Route.Kind != bcpii.KindConsole) {
+		if (rt.Route.Action != "") != (rt.Route.Method == "POST" && rt.Route.Kind != bcpii.KindConsole && !rt.Route.Sync) {
 			t.Fatalf("route %+v", rt)
 		}
 		if obj := rt.Object.URI(); obj != "" && (!strings.HasPrefix(path, obj) || !validID(rt.Object.ID)) {

@@ -1,0 +1,51 @@
+package simse
+
+import "testing"
+
+// TestClassDefaults: every default of every class has its property's type,
+// so that an object answers the data model's types before any update.
+func TestClassDefaults(t *testing.T) {
+	for name, c := range classes {
+		if name != c.name {
+			t.Errorf("class %s filed as %s", c.name, name)
+		}
+		if err := checkDefaults(c); err != nil {
+			t.Error(err)
+		}
+	}
+	if len(classes) != 12 {
+		t.Errorf("%d classes", len(classes))
+	}
+}
+
+// TestModelTypes: hasType takes the values of each type and refuses the
+// others, null only where allowed.
+func TestModelTypes(t *testing.T) {
+	values := map[string]any{
+		"string": "x", "bool": true, "int": int64(3), "float": 2.5, "strings": []any{"a"},
+		"object": map[string]any{"a": int64(1)}, "objects": []any{map[string]any{}}, "null": nil,
+	}
+	for _, c := range []struct {
+		p  prop
+		ok []string
+	}{
+		{prop{typ: tString}, []string{"string"}},
+		{prop{typ: tBool}, []string{"bool"}},
+		{prop{typ: tInt}, []string{"int"}},
+		{prop{typ: tFloat}, []string{"int", "float"}},
+		{prop{typ: tStrings}, []string{"strings"}},
+		{prop{typ: tObject}, []string{"object"}},
+		{prop{typ: tObjects}, []string{"objects"}},
+		{prop{typ: tString, null: true}, []string{"string", "null"}},
+	} {
+		for name, v := range values {
+			want := false
+			for _, ok := range c.ok {
+				want = want || ok == name
+			}
+			if got := c.p.hasType(v); got != want {
+				t.Errorf("%s holding %s: %v, want %v", c.p.typ, name, got, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package simse
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+)
+
+// The simulated operating system's console: an operating LPAR has one,
+// whose messages List OS Messages reads and to which Send OS Command
+// writes. The simulated operating system says it started when the LPAR
+// is loaded, and answers every command by repeating it and saying it was
+// accepted.
+
+// osMessage is one message of an LPAR's operating system.
+type osMessage struct {
+	seq      int64
+	text     string
+	at       time.Time
+	priority bool
+}
+
+// maxOSMessages is how many messages an LPAR keeps; older ones are
+// dropped, as the HMC drops them.
+const maxOSMessages = 1000
+
+// maxOSCommand is the longest command Send OS Command takes, in
+// characters.
+const maxOSCommand = 200
+
+// osStarted records that o's operating system started. It runs under
+// SE.mu.
+func (s *SE) osStarted(o *object) {
+	s.osSay(o, fmt.Sprintf("%s: the simulated operating system is running on logical partition %s.", o.name, o.name), false)
+}
+
+func (s *SE) osSay(o *object, text string, priority bool) {
+	l := &o.lpar
+	l.messages = append(l.messages, osMessage{seq: l.seq, text: text, at: s.clock.Now(), priority: priority})
+	l.seq++
+	if n := len(l.messages) - maxOSMessages; n > 0 {
+		l.messages = append(l.messages[:0:0], l.messages[n:]...)
+	}
+}
+
+// osMessages answers List OS Messages of o. It runs under SE.mu.
+func osMessages(o *object, q query) (any, error) {
+	if o.status != "operating" {
+		return nil, hmcerr.ErrNoOSMessages
+	}
+	out := []map[string]any{}
+	for _, m := range o.lpar.messages {
+		switch {
+		case q.begin >= 0 && m.seq < q.begin, q.end >= 0 && m.seq > q.end:
+			continue
+		case q.held != nil && *q.held, q.priority != nil && *q.priority != m.priority:
+			continue // the simulated operating system holds no message
+		}
+		out = append(out, map[string]any{
+			"sequence-number": m.seq, "message-id": m.seq, "message-text": m.text,
+			"timestamp": m.at.UnixMilli(), "sound-alarm": false, "is-priority": m.priority, "is-held": false,
+			"prompt-text": "", "os-name": o.name,
+		})
+		if q.max > 0 && len(out) == q.max {
+			break
+		}
+	}
+	return map[string]any{"os-messages": out}, nil
+}
+
+// sendOSCommand performs Send OS Command on o: the simulated operating
+// system repeats the command and answers it. It runs under SE.mu.
+func (s *SE) sendOSCommand(o *object, body []byte) error {
+	var req struct {
+		Text     *string `json:"operating-system-command-text"`
+		Priority *bool   `json:"is-priority"`
+	}
+	t := bytes.TrimSpace(body)
+	if len(t) == 0 {
+		return hmcerr.ErrBodyMissing
+	}
+	d := json.NewDecoder(bytes.NewReader(t))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&req); err != nil {
+		if strings.Contains(err.Error(), "unknown field") {
+			return hmcerr.ErrUnknownField.WithMessage("The request body has a field Send OS Command does not take.")
+		}
+		return hmcerr.ErrInvalidField.WithMessage("The request body must be an object with operating-system-command-text (a string) and is-priority (a boolean).")
+	}
+	switch {
+	case req.Text == nil:
+		return hmcerr.ErrFieldMissing.WithMessage("The request body lacks the required field \"operating-system-command-text\".")
+	case len([]rune(*req.Text)) < 1 || len([]rune(*req.Text)) > maxOSCommand:
+		return hmcerr.ErrInvalidField.WithMessage("The field operating-system-command-text must have 1 to %d characters.", maxOSCommand)
+	}
+	if o.status != "operating" {
+		return hmcerr.ErrNoOSMessages
+	}
+	priority := req.Priority != nil && *req.Priority
+	s.osSay(o, *req.Text, priority)
+	s.osSay(o, fmt.Sprintf("%s: command accepted: %s", o.name, *req.Text), priority)
+	return nil
+}
