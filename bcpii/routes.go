@@ -26,6 +26,8 @@ const (
 	KindNIC             = "nic"
 	KindHBA             = "hba"
 	KindVirtualFunction = "virtual-function"
+	// KindCapacityRecord is a capacity record of a CPC, addressed under it.
+	KindCapacityRecord = "capacity-record"
 )
 
 // TargetRule says which X-API-Target-Name a BCPii request must carry. The
@@ -116,6 +118,10 @@ var routes = []Route{
 	{Method: "GET", Pattern: "/api/console/operations/list-permitted-partitions", Name: "List Permitted Partitions", Kind: KindPartition, List: true, Target: TargetNone, Query: permittedPartitionQuery},
 	{Method: "GET", Pattern: "/api/console/operations/list-unmanaged-cpcs", Name: "List Unmanaged CPCs", Kind: KindCPC, List: true, Target: TargetNone, Query: nameFilter},
 	{Method: "POST", Pattern: "/api/cpcs/{id}", Name: "Update CPC Properties", Kind: KindCPC, Sync: true, Target: TargetCPC},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/capacity-records", Name: "List Capacity Records", Kind: KindCapacityRecord, List: true, Target: TargetCPC},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/capacity-records/{name}", Name: "Get Capacity Record Properties", Kind: KindCapacityRecord, Target: TargetCPC, Query: getProperties},
+	{Method: "POST", Pattern: "/api/cpcs/{id}/operations/add-temp-capacity", Name: "Add Temporary Capacity", Kind: KindCPC, Sync: true, Target: TargetCPC},
+	{Method: "POST", Pattern: "/api/cpcs/{id}/operations/remove-temp-capacity", Name: "Remove Temporary Capacity", Kind: KindCPC, Sync: true, Target: TargetCPC},
 	{Method: "GET", Pattern: "/api/cpcs/{id}", Name: "Get CPC Properties", Kind: KindCPC, Target: TargetCPC, Query: getProperties},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/logical-partitions", Name: "List Logical Partitions of CPC", Kind: KindLogicalPartition, List: true, Target: TargetCPC, Query: listQuery},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/partitions", Name: "List Partitions of a CPC", Kind: KindPartition, List: true, Target: TargetCPC, Query: partitionListQuery},

@@ -54,6 +54,10 @@ func TestMatchRoute(t *testing.T) {
 		{"GET", "/api/console/operations/list-permitted-partitions", "List Permitted Partitions", part, true, "", Object{}, TargetNone, false, []string{"name", "cpc-name", "type", "status", "has-unacceptable-status", "additional-properties"}, ""},
 		{"GET", "/api/console/operations/list-unmanaged-cpcs", "List Unmanaged CPCs", KindCPC, true, "", Object{}, TargetNone, false, name, ""},
 		{"POST", "/api/cpcs/c1", "Update CPC Properties", KindCPC, false, "", c1, TargetCPC, false, nil, ""},
+		{"GET", "/api/cpcs/c1/capacity-records", "List Capacity Records", KindCapacityRecord, true, "", c1, TargetCPC, false, nil, ""},
+		{"GET", "/api/cpcs/c1/capacity-records/OOCOD01", "Get Capacity Record Properties", KindCapacityRecord, false, "", c1, TargetCPC, false, props, "OOCOD01"},
+		{"POST", "/api/cpcs/c1/operations/add-temp-capacity", "Add Temporary Capacity", KindCPC, false, "", c1, TargetCPC, false, nil, ""},
+		{"POST", "/api/cpcs/c1/operations/remove-temp-capacity", "Remove Temporary Capacity", KindCPC, false, "", c1, TargetCPC, false, nil, ""},
 		{"GET", "/api/cpcs/c1/adapters", "List Adapters of a CPC", KindAdapter, true, "", c1, TargetCPC, false, []string{"name", "adapter-id", "adapter-family", "type", "status", "additional-properties"}, ""},
 		{"GET", "/api/adapters/a1", "Get Adapter Properties", KindAdapter, false, "", Object{KindAdapter, "a1"}, TargetCPC, false, props, ""},
 		{"GET", "/api/cpcs/c1/virtual-switches", "List Virtual Switches of a CPC", KindVirtualSwitch, true, "", c1, TargetCPC, false, []string{"name", "type", "additional-properties"}, ""},
@@ -256,7 +260,7 @@ func TestRouteTable(t *testing.T) {
 			t.Errorf("%s: action %q", key, r.Action)
 		}
 		getProps := r.Method == "GET" && !r.List && r.Kind != "" && !strings.Contains(r.Pattern, "/operations/")
-		if r.List && !slices.Contains(r.Query, "name") && !slices.Contains(r.Query, "cpc-uri") || getProps && !slices.Equal(r.Query, []string{"properties", "cached-acceptable"}) ||
+		if r.List && !slices.Contains(r.Query, "name") && !slices.Contains(r.Query, "cpc-uri") && r.Kind != KindCapacityRecord || getProps && !slices.Equal(r.Query, []string{"properties", "cached-acceptable"}) ||
 			r.Cancelable && r.Action == "" {
 			t.Errorf("%s: %+v", key, r)
 		}

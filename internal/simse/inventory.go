@@ -73,6 +73,8 @@ type CPC struct {
 	// for each OSA (osd) and HiperSockets adapter, as DPM makes them.
 	Adapters      []Adapter
 	StorageGroups []StorageGroup
+	// CapacityRecords are the CPC's temporary-capacity records.
+	CapacityRecords []CapacityRecord
 	// Properties set data-model properties (classes.go) to other values
 	// than the SE's defaults: a description, processor counts, ...
 	Properties map[string]any

@@ -213,15 +213,16 @@ func (w *walker) cpc(n *yaml.Node, path string) CPC {
 		return c
 	}
 	w.fields(n, path, map[string]func(*yaml.Node, string){
-		"name":           func(v *yaml.Node, p string) { c.Name = w.str(v, p) },
-		"object-id":      func(v *yaml.Node, p string) { c.ObjectID = w.str(v, p) },
-		"target-name":    func(v *yaml.Node, p string) { c.TargetName = w.str(v, p) },
-		"status":         func(v *yaml.Node, p string) { c.Status = w.str(v, p) },
-		"dpm-enabled":    func(v *yaml.Node, p string) { c.DPMEnabled = w.boolean(v, p) },
-		"operations":     func(v *yaml.Node, p string) { c.Operations = w.operations(v, p) },
-		"properties":     func(v *yaml.Node, p string) { c.Properties = w.properties(v, p) },
-		"adapters":       func(v *yaml.Node, p string) { c.Adapters = w.adapters(v, p) },
-		"storage-groups": func(v *yaml.Node, p string) { c.StorageGroups = w.storageGroups(v, p) },
+		"name":             func(v *yaml.Node, p string) { c.Name = w.str(v, p) },
+		"object-id":        func(v *yaml.Node, p string) { c.ObjectID = w.str(v, p) },
+		"target-name":      func(v *yaml.Node, p string) { c.TargetName = w.str(v, p) },
+		"status":           func(v *yaml.Node, p string) { c.Status = w.str(v, p) },
+		"dpm-enabled":      func(v *yaml.Node, p string) { c.DPMEnabled = w.boolean(v, p) },
+		"operations":       func(v *yaml.Node, p string) { c.Operations = w.operations(v, p) },
+		"properties":       func(v *yaml.Node, p string) { c.Properties = w.properties(v, p) },
+		"adapters":         func(v *yaml.Node, p string) { c.Adapters = w.adapters(v, p) },
+		"storage-groups":   func(v *yaml.Node, p string) { c.StorageGroups = w.storageGroups(v, p) },
+		"capacity-records": func(v *yaml.Node, p string) { c.CapacityRecords = w.capacityRecords(v, p) },
 		"logical-partitions": func(v *yaml.Node, p string) {
 			w.list(v, p, func(v *yaml.Node, p string) { c.LogicalPartitions = append(c.LogicalPartitions, w.lpar(v, p)) })
 		},
@@ -446,6 +447,26 @@ func (w *walker) storageGroups(n *yaml.Node, path string) []StorageGroup {
 			"properties": func(v *yaml.Node, p string) { sg.Properties = w.properties(v, p) },
 		})
 		out = append(out, sg)
+	})
+	return out
+}
+
+func (w *walker) capacityRecords(n *yaml.Node, path string) []CapacityRecord {
+	var out []CapacityRecord
+	w.list(n, path, func(v *yaml.Node, p string) {
+		var r CapacityRecord
+		w.mapping(v, p, map[string]func(*yaml.Node, string){
+			"record-id":   func(v *yaml.Node, p string) { r.ID = w.word(v, p) },
+			"record-type": func(v *yaml.Node, p string) { r.Type = w.str(v, p) },
+			"software-models": func(v *yaml.Node, p string) {
+				w.list(v, p, func(v *yaml.Node, p string) { r.SoftwareModels = append(r.SoftwareModels, w.word(v, p)) })
+			},
+			"max-steps": func(v *yaml.Node, p string) {
+				r.MaxSteps = map[string]int{}
+				w.entries(v, p, func(key string, _, v *yaml.Node) { r.MaxSteps[key] = w.integer(v, p+"."+key) })
+			},
+		})
+		out = append(out, r)
 	})
 	return out
 }

@@ -45,7 +45,8 @@ const defaultJSON = `{
 			"load-activation-profiles": [
 				{"name": "ZOSLOAD", "description": "z/OS from the system residence volume", "load-address": "0A80", "load-parameter": "0A8201M1"}
 			],
-			"reset-activation-profiles": [{"name": "DEFAULT"}]
+			"reset-activation-profiles": [{"name": "DEFAULT"}],
+			"capacity-records": [{"record-id": "OOCOD01", "record-type": "oocod", "software-models": ["711", "712"], "max-steps": {"ifl": 2, "iip": 2}}]
 		},
 		{
 			"name": "CPC2",
@@ -86,6 +87,8 @@ func TestDefaultInventory(t *testing.T) {
 			},
 			LoadProfiles:  []simse.LoadProfile{{Name: "ZOSLOAD", Description: "z/OS from the system residence volume", LoadAddress: "0A80", LoadParameter: "0A8201M1"}},
 			ResetProfiles: []simse.ResetProfile{{Name: "DEFAULT"}},
+			CapacityRecords: []simse.CapacityRecord{{ID: "OOCOD01", Type: "oocod", SoftwareModels: []string{"711", "712"},
+				MaxSteps: map[string]int{"ifl": 2, "iip": 2}}},
 		},
 		{
 			Name: "CPC2", ObjectID: cpc2, TargetName: "IBM390PS.CPC2", Status: "operating", DPMEnabled: true,

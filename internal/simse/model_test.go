@@ -283,3 +283,65 @@ func TestSCSILoad(t *testing.T) {
 		t.Errorf("SCSI dump of an operating LPAR without force: %+v", j)
 	}
 }
+
+// TestTemporaryCapacity: Add Temporary Capacity activates processors and a
+// software model of a record, and the CPC's counts follow; Remove takes
+// them back; what the record does not allow, or a record not activated,
+// is refused and changes nothing.
+func TestTemporaryCapacity(t *testing.T) {
+	h := newHarness(t, "")
+	cpcURI := "/api/cpcs/" + cpc1
+	records := h.getJSON(alice, cpcURI+"/capacity-records")["capacity-record"].([]any)
+	if len(records) != 1 || records[0].(map[string]any)["record-identifier"] != "OOCOD01" {
+		t.Fatalf("capacity records %v", records)
+	}
+	record := records[0].(map[string]any)["element-uri"].(string)
+	if r := h.getJSON(alice, record); r["status"] != "installed" || r["record-type"] != "oocod" {
+		t.Errorf("record %v", r)
+	}
+	post := func(op, body string) error {
+		t.Helper()
+		resp, err := h.invoke(alice, "POST", cpcURI+"/operations/"+op, body)
+		if err == nil && resp.Status != 204 {
+			t.Fatalf("%s answered %+v", op, resp)
+		}
+		return err
+	}
+	counts := func() (ifl, iip any, model any) {
+		c := h.getJSON(alice, cpcURI)
+		return c["processor-count-ifl"], c["processor-count-iip"], c["software-model-permanent-plus-temporary"]
+	}
+	checkHMCError(t, post("remove-temp-capacity", `{"record-id":"OOCOD01","processor-info":[{"processor-type":"ifl","num-processor-steps":1}]}`), 409, 1)
+	for _, c := range []struct {
+		body           string
+		status, reason int
+	}{
+		{`{"test":false}`, 400, 5},
+		{`{"record-id":"OOCOD01"}`, 400, 5},
+		{`{"record-id":"NOPE","test":false}`, 400, 7},
+		{`{"record-id":"OOCOD01","test":false,"processor-info":[{"processor-type":"ifl","num-processor-steps":3}]}`, 400, 7},
+		{`{"record-id":"OOCOD01","test":false,"processor-info":[{"processor-type":"ifl","num-processor-steps":1},{"processor-type":"gpu","num-processor-steps":1}]}`, 400, 7},
+		{`{"record-id":"OOCOD01","test":false,"software-model":"799"}`, 400, 7},
+		{`{"record-id":"OOCOD01","test":false,"colour":"red"}`, 400, 6},
+	} {
+		checkHMCError(t, post("add-temp-capacity", c.body), c.status, c.reason)
+	}
+	if ifl, iip, model := counts(); ifl != 4.0 || iip != 2.0 || model != "710" {
+		t.Fatalf("refused requests changed the CPC: %v %v %v", ifl, iip, model)
+	}
+	if err := post("add-temp-capacity", `{"record-id":"OOCOD01","test":false,"software-model":"712","processor-info":[{"processor-type":"ifl","num-processor-steps":2},{"processor-type":"iip","num-processor-steps":1}]}`); err != nil {
+		t.Fatal(err)
+	}
+	if ifl, iip, model := counts(); ifl != 6.0 || iip != 3.0 || model != "712" {
+		t.Errorf("after adding: %v %v %v", ifl, iip, model)
+	}
+	if r := h.getJSON(alice, record); r["status"] != "activated" {
+		t.Errorf("record after adding %v", r)
+	}
+	if err := post("remove-temp-capacity", `{"record-id":"OOCOD01","software-model":"712","processor-info":[{"processor-type":"ifl","num-processor-steps":2},{"processor-type":"iip","num-processor-steps":1}]}`); err != nil {
+		t.Fatal(err)
+	}
+	if ifl, iip, model := counts(); ifl != 4.0 || iip != 2.0 || model != "710" {
+		t.Errorf("after removing: %v %v %v", ifl, iip, model)
+	}
+}

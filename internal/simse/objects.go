@@ -67,6 +67,12 @@ func (s *SE) addCPC(c CPC) {
 		}
 	}
 	s.addResources(cpc, c)
+	cpc.records = make(map[string]*capacityRecord, len(c.CapacityRecords))
+	for _, r := range c.CapacityRecords {
+		r.SoftwareModels = slices.Clone(r.SoftwareModels)
+		r.MaxSteps = maps.Clone(r.MaxSteps)
+		cpc.records[r.ID] = &capacityRecord{CapacityRecord: r, uri: cpc.uri + "/capacity-records/" + r.ID}
+	}
 	if !c.DPMEnabled {
 		cpc.profiles = buildProfiles(cpc, c)
 	}

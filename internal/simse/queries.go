@@ -247,6 +247,8 @@ func (s *SE) answer(m bcpii.Match, q query) (any, error) {
 	switch m.Route.Kind {
 	case bcpii.KindImageProfile, bcpii.KindLoadProfile, bcpii.KindResetProfile:
 		return profileAnswer(o, m, q)
+	case bcpii.KindCapacityRecord:
+		return capacityAnswer(o, m, q)
 	case bcpii.KindNIC, bcpii.KindHBA, bcpii.KindVirtualFunction:
 		// The simulated partitions have none of these elements.
 		return nil, hmcerr.ErrNotFound

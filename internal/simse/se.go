@@ -72,8 +72,9 @@ type object struct {
 	parent                      *object
 	children                    []*object
 	// resources are a CPC's adapters, virtual switches and storage
-	// groups.
+	// groups; records its capacity records, by record-identifier.
 	resources []*object
+	records   map[string]*capacityRecord
 	ops       map[string]Operation
 	// props are the object's data-model properties (classes.go): the
 	// class's defaults, the inventory's values and updates; properties

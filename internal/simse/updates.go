@@ -20,6 +20,10 @@ import (
 // syncRequest answers a Sync route's request on obj. It runs under SE.mu.
 func (s *SE) syncRequest(m bcpii.Match, obj *object, body []byte) (bcpii.OperationResponse, error) {
 	done := bcpii.OperationResponse{Status: 204}
+	switch m.Route.Name {
+	case "Add Temporary Capacity", "Remove Temporary Capacity":
+		return done, changeCapacity(obj, body, m.Route.Name == "Add Temporary Capacity")
+	}
 	switch m.Route.Kind {
 	case bcpii.KindCPC:
 		vals, err := cpcClass.parseUpdate(body, obj.dpm, cpcCheck(obj))

@@ -167,8 +167,27 @@ func (v *validator) cpc(path string, c CPC) {
 	v.resources(path, c)
 }
 
-// resources checks the adapters and storage groups of c.
+// resources checks the adapters, storage groups and capacity records of c.
 func (v *validator) resources(path string, c CPC) {
+	records := map[string]bool{}
+	for i, r := range c.CapacityRecords {
+		p := fmt.Sprintf("%s.capacity-records[%d]", path, i)
+		switch {
+		case len(r.ID) < 1 || len(r.ID) > 8 || strings.ContainsAny(r.ID, "/ ?#%"):
+			v.errorf(p+".record-id", "%q is not 1 to 8 characters", r.ID)
+		case records[r.ID]:
+			v.errorf(p+".record-id", "%q is the id of another record", r.ID)
+		}
+		records[r.ID] = true
+		if !slices.Contains(recordTypes, r.Type) {
+			v.errorf(p+".record-type", "%q is not one of %s", r.Type, strings.Join(recordTypes, ", "))
+		}
+		for t, n := range r.MaxSteps {
+			if _, ok := processorCounts[t]; !ok || n < 0 {
+				v.errorf(p+".max-steps."+t, "want a processor type (aap, cbp, icf, ifl, iip, sap) with a number of steps")
+			}
+		}
+	}
 	if !c.DPMEnabled && len(c.Adapters)+len(c.StorageGroups) > 0 {
 		v.errorf(path, "only a CPC in DPM mode has adapters and storage groups here")
 	}
