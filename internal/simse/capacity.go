@@ -148,35 +148,9 @@ func changeCapacity(cpc *object, body []byte, add bool) error {
 	if add && req.Force != nil && *req.Force && rec.Type == "oocod" {
 		return hmcerr.ErrInvalidField.WithMessage("The field force applies to CBU, CPE and loaner records only.")
 	}
-	steps := maps.Clone(rec.active)
-	if steps == nil {
-		steps = map[string]int{}
-	}
-	for i, pi := range req.ProcessorInfo {
-		where := fmt.Sprintf("processor-info[%d]", i)
-		if pi.Type == nil || pi.Steps == nil {
-			return hmcerr.ErrFieldMissing.WithMessage("The field %s needs processor-type and num-processor-steps.", where)
-		}
-		if _, ok := processorCounts[*pi.Type]; !ok {
-			return hmcerr.ErrInvalidField.WithMessage("The field %s.processor-type must be one of aap, cbp, icf, ifl, iip, sap.", where)
-		}
-		n := *pi.Steps
-		if n < 1 {
-			return hmcerr.ErrInvalidField.WithMessage("The field %s.num-processor-steps must be at least 1.", where)
-		}
-		if add {
-			steps[*pi.Type] += n
-		} else {
-			steps[*pi.Type] -= n
-		}
-		switch {
-		case steps[*pi.Type] > rec.MaxSteps[*pi.Type]:
-			return hmcerr.ErrInvalidField.WithMessage("The record %s allows at most %d %s steps.", rec.ID, rec.MaxSteps[*pi.Type], *pi.Type)
-		case steps[*pi.Type] < 0:
-			return hmcerr.ErrInvalidField.WithMessage("The record %s has only %d %s steps activated.", rec.ID, rec.active[*pi.Type], *pi.Type)
-		case steps[*pi.Type] == 0:
-			delete(steps, *pi.Type)
-		}
+	steps, err := newSteps(rec, req, add)
+	if err != nil {
+		return err
 	}
 	model := rec.model
 	if req.SoftwareModel != nil {
@@ -211,4 +185,39 @@ func changeCapacity(cpc *object, body []byte, add bool) error {
 		cpc.props["is-cbu-activated"] = rec.activated()
 	}
 	return nil
+}
+
+// newSteps are the processor steps rec has activated once req is applied.
+func newSteps(rec *capacityRecord, req tempCapacity, add bool) (map[string]int, error) {
+	steps := maps.Clone(rec.active)
+	if steps == nil {
+		steps = map[string]int{}
+	}
+	for i, pi := range req.ProcessorInfo {
+		where := fmt.Sprintf("processor-info[%d]", i)
+		if pi.Type == nil || pi.Steps == nil {
+			return nil, hmcerr.ErrFieldMissing.WithMessage("The field %s needs processor-type and num-processor-steps.", where)
+		}
+		if _, ok := processorCounts[*pi.Type]; !ok {
+			return nil, hmcerr.ErrInvalidField.WithMessage("The field %s.processor-type must be one of aap, cbp, icf, ifl, iip, sap.", where)
+		}
+		n := *pi.Steps
+		if n < 1 {
+			return nil, hmcerr.ErrInvalidField.WithMessage("The field %s.num-processor-steps must be at least 1.", where)
+		}
+		if add {
+			steps[*pi.Type] += n
+		} else {
+			steps[*pi.Type] -= n
+		}
+		switch {
+		case steps[*pi.Type] > rec.MaxSteps[*pi.Type]:
+			return nil, hmcerr.ErrInvalidField.WithMessage("The record %s allows at most %d %s steps.", rec.ID, rec.MaxSteps[*pi.Type], *pi.Type)
+		case steps[*pi.Type] < 0:
+			return nil, hmcerr.ErrInvalidField.WithMessage("The record %s has only %d %s steps activated.", rec.ID, rec.active[*pi.Type], *pi.Type)
+		case steps[*pi.Type] == 0:
+			delete(steps, *pi.Type)
+		}
+	}
+	return steps, nil
 }
