@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
 // ContentType is what the HMC answers JSON with, byte for byte.
@@ -152,4 +155,21 @@ func appendJSONString(b []byte, s string) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}
+
+// RawErrorAnswer is a whole HTTP/1.1 answer, status line to body, carrying
+// the HMC error body of e for a request that the HTTP layer could not read
+// as far as a handler: method and requestURI are what could be read of
+// its request line ("" when nothing), and the connection closes after it.
+// The listener answers with it where net/http would answer in plain text.
+func RawErrorAnswer(e *hmcerr.Error, method, requestURI string) []byte {
+	body := errorBody{HTTPStatus: e.HTTPStatus, Reason: e.Reason, Message: e.Message, Method: method, URI: requestURI}
+	if _, query, ok := strings.Cut(requestURI, "?"); ok {
+		body.QueryParms, _ = parseQuery(query)
+	}
+	b := body.appendJSON(make([]byte, 0, 256))
+	head := "HTTP/1.1 " + strconv.Itoa(e.HTTPStatus) + " " + http.StatusText(e.HTTPStatus) + "\r\n" +
+		"Cache-Control: no-cache\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(b)) + "\r\n" +
+		"Content-Type: " + ContentType + "\r\nServer: " + ServerName + "\r\n\r\n"
+	return append([]byte(head), b...)
 }

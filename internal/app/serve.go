@@ -107,7 +107,8 @@ func (l *listeners) close() {
 // address holds at most cfg.MaxConnsPerSource connections at once.
 func serveREST(ctx context.Context, cfg Config, h http.Handler, lis net.Listener, tlsConfig *tls.Config, log *slog.Logger) error {
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           withTLSState(h),
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.RESTReadTimeout,
 		WriteTimeout:      time.Minute,
@@ -117,10 +118,9 @@ func serveREST(ctx context.Context, cfg Config, h http.Handler, lis net.Listener
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	lis = newLimitListener(lis, cfg.MaxConnsPerSource, tlsConfig)
-	if tlsConfig != nil {
-		lis = tls.NewListener(lis, tlsConfig)
-	}
+	// The listener makes the TLS connections, so that net/http's own
+	// plain-text answers can be made HMC error bodies (httperrors.go).
+	lis = &hmcListener{Listener: newLimitListener(lis, cfg.MaxConnsPerSource, tlsConfig), tls: tlsConfig}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
 	select {

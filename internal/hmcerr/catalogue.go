@@ -35,7 +35,7 @@ func backend(e *Error) *Error {
 // The errors, in the order of the README's table.
 var (
 	ErrBodyUnreadable = define(InvalidArgument, 400, 0, "The request body could not be read.",
-		"the request body could not be read", "gateway")
+		"the request could not be read: a malformed request line or header, headers over 32 KiB, a bad or doubled `Content-Length`, a `Transfer-Encoding` other than chunked, an HTTP version other than 1.x, or a body cut short (the answers the HTTP layer would give in plain text, given as HMC error bodies; the connection closes after them)", "gateway")
 	ErrBadQueryParm = define(InvalidArgument, 400, 1, "A query parameter is unknown or malformed.",
 		"unknown or malformed query parameter (gateway); a `name` filter that is no regular expression, a `status`, `type` or `cached-acceptable` value the filter cannot have (SE)", "gateway, SE")
 	ErrBadTargetName = define(InvalidArgument, 400, 2, "The X-API-Target-Name header is missing, malformed or does not name the target of the request.",
