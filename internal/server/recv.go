@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -21,7 +22,10 @@ import (
 // message empty and notes it as refused (refusedMessages), and the server's
 // handlers (wrapDecode for unary methods, recvStream for streams) answer
 // the note in HMC terms: 400.7 and 413.0. Messages larger than
-// transportMaxRecv, far above the limit, are still refused by gRPC.
+// transportMaxRecv, far above the limit, are still refused by gRPC, which
+// writes its status inside the receive, before any handler sees the
+// error: a cap that keeps a stream from holding more than 1 MiB of a
+// message it will refuse anyway.
 
 var (
 	errMalformedMessage = hmcerr.ErrInvalidField.WithMessage("The request message is not valid.")
@@ -113,4 +117,15 @@ func (r *rateLog) log(ctx context.Context, log *slog.Logger, msg string, attrs .
 		attrs = append(attrs, "dropped_since_last", dropped)
 	}
 	log.InfoContext(ctx, msg, attrs...)
+}
+
+// unknownMethod answers a call of a service or method the server does not
+// have, as the HMC answers an unknown path: 404.1, with its detail.
+func unknownMethod(_ any, stream grpc.ServerStream) error {
+	method, _ := grpc.MethodFromServerStream(stream)
+	if len(method) > 128 {
+		method = method[:128] + "..."
+	}
+	e := hmcerr.ErrNotFound.WithMessage("The gateway has no method %q.", method)
+	return withDetail(codes.Unimplemented, e, nil).Err()
 }

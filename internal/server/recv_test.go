@@ -60,6 +60,12 @@ func TestRefusedMessagesCarryHMCDetail(t *testing.T) {
 	}
 	checkRefusal(t, "stream oversized", err, codes.ResourceExhausted, 413, 0)
 
+	// Unknown services and methods answer as an unknown path: 404.1.
+	for _, method := range []string{"/bcpii.v1.NoSuchService/Get", "/bcpii.v1.JobService/NoSuchMethod", "/bcpii.v2.JobService/GetJob"} {
+		err := e.conn.Invoke(ctx, method, []byte{}, &out, raw)
+		checkRefusal(t, method, err, codes.Unimplemented, 404, 1)
+	}
+
 	for range 50 {
 		_ = e.conn.Invoke(ctx, "/bcpii.v1.JobService/GetJob", malformed, &out, raw)
 	}

@@ -162,6 +162,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.ForceServerCodecV2(codec{proto: encoding.GetCodecV2("proto"), max: cfg.MaxRecvBytes, refusals: &s.refused}),
 		grpc.MaxRecvMsgSize(max(cfg.MaxRecvBytes, transportMaxRecv)),
 		grpc.MaxHeaderListSize(32 << 10),
+		grpc.UnknownServiceHandler(unknownMethod),
 		// Slow and idle clients: a connection must finish its handshake in
 		// 10 seconds, may ping no more often than every 10 seconds, closes
 		// after 5 idle minutes, and carries at most 2,048 streams at once.
