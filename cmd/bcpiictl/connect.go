@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -257,6 +258,12 @@ func (c *client) describe(ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	if d, ok := rpctypes.HMCDetail(err); ok {
+		if d.GetHttpStatus() == 403 && d.GetReason() == 4 {
+			// No identity: neither the local partition nor a session.
+			return fmt.Errorf("%d.%d: %s The gateway does not take this host for its partition: log on as an API user with "+
+				"'bcpiictl logon USER' (or --user, --session), connect over its Unix socket with --socket, or use a partition's "+
+				"certificate with --cert and --key", d.GetHttpStatus(), d.GetReason(), d.GetMessage())
+		}
 		return fmt.Errorf("%d.%d: %s", d.GetHttpStatus(), d.GetReason(), d.GetMessage())
 	}
 	s, ok := status.FromError(err)
@@ -295,6 +302,12 @@ func (g *globals) diagnose(ctx context.Context) error {
 	case kind == restTLS || kind == restPlain:
 		return fmt.Errorf("%s is a REST (HMC Web Services API) port, not the gateway's gRPC port: bcpiictl speaks gRPC, "+
 			"on port 6795 unless the gateway runs with --grpc-addr; name it with --addr or BCPII_ADDR", g.addr)
+	case kind == otherHTTP:
+		return fmt.Errorf("%s answers plain HTTP, as the gateway's admin port (/metrics, /readyz) does, not gRPC: bcpiictl speaks gRPC, "+
+			"on port 6795 unless the gateway runs with --grpc-addr; name it with --addr or BCPII_ADDR", g.addr)
+	case kind == stompTLS:
+		return fmt.Errorf("%s is a STOMP (HMC notifications) port, not the gateway's gRPC port: bcpiictl speaks gRPC, "+
+			"on port 6795 unless the gateway runs with --grpc-addr; name it with --addr or BCPII_ADDR", g.addr)
 	case kind == grpcPlain && !g.plaintext:
 		return needsPlaintext(g.addr)
 	case kind == grpcTLS && g.plaintext:
@@ -316,6 +329,8 @@ const (
 	grpcTLS
 	restPlain
 	restTLS
+	otherHTTP // plain HTTP without the gateway's Server header: the admin port
+	stompTLS  // STOMP over TLS: the notification port
 )
 
 // http2Preface is what an HTTP/2 client sends first: the connection
@@ -324,8 +339,10 @@ var http2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\
 
 // probe finds what addr speaks: a plaintext HTTP/2 server answers the
 // preface with a SETTINGS frame and a plaintext HTTP/1 server with a
-// status line; a TLS server negotiates h2 (gRPC) or not (REST, which is
-// HTTP/1.1 only).
+// status line (the REST port's names the gateway in its Server header,
+// the admin port's does not); a TLS server negotiates h2 (gRPC) or not,
+// and then answers an HTTP request with a status line (REST, which is
+// HTTP/1.1 only) or with a STOMP ERROR frame (the notification port).
 func probe(ctx context.Context, addr string) (speaks, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -335,14 +352,15 @@ func probe(ctx context.Context, addr string) (speaks, error) {
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	_, _ = conn.Write(http2Preface)
-	head := make([]byte, 9)
-	n, _ := conn.Read(head)
+	head := readSome(conn, 512)
 	conn.Close()
 	switch {
-	case n >= 4 && head[3] == 0x04:
+	case len(head) >= 4 && head[3] == 0x04:
 		return grpcPlain, nil
-	case bytes.HasPrefix(head[:n], []byte("HTTP/")):
+	case bytes.HasPrefix(head, []byte("HTTP/")) && bytes.Contains(head, []byte("\r\nServer: bcpii-gateway\r\n")):
 		return restPlain, nil
+	case bytes.HasPrefix(head, []byte("HTTP/")):
+		return otherHTTP, nil
 	}
 	conn, err = d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -351,8 +369,8 @@ func probe(ctx context.Context, addr string) (speaks, error) {
 	defer conn.Close()
 	_ = conn.SetDeadline(deadline)
 	host, _, _ := net.SplitHostPort(addr)
-	// Only the protocol is looked at; nothing is sent over this
-	// connection, so its certificate need not be verified.
+	// Only the protocol is looked at; nothing but a probe is sent over
+	// this connection, so its certificate need not be verified.
 	tc := tls.Client(conn, &tls.Config{ServerName: host, InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}) //nolint:gosec // a probe, see above
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return unknownProtocol, nil
@@ -360,5 +378,25 @@ func probe(ctx context.Context, addr string) (speaks, error) {
 	if tc.ConnectionState().NegotiatedProtocol == "h2" {
 		return grpcTLS, nil
 	}
+	_, _ = tc.Write([]byte("GET /api/version HTTP/1.1\r\nHost: " + host + "\r\n\r\n"))
+	if head := readSome(tc, 16); bytes.HasPrefix(head, []byte("ERROR")) || bytes.HasPrefix(head, []byte("CONNECTED")) {
+		return stompTLS, nil
+	}
 	return restTLS, nil
+}
+
+// readSome reads up to n bytes, as many as arrive before the first pause
+// or the connection's deadline.
+func readSome(conn net.Conn, n int) []byte {
+	buf := make([]byte, n)
+	got, _ := io.ReadAtLeast(conn, buf, 1)
+	for got < n {
+		_ = conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		m, err := conn.Read(buf[got:])
+		got += m
+		if err != nil {
+			break
+		}
+	}
+	return buf[:got]
 }

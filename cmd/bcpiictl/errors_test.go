@@ -22,8 +22,9 @@ const usageHint = "Run 'bcpiictl --help' for usage.\n"
 
 // Each connection error says what is wrong and which flag changes it.
 func TestConnectionErrors(t *testing.T) {
-	c := setup(t)
+	c := setupWith(t, gatewayOptions{allPorts: true})
 	plain := setupWith(t, gatewayOptions{plaintext: true})
+	noIdentity := setupWith(t, gatewayOptions{noLoopback: true})
 	other := writeOtherCA(t)
 	gatewayCert := readCert(t, filepath.Join(c.data, "tls", "gateway.crt"))
 	closed := closedAddr(t)
@@ -78,6 +79,26 @@ func TestConnectionErrors(t *testing.T) {
 		args: []string{"--plaintext", "--addr", plain.addrs.REST, "cpc", "list"},
 		code: exitError,
 		want: "bcpiictl: " + plain.addrs.REST + " is a REST (HMC Web Services API) port, not the gateway's gRPC port: bcpiictl speaks gRPC, " +
+			"on port 6795 unless the gateway runs with --grpc-addr; name it with --addr or BCPII_ADDR\n",
+	}, {
+		name: "no identity",
+		env:  []string{"BCPII_ADDR=" + noIdentity.addrs.GRPC, "BCPII_CA=" + filepath.Join(noIdentity.data, "tls", "gateway.crt")},
+		args: []string{"cpc", "list"},
+		code: exitError,
+		want: "bcpiictl: 403.4: The request requires an API session, and the X-API-Session header is missing. The gateway does not take this host " +
+			"for its partition: log on as an API user with 'bcpiictl logon USER' (or --user, --session), connect over its Unix socket with --socket, " +
+			"or use a partition's certificate with --cert and --key\n",
+	}, {
+		name: "the admin port",
+		args: []string{"--addr", c.addrs.Admin, "cpc", "list"},
+		code: exitError,
+		want: "bcpiictl: " + c.addrs.Admin + " answers plain HTTP, as the gateway's admin port (/metrics, /readyz) does, not gRPC: bcpiictl speaks gRPC, " +
+			"on port 6795 unless the gateway runs with --grpc-addr; name it with --addr or BCPII_ADDR\n",
+	}, {
+		name: "the STOMP port",
+		args: []string{"--addr", c.addrs.STOMP, "cpc", "list"},
+		code: exitError,
+		want: "bcpiictl: " + c.addrs.STOMP + " is a STOMP (HMC notifications) port, not the gateway's gRPC port: bcpiictl speaks gRPC, " +
 			"on port 6795 unless the gateway runs with --grpc-addr; name it with --addr or BCPII_ADDR\n",
 	}, {
 		name: "malformed --target",

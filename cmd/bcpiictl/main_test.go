@@ -117,6 +117,10 @@ type gatewayOptions struct {
 	inventory string // "" for the test inventory; "-" for the built-in one
 	dataDir   string // "" for one in the test's temporary directory
 	home      string // "" for the test's temporary directory
+	// allPorts serves the admin and STOMP ports too.
+	allPorts bool
+	// noLoopback: a caller from loopback is not the local partition.
+	noLoopback bool
 }
 
 func setup(t *testing.T) cli { return setupWith(t, gatewayOptions{}) }
@@ -135,6 +139,10 @@ func setupWith(t *testing.T, o gatewayOptions) cli {
 	cfg := app.Config{
 		DataDir: o.dataDir, GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", Socket: "-",
 		Store: app.StoreMemory, Plaintext: o.plaintext, UsersFile: writeUsers(t, dir),
+	}
+	cfg.NoLoopbackIdentity = o.noLoopback
+	if o.allPorts {
+		cfg.AdminAddr, cfg.StompAddr = "127.0.0.1:0", "127.0.0.1:0"
 	}
 	switch o.inventory {
 	case "":

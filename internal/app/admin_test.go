@@ -225,6 +225,9 @@ func TestMetricsAndAccessLog(t *testing.T) {
 		if strings.Contains(key, lp1) || strings.Contains(key, "alice") || strings.Contains(key, objs["LP1"].uri) {
 			t.Errorf("series %s names a target, a user or an object", key)
 		}
+		if strings.Contains(key, `interface=""`) {
+			t.Errorf("series %s has no interface", key)
+		}
 	}
 	checkAccessLog(t, logs.String(), version, missing, started, asUser)
 	for _, name := range deployMetricNames(t) {

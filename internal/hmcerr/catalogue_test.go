@@ -86,3 +86,15 @@ func TestREADMEReasonCodes(t *testing.T) {
 		t.Errorf("README.md's reason-code table differs from the catalogue; it should read:\n%s", strings.Join(want, "\n"))
 	}
 }
+
+// TestErrorText: an error with a cause reads as one sentence, without a
+// period before the colon.
+func TestErrorText(t *testing.T) {
+	got := ErrUnavailable.WithCause(fmt.Errorf("dial tcp 127.0.0.1:1: connection refused")).Error()
+	if want := "503.1: The Support Element or HMC cannot be reached: dial tcp 127.0.0.1:1: connection refused"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	if got := ErrNotFound.Error(); !strings.HasSuffix(got, "requester.") {
+		t.Errorf("%q", got)
+	}
+}

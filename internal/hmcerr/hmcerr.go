@@ -7,6 +7,7 @@ package hmcerr
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Kind is the class of a failure. It decides the gRPC code; the HMC status
@@ -66,11 +67,11 @@ type Error struct {
 
 // Error describes the failure, cause included; it is meant for logs.
 func (e *Error) Error() string {
-	s := fmt.Sprintf("%d.%d: %s", e.HTTPStatus, e.Reason, e.Message)
-	if e.Cause != nil {
-		s += ": " + e.Cause.Error()
+	if e.Cause == nil {
+		return fmt.Sprintf("%d.%d: %s", e.HTTPStatus, e.Reason, e.Message)
 	}
-	return s
+	// "... cannot be reached: dial tcp ...", not "reached.: dial".
+	return fmt.Sprintf("%d.%d: %s: %s", e.HTTPStatus, e.Reason, strings.TrimRight(e.Message, "."), e.Cause)
 }
 
 // Unwrap returns the cause.

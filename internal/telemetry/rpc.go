@@ -137,16 +137,19 @@ func (s *rpcSeries) done(start time.Time, err error) {
 	}
 }
 
-// initialize creates the series of every method of srv at zero, with an
-// empty interface, so that rates over them exist before the first call.
+// initialize creates the series of every method of srv at zero, on both
+// interfaces a call may arrive by (gRPC, and REST through the in-process
+// connection), so that rates over them exist before the first call.
 func (m *rpcMetrics) initialize(srv interface {
 	GetServiceInfo() map[string]grpc.ServiceInfo
 }) {
 	for service, info := range srv.GetServiceInfo() {
 		for _, mi := range info.Methods {
-			s := m.of("/"+service+"/"+mi.Name, "", callType(mi.IsClientStream, mi.IsServerStream))
-			for c := codes.OK; c <= codes.Unauthenticated; c++ {
-				s.code(c)
+			for _, iface := range []string{"grpc", "rest"} {
+				s := m.of("/"+service+"/"+mi.Name, iface, callType(mi.IsClientStream, mi.IsServerStream))
+				for c := codes.OK; c <= codes.Unauthenticated; c++ {
+					s.code(c)
+				}
 			}
 		}
 	}
