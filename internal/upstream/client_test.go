@@ -497,6 +497,18 @@ func TestCredentialsFile(t *testing.T) {
 	if _, err := LoadCredentials(filepath.Join(dir, "none")); err == nil {
 		t.Fatal("missing file accepted")
 	}
+	// YAML, as the file looks: quotes are YAML's, not the password's.
+	for in, want := range map[string]Credentials{
+		"userid: \"gw\"\npassword: \"x\"\n":          {UserID: "gw", Password: "x"},
+		"userid: gw\npassword: 'it''s #1'\n":         {UserID: "gw", Password: "it's #1"},
+		"# HMC user\nuserid: gw\npassword: s3cr3t\n": {UserID: "gw", Password: "s3cr3t"},
+		"{userid: gw, password: s3cr3t}":             {UserID: "gw", Password: "s3cr3t"},
+		"userid: gw\npassword: upstream: pass #1\n":  {UserID: "gw", Password: "upstream: pass #1"}, // the earlier format
+	} {
+		if c, err := ParseCredentials([]byte(in)); err != nil || c != want {
+			t.Errorf("%q: %#v, %v; want %#v", in, c, err, want)
+		}
+	}
 	for name, in := range map[string]string{
 		"empty":          "",
 		"no password":    "userid: a\n",
@@ -508,6 +520,8 @@ func TestCredentialsFile(t *testing.T) {
 		"control":        "userid: a\npassword: s3\x01cr3t\n",
 		"not utf-8":      "userid: a\npassword: s3\xffcr3t\n",
 		"too long value": "userid: a\npassword: " + strings.Repeat("s", 2000) + "\n",
+		"YAML comment":   "userid: a\npassword: s3cr3t #1\n",
+		"YAML twice":     "userid: a\npassword: \"s3\"\npassword: \"cr3t\"\n",
 	} {
 		_, err := ParseCredentials([]byte(in))
 		if err == nil {

@@ -21,6 +21,8 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // DefaultPort is the HMC Web Services API's port, used when the URL names
@@ -308,20 +310,64 @@ func LoadCredentials(path string) (Credentials, error) {
 	return c, nil
 }
 
-// ParseCredentials parses a credentials file: a "userid:" line and a
-// "password:" line, each exactly once, in any order, with blank lines and
-// lines starting with "#" ignored. A value is the rest of its line after
-// the colon without the white space around it, taken verbatim; it must not
-// be empty or hold control characters. Errors name lines, never values.
+// ParseCredentials parses a credentials file: YAML, a mapping of userid
+// and password, each once, to their values (quoted or not; a quoted value
+// is its content, without the quotes). Files of the earlier format, a
+// "userid:" line and a "password:" line whose values are the rest of the
+// line taken verbatim, are still read the same when they are no YAML (a
+// password with ": " in it, say); a plain value followed by " #", which
+// YAML takes for a comment, is refused rather than cut short. A value must
+// not be empty, longer than 1024 bytes or hold control characters. Errors
+// name lines, never values.
 func ParseCredentials(data []byte) (Credentials, error) {
-	var c Credentials
 	if len(data) > maxCredentialsFile {
-		return c, errors.New("credentials: the file is larger than 16 KiB")
+		return Credentials{}, errors.New("credentials: the file is larger than 16 KiB")
 	}
 	if !utf8.Valid(data) {
-		return c, errors.New("credentials: the file is not UTF-8")
+		return Credentials{}, errors.New("credentials: the file is not UTF-8")
 	}
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return parseCredentialLines(data)
+	}
+	var c Credentials
+	var seenUser, seenPassword bool
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		n := k.Line
+		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
+			return Credentials{}, fmt.Errorf("credentials: line %d is not \"userid: ...\" or \"password: ...\"", n)
+		}
+		if v.Style == 0 && v.LineComment != "" {
+			return Credentials{}, fmt.Errorf("credentials: line %d: the value is followed by \" #\", which YAML reads as a comment; quote the value", n)
+		}
+		if err := checkCredential(n, v.Value); err != nil {
+			return Credentials{}, err
+		}
+		switch k.Value {
+		case "userid":
+			if seenUser {
+				return Credentials{}, fmt.Errorf("credentials: line %d: userid is given twice", n)
+			}
+			seenUser, c.UserID = true, v.Value
+		case "password":
+			if seenPassword {
+				return Credentials{}, fmt.Errorf("credentials: line %d: password is given twice", n)
+			}
+			seenPassword, c.Password = true, v.Value
+		default:
+			return Credentials{}, fmt.Errorf("credentials: line %d: the key is not userid or password", n)
+		}
+	}
+	return c, credentialsComplete(seenUser, seenPassword)
+}
+
+// parseCredentialLines reads the earlier format: "userid:" and
+// "password:" lines, values verbatim.
+func parseCredentialLines(data []byte) (Credentials, error) {
+	var c Credentials
 	var seenUser, seenPassword bool
 	for i, line := range strings.Split(string(data), "\n") {
 		n := i + 1
@@ -335,13 +381,8 @@ func ParseCredentials(data []byte) (Credentials, error) {
 			return Credentials{}, fmt.Errorf("credentials: line %d is not \"userid: ...\" or \"password: ...\"", n)
 		}
 		value = strings.Trim(value, " \t")
-		switch {
-		case value == "":
-			return Credentials{}, fmt.Errorf("credentials: line %d: the value is empty", n)
-		case len(value) > maxCredentialValue:
-			return Credentials{}, fmt.Errorf("credentials: line %d: the value is longer than %d bytes", n, maxCredentialValue)
-		case strings.ContainsFunc(value, isControl):
-			return Credentials{}, fmt.Errorf("credentials: line %d: the value holds a control character", n)
+		if err := checkCredential(n, value); err != nil {
+			return Credentials{}, err
 		}
 		switch strings.TrimRight(key, " \t") {
 		case "userid":
@@ -358,13 +399,29 @@ func ParseCredentials(data []byte) (Credentials, error) {
 			return Credentials{}, fmt.Errorf("credentials: line %d: the key is not userid or password", n)
 		}
 	}
+	return c, credentialsComplete(seenUser, seenPassword)
+}
+
+func checkCredential(line int, value string) error {
+	switch {
+	case value == "":
+		return fmt.Errorf("credentials: line %d: the value is empty", line)
+	case len(value) > maxCredentialValue:
+		return fmt.Errorf("credentials: line %d: the value is longer than %d bytes", line, maxCredentialValue)
+	case strings.ContainsFunc(value, isControl):
+		return fmt.Errorf("credentials: line %d: the value holds a control character", line)
+	}
+	return nil
+}
+
+func credentialsComplete(seenUser, seenPassword bool) error {
 	switch {
 	case !seenUser:
-		return Credentials{}, errors.New("credentials: no userid line")
+		return errors.New("credentials: no userid line")
 	case !seenPassword:
-		return Credentials{}, errors.New("credentials: no password line")
+		return errors.New("credentials: no password line")
 	}
-	return c, nil
+	return nil
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestParseJobStatus(t *testing.T) {
@@ -109,6 +111,9 @@ func FuzzParseCredentials(f *testing.F) {
 		"userid: a\nuserid: b\n",
 		"\uFEFFuserid: a\npassword: #x\n",
 		"password\n",
+		"userid: \"gw\"\npassword: 'it''s'\n",
+		"{userid: a, password: b}",
+		"userid: a\npassword: b #c\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -128,9 +133,14 @@ func FuzzParseCredentials(f *testing.F) {
 				t.Fatalf("value %q", v)
 			}
 		}
-		again, err := ParseCredentials([]byte("userid: " + c.UserID + "\npassword: " + c.Password + "\n"))
+		// Written as YAML, as a YAML library writes it, it reads back.
+		out, err := yaml.Marshal(map[string]string{"userid": c.UserID, "password": c.Password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseCredentials(out)
 		if err != nil || again != c {
-			t.Fatalf("round trip of %#v: %#v %v", c, again, err)
+			t.Fatalf("round trip of %#v through %q: %#v %v", c, out, again, err)
 		}
 	})
 }
@@ -147,6 +157,7 @@ var credentialErrors = []string{
 	"credentials: line N: userid is given twice",
 	"credentials: line N: password is given twice",
 	"credentials: line N: the key is not userid or password",
+	`credentials: line N: the value is followed by " #", which YAML reads as a comment; quote the value`,
 	"credentials: no userid line",
 	"credentials: no password line",
 }
