@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -135,6 +136,10 @@ type Gateway struct {
 	streams   map[net.Conn]struct{}
 	ends      map[*context.CancelFunc]struct{} // end the running event streams
 	closed    bool                             // Close was called: streams end at once
+	draining  bool                             // Shutdown was called: no new streams
+	drained   chan struct{}                    // closed when draining and no stream runs
+	cut       atomic.Bool                      // streams are ended by shutdown: tell them so
+	gone      chan struct{}                    // closed when, after the cut, no stream connection is open
 	auth      *bcpii.Authenticator
 	loopback  bool
 	routes    []*route
@@ -171,6 +176,7 @@ func New(cfg Config) (*Gateway, error) {
 		onAccess:  cfg.OnAccess,
 		streams:   make(map[net.Conn]struct{}),
 		ends:      make(map[*context.CancelFunc]struct{}),
+		drained:   make(chan struct{}),
 	}
 	none := func(string) (string, bool) { return "", false }
 	g.mux = runtime.NewServeMux(

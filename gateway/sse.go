@@ -72,7 +72,7 @@ func (g *Gateway) streamContext(r *http.Request, id *Identity) (context.Context,
 	ctx, cancel := context.WithCancel(context.WithoutCancel(g.outgoing(r.Context(), r, id)))
 	g.streamsMu.Lock()
 	defer g.streamsMu.Unlock()
-	if g.closed {
+	if g.closed || g.draining {
 		cancel()
 		return ctx, cancel
 	}
@@ -81,10 +81,76 @@ func (g *Gateway) streamContext(r *http.Request, id *Identity) (context.Context,
 	return ctx, func() {
 		g.streamsMu.Lock()
 		delete(g.ends, end)
+		if g.draining && len(g.ends) == 0 {
+			g.closeDrained()
+		}
 		g.streamsMu.Unlock()
 		cancel()
 	}
 }
+
+// closeDrained says that no stream runs any more. It runs under streamsMu.
+func (g *Gateway) closeDrained() { closeOnce(g.drained) }
+
+// Shutdown ends the event streams gracefully, for a stop: no new stream
+// starts, and those running go on, delivering what comes (a job's final
+// status, completions), until they end by themselves or ctx ends. Then
+// each stream still running gets a shutdown event, whose retry field has
+// an EventSource reconnect soon (to another replica, where there is one,
+// resuming with Last-Event-ID), and is ended.
+func (g *Gateway) Shutdown(ctx context.Context) {
+	g.streamsMu.Lock()
+	g.draining = true
+	if len(g.ends) == 0 {
+		g.closeDrained()
+	}
+	g.streamsMu.Unlock()
+	select {
+	case <-g.drained:
+	case <-ctx.Done():
+	}
+	// Each stream still running writes its shutdown event as its call
+	// ends, and closes its connection; those that cannot within
+	// cutTimeout are closed.
+	g.cut.Store(true)
+	g.cancelStreams()
+	t := time.NewTimer(cutTimeout)
+	defer t.Stop()
+	select {
+	case <-g.streamsGone():
+	case <-t.C:
+	}
+	g.Close()
+}
+
+// cutTimeout bounds the writing of the shutdown events.
+const cutTimeout = 2 * time.Second
+
+// streamsGone is closed once no hijacked stream connection is open.
+func (g *Gateway) streamsGone() <-chan struct{} {
+	g.streamsMu.Lock()
+	defer g.streamsMu.Unlock()
+	if g.gone == nil {
+		g.gone = make(chan struct{})
+	}
+	if len(g.streams) == 0 {
+		closeOnce(g.gone)
+	}
+	return g.gone
+}
+
+func closeOnce(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+		close(c)
+	}
+}
+
+// shutdownEvent tells a client that the stream ends because the gateway
+// stops. It has no id field, so that the client's Last-Event-ID stays the
+// last event it got.
+const shutdownEvent = "event: shutdown\nretry: 1000\ndata: {\"message\":\"The gateway is stopping; reconnect, to another replica where there is one, and resume with Last-Event-ID.\"}\n\n"
 
 func (g *Gateway) jobEvents(w http.ResponseWriter, r *http.Request, _ []byte, id *Identity) {
 	jobID := strings.Split(r.URL.EscapedPath(), "/")[3]
@@ -274,8 +340,19 @@ func (g *Gateway) startEvents(w http.ResponseWriter, r *http.Request, cancel con
 }
 
 // end ends the stream when what feeds it has ended (err says how; the
-// client learns nothing more than that the stream ended).
-func (sw *eventWriter) end(error) { sw.close() }
+// client learns nothing more than that the stream ended), unless the
+// gateway's shutdown ended it: the client is then told so.
+func (sw *eventWriter) end(error) {
+	if sw.g.cut.Load() {
+		sw.mu.Lock()
+		if !sw.closed && !sw.finished {
+			sw.buf = append(sw.buf, shutdownEvent...)
+			_ = sw.flushLocked()
+		}
+		sw.mu.Unlock()
+	}
+	sw.close()
+}
 
 // await returns when the stream has ended, if it runs on net/http's
 // connection; a hijacked stream runs on without the handler.
@@ -409,12 +486,26 @@ func (g *Gateway) track(c net.Conn, add bool) {
 		g.streams[c] = struct{}{}
 	} else {
 		delete(g.streams, c)
+		if len(g.streams) == 0 && g.gone != nil {
+			closeOnce(g.gone)
+		}
 	}
 }
 
 // Close ends every event stream, for shutdown: their connections are not
 // net/http's to close.
 func (g *Gateway) Close() {
+	g.cancelStreams()
+	g.streamsMu.Lock()
+	defer g.streamsMu.Unlock()
+	for c := range g.streams {
+		_ = c.Close()
+	}
+}
+
+// cancelStreams ends the calls behind the running event streams, and
+// lets no new one start.
+func (g *Gateway) cancelStreams() {
 	g.streamsMu.Lock()
 	g.closed = true
 	ends := make([]*context.CancelFunc, 0, len(g.ends))
@@ -425,10 +516,5 @@ func (g *Gateway) Close() {
 	g.streamsMu.Unlock()
 	for _, end := range ends {
 		(*end)()
-	}
-	g.streamsMu.Lock()
-	defer g.streamsMu.Unlock()
-	for c := range g.streams {
-		_ = c.Close()
 	}
 }

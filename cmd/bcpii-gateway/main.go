@@ -128,6 +128,7 @@ func defineFlags(fs *flag.FlagSet, cfg *app.Config, o *options, getenv func(stri
 	fs.StringVar(&cfg.HMCCredentialsFile, "hmc-credentials", "", `YAML file with the HMC API user, "userid: ..." and "password: ..." (default: env BCPII_HMC_USERID and BCPII_HMC_PASSWORD)`)
 	fs.DurationVar(&cfg.HMCPollInterval, "hmc-poll-interval", 0, "how often a running HMC job is queried (default 5s)")
 	fs.StringVar(&cfg.HMCStompAddr, "hmc-stomp-addr", "", "the HMC's STOMP notification address, host:port, whose job completions are followed with polling as a safety net (default: the HMC URL's host, port 61612; \"-\" to poll only)")
+	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 0, "on SIGTERM, how long calls in flight, watch and event streams and STOMP subscriptions go on (default 10s)")
 	fs.IntVar(&cfg.MaxConnsPerSource, "max-conns-per-source", 0, "REST connections one source address may hold open at once; more are answered 503 and closed (default 128; raise it behind a proxy or NAT)")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", app.DefaultAdminAddr, `admin listener for /metrics, /healthz, /readyz and pprof ("-" for none)`)
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve the runtime profiles under /debug/pprof/ on the admin listener")

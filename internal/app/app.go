@@ -80,8 +80,9 @@ type Config struct {
 	// SweepInterval is how often expired jobs are removed; zero means one
 	// minute.
 	SweepInterval time.Duration
-	// ShutdownGrace is how long calls in flight may finish after shutdown
-	// begins; zero means 10 seconds.
+	// ShutdownGrace is how long calls in flight, gRPC watch streams,
+	// Server-Sent Events streams and STOMP subscriptions may go on after
+	// shutdown begins; zero means 10 seconds.
 	ShutdownGrace time.Duration
 	// UsersFile lists the API users and their bcrypt password hashes
 	// (YAML); empty means there are no API users and every logon fails.
@@ -452,9 +453,16 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 		n++
 		go func() { errc <- serveAdmin(ctx, lis.admin, g.ops.handler(cfg.Pprof), log) }()
 	}
+	// Event streams took their connections from net/http: they are
+	// drained here, with the same grace as gRPC's streams and STOMP's.
+	n++
 	go func() {
 		<-ctx.Done()
-		g.rest.Close() // event streams took their connections from net/http
+		log.Info("stopping: no new connections; streams and calls in flight get their grace", "grace", cfg.grace())
+		drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.grace())
+		defer cancel()
+		g.rest.Shutdown(drain)
+		errc <- nil
 	}()
 	if lis.socket != nil {
 		n++

@@ -97,6 +97,14 @@ func (l *listeners) close() {
 	}
 }
 
+// grace is ShutdownGrace or its default.
+func (c Config) grace() time.Duration {
+	if c.ShutdownGrace == 0 {
+		return 10 * time.Second
+	}
+	return c.ShutdownGrace
+}
+
 // serveREST serves the REST gateway over HTTP/1.1, as the HMC does, until
 // ctx ends, then lets requests in flight finish within grace.
 //
@@ -128,11 +136,7 @@ func serveREST(ctx context.Context, cfg Config, h http.Handler, lis net.Listener
 		return err
 	case <-ctx.Done():
 	}
-	grace := cfg.ShutdownGrace
-	if grace == 0 {
-		grace = 10 * time.Second
-	}
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.grace())
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		srv.Close()

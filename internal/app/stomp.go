@@ -20,6 +20,7 @@ func newNotify(cfg Config, reg *jobs.Registry, auth *bcpii.Authenticator, log *s
 		Loopback:      !cfg.NoLoopbackIdentity,
 		Clock:         cfg.Clock,
 		Logger:        log.With("listener", "stomp"),
+		ShutdownGrace: cfg.grace(),
 	})
 }
 

@@ -76,7 +76,15 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Limits bound the frames read; zero fields take stomp.DefaultLimits.
 	Limits stomp.Limits
+	// ShutdownGrace is how long the connections go on, receiving the
+	// completions of the jobs that end, once Serve's context ends: then
+	// each gets an ERROR frame saying the gateway stops, and closes. Zero
+	// means DefaultShutdownGrace.
+	ShutdownGrace time.Duration
 }
+
+// DefaultShutdownGrace is the grace of Config.ShutdownGrace.
+const DefaultShutdownGrace = 10 * time.Second
 
 // Server is the STOMP notification server.
 type Server struct {
@@ -129,13 +137,12 @@ func New(cfg Config) (*Server, error) {
 // returns nil once every connection and feed has ended. lis gives TLS
 // connections (tls.NewListener) unless the gateway runs in plaintext.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	// The connections run on past ctx, for the grace (stopConns).
+	run, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
 	stop := context.AfterFunc(ctx, func() {
 		_ = lis.Close()
-		s.mu.Lock()
-		for c := range s.conns {
-			_ = c.nc.Close()
-		}
-		s.mu.Unlock()
+		s.stopConns(stopRun)
 	})
 	defer stop()
 	var wg sync.WaitGroup
@@ -167,12 +174,39 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.serve(ctx)
+			c.serve(run)
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// stopConns lets the connections go on for the grace, delivering the
+// completions of the jobs that end in it; then each gets an ERROR frame
+// saying the gateway stops (its writer writes it and closes), and after
+// WriteTimeout at most, whatever is still open is closed.
+func (s *Server) stopConns(stopRun context.CancelFunc) {
+	grace := s.cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = DefaultShutdownGrace
+	}
+	s.log.Info("stomp stopping: no new connections; subscriptions go on for the grace", "grace", grace, "connections", s.Connections())
+	time.AfterFunc(grace, func() { // wall-clock time, whatever clock times heart-beats
+		s.mu.Lock()
+		for c := range s.conns {
+			c.fail(errorFrame(errStopping, nil))
+		}
+		s.mu.Unlock()
+		time.AfterFunc(s.cfg.WriteTimeout, func() {
+			s.mu.Lock()
+			for c := range s.conns {
+				_ = c.nc.Close()
+			}
+			s.mu.Unlock()
+			stopRun()
+		})
+	})
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {

@@ -19,10 +19,11 @@ type frameError struct {
 // failed login, whichever part was wrong; errNoDestination the same for a
 // topic that does not exist and for another's.
 var (
-	errLogin   = &frameError{"Login failed", "The login and passcode are not valid, or the connection has no identity."}
-	errVersion = &frameError{"Unsupported version", "The gateway speaks STOMP " + stomp.Versions + "; accept-version names none of them."}
-	errFeed    = &frameError{"Notifications unavailable", "The job notifications could not be followed; reconnect and subscribe again."}
-	errBehind  = &frameError{"Too far behind", "The connection fell too far behind its notifications and is closed; reconnect, subscribe again and query the jobs it missed."}
+	errLogin    = &frameError{"Login failed", "The login and passcode are not valid, or the connection has no identity."}
+	errVersion  = &frameError{"Unsupported version", "The gateway speaks STOMP " + stomp.Versions + "; accept-version names none of them."}
+	errFeed     = &frameError{"Notifications unavailable", "The job notifications could not be followed; reconnect and subscribe again."}
+	errStopping = &frameError{"Gateway stopping", "The gateway is stopping; connect again, to another replica where there is one, subscribe again and query the jobs that ended meanwhile."}
+	errBehind   = &frameError{"Too far behind", "The connection fell too far behind its notifications and is closed; reconnect, subscribe again and query the jobs it missed."}
 )
 
 // errNoDestination names no destination, so that the answer for another's

@@ -133,8 +133,13 @@ func (s *Server) logDone(ctx context.Context, method string, start time.Time, er
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		attrs = append(attrs, "peer", p.Addr.String())
 	}
-	if d, ok := rpctypes.HMCDetail(err); ok {
+	// A client that hung up canceled its call: that is no HMC error, and
+	// its line says so rather than naming the 503 its detail carries.
+	if d, ok := rpctypes.HMCDetail(err); ok && code != codes.Canceled {
 		attrs = append(attrs, "http_status", d.HttpStatus, "reason", d.Reason)
+	}
+	if code == codes.Canceled {
+		attrs = append(attrs, "canceled_by", "client")
 	}
 	if refused {
 		s.rpcRefusals.log(ctx, s.log, "rpc", attrs...)

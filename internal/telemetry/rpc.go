@@ -132,7 +132,9 @@ func (s *rpcSeries) done(start time.Time, err error) {
 	s.inFlight.Dec()
 	s.code(status.Code(err)).Inc()
 	s.handling.Observe(time.Since(start).Seconds())
-	if d, ok := rpctypes.HMCDetail(err); ok {
+	// A call the client canceled (it hung up) is counted by its code,
+	// Canceled, and is no HMC error.
+	if d, ok := rpctypes.HMCDetail(err); ok && status.Code(err) != codes.Canceled {
 		s.m.hmcErrors.WithLabelValues(s.labels[3], s.method, strconv.Itoa(int(d.GetHttpStatus())), strconv.Itoa(int(d.GetReason()))).Inc()
 	}
 }
