@@ -116,6 +116,8 @@ var routes = []Route{
 	{Method: "GET", Pattern: "/api/cpcs", Name: "List CPC Objects", Kind: KindCPC, List: true, Target: TargetNone, Query: nameFilter},
 	{Method: "GET", Pattern: "/api/console/operations/list-permitted-logical-partitions", Name: "List Permitted Logical Partitions", Kind: KindLogicalPartition, List: true, Target: TargetNone, Query: permittedLPARQuery},
 	{Method: "GET", Pattern: "/api/console/operations/list-permitted-partitions", Name: "List Permitted Partitions", Kind: KindPartition, List: true, Target: TargetNone, Query: permittedPartitionQuery},
+	{Method: "GET", Pattern: "/api/console/operations/list-features", Name: "List Console API Features", Kind: KindConsole, List: true, Target: TargetNone, Query: nameFilter},
+	{Method: "GET", Pattern: "/api/cpcs/{id}/operations/list-features", Name: "List CPC API Features", Kind: KindCPC, List: true, Target: TargetCPC, Query: nameFilter},
 	{Method: "GET", Pattern: "/api/console/operations/list-unmanaged-cpcs", Name: "List Unmanaged CPCs", Kind: KindCPC, List: true, Target: TargetNone, Query: nameFilter},
 	{Method: "POST", Pattern: "/api/cpcs/{id}", Name: "Update CPC Properties", Kind: KindCPC, Sync: true, Target: TargetCPC},
 	{Method: "GET", Pattern: "/api/cpcs/{id}/capacity-records", Name: "List Capacity Records", Kind: KindCapacityRecord, List: true, Target: TargetCPC},

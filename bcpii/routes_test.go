@@ -53,6 +53,8 @@ func TestMatchRoute(t *testing.T) {
 		{"GET", "/api/console/operations/list-permitted-logical-partitions?cpc-name=CPC1", "List Permitted Logical Partitions", lpar, true, "", Object{}, TargetNone, false, []string{"name", "cpc-name", "activation-mode", "status", "has-unacceptable-status", "additional-properties"}, ""},
 		{"GET", "/api/console/operations/list-permitted-partitions", "List Permitted Partitions", part, true, "", Object{}, TargetNone, false, []string{"name", "cpc-name", "type", "status", "has-unacceptable-status", "additional-properties"}, ""},
 		{"GET", "/api/console/operations/list-unmanaged-cpcs", "List Unmanaged CPCs", KindCPC, true, "", Object{}, TargetNone, false, name, ""},
+		{"GET", "/api/console/operations/list-features?name=a.*", "List Console API Features", KindConsole, true, "", Object{}, TargetNone, false, name, ""},
+		{"GET", "/api/cpcs/c1/operations/list-features", "List CPC API Features", KindCPC, true, "", c1, TargetCPC, false, name, ""},
 		{"POST", "/api/cpcs/c1", "Update CPC Properties", KindCPC, false, "", c1, TargetCPC, false, nil, ""},
 		{"GET", "/api/cpcs/c1/capacity-records", "List Capacity Records", KindCapacityRecord, true, "", c1, TargetCPC, false, nil, ""},
 		{"GET", "/api/cpcs/c1/capacity-records/OOCOD01", "Get Capacity Record Properties", KindCapacityRecord, false, "", c1, TargetCPC, false, props, "OOCOD01"},

@@ -38,6 +38,11 @@ type Access struct {
 	// Calls how many calls it made. Those calls log no line of their own.
 	RPC, Code string
 	Calls     int
+	// Path is the path of a request that matched no route (Route
+	// "unmatched"), escaped as received and cut at 256 bytes, so that an
+	// operator sees what a client asked for that the gateway does not
+	// serve; "" for the others, whose Route says it. It holds no query.
+	Path string
 }
 
 // Route patterns of requests that match no route.
@@ -92,6 +97,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !knownMethod(r.Method) {
 		a.Method = "other"
+	}
+	if info.route == unmatchedRoute {
+		a.Path = r.URL.EscapedPath()
+		if len(a.Path) > 256 {
+			a.Path = a.Path[:256] + "..."
+		}
 	}
 	g.onAccess(ctx, a)
 }

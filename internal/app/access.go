@@ -53,6 +53,9 @@ func (l *accessLog) write(ctx context.Context, a gateway.Access) {
 		slog.String("principal", a.Principal), slog.String("request_id", a.RequestID),
 		slog.Duration("duration", a.Duration),
 	}
+	if a.Path != "" {
+		attrs = append(attrs, slog.String("path", a.Path))
+	}
 	if a.RPC != "" {
 		attrs = append(attrs, slog.String("rpc", a.RPC), slog.String("code", a.Code))
 		if a.Calls > 1 {

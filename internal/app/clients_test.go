@@ -121,7 +121,7 @@ func TestZhmcclientActivateLoadDeactivate(t *testing.T) {
 		Load *bool  `json:"load-at-activation"`
 		Mode string `json:"operating-mode"`
 	}
-	if err := json.Unmarshal(props, &p); err != nil || p.Load == nil || *p.Load || p.Mode != "esa390" {
+	if err := json.Unmarshal(props, &p); err != nil || p.Load == nil || *p.Load || p.Mode != "general" {
 		t.Fatalf("image profile LP2: %s", props)
 	}
 	// So zhmcclient waits for not-operating, and sees it at once.

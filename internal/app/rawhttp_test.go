@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -72,5 +73,19 @@ func TestRawRESTRefusals(t *testing.T) {
 	// A well-formed request on the same listener is the gateway's own.
 	if a := g.rest(t, g.restClient(t), "GET", "/api/version", nil, ""); a.status != 200 {
 		t.Fatalf("GET /api/version: %d %s", a.status, a.body)
+	}
+}
+
+// TestUnmatchedPathLogged: the access line of a request that matches no
+// route names its path, without the query, so that an operator sees what
+// a client asked for that the gateway does not serve.
+func TestUnmatchedPathLogged(t *testing.T) {
+	var logs syncBuffer
+	g := startGateway(t, slog.New(slog.NewTextHandler(&logs, nil)))
+	a := g.rest(t, g.restClient(t), "GET", "/api/no/such/path?secret=x", nil, "")
+	wantRESTError(t, a, 404, 1)
+	g.stop(t)
+	if l := logs.String(); !strings.Contains(l, "route=unmatched") || !strings.Contains(l, "path=/api/no/such/path") || strings.Contains(l, "secret") {
+		t.Fatalf("access log:\n%s", l)
 	}
 }

@@ -279,7 +279,7 @@ func profileProps() []prop {
 }
 
 var imageProfileClass = newClass("image-activation-profile", append(profileProps(),
-	rw("operating-mode", tString, `"esa390"`),
+	rw("operating-mode", tString, `"general"`),
 	rw("partition-identifier", tString, `"00"`),
 	rw("load-at-activation", tBool, "false"),
 	rw("ipl-type", tString, `"ipltype-standard"`),

@@ -113,7 +113,7 @@ type ImageProfile struct {
 	// LoadAddress with LoadParameter: it ends operating rather than
 	// not-operating.
 	LoadAtActivation bool
-	// OperatingMode is the HMC's operating-mode; empty means esa390. The
+	// OperatingMode is the HMC's operating-mode; empty means general. The
 	// modes ssc and zaware load at activation whatever LoadAtActivation
 	// says, as on an SE.
 	OperatingMode string

@@ -125,7 +125,7 @@ func TestDataModel(t *testing.T) {
 	}
 	// additional-properties on the CPC's lists.
 	lpars := h.getJSON(alice, "/api/cpcs/"+cpc1+"/logical-partitions?additional-properties=activation-mode,os-type")["logical-partitions"].([]any)
-	if first := lpars[0].(map[string]any); first["activation-mode"] != "esa390" || first["os-type"] != "MVS" {
+	if first := lpars[0].(map[string]any); first["activation-mode"] != "general" || first["os-type"] != "MVS" {
 		t.Errorf("LPAR list with additional-properties: %v", first)
 	}
 	_, err := h.invoke(alice, "GET", "/api/cpcs/"+cpc2+"/partitions?additional-properties=no-such", "")

@@ -53,7 +53,7 @@ func buildProfiles(cpc *object, c CPC) map[string][]*profile {
 		p := add(bcpii.KindImageProfile, ip.Name, ip.Description)
 		p.image = ip
 		if p.image.OperatingMode == "" {
-			p.image.OperatingMode = "esa390"
+			p.image.OperatingMode = "general"
 		}
 		p.image.LoadAddress = strings.ToUpper(ip.LoadAddress)
 		images[p.name] = true
@@ -61,7 +61,7 @@ func buildProfiles(cpc *object, c CPC) map[string][]*profile {
 	for _, l := range cpc.children {
 		if l.kind == bcpii.KindLogicalPartition && !images[l.name] {
 			p := add(bcpii.KindImageProfile, l.name, "")
-			p.image = ImageProfile{Name: l.name, OperatingMode: "esa390"}
+			p.image = ImageProfile{Name: l.name, OperatingMode: "general"}
 		}
 	}
 	for _, lp := range c.LoadProfiles {

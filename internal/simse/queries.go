@@ -232,6 +232,14 @@ func (s *SE) answer(m bcpii.Match, q query) (any, error) {
 		return q.pick(consoleProperties(s.console))
 	case "List CPC Objects":
 		return s.listCPCs(q)
+	case "List Console API Features", "List CPC API Features":
+		// The simulated console and CPCs enable no API feature: the
+		// answer is the HMC's bare array of names, empty. (A CPC's must
+		// exist.)
+		if m.Route.Kind == bcpii.KindCPC && s.byURI[m.Object.URI()] == nil {
+			return nil, hmcerr.ErrNotFound
+		}
+		return []string{}, nil
 	case "List Unmanaged CPCs":
 		// Every CPC the simulated SE knows is managed.
 		return map[string]any{"cpcs": []any{}}, nil

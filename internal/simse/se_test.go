@@ -570,7 +570,7 @@ func TestQueries(t *testing.T) {
 			`{"name":"PART2","object-uri":"/api/partitions/` + part2 + `","status":"active","target-name":"IBM390PS.CPC2.PART2","type":"linux"}]}`},
 		{"/api/cpcs/" + cpc2 + "/partitions?type=ssc", `{"partitions":[]}`},
 		{"/api/logical-partitions/" + lpar1 + "?properties=activation-mode,class,last-used-activation-profile,last-used-load-address,last-used-load-parameter," +
-			"name,next-activation-profile-name,object-id,object-uri,parent,status,target-name", `{"activation-mode":"esa390","class":"logical-partition","last-used-activation-profile":"LP1",` +
+			"name,next-activation-profile-name,object-id,object-uri,parent,status,target-name", `{"activation-mode":"general","class":"logical-partition","last-used-activation-profile":"LP1",` +
 			`"last-used-load-address":"00C1","last-used-load-parameter":"0A8201M1","name":"LP1","next-activation-profile-name":"LP1",` +
 			`"object-id":"` + lpar1 + `","object-uri":"/api/logical-partitions/` + lpar1 + `","parent":"/api/cpcs/` + cpc1 + `","status":"operating","target-name":"IBM390PS.CPC1.LP1"}`},
 		{"/api/logical-partitions/" + lpar2 + "?properties=status,next-activation-profile-name&cached-acceptable=true", `{"next-activation-profile-name":"LP2","status":"not-activated"}`},
@@ -582,15 +582,15 @@ func TestQueries(t *testing.T) {
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","name":"LP2"},` +
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP3","name":"LP3"}]}`},
 		{"/api/cpcs/" + cpc1 + "/image-activation-profiles?name=LP[12]&additional-properties=load-at-activation,operating-mode", `{"image-activation-profiles":[` +
-			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP1","load-at-activation":true,"name":"LP1","operating-mode":"esa390"},` +
-			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","load-at-activation":false,"name":"LP2","operating-mode":"esa390"}]}`},
+			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP1","load-at-activation":true,"name":"LP1","operating-mode":"general"},` +
+			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","load-at-activation":false,"name":"LP2","operating-mode":"general"}]}`},
 		{"/api/cpcs/" + cpc1 + "/image-activation-profiles?name=LP2", `{"image-activation-profiles":[` +
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","name":"LP2"}]}`},
 		{"/api/cpcs/" + cpc1 + "/image-activation-profiles/LP2?properties=class,description,element-id,element-uri,ipl-address,load-at-activation,ipl-parameter,name,operating-mode,parent",
 			`{"class":"image-activation-profile","description":"","element-id":"LP2",` +
 				`"element-uri":"/api/cpcs/` + cpc1 + `/image-activation-profiles/LP2","ipl-address":"00C2","ipl-parameter":"","load-at-activation":false,` +
-				`"name":"LP2","operating-mode":"esa390","parent":"/api/cpcs/` + cpc1 + `"}`},
-		{"/api/cpcs/" + cpc1 + "/image-activation-profiles/LP1?properties=load-at-activation,operating-mode", `{"load-at-activation":true,"operating-mode":"esa390"}`},
+				`"name":"LP2","operating-mode":"general","parent":"/api/cpcs/` + cpc1 + `"}`},
+		{"/api/cpcs/" + cpc1 + "/image-activation-profiles/LP1?properties=load-at-activation,operating-mode", `{"load-at-activation":true,"operating-mode":"general"}`},
 		{"/api/cpcs/" + cpc1 + "/load-activation-profiles", `{"load-activation-profiles":[` +
 			`{"element-uri":"/api/cpcs/` + cpc1 + `/load-activation-profiles/ZOSLOAD","name":"ZOSLOAD"}]}`},
 		{"/api/cpcs/" + cpc1 + "/load-activation-profiles/ZOSLOAD?properties=ipl-address", `{"ipl-address":"0A80"}`},
