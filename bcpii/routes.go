@@ -146,6 +146,7 @@ var routes = []Route{
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}", Name: "Update Logical Partition Properties", Kind: KindLogicalPartition, Sync: true, Target: TargetPartition},
 	{Method: "GET", Pattern: "/api/logical-partitions/{id}/operations/list-os-messages", Name: "List OS Messages of a Logical Partition", Kind: KindLogicalPartition, Target: TargetPartition, Query: osMessageQuery},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/send-os-cmd", Name: "Send OS Command", Kind: KindLogicalPartition, Sync: true, Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/open-os-message-channel", Name: "Open OS Message Channel", Kind: KindLogicalPartition, Sync: true, Target: TargetPartition},
 	{Method: "GET", Pattern: "/api/partitions/{id}", Name: "Get Partition Properties", Kind: KindPartition, Target: TargetPartition, Query: getProperties},
 	{Method: "GET", Pattern: "/api/partitions/{id}/nics/{name}", Name: "Get NIC Properties", Kind: KindNIC, Target: TargetPartition, Query: getProperties},
 	{Method: "GET", Pattern: "/api/partitions/{id}/hbas/{name}", Name: "Get HBA Properties", Kind: KindHBA, Target: TargetPartition, Query: getProperties},

@@ -72,6 +72,7 @@ func TestMatchRoute(t *testing.T) {
 		{"POST", "/api/logical-partitions/l1", "Update Logical Partition Properties", lpar, false, "", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
 		{"GET", "/api/logical-partitions/l1/operations/list-os-messages?max-messages=5", "List OS Messages of a Logical Partition", lpar, false, "", Object{lpar, "l1"}, TargetPartition, false, []string{"begin-sequence-number", "end-sequence-number", "is-held", "is-priority", "max-messages"}, ""},
 		{"POST", "/api/logical-partitions/l1/operations/send-os-cmd", "Send OS Command", lpar, false, "", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/open-os-message-channel", "Open OS Message Channel", lpar, false, "", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
 		{"POST", "/api/logical-partitions/l1/operations/scsi-load", "SCSI Load", lpar, false, "scsi-load", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
 		{"POST", "/api/logical-partitions/l1/operations/scsi-dump", "SCSI Dump", lpar, false, "scsi-dump", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
 		{"GET", "/api/partitions/p1/nics/n1", "Get NIC Properties", KindNIC, false, "", Object{part, "p1"}, TargetPartition, false, props, "n1"},

@@ -424,7 +424,7 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, sh sh
 		g.srv.Stop()
 		return nil, err
 	}
-	if g.stomp, err = newNotify(cfg, reg, auth, log); err != nil {
+	if g.stomp, err = newNotify(cfg, reg, auth, backend, log); err != nil {
 		g.srv.Stop()
 		return nil, err
 	}

@@ -81,3 +81,64 @@ func TestZhmcclientNotificationReplay(t *testing.T) {
 	write(zhmcclientDisconnect)
 	c.Expect(stomp.CmdReceipt, "receipt-id", "0b6f7c1e-3c2d-4d8e-9a51-2f1e0c9b8a77")
 }
+
+// TestOSMessageChannel: as zhmcclient's zhmc_lpar_command does it, an API
+// user opens an OS message channel on an operating LPAR, subscribes to
+// its topic over STOMP with its userid and password, sends an OS command,
+// and receives the operating system's messages as os-message
+// notifications whose JSON body lists them. The topic is its opener's:
+// another user subscribing to it is answered as for a topic that does not
+// exist.
+func TestOSMessageChannel(t *testing.T) {
+	const user, password, other, otherPassword = "operator", "Channel-Passw0rd-1", "other", "Channel-Passw0rd-2"
+	g := startGateway(t, nil, func(c *app.Config) {
+		c.UsersFile = writeUsers(t, map[string]string{user: password, other: otherPassword})
+	})
+	rc := g.restClient(t)
+	objs := g.discover(t, rc, nil)
+	a := g.rest(t, rc, "POST", "/api/sessions", nil, `{"userid":"`+user+`","password":"`+password+`"}`)
+	ses := http.Header{"X-Api-Session": {jsonField(t, a.body, "api-session")}}
+	lp1 := objs["LP1"].uri
+	a = g.rest(t, rc, "POST", lp1+"/operations/open-os-message-channel", ses, `{"include-refresh-messages":false}`)
+	if a.status != http.StatusOK {
+		t.Fatalf("open-os-message-channel: %d %s", a.status, a.body)
+	}
+	topic := jsonField(t, a.body, "topic-name")
+	// Not on an LPAR without an operating system.
+	wantRESTError(t, g.rest(t, rc, "POST", objs["LP3"].uri+"/operations/open-os-message-channel", ses, ""), 409, 332)
+
+	intruder := g.stompDial(t)
+	intruder.connect("login", other, "passcode", otherPassword)
+	intruder.Send(stomp.CmdSubscribe, "id", "x", "destination", "/topic/"+topic, "receipt", "r")
+	intruder.Expect(stomp.CmdError, "message", "No such destination")
+
+	c := g.stompDial(t)
+	c.connect("login", user, "passcode", password)
+	c.subscribe("os", topic)
+	a = g.rest(t, rc, "POST", lp1+"/operations/send-os-cmd", ses, `{"operating-system-command-text":"D T"}`)
+	if a.status != http.StatusNoContent {
+		t.Fatalf("send-os-cmd: %d %s", a.status, a.body)
+	}
+	var texts []string
+	for len(texts) < 2 {
+		m := c.Expect(stomp.CmdMessage, "notification-type", "os-message", "object-uri", lp1, "destination", "/topic/"+topic)
+		var body struct {
+			Messages []struct {
+				Text string `json:"message-text"`
+				Seq  *int64 `json:"sequence-number"`
+			} `json:"os-messages"`
+		}
+		if err := json.Unmarshal(m.Body, &body); err != nil {
+			t.Fatalf("body %q: %v", m.Body, err)
+		}
+		for _, msg := range body.Messages {
+			if msg.Seq == nil {
+				t.Errorf("message %+v has no sequence-number", msg)
+			}
+			texts = append(texts, msg.Text)
+		}
+	}
+	if texts[0] != "D T" || !strings.Contains(texts[1], "D T") {
+		t.Errorf("messages %q", texts)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/osmsg"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp"
 )
 
@@ -44,6 +45,9 @@ type item struct {
 	frame  *stomp.Frame
 	sub    *subscription
 	jobURI string
+	// An os-message notification: the partition's URI and the body.
+	object string
+	osBody []byte
 }
 
 // serve runs the connection until the client leaves, breaks the protocol,
@@ -287,11 +291,21 @@ func (c *conn) subscribe(ctx context.Context, f *stomp.Frame) *frameError {
 		return &frameError{"Too many subscriptions", "A connection holds at most " + strconv.Itoa(MaxSubscriptions) + " subscriptions."}
 	}
 	name, ok := strings.CutPrefix(dest, topicPrefix)
+	sub := &subscription{conn: c, id: id, dest: dest, anonymous: anonymous}
+	if ch, isOS := c.srv.osChannel(name); isOS {
+		// An OS message channel: its owner's alone, as a job topic.
+		if ch.Owner != c.principal.Owner() {
+			return errNoDestination
+		}
+		sub.stop = c.srv.cfg.OSMessages.Listen(ch.Object, func(msgs []osmsg.Message) { c.deliverOS(sub, ch.Object, msgs) })
+		c.subs[id] = sub
+		c.srv.log.Debug("stomp subscribed", "conn", c.id, "destination", dest)
+		return nil
+	}
 	// Another's topic answers exactly as one that does not exist.
 	if !ok || name == "" || !c.srv.auth.OwnsJobTopic(c.principal, name) {
 		return errNoDestination
 	}
-	sub := &subscription{conn: c, id: id, dest: dest, anonymous: anonymous}
 	if err := c.srv.subscribe(ctx, name, c.principal.Owner(), sub); err != nil {
 		c.srv.log.Error("stomp subscribe failed", "conn", c.id, "err", err)
 		return errFeed

@@ -27,6 +27,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/osmsg"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp"
 )
 
@@ -76,6 +77,11 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Limits bound the frames read; zero fields take stomp.DefaultLimits.
 	Limits stomp.Limits
+	// OSMessages, when set, are the OS message channels the server serves
+	// beside the job topics: a channel's owner subscribes to its topic and
+	// gets an os-message notification for each batch of the partition's
+	// messages.
+	OSMessages *osmsg.Hub
 	// ShutdownGrace is how long the connections go on, receiving the
 	// completions of the jobs that end, once Serve's context ends: then
 	// each gets an ERROR frame saying the gateway stops, and closes. Zero

@@ -3,6 +3,8 @@ package notify
 import (
 	"context"
 
+	"github.com/bcpii-gateway/bcpii-gateway/internal/osmsg"
+
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
@@ -23,6 +25,9 @@ type subscription struct {
 	anonymous bool
 	dest      string
 	topic     *topic
+	// stop ends an OS message channel's subscription; nil for a job
+	// topic's.
+	stop func()
 }
 
 // subscribe adds sub to the topic called name, whose jobs are owner's,
@@ -73,6 +78,10 @@ func (s *Server) join(name string, sub *subscription) bool {
 // unsubscribe removes sub from its topic, stopping the topic's feed when
 // sub was its last subscription.
 func (s *Server) unsubscribe(sub *subscription) {
+	if sub.stop != nil {
+		sub.stop()
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := sub.topic
@@ -132,4 +141,13 @@ func (s *Server) failTopic(t *topic) {
 	for _, c := range conns {
 		c.fail(errorFrame(errFeed, nil))
 	}
+}
+
+// osChannel is the OS message channel of the topic called name, if the
+// server serves such channels and name is one.
+func (s *Server) osChannel(name string) (osmsg.Channel, bool) {
+	if s.cfg.OSMessages == nil {
+		return osmsg.Channel{}, false
+	}
+	return s.cfg.OSMessages.Lookup(name)
 }

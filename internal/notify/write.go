@@ -1,11 +1,13 @@
 package notify
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/bcpii-gateway/bcpii-gateway/internal/osmsg"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp"
 )
 
@@ -82,6 +84,28 @@ func (c *conn) deliver(sub *subscription, jobURI string) {
 		return
 	}
 	c.queue = append(c.queue, item{sub: sub, jobURI: jobURI})
+	c.queued++
+	c.signal()
+}
+
+// deliverOS queues an os-message notification of msgs, written by the
+// partition at object, for sub; as deliver, it never waits.
+func (c *conn) deliverOS(sub *subscription, object string, msgs []osmsg.Message) {
+	body, err := json.Marshal(map[string]any{"os-messages": msgs})
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last || c.failed != nil || c.abandoned {
+		return
+	}
+	if c.queued >= c.srv.cfg.MaxQueue {
+		c.failed = errorFrame(errBehind, nil)
+		c.signal()
+		return
+	}
+	c.queue = append(c.queue, item{sub: sub, object: object, osBody: body})
 	c.queued++
 	c.signal()
 }
@@ -198,6 +222,22 @@ func (c *conn) write(b []byte) bool {
 // messages of the connection from 0.
 func (c *conn) appendItem(b []byte, it item) []byte {
 	f := it.frame
+	if f == nil && it.osBody != nil {
+		f = &stomp.Frame{Command: stomp.CmdMessage, Headers: []stomp.Header{
+			{Key: "destination", Value: it.sub.dest},
+			{Key: "subscription", Value: it.sub.id},
+			{Key: "message-id", Value: strconv.FormatInt(c.srv.msgIDs.Add(1), 10)},
+			{Key: "notification-type", Value: "os-message"},
+			{Key: "object-uri", Value: it.object},
+			{Key: "session-sequence-nr", Value: strconv.FormatInt(c.seq, 10)},
+			{Key: "content-type", Value: "application/json"},
+			{Key: "content-length", Value: strconv.Itoa(len(it.osBody))},
+		}, Body: it.osBody}
+		if it.sub.anonymous {
+			f.Headers = slices.Delete(f.Headers, 1, 2)
+		}
+		c.seq++
+	}
 	if f == nil {
 		f = &stomp.Frame{Command: stomp.CmdMessage, Headers: []stomp.Header{
 			{Key: "destination", Value: it.sub.dest},

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/osmsg"
 )
 
 // The simulated operating system's console: an operating LPAR has one,
@@ -40,11 +43,46 @@ func (s *SE) osStarted(o *object) {
 
 func (s *SE) osSay(o *object, text string, priority bool) {
 	l := &o.lpar
-	l.messages = append(l.messages, osMessage{seq: l.seq, text: text, at: s.clock.Now(), priority: priority})
+	m := osMessage{seq: l.seq, text: text, at: s.clock.Now(), priority: priority}
+	l.messages = append(l.messages, m)
 	l.seq++
 	if n := len(l.messages) - maxOSMessages; n > 0 {
 		l.messages = append(l.messages[:0:0], l.messages[n:]...)
 	}
+	if s.hub != nil {
+		s.hub.Publish(o.uri, []osmsg.Message{m.info(o)})
+	}
+}
+
+// info is m as the HMC's os-message-info.
+func (m osMessage) info(o *object) osmsg.Message {
+	return osmsg.Message{SequenceNumber: m.seq, MessageID: m.seq, Text: m.text, Timestamp: m.at.UnixMilli(),
+		IsPriority: m.priority, OSName: o.name}
+}
+
+// openOSChannel performs Open OS Message Channel on o: a topic of the
+// caller's on which the messages o's operating system writes from now on
+// are sent (the STOMP notification interface serves it). It answers 409.332
+// when o runs no operating system. It runs under SE.mu.
+func (s *SE) openOSChannel(owner jobs.Owner, o *object, body []byte) (bcpii.OperationResponse, error) {
+	if t := bytes.TrimSpace(body); len(t) > 0 {
+		var req struct {
+			Refresh *bool `json:"include-refresh-messages"`
+		}
+		d := json.NewDecoder(bytes.NewReader(t))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&req); err != nil {
+			return bcpii.OperationResponse{}, hmcerr.ErrInvalidField.WithMessage("The request body may hold include-refresh-messages, a boolean, only.")
+		}
+	}
+	if o.kind != bcpii.KindLogicalPartition || o.status != "operating" || s.hub == nil {
+		return bcpii.OperationResponse{}, hmcerr.ErrNoOSMessages
+	}
+	b, err := json.Marshal(map[string]string{"topic-name": s.hub.Open(owner, o.uri)})
+	if err != nil {
+		return bcpii.OperationResponse{}, hmcerr.As(err)
+	}
+	return bcpii.OperationResponse{Status: 200, Body: b}, nil
 }
 
 // osMessages answers List OS Messages of o. It runs under SE.mu.

@@ -13,6 +13,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/osmsg"
 )
 
 // Config configures an SE. Zero values take the documented defaults.
@@ -26,6 +27,10 @@ type Config struct {
 	Clock clock.Clock
 	// Logger receives the SE's logs; nil discards them.
 	Logger *slog.Logger
+	// OSMessages gets the messages of the simulated operating systems, for
+	// the OS message channels that Open OS Message Channel opens on it;
+	// nil means a hub of the SE's own (SE.OSMessages).
+	OSMessages *osmsg.Hub
 }
 
 // Validate reports every problem with c.
@@ -48,6 +53,7 @@ type SE struct {
 	reg   *jobs.Registry
 	clock clock.Clock
 	log   *slog.Logger
+	hub   *osmsg.Hub
 
 	// The object tree and every object's identity are fixed in New and
 	// read without a lock; statuses and busy flags change under mu.
@@ -111,8 +117,12 @@ func New(cfg Config) (*SE, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.OSMessages == nil {
+		cfg.OSMessages = osmsg.New()
+	}
 	s := &SE{
 		reg:       cfg.Registry,
+		hub:       cfg.OSMessages,
 		clock:     cfg.Clock,
 		log:       cfg.Logger,
 		byURI:     make(map[string]*object),
@@ -127,6 +137,10 @@ func New(cfg Config) (*SE, error) {
 	}
 	return s, nil
 }
+
+// OSMessages is the hub of the OS message channels the SE opens, which
+// the STOMP notification server serves.
+func (s *SE) OSMessages() *osmsg.Hub { return s.hub }
 
 // ConsoleVersion is the HMC the SE answers Query API Version as: the
 // inventory's console, at the API level the gateway serves.
@@ -276,8 +290,11 @@ func (s *SE) invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.Oper
 // (before the object is looked up, in the HMC's order), the object must
 // exist and the BCPii permissions allow the request.
 func (s *SE) sync(req bcpii.OperationRequest, m bcpii.Match) (bcpii.OperationResponse, error) {
-	if err := isJSONObjectBody(req.Body); err != nil {
-		return bcpii.OperationResponse{}, err
+	// Open OS Message Channel's body is optional.
+	if m.Route.Name != "Open OS Message Channel" || len(bytes.TrimSpace(req.Body)) > 0 {
+		if err := isJSONObjectBody(req.Body); err != nil {
+			return bcpii.OperationResponse{}, err
+		}
 	}
 	obj := s.byURI[m.Object.URI()]
 	if obj == nil {
@@ -290,6 +307,9 @@ func (s *SE) sync(req bcpii.OperationRequest, m bcpii.Match) (bcpii.OperationRes
 	defer s.mu.Unlock()
 	if busy(obj) && m.Route.Name != "Send OS Command" {
 		return bcpii.OperationResponse{}, errBusy
+	}
+	if m.Route.Name == "Open OS Message Channel" {
+		return s.openOSChannel(req.Owner, obj, req.Body)
 	}
 	return s.syncRequest(m, obj, req.Body)
 }
