@@ -68,7 +68,7 @@ func TestSystemdUnit(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"ExecStart=/usr/local/bin/bcpii-gateway", "DynamicUser=yes", "StateDirectory=bcpii-gateway",
+		"ExecStart=/usr/local/bin/bcpii-gateway", "User=bcpii-gateway", "Group=bcpii", "StateDirectory=bcpii-gateway",
 		"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes",
 		"CapabilityBoundingSet=", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "SystemCallFilter=@system-service",
 		"MemoryDenyWriteExecute=yes", "KillSignal=SIGTERM",

@@ -119,6 +119,7 @@ func defineFlags(fs *flag.FlagSet, cfg *app.Config, o *options, getenv func(stri
 	fs.StringVar(&cfg.ClientCAFile, "client-ca", "", "PEM CA bundle for client certificates naming requesting partitions (URI SAN urn:bcpii:partition:NETID.NAU.LPAR)")
 	fs.BoolVar(&cfg.NoLoopbackIdentity, "no-loopback-identity", false, "do not treat loopback connections as the local partition (the Unix socket still is)")
 	fs.StringVar(&cfg.Socket, "socket", "", `gRPC Unix socket for local programs (default DATA/grpc.sock; "-" for none)`)
+	fs.StringVar(&cfg.SocketGroup, "socket-group", "", "open the Unix socket to this group's members too (mode 0660): each is the local partition (default: the gateway's user alone)")
 	fs.StringVar(&cfg.Inventory, "inventory", "", "simulated SE inventory file, YAML or JSON (default: built in)")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long ended jobs are kept (default and minimum 4h)")
 	fs.StringVar(&cfg.Backend, "backend", app.BackendSim, "what runs the operations: sim (the simulated SE) or hmc (an upstream HMC)")

@@ -74,8 +74,36 @@ func (g *globals) where() string {
 	return g.addr
 }
 
+// systemDataDir is the data directory of the system gateway that
+// deploy/systemd runs; BCPII_SYSTEM_DATA_DIR names another.
+func (g *globals) systemDataDir() string {
+	return envOr(g.env.getenv, "BCPII_SYSTEM_DATA_DIR", "/var/lib/bcpii-gateway")
+}
+
+// findSystemGateway makes a bcpiictl given nothing of where the gateway
+// is, and that finds no gateway of the user's own on this host, use the
+// system gateway's Unix socket: a member of the socket's group is then
+// the local partition, with no flag.
+func (g *globals) findSystemGateway() {
+	if g.socket != "" || g.ca != "" || g.cert != "" || g.plaintext || g.addr != "localhost:6795" {
+		return
+	}
+	if _, err := os.Stat(g.caFile()); err == nil {
+		return // a gateway of the user's own
+	}
+	if sock := filepath.Join(g.systemDataDir(), "grpc.sock"); fileExists(sock) {
+		g.socket = sock
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // dial connects (lazily, as gRPC does) without logging on.
 func (g *globals) dial(ctx context.Context) (*client, error) {
+	g.findSystemGateway()
 	var creds credentials.TransportCredentials
 	target := g.addr
 	switch {
@@ -285,6 +313,12 @@ func (g *globals) diagnose(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if g.socket != "" {
+		if c, err := net.Dial("unix", g.socket); err == nil {
+			c.Close()
+		} else if errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("the socket %s is not open to this user: it is the local partition's door, for the members of its group "+
+				"(bcpii in deploy/systemd); ask to join it, or reach the gateway's ports as an API user ('bcpiictl logon USER')", g.socket)
+		}
 		return fmt.Errorf("no gateway answers on the socket %s; start one, or name its socket with --socket or BCPII_SOCKET", g.socket)
 	}
 	if g.certFailure != nil {

@@ -101,6 +101,10 @@ type Config struct {
 	// Socket is the path of the gRPC Unix domain socket, whose callers are
 	// the local partition; empty means DataDir/grpc.sock, "-" none.
 	Socket string
+	// SocketGroup, when set, opens the Unix socket to the members of this
+	// group (mode 0660) as well as to the gateway's user: each is the
+	// local partition. Empty: the gateway's user alone (0600).
+	SocketGroup string
 	// Inventory is the simulated SE's inventory file (YAML or JSON); empty
 	// means the built-in one.
 	Inventory string

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
+	"strconv"
 	"time"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
@@ -58,7 +60,7 @@ func (l *listeners) open(cfg Config) error {
 	if l.socket, err = l.listen("unix", cfg.Socket); err != nil {
 		return fmt.Errorf("unix socket: %w", err)
 	}
-	if err := os.Chmod(cfg.Socket, 0o600); err != nil {
+	if err := socketAccess(cfg.Socket, cfg.SocketGroup); err != nil {
 		return fmt.Errorf("unix socket: %w", err)
 	}
 	l.socketPath = cfg.Socket
@@ -145,4 +147,25 @@ func serveREST(ctx context.Context, cfg Config, h http.Handler, lis net.Listener
 		return err
 	}
 	return nil
+}
+
+// socketAccess opens the Unix socket to its owner alone, or with a group
+// to the members of that group too (0660): whoever may connect is the
+// local partition.
+func socketAccess(path, group string) error {
+	if group == "" {
+		return os.Chmod(path, 0o600)
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return err
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return fmt.Errorf("group %s: gid %q", group, g.Gid)
+	}
+	if err := os.Chown(path, -1, gid); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o660)
 }

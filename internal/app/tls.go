@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -55,6 +56,9 @@ func authenticator(cfg Config, sessions bcpii.SessionTable) (*bcpii.Authenticato
 	users, err := bcpii.ParseUsers([]byte("users: []\n"))
 	if cfg.UsersFile != "" {
 		users, err = bcpii.LoadUsers(cfg.UsersFile)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("users: %w (write one with 'bcpii-gateway hash-password NAME', or name another with --users-file)", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)

@@ -47,7 +47,13 @@ func LoadOrCreate(dir string, now time.Time) (cert tls.Certificate, created bool
 	if err != nil {
 		return tls.Certificate{}, false, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// The certificate is public and the key is not: the directory lets
+	// anyone reach the certificate by its name (0711), the key is its
+	// owner's (0600).
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return tls.Certificate{}, false, err
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
 		return tls.Certificate{}, false, err
 	}
 	if err := writeFile(keyPath, keyPEM, 0o600); err != nil {
@@ -99,6 +105,11 @@ func selfSigned(now time.Time) (certPEM, keyPEM []byte, err error) {
 func writeFile(path string, data []byte, mode os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
+		return err
+	}
+	// The mode is meant, whatever the umask (systemd's UMask=0077).
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
