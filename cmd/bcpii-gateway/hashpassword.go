@@ -4,45 +4,49 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 )
 
-// hashPassword is "bcpii-gateway hash-password USER": it reads the
+// hashPasswordCommand is "bcpii-gateway hash-password USER": it reads the
 // password from the terminal without echo (twice, to catch a typo) or, when
 // stdin is not a terminal, its first line, and prints the user's entry for
 // the users file, one line of YAML under "users:".
-func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bcpii-gateway hash-password", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cost := fs.Int("cost", bcrypt.DefaultCost, "bcrypt cost")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: bcpii-gateway hash-password [--cost N] USER\n\n"+
-			"Reads USER's password from the terminal, or the first line of stdin, and prints\n"+
-			"the entry for the users file (--users-file), to go under \"users:\".\n\nFlags:\n")
-		fs.PrintDefaults()
+func hashPasswordCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var cost int
+	cmd := &cobra.Command{
+		Use:   "hash-password [--cost N] USER",
+		Short: "Print a users file entry for USER",
+		Long: "Reads USER's password from the terminal, or the first line of stdin, and prints\n" +
+			"the entry for the users file (--users-file), to go under \"users:\".",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return errors.New("hash-password takes one user name")
+			}
+			return nil
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
+			return hashPassword(args[0], cost, stdin, stdout, stderr)
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("hash-password takes one user name")
-	}
-	name := fs.Arg(0)
+	cmd.Flags().IntVar(&cost, "cost", bcrypt.DefaultCost, "bcrypt cost")
+	return cmd
+}
+
+func hashPassword(name string, cost int, stdin io.Reader, stdout, stderr io.Writer) error {
 	if _, err := bcpii.UserPrincipal(name); err != nil {
 		return err
 	}
-	if *cost < bcrypt.MinCost || *cost > 14 {
-		return fmt.Errorf("--cost %d is not between %d and 14", *cost, bcrypt.MinCost)
+	if cost < bcrypt.MinCost || cost > 14 {
+		return fmt.Errorf("--cost %d is not between %d and 14", cost, bcrypt.MinCost)
 	}
 	pw, err := readPassword(stdin, stderr)
 	if err != nil {
@@ -51,7 +55,7 @@ func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	if _, err := bcpii.HashPassword(pw); err != nil { // its checks: empty, too long
 		return err
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), *cost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
 	if err != nil {
 		return err
 	}

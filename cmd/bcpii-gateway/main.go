@@ -6,8 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
@@ -26,42 +27,62 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case err != nil:
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bcpii-gateway:", err)
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "hash-password" {
-		return hashPassword(args[1:], stdin, stdout, stderr)
-	}
-	fs := flag.NewFlagSet("bcpii-gateway", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	root := newCommand(getenv, stdin, stdout, stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// newCommand is the gateway's command line: the flags of app.Config, each
+// also BCPII_<FLAG> in the environment and a key of the --config file.
+func newCommand(getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var cfg app.Config
 	var o options
-	defineFlags(fs, &cfg, &o, getenv)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: bcpii-gateway [flags]\n       bcpii-gateway hash-password [--cost N] USER\n\n"+
-			"Serves HMC job operations over gRPC and the HMC Web Services API REST format.\n"+
-			"Every flag can also be set as BCPII_<FLAG> in the environment (--hmc-url: BCPII_HMC_URL); a flag wins.\n\nFlags:\n")
-		fs.PrintDefaults()
+	root := &cobra.Command{
+		Use:   "bcpii-gateway",
+		Short: "Serves HMC job operations over gRPC and the HMC Web Services API REST format",
+		Long: "Serves HMC job operations over gRPC and the HMC Web Services API REST format.\n\n" +
+			"Every flag can also be set as BCPII_<FLAG> in the environment (--hmc-url: BCPII_HMC_URL)\n" +
+			"and as a key of the YAML file --config names (hmc-url: https://hmc.example.com).\n" +
+			"A flag wins over the environment, the environment over the file, the file over the default.",
+		Args:          cobra.NoArgs,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.version {
+				_, err := fmt.Fprintln(stdout, "bcpii-gateway", version.Get().String())
+				return err
+			}
+			if err := configure(cmd.Flags(), getenv); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), &cfg, o, getenv, stderr)
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	if o.version {
-		_, err := fmt.Fprintln(stdout, "bcpii-gateway", version.Get().String())
-		return err
-	}
-	if err := flagsFromEnv(fs, getenv); err != nil {
-		return err
-	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.CompletionOptions.DisableDefaultCmd = true
+	defineFlags(root.Flags(), &cfg, &o, getenv)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w%s (see --help)", err, suggestFlag(cmd.Flags(), err))
+	})
+	root.SetUsageFunc(groupedUsage)
+	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\n\n", cmd.Long)
+		_ = groupedUsage(cmd)
+	})
+	root.AddCommand(hashPasswordCommand(stdin, stdout, stderr))
+	return root
+}
+
+func serve(ctx context.Context, cfg *app.Config, o options, getenv func(string) string, stderr io.Writer) error {
 	if cfg.Backend == app.BackendHMC {
 		// Credentials never come from a flag, which other users can see.
 		cfg.HMCCredentials.UserID = getenv("BCPII_HMC_USERID")
@@ -80,17 +101,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	return app.Run(ctx, cfg, log)
+	return app.Run(ctx, *cfg, log)
 }
 
 // options are the flags that are not app.Config fields.
 type options struct {
-	logLevel, logFormat string
-	version             bool
+	logLevel, logFormat, config string
+	version                     bool
 }
 
-func defineFlags(fs *flag.FlagSet, cfg *app.Config, o *options, getenv func(string) string) {
-	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(getenv), "directory for the job store and the generated certificate (env BCPII_DATA_DIR)")
+// flagGroups orders the help; every flag is in one group.
+var flagGroups = []struct {
+	title string
+	flags []string
+}{
+	{"Listeners", []string{"grpc-addr", "rest-addr", "stomp-addr", "socket", "socket-group", "admin-addr", "pprof", "max-conns-per-source", "shutdown-grace"}},
+	{"Who may ask", []string{"partition", "users-file", "session-lifetime", "client-ca", "no-loopback-identity", "plaintext", "tls-cert", "tls-key"}},
+	{"Jobs and their store", []string{"data-dir", "store", "retention", "etcd-endpoints", "etcd-prefix", "etcd-ca", "etcd-cert", "etcd-key", "etcd-credentials", "lease-ttl"}},
+	{"What runs the operations", []string{"backend", "inventory", "hmc-url", "hmc-ca", "hmc-fingerprint", "hmc-credentials", "hmc-poll-interval", "hmc-stomp-addr"}},
+	{"This command", []string{"config", "log-level", "log-format", "version", "help"}},
+}
+
+func defineFlags(fs *pflag.FlagSet, cfg *app.Config, o *options, getenv func(string) string) {
+	fs.SortFlags = false
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(getenv), "directory for the job store and the generated certificate")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":6795", "gRPC listen address")
 	fs.StringVar(&cfg.RESTAddr, "rest-addr", ":6794", "REST (HMC Web Services API) listen address")
 	fs.StringVar(&cfg.StompAddr, "stomp-addr", ":61612", `STOMP (HMC job notifications) listen address ("-" for none)`)
@@ -133,28 +167,38 @@ func defineFlags(fs *flag.FlagSet, cfg *app.Config, o *options, getenv func(stri
 	fs.IntVar(&cfg.MaxConnsPerSource, "max-conns-per-source", 0, "REST connections one source address may hold open at once; more are answered 503 and closed (default 128; raise it behind a proxy or NAT)")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", app.DefaultAdminAddr, `admin listener for /metrics, /healthz, /readyz and pprof ("-" for none)`)
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve the runtime profiles under /debug/pprof/ on the admin listener")
+	fs.StringVar(&o.config, "config", "", "YAML file of settings, its keys the flags' names (rest-addr: \":6794\")")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolP("help", "h", false, "show this help")
 }
 
-// flagsFromEnv sets every flag not given on the command line from
-// BCPII_<FLAG> (upper case, "-" as "_"), if that is set: flags win.
-func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := envName(f.Name)
-		v := getenv(name)
-		if given[f.Name] || v == "" || f.Name == "version" {
-			return
+// groupedUsage prints the flags by flagGroups, each with its variable.
+func groupedUsage(cmd *cobra.Command) error {
+	w := cmd.OutOrStderr()
+	if cmd.HasParent() {
+		fmt.Fprintf(w, "Usage: %s\n\nFlags:\n%s", cmd.UseLine(), cmd.Flags().FlagUsages())
+		return nil
+	}
+	fmt.Fprintf(w, "Usage: bcpii-gateway [flags]\n       bcpii-gateway hash-password [--cost N] USER\n")
+	for _, g := range flagGroups {
+		group := pflag.NewFlagSet(g.title, pflag.ContinueOnError)
+		group.SortFlags = false
+		for _, name := range g.flags {
+			if f := cmd.Flags().Lookup(name); f != nil {
+				c := *f
+				if name != "help" && name != "version" && name != "config" {
+					c.Usage += " [" + envName(name) + "]"
+				} else if name == "config" {
+					c.Usage += " [BCPII_CONFIG]"
+				}
+				group.AddFlag(&c)
+			}
 		}
-		if err := fs.Set(f.Name, v); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
-	})
-	return errors.Join(errs...)
+		fmt.Fprintf(w, "\n%s:\n%s", g.title, group.FlagUsages())
+	}
+	return nil
 }
 
 func envName(flagName string) string {
