@@ -13,6 +13,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -213,26 +215,45 @@ func TestNetHTTPClientVerifiesTLS(t *testing.T) {
 	}
 }
 
-func TestOpenAPIDocument(t *testing.T) {
+// fetchOpenAPI is the document the gateway serves.
+func fetchOpenAPI(t *testing.T) []byte {
+	t.Helper()
 	s := newStack(t)
 	resp, err := s.client().Get(s.https.URL + "/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var doc struct {
-		Swagger string                    `json:"swagger"`
-		Info    map[string]string         `json:"info"`
-		Paths   map[string]map[string]any `json:"paths"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json;charset=UTF-8" || doc.Swagger != "2.0" {
-		t.Fatalf("openapi: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), doc.Swagger)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json;charset=UTF-8" {
+		t.Fatalf("openapi: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if doc.Info["title"] != gateway.OpenAPITitle || doc.Info["version"] != version.Get().Version {
+	return b
+}
+
+func TestOpenAPIDocument(t *testing.T) {
+	var doc struct {
+		OpenAPI    string                                       `json:"openapi"`
+		Info       map[string]any                               `json:"info"`
+		Servers    []any                                        `json:"servers"`
+		Paths      map[string]map[string]map[string]any         `json:"paths"`
+		Components map[string]map[string]map[string]interface{} `json:"components"`
+	}
+	if err := json.Unmarshal(fetchOpenAPI(t), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" || len(doc.Servers) == 0 {
+		t.Fatalf("openapi %q, servers %v", doc.OpenAPI, doc.Servers)
+	}
+	if doc.Info["title"] != gateway.OpenAPITitle || doc.Info["version"] != version.Get().Version || doc.Info["license"] == nil {
 		t.Errorf("openapi info %v", doc.Info)
+	}
+	schemes := doc.Components["securitySchemes"]
+	if schemes["apiSession"]["name"] != "X-API-Session" || schemes["partitionCertificate"]["type"] != "mutualTLS" {
+		t.Errorf("security schemes %v", schemes)
 	}
 	paths := map[string][]string{
 		"/api/jobs/{job-id}":                   {"get", "delete"},
@@ -254,6 +275,57 @@ func TestOpenAPIDocument(t *testing.T) {
 				t.Errorf("openapi lacks %s %s", m, path)
 			}
 		}
+	}
+	// Every operation: a unique operationId, the HMC error body for its
+	// errors.
+	ids := map[string]string{}
+	for path, item := range doc.Paths {
+		for m, op := range item {
+			id, _ := op["operationId"].(string)
+			if id == "" || ids[id] != "" {
+				t.Errorf("%s %s: operationId %q (also %s)", m, path, id, ids[id])
+			}
+			ids[id] = m + " " + path
+			responses, _ := op["responses"].(map[string]any)
+			for _, code := range []string{"400", "403", "404", "503", "default"} {
+				r, _ := responses[code].(map[string]any)
+				if r["$ref"] != "#/components/responses/HMCError" {
+					t.Errorf("%s %s: the %s answer is %v, not the HMC error body", m, path, code, r)
+				}
+			}
+		}
+	}
+	if op := doc.Paths["/api/logical-partitions/{id}/operations/activate"]["post"]; op["operationId"] != "activateLogicalPartition" {
+		t.Errorf("Activate Logical Partition: operationId %v", op["operationId"])
+	}
+}
+
+// TestOpenAPILint lints the document with Redocly's OpenAPI linter
+// (tools/package.json), its recommended rules: no error may remain.
+func TestOpenAPILint(t *testing.T) {
+	redocly, err := filepath.Abs("../tools/node_modules/.bin/redocly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(redocly); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redocly: %v (npm ci in tools/)", err)
+		}
+		t.Skip("no redocly: run 'npm ci' in tools/")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "openapi.json")
+	if err := os.WriteFile(path, fetchOpenAPI(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, redocly, "lint", "--extends=recommended", "--format=stylish", path)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "REDOCLY_TELEMETRY=off", "REDOCLY_SUPPRESS_UPDATE_NOTICE=true")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(out), " warning ") {
+		t.Fatalf("redocly lint: %v\n%s", err, out)
 	}
 }
 
