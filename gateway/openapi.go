@@ -81,28 +81,34 @@ func openAPIDocument(generated []byte, routes []*route) ([]byte, error) {
 				"port": map[string]any{"default": "6794"},
 			},
 		}},
-		"tags":  append(v2.Tags, map[string]any{"name": "HMC", "description": "HMC Web Services API requests of the object model and the BCPii surface"}),
-		"paths": paths,
-		"components": map[string]any{
-			"schemas": schemas,
-			"responses": map[string]any{
-				"HMCError": map[string]any{
-					"description": "an HMC error body",
-					"content":     map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/HMCError"}}},
-				},
-			},
-			"securitySchemes": map[string]any{
-				"apiSession": map[string]any{"type": "apiKey", "in": "header", "name": "X-API-Session",
-					"description": "the api-session of an API user's logon (POST /api/sessions)"},
-				"partitionCertificate": map[string]any{"type": "mutualTLS",
-					"description": "a client certificate that chains to the gateway's --client-ca and names a partition (URI SAN urn:bcpii:partition:NETID.NAU.LPAR)"},
-			},
-		},
+		"tags":       append(v2.Tags, map[string]any{"name": "HMC", "description": "HMC Web Services API requests of the object model and the BCPii surface"}),
+		"paths":      paths,
+		"components": components(schemas),
 		// The empty requirement is the gateway's own partition, known by
 		// the Unix socket or loopback rather than by a credential.
 		"security": []any{map[string]any{"apiSession": []any{}}, map[string]any{"partitionCertificate": []any{}}, map[string]any{}},
 	}
 	return json.Marshal(doc)
+}
+
+// components are the document's schemas, its error answer and its
+// security schemes.
+func components(schemas map[string]any) map[string]any {
+	return map[string]any{
+		"schemas": schemas,
+		"responses": map[string]any{
+			"HMCError": map[string]any{
+				"description": "an HMC error body",
+				"content":     map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/HMCError"}}},
+			},
+		},
+		"securitySchemes": map[string]any{
+			"apiSession": map[string]any{"type": "apiKey", "in": "header", "name": "X-API-Session",
+				"description": "the api-session of an API user's logon (POST /api/sessions)"},
+			"partitionCertificate": map[string]any{"type": "mutualTLS",
+				"description": "a client certificate that chains to the gateway's --client-ca and names a partition (URI SAN urn:bcpii:partition:NETID.NAU.LPAR)"},
+		},
+	}
 }
 
 // hmcErrorSchema is the HMC error body (errorBody).
