@@ -44,7 +44,7 @@ func newAuthFixture(t testing.TB) *authFixture {
 	f := &authFixture{stale: logon()}
 	clk.Advance(2 * time.Hour)
 	f.live, f.loggedOff = logon(), logon()
-	if err := s.Logoff(f.loggedOff); err != nil {
+	if err := s.Logoff(context.Background(), f.loggedOff); err != nil {
 		t.Fatal(err)
 	}
 	local, err := PartitionPrincipal(mustTarget(t, "IBM390PS.CPC1.LP3"))
@@ -107,7 +107,7 @@ func TestAuthenticateRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := f.auth.Authenticate(tt.c)
+			p, err := principalOf(f.auth.Authenticate(context.Background(), tt.c))
 			if tt.want != "" {
 				if err != nil || p.String() != tt.want {
 					t.Fatalf("Authenticate = %v, %v; want %s", p, err, tt.want)
@@ -122,7 +122,7 @@ func TestAuthenticateRules(t *testing.T) {
 	}
 	// Without a local partition, a local connection is no one.
 	none := &Authenticator{Sessions: f.auth.Sessions}
-	if p, err := none.Authenticate(Credentials{Local: true}); err == nil {
+	if p, err := principalOf(none.Authenticate(context.Background(), Credentials{Local: true})); err == nil {
 		t.Fatalf("Authenticate without Local = %v", p)
 	}
 }
@@ -202,7 +202,7 @@ func FuzzAuthenticate(f *testing.F) {
 		c.Local = local
 
 		for _, a := range []*Authenticator{fx.auth, noLocal, noUsers} {
-			p, err := a.Authenticate(c)
+			p, err := principalOf(a.Authenticate(context.Background(), c))
 			if err != nil {
 				var e *hmcerr.Error
 				if !errors.As(err, &e) || e.HTTPStatus != 403 || (e.Reason != 4 && e.Reason != 5) {
@@ -244,3 +244,6 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// principalOf is the principal of an Authenticate answer.
+func principalOf(id Identity, err error) (Principal, error) { return id.Principal, err }

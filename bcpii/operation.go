@@ -6,18 +6,22 @@ import "github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 // simulated SE or an upstream HMC): a request of the route table, after
 // its target rule.
 type OperationRequest struct {
-	// Owner will own the job the request starts, and alone may see it.
-	Owner jobs.Owner
-	// Target is the checked X-API-Target-Name of a BCPii request, upper
-	// case; empty for API users and for requests that name none. The job
-	// remembers it.
-	Target string
+	// Principal is who asks: the job the request starts is its owner's,
+	// and alone its owner may see it.
+	Principal Principal
+	// Target is the checked X-API-Target-Name of a BCPii request; zero
+	// for API users and for requests that name none. The job remembers
+	// it.
+	Target TargetName
 	// Method and URI are the HTTP method and the request URI, path and
 	// query, as received.
 	Method, URI string
 	// Body is the JSON body; empty for none.
 	Body []byte
 }
+
+// Owner is the owner of the job the request starts.
+func (r OperationRequest) Owner() jobs.Owner { return r.Principal.Owner() }
 
 // OperationResponse is a backend's successful answer; failures are
 // *hmcerr.Error.

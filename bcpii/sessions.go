@@ -146,7 +146,7 @@ type SessionTable interface {
 	// Add keeps r under key until r.Expires at least.
 	Add(key SessionKey, r SessionRecord) error
 	// Get returns the record under key and whether there is one.
-	Get(key SessionKey) (SessionRecord, bool, error)
+	Get(ctx context.Context, key SessionKey) (SessionRecord, bool, error)
 	// Remove forgets the record under key and reports whether there was one.
 	Remove(key SessionKey) (bool, error)
 	// ByJobTopic returns the record whose JobNotificationTopic is topic.
@@ -157,6 +157,9 @@ type SessionTable interface {
 	// included.
 	Len() int
 }
+
+// NewMemTable returns a SessionTable in memory, the one NewSessions uses.
+func NewMemTable() SessionTable { return newMemTable() }
 
 // memTable is the SessionTable in memory: a restart logs every user off,
 // as an HMC restart does.
@@ -179,7 +182,7 @@ func (m *memTable) Add(key SessionKey, r SessionRecord) error {
 	return nil
 }
 
-func (m *memTable) Get(key SessionKey) (SessionRecord, bool, error) {
+func (m *memTable) Get(_ context.Context, key SessionKey) (SessionRecord, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.sessions[key]
@@ -315,8 +318,8 @@ func (s *Sessions) Logon(ctx context.Context, userid, password string) (Session,
 
 // Lookup returns the live session id names: ErrNoSession for an empty id
 // and ErrSessionNotValid for one that is unknown, logged off or expired.
-func (s *Sessions) Lookup(id string) (Session, error) {
-	r, err := s.find(id, false)
+func (s *Sessions) Lookup(ctx context.Context, id string) (Session, error) {
+	r, err := s.find(ctx, id, false)
 	if err != nil {
 		return Session{}, err
 	}
@@ -326,8 +329,8 @@ func (s *Sessions) Lookup(id string) (Session, error) {
 // LookupCredential returns the live session id names if credential is its
 // session-credential, with the errors of Lookup; a wrong credential is
 // ErrSessionNotValid, as an unknown id is.
-func (s *Sessions) LookupCredential(id, credential string) (Session, error) {
-	r, err := s.find(id, false)
+func (s *Sessions) LookupCredential(ctx context.Context, id, credential string) (Session, error) {
+	r, err := s.find(ctx, id, false)
 	if err != nil {
 		return Session{}, err
 	}
@@ -349,13 +352,13 @@ func (s *Sessions) JobTopicUser(topic string) (string, bool) {
 }
 
 // Logoff ends the session id names, with the errors of Lookup.
-func (s *Sessions) Logoff(id string) error {
-	_, err := s.find(id, true)
+func (s *Sessions) Logoff(ctx context.Context, id string) error {
+	_, err := s.find(ctx, id, true)
 	return err
 }
 
 // find looks id up, removing it if it has expired, or if remove is set.
-func (s *Sessions) find(id string, remove bool) (SessionRecord, error) {
+func (s *Sessions) find(ctx context.Context, id string, remove bool) (SessionRecord, error) {
 	if id == "" {
 		return SessionRecord{}, ErrNoSession
 	}
@@ -363,7 +366,7 @@ func (s *Sessions) find(id string, remove bool) (SessionRecord, error) {
 		return SessionRecord{}, ErrSessionNotValid
 	}
 	key := SessionKey(sha256.Sum256([]byte(id)))
-	r, ok, err := s.table.Get(key)
+	r, ok, err := s.table.Get(ctx, key)
 	if err != nil {
 		return SessionRecord{}, err
 	}

@@ -76,7 +76,7 @@ func TestLogon(t *testing.T) {
 		t.Errorf("Created %v, Expires %v", ses.Created, ses.Expires)
 	}
 
-	got, err := s.Lookup(ses.ID)
+	got, err := s.Lookup(context.Background(), ses.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,11 +176,11 @@ func TestLogonCanceled(t *testing.T) {
 
 func TestLookupErrors(t *testing.T) {
 	s, _ := newTestSessions(t, 0)
-	_, err := s.Lookup("")
+	_, err := s.Lookup(context.Background(), "")
 	wantHMC(t, err, ErrNoSession, hmcerr.Unauthenticated, 403, 4)
 
 	for _, id := range []string{randomString(), "short", strings.Repeat("a", 52), strings.Repeat("A", 10000)} {
-		_, err := s.Lookup(id)
+		_, err := s.Lookup(context.Background(), id)
 		wantHMC(t, err, ErrSessionNotValid, hmcerr.Unauthenticated, 403, 5)
 	}
 
@@ -192,7 +192,7 @@ func TestLookupErrors(t *testing.T) {
 		if id == ses.ID {
 			continue
 		}
-		_, err := s.Lookup(id)
+		_, err := s.Lookup(context.Background(), id)
 		wantHMC(t, err, ErrSessionNotValid, hmcerr.Unauthenticated, 403, 5)
 	}
 }
@@ -204,16 +204,16 @@ func TestSessionExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(DefaultSessionLifetime)
-	if _, err := s.Lookup(ses.ID); err != nil {
+	if _, err := s.Lookup(context.Background(), ses.ID); err != nil {
 		t.Fatalf("at Expires the session has ended already: %v", err)
 	}
 	clk.Advance(time.Nanosecond)
-	_, err = s.Lookup(ses.ID)
+	_, err = s.Lookup(context.Background(), ses.ID)
 	wantHMC(t, err, ErrSessionNotValid, hmcerr.Unauthenticated, 403, 5)
 	if s.Len() != 0 {
 		t.Fatalf("Lookup left the expired session behind: Len %d", s.Len())
 	}
-	err = s.Logoff(ses.ID)
+	err = s.Logoff(context.Background(), ses.ID)
 	wantHMC(t, err, ErrSessionNotValid, hmcerr.Unauthenticated, 403, 5)
 }
 
@@ -236,11 +236,11 @@ func TestSessionLifetime(t *testing.T) {
 			t.Errorf("lifetime %v: session lasts %v, want %v", tt.give, got, tt.want)
 		}
 		clk.Advance(tt.want)
-		if _, err := s.Lookup(ses.ID); err != nil {
+		if _, err := s.Lookup(context.Background(), ses.ID); err != nil {
 			t.Errorf("lifetime %v: ended early: %v", tt.give, err)
 		}
 		clk.Advance(time.Second)
-		if _, err := s.Lookup(ses.ID); !errors.Is(err, ErrSessionNotValid) {
+		if _, err := s.Lookup(context.Background(), ses.ID); !errors.Is(err, ErrSessionNotValid) {
 			t.Errorf("lifetime %v: still valid after it: %v", tt.give, err)
 		}
 	}
@@ -256,18 +256,18 @@ func TestLogoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Logoff(a.ID); err != nil {
+	if err := s.Logoff(context.Background(), a.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Lookup(a.ID)
+	_, err = s.Lookup(context.Background(), a.ID)
 	wantHMC(t, err, ErrSessionNotValid, hmcerr.Unauthenticated, 403, 5)
-	err = s.Logoff(a.ID)
+	err = s.Logoff(context.Background(), a.ID)
 	wantHMC(t, err, ErrSessionNotValid, hmcerr.Unauthenticated, 403, 5)
-	err = s.Logoff("")
+	err = s.Logoff(context.Background(), "")
 	wantHMC(t, err, ErrNoSession, hmcerr.Unauthenticated, 403, 4)
-	err = s.Logoff(randomString())
+	err = s.Logoff(context.Background(), randomString())
 	wantHMC(t, err, ErrSessionNotValid, hmcerr.Unauthenticated, 403, 5)
-	if _, err := s.Lookup(b.ID); err != nil {
+	if _, err := s.Lookup(context.Background(), b.ID); err != nil {
 		t.Fatalf("logging alice off ended bob's session: %v", err)
 	}
 }
@@ -295,7 +295,7 @@ func TestSweep(t *testing.T) {
 	if s.Len() != 1 {
 		t.Fatalf("Len = %d, want 1", s.Len())
 	}
-	if _, err := s.Lookup(late.ID); err != nil {
+	if _, err := s.Lookup(context.Background(), late.ID); err != nil {
 		t.Fatalf("Sweep removed a live session: %v", err)
 	}
 }
@@ -346,10 +346,10 @@ func TestSecretsStayOut(t *testing.T) {
 	collect(s.Logon(ctx, "alice", alicePassword+"x"))
 	collect(s.Logon(ctx, "mallory", alicePassword))
 	collect(s.Logon(ctx, alicePassword, alicePassword))
-	collect(s.Lookup(ses.ID + "x"))
-	collect(s.Lookup(ses.ID[:42] + "x"))
-	collect(s.Lookup(""))
-	errs = append(errs, s.Logoff(ses.Credential))
+	collect(s.Lookup(context.Background(), ses.ID+"x"))
+	collect(s.Lookup(context.Background(), ses.ID[:42]+"x"))
+	collect(s.Lookup(context.Background(), ""))
+	errs = append(errs, s.Logoff(context.Background(), ses.Credential))
 	collect(HashPassword(strings.Repeat(alicePassword, 3)))
 	collect(ParseUsers([]byte("users:\n  - name: alice\n    password-hash: " + alicePassword + "\n")))
 	collect(ParseUsers([]byte("users:\n  - name: alice\n    password-hash: !!int " + alicePassword + "\n")))
@@ -357,8 +357,8 @@ func TestSecretsStayOut(t *testing.T) {
 	expiring, _ := s.Logon(ctx, "alice", alicePassword)
 	secrets["second session id"] = expiring.ID
 	clk.Advance(2 * time.Hour)
-	collect(s.Lookup(expiring.ID))
-	errs = append(errs, s.Logoff(expiring.ID))
+	collect(s.Lookup(context.Background(), expiring.ID))
+	errs = append(errs, s.Logoff(context.Background(), expiring.ID))
 	for i, err := range errs {
 		if err == nil {
 			t.Fatalf("error %d is nil", i)
@@ -415,11 +415,11 @@ func TestSessionsConcurrent(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if _, err := s.Lookup(ses.ID); err != nil {
+				if _, err := s.Lookup(context.Background(), ses.ID); err != nil {
 					t.Error(err)
 				}
 				if i%2 == 0 {
-					if err := s.Logoff(ses.ID); err != nil {
+					if err := s.Logoff(context.Background(), ses.ID); err != nil {
 						t.Error(err)
 					}
 				}

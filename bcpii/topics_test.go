@@ -13,20 +13,20 @@ func TestLookupCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.LookupCredential(ses.ID, ses.Credential)
+	got, err := s.LookupCredential(context.Background(), ses.ID, ses.Credential)
 	if err != nil || got.User != "alice" || got.Credential != "" {
 		t.Fatalf("LookupCredential = %v, %v; want alice's session without its credential", got, err)
 	}
 	for name, c := range map[string]string{"wrong": ses.Credential[:42] + "x", "empty": "", "the id": ses.ID} {
-		if _, err := s.LookupCredential(ses.ID, c); !errors.Is(err, ErrSessionNotValid) {
+		if _, err := s.LookupCredential(context.Background(), ses.ID, c); !errors.Is(err, ErrSessionNotValid) {
 			t.Errorf("%s credential: %v, want ErrSessionNotValid", name, err)
 		}
 	}
-	if _, err := s.LookupCredential(ses.Credential, ses.ID); !errors.Is(err, ErrSessionNotValid) {
+	if _, err := s.LookupCredential(context.Background(), ses.Credential, ses.ID); !errors.Is(err, ErrSessionNotValid) {
 		t.Errorf("id and credential swapped: %v, want ErrSessionNotValid", err)
 	}
 	clk.Advance(time.Hour + time.Second)
-	if _, err := s.LookupCredential(ses.ID, ses.Credential); !errors.Is(err, ErrSessionNotValid) {
+	if _, err := s.LookupCredential(context.Background(), ses.ID, ses.Credential); !errors.Is(err, ErrSessionNotValid) {
 		t.Errorf("expired session: %v, want ErrSessionNotValid", err)
 	}
 }
@@ -37,16 +37,16 @@ func TestAuthenticateSessionCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := f.auth.Authenticate(Credentials{Session: ses.ID, SessionPresent: true, SessionCredential: ses.Credential, CredentialPresent: true})
+	p, err := principalOf(f.auth.Authenticate(context.Background(), Credentials{Session: ses.ID, SessionPresent: true, SessionCredential: ses.Credential, CredentialPresent: true}))
 	if err != nil || p.User() != "alice" {
 		t.Fatalf("Authenticate = %v, %v; want alice", p, err)
 	}
-	_, err = f.auth.Authenticate(Credentials{Session: ses.ID, SessionPresent: true, SessionCredential: "nope", CredentialPresent: true})
+	_, err = principalOf(f.auth.Authenticate(context.Background(), Credentials{Session: ses.ID, SessionPresent: true, SessionCredential: "nope", CredentialPresent: true}))
 	if !errors.Is(err, ErrSessionNotValid) {
 		t.Fatalf("wrong credential: %v, want ErrSessionNotValid", err)
 	}
 	// An empty credential presented is still checked, not taken for none.
-	_, err = f.auth.Authenticate(Credentials{Session: ses.ID, SessionPresent: true, CredentialPresent: true})
+	_, err = principalOf(f.auth.Authenticate(context.Background(), Credentials{Session: ses.ID, SessionPresent: true, CredentialPresent: true}))
 	if !errors.Is(err, ErrSessionNotValid) {
 		t.Fatalf("empty credential: %v, want ErrSessionNotValid", err)
 	}
@@ -94,7 +94,7 @@ func TestOwnsJobTopic(t *testing.T) {
 			t.Errorf("OwnsJobTopic(%v, %q) = %v, want %v", c.p, c.topic, got, c.want)
 		}
 	}
-	if err := s.Logoff(alice1.ID); err != nil {
+	if err := s.Logoff(context.Background(), alice1.ID); err != nil {
 		t.Fatal(err)
 	}
 	if a.OwnsJobTopic(alice, alice1.JobNotificationTopic) {

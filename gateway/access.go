@@ -50,10 +50,10 @@ const unmatchedRoute = "unmatched"
 
 // accessInfo is what the handler learns of a request as it answers it.
 type accessInfo struct {
-	route     string
-	reason    int
-	principal bcpii.Principal
-	calls     server.Request
+	route    string
+	reason   int
+	decision *bcpii.Decision // who asked, if it was decided
+	calls    server.Request
 }
 
 type accessKey struct{}
@@ -64,9 +64,9 @@ func accessFrom(ctx context.Context) *accessInfo {
 }
 
 // noteAccess records who asked and the route matched (nil: none).
-func noteAccess(ctx context.Context, p bcpii.Principal, rt *route) {
+func noteAccess(ctx context.Context, d *bcpii.Decision, rt *route) {
 	if info := accessFrom(ctx); info != nil {
-		info.principal = p
+		info.decision = d
 		if rt != nil {
 			info.route = rt.pattern
 		}
@@ -91,7 +91,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	a := Access{Method: r.Method, Route: info.route, Status: status, Reason: info.reason,
-		Principal: principalKind(info.principal), RequestID: id, Duration: time.Since(start)}
+		Principal: principalKind(ctx, info.decision), RequestID: id, Duration: time.Since(start)}
 	if info.calls.Calls > 0 {
 		a.RPC, a.Code, a.Calls = info.calls.Method, info.calls.Code.String(), info.calls.Calls
 	}
@@ -116,7 +116,15 @@ func knownMethod(m string) bool {
 	return false
 }
 
-func principalKind(p bcpii.Principal) string {
+// principalKind names the kind of caller d decides on, "none" where it
+// finds none. A request that needed no identity (Logon, the API version)
+// has it decided here, once, for the record.
+func principalKind(ctx context.Context, d *bcpii.Decision) string {
+	var p bcpii.Principal
+	if d != nil {
+		id, _ := d.Identity(ctx)
+		p = id.Principal
+	}
 	switch {
 	case p.IsPartition():
 		return "partition"

@@ -74,37 +74,50 @@ const OpenAPIPath = "/openapi.json"
 
 // Identity is who makes a request, as bcpii.Authenticator decides it from
 // the request's credentials: what the gateway's own error bodies name as
-// request-authenticated-as. The service decides again, from the same
-// credentials, in its authentication interceptor.
+// request-authenticated-as. The decision is made once per request and
+// shared with the service's authentication interceptor
+// (server.WithDecision).
 type Identity struct {
 	Principal bcpii.Principal
 }
 
-// credentialsOf collects the facts of a request: its X-API-Session, the
-// client certificate its TLS connection verified, and whether it comes from
-// loopback (when loopback counts as local). No other header enters: none
-// can make a request a partition's.
+// credentialsOf collects the facts of a request (bcpii.CredentialsOf): its
+// X-API-Session, the client certificate its TLS connection verified, and
+// whether it comes from loopback (when loopback counts as local). No other
+// header enters: none can make a request a partition's.
 func credentialsOf(r *http.Request, loopback bool) bcpii.Credentials {
-	var c bcpii.Credentials
-	if v, ok := r.Header["X-Api-Session"]; ok && len(v) > 0 {
-		c.SessionPresent, c.Session = true, v[0]
+	var remote net.Addr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		remote = net.TCPAddrFromAddrPort(ap)
 	}
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-		c.ClientCert = r.TLS.VerifiedChains[0][0]
+	return bcpii.CredentialsOf(r.Header["X-Api-Session"], r.TLS, remote, loopback)
+}
+
+// requestIdentity is a request's decision, made when first needed. An
+// anonymous request (Logon) names no one in its error bodies.
+type requestIdentity struct {
+	decision  *bcpii.Decision
+	anonymous bool
+}
+
+// known is who asks, or nil when that is not known (anonymous, or not
+// authenticated).
+func (ri *requestIdentity) known(ctx context.Context) *Identity {
+	if ri == nil || ri.anonymous {
+		return nil
 	}
-	if loopback {
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && ap.Addr().IsLoopback() {
-			c.Local = true
-		}
+	id, err := ri.decision.Identity(ctx)
+	if err != nil {
+		return nil
 	}
-	return c
+	return &Identity{Principal: id.Principal}
 }
 
 // Config configures a Gateway.
 type Config struct {
 	// Conn reaches the gateway's own gRPC server in-process
 	// (server.Server.InProcess), which authenticates each request from the
-	// credentials the gateway collected (server.WithCredentials). Required.
+	// decision the gateway made of who asks (server.WithDecision). Required.
 	Conn grpc.ClientConnInterface
 	// Authenticator names who asks in the gateway's own error bodies.
 	// Required.
@@ -259,65 +272,63 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Server"], h["Cache-Control"] = serverValue, noCacheValue
 
-	// Who asks is known before the checks, so that every error body can
-	// name the caller; a failure to authenticate answers in its turn.
-	var known *Identity
+	// Who asks is decided once, when first needed: for an error body
+	// that names the caller, or for a request that needs an identity. The
+	// service's interceptor takes the same decision.
 	creds := credentialsOf(r, g.loopback)
-	p, authErr := g.auth.Authenticate(creds)
-	if authErr == nil {
-		known = &Identity{Principal: p}
-	}
+	ri := &requestIdentity{decision: g.auth.Decide(creds)}
+	ctx := r.Context()
 	rt, params := g.match(r.URL.EscapedPath())
-	noteAccess(r.Context(), p, rt)
+	noteAccess(ctx, ri.decision, rt)
 	if rt == nil {
-		g.writeError(w, r, known, hmcerr.ErrNotFound)
+		g.writeError(w, r, ri.known(ctx), hmcerr.ErrNotFound)
 		return
 	}
 	m, ok := rt.methods[r.Method]
 	if !ok {
 		h.Set("Allow", rt.allow())
-		g.writeError(w, r, known, hmcerr.ErrMethodNotAllowed)
+		g.writeError(w, r, ri.known(ctx), hmcerr.ErrMethodNotAllowed)
 		return
 	}
-	if m.anonymous {
-		known = nil
-	}
+	ri.anonymous = m.anonymous
 	body, err := readBody(r, m.maxBody)
 	if err != nil {
-		g.writeError(w, r, known, err)
+		g.writeError(w, r, ri.known(ctx), err)
 		return
 	}
 	if !acceptsJSON(r.Header.Values("Accept"), m.events) {
-		g.writeError(w, r, known, errNotAcceptable)
+		g.writeError(w, r, ri.known(ctx), errNotAcceptable)
 		return
 	}
-	if authErr != nil && !m.public {
-		g.writeError(w, r, nil, authErr)
-		return
+	if !m.public {
+		if _, err := ri.decision.Identity(ctx); err != nil {
+			g.writeError(w, r, nil, err)
+			return
+		}
 	}
 	parms, ok := parseQuery(r.URL.RawQuery)
 	if !ok {
-		g.writeError(w, r, known, hmcerr.ErrBadQueryParm)
+		g.writeError(w, r, ri.known(ctx), hmcerr.ErrBadQueryParm)
 		return
 	}
 	for _, q := range parms {
 		if !slices.Contains(m.query, q.Name) {
-			g.writeError(w, r, known, hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", q.Name))
+			g.writeError(w, r, ri.known(ctx), hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", q.Name))
 			return
 		}
 	}
 	if err := checkBody(m, body); err != nil {
-		g.writeError(w, r, known, err)
+		g.writeError(w, r, ri.known(ctx), err)
 		return
 	}
 	if m.jobID && !jobs.ValidID(params[0]) {
-		g.writeError(w, r, known, hmcerr.ErrNotFound)
+		g.writeError(w, r, ri.known(ctx), hmcerr.ErrNotFound)
 		return
 	}
-	ctx := server.WithCredentials(r.Context(), creds)
-	r = r.WithContext(context.WithValue(ctx, identityKey{}, known))
+	ctx = server.WithDecision(ctx, ri.decision)
+	r = r.WithContext(context.WithValue(ctx, identityKey{}, ri))
 	if m.local != nil {
-		m.local(w, r, body, known)
+		m.local(w, r, body, ri.known(ctx))
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -427,7 +438,7 @@ func (g *Gateway) writeBody(w http.ResponseWriter, r *http.Request, id *Identity
 // serviceError renders what the service answered: the HMC detail decides
 // the status and reason.
 func (g *Gateway) serviceError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	id, _ := ctx.Value(identityKey{}).(*Identity)
+	id := identityFrom(ctx)
 	if d, ok := rpctypes.HMCDetail(err); ok {
 		body := errorBody{HTTPStatus: int(d.HttpStatus), Reason: int(d.Reason), Message: d.Message}
 		if d.BcpiiError != nil {
@@ -451,7 +462,7 @@ func (g *Gateway) serviceError(ctx context.Context, _ *runtime.ServeMux, _ runti
 // routingError answers what grpc-gateway's own router rejects; the
 // gateway's route table normally answers these first.
 func (g *Gateway) routingError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
-	id, _ := ctx.Value(identityKey{}).(*Identity)
+	id := identityFrom(ctx)
 	err := hmcerr.ErrNotFound
 	if httpStatus == http.StatusMethodNotAllowed {
 		err = hmcerr.ErrMethodNotAllowed

@@ -111,9 +111,10 @@ func (g *Gateway) submit(w http.ResponseWriter, r *http.Request, body []byte, _ 
 	_, _ = w.Write(b)
 }
 
+// identityFrom is who makes the request of ctx, as far as it is known.
 func identityFrom(ctx context.Context) *Identity {
-	id, _ := ctx.Value(identityKey{}).(*Identity)
-	return id
+	ri, _ := ctx.Value(identityKey{}).(*requestIdentity)
+	return ri.known(ctx)
 }
 
 // checkedSub is a sub-request ready to run.

@@ -89,7 +89,7 @@ func (c *conn) release() {
 		delete(c.subs, id)
 	}
 	if c.logoff != "" {
-		_ = c.srv.auth.Sessions.Logoff(c.logoff)
+		_ = c.srv.auth.Sessions.Logoff(context.Background(), c.logoff) // the connection's context may have ended
 		c.logoff = ""
 	}
 }
@@ -195,14 +195,14 @@ func (c *conn) checkConnect(f *stomp.Frame) (cx, cy time.Duration, err *frameErr
 func (s *Server) authenticate(ctx context.Context, facts bcpii.Credentials, f *stomp.Frame) (bcpii.Principal, string, error) {
 	login, ok := f.Get("login")
 	if !ok {
-		p, err := s.auth.Authenticate(facts)
-		return p, "", err
+		id, err := s.auth.Authenticate(ctx, facts)
+		return id.Principal, "", err
 	}
 	passcode, _ := f.Get("passcode")
-	p, err := s.auth.Authenticate(bcpii.Credentials{Session: login, SessionPresent: true,
+	id, err := s.auth.Authenticate(ctx, bcpii.Credentials{Session: login, SessionPresent: true,
 		SessionCredential: passcode, CredentialPresent: true})
 	if err == nil {
-		return p, "", nil
+		return id.Principal, "", nil
 	}
 	if s.auth.Sessions == nil {
 		return bcpii.Principal{}, "", bcpii.ErrLogonFailed
@@ -211,12 +211,8 @@ func (s *Server) authenticate(ctx context.Context, facts bcpii.Credentials, f *s
 	if err != nil {
 		return bcpii.Principal{}, "", err
 	}
-	p, err = s.auth.Authenticate(bcpii.Credentials{Session: ses.ID, SessionPresent: true})
-	if err != nil {
-		_ = s.auth.Sessions.Logoff(ses.ID)
-		return bcpii.Principal{}, "", err
-	}
-	return p, ses.ID, nil
+	// The session just made is the principal's: no lookup is needed.
+	return ses.Principal(), ses.ID, nil
 }
 
 // writeNow writes f at once, before the writer runs, within WriteTimeout.

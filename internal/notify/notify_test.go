@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"bytes"
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func TestJobCompletionMessages(t *testing.T) {
 	c.expectClosed()
 	// The session the CONNECT logged on ends with the connection; the
 	// one logged on elsewhere stays.
-	if _, err := f.auth.Sessions.Lookup(ses.ID); err != nil {
+	if _, err := f.auth.Sessions.Lookup(context.Background(), ses.ID); err != nil {
 		t.Fatalf("the REST session ended with the STOMP connection: %v", err)
 	}
 	if n := f.auth.Sessions.Len(); n != 1 {

@@ -228,21 +228,17 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	}
 }
 
-// credentialsOf collects the facts of a connection for the authenticator:
-// the client certificate its TLS handshake verified, and whether it comes
-// from loopback where that counts as local.
+// credentialsOf collects the facts of a connection for the authenticator,
+// as every door does (bcpii.CredentialsOf): the client certificate its TLS
+// handshake verified, and whether it is local (a Unix socket, or loopback
+// where that counts as local).
 func (s *Server) credentialsOf(nc net.Conn) bcpii.Credentials {
-	var c bcpii.Credentials
+	var state *tls.ConnectionState
 	if tc, ok := nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
-		if len(st.VerifiedChains) > 0 && len(st.VerifiedChains[0]) > 0 {
-			c.ClientCert = st.VerifiedChains[0][0]
-		}
+		state = &st
 	}
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		c.Local = s.cfg.Loopback && a.IP.IsLoopback()
-	}
-	return c
+	return bcpii.CredentialsOf(nil, state, nc.RemoteAddr(), s.cfg.Loopback)
 }
 
 // Connections returns how many connections are open.

@@ -2,7 +2,7 @@ package server
 
 import (
 	"context"
-	"net"
+	"crypto/tls"
 	"strings"
 
 	"google.golang.org/grpc/credentials"
@@ -22,9 +22,10 @@ import (
 // reaches a handler without one is refused, so an RPC added tomorrow is
 // authenticated without anyone remembering to.
 //
-// Over a connection the facts come from the transport. An in-process
-// caller, the REST gateway, collected them from its own connection and
-// hands them over in the context (WithCredentials): a context value
+// Over a connection the facts come from the transport
+// (bcpii.CredentialsOf). An in-process caller, the REST gateway, collected
+// them from its own connection and hands over its decision in the context
+// (WithDecision), made at most once for the request: a context value
 // cannot cross a network connection, so no remote caller can set one.
 
 // Who is the identity of a call, as the authentication interceptor decides
@@ -32,27 +33,31 @@ import (
 type Who struct {
 	// Caller is who asks, for the job rules.
 	Caller jobs.Caller
-	// Name is the API user or requesting partition, reported as
+	// Principal is the API user or requesting partition, reported as
 	// request-authenticated-as.
-	Name string
+	Principal bcpii.Principal
+	// Session is the API user's session; nil for a partition.
+	Session *bcpii.Session
 	// BCPii is set for calls over the BCPii interface (a requesting
 	// partition); their errors report bcpii-error.
 	BCPii bool
 }
 
-// whoFor is the identity of a call by p whose X-API-Target-Name values
+// whoFor is the identity of a call by id whose X-API-Target-Name values
 // are targets.
-func whoFor(p bcpii.Principal, targets []string) Who {
+func whoFor(id bcpii.Identity, targets []string) Who {
 	target := strings.Join(targets, ",") // more than one is malformed
-	return Who{Caller: p.Caller(target, len(targets) > 0), Name: p.String(), BCPii: p.IsPartition()}
+	p := id.Principal
+	return Who{Caller: p.Caller(target, len(targets) > 0), Principal: p, Session: id.Session, BCPii: p.IsPartition()}
 }
 
-type credentialsKey struct{}
+type decisionKey struct{}
 
-// WithCredentials returns ctx carrying the facts an in-process caller
-// collected about its own request, for calls through InProcess.
-func WithCredentials(ctx context.Context, c bcpii.Credentials) context.Context {
-	return context.WithValue(ctx, credentialsKey{}, c)
+// WithDecision returns ctx carrying an in-process caller's decision of who
+// makes its request, for calls through InProcess: the interceptor takes
+// it rather than deciding again.
+func WithDecision(ctx context.Context, d *bcpii.Decision) context.Context {
+	return context.WithValue(ctx, decisionKey{}, d)
 }
 
 // unauthenticated lists the methods that need no identity: the few a
@@ -75,15 +80,15 @@ func (s *Server) authenticate(ctx context.Context, method string) error {
 	}
 	// Only the keys judged by are read: copying the whole metadata would
 	// cost every call.
-	c, ok := ctx.Value(credentialsKey{}).(bcpii.Credentials)
+	d, ok := ctx.Value(decisionKey{}).(*bcpii.Decision)
 	if !ok {
-		c = s.credentialsOf(ctx)
+		d = s.auth.Decide(s.credentialsOf(ctx))
 	}
-	p, err := s.auth.Authenticate(c)
+	id, err := d.Identity(ctx)
 	if err != nil {
 		return err
 	}
-	who := whoFor(p, metadata.ValueFromIncomingContext(ctx, rpctypes.TargetKey))
+	who := whoFor(id, metadata.ValueFromIncomingContext(ctx, rpctypes.TargetKey))
 	if info := callInfoFrom(ctx); info != nil {
 		info.who = &who
 	}
@@ -95,25 +100,16 @@ func (s *Server) authenticate(ctx context.Context, method string) error {
 // and whether it is local (the Unix socket, or loopback where allowed).
 // Nothing else a caller sends enters.
 func (s *Server) credentialsOf(ctx context.Context) bcpii.Credentials {
-	var c bcpii.Credentials
-	if v := metadata.ValueFromIncomingContext(ctx, rpctypes.SessionKey); len(v) > 0 {
-		c.SessionPresent = true
-		c.Session = v[0]
-	}
+	session := metadata.ValueFromIncomingContext(ctx, rpctypes.SessionKey)
 	pr, ok := peer.FromContext(ctx)
 	if !ok {
-		return c
+		return bcpii.CredentialsOf(session, nil, nil, false)
 	}
-	if ti, ok := pr.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
-		c.ClientCert = ti.State.VerifiedChains[0][0]
+	var state *tls.ConnectionState
+	if ti, ok := pr.AuthInfo.(credentials.TLSInfo); ok {
+		state = &ti.State
 	}
-	switch a := pr.Addr.(type) {
-	case *net.UnixAddr:
-		c.Local = true
-	case *net.TCPAddr:
-		c.Local = s.loopback && a.IP.IsLoopback()
-	}
-	return c
+	return bcpii.CredentialsOf(session, state, pr.Addr, s.loopback)
 }
 
 // identity returns who makes the call, as the authentication interceptor
@@ -136,7 +132,7 @@ func caller(ctx context.Context) (jobs.Caller, error) {
 // the REST gateway's in-process calls (which carry the credentials it
 // collected), "grpc" for the others.
 func Interface(ctx context.Context) string {
-	if _, ok := ctx.Value(credentialsKey{}).(bcpii.Credentials); ok {
+	if _, ok := ctx.Value(decisionKey{}).(*bcpii.Decision); ok {
 		return "rest"
 	}
 	return "grpc"

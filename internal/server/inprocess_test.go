@@ -38,7 +38,7 @@ func inProcess(t *testing.T) (*jobs.Registry, grpc.ClientConnInterface, context.
 	// The deadline bounds every call and stream read of the test.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
-	ctx = server.WithCredentials(ctx, bcpii.Credentials{Local: true})
+	ctx = server.WithDecision(ctx, localAuth(t, partA).Decide(bcpii.Credentials{Local: true}))
 	return reg, srv.InProcess(), ctx
 }
 

@@ -62,11 +62,11 @@ func (s *operationService) Invoke(ctx context.Context, req *bcpiiv1.InvokeReques
 		}
 	}
 	ans, err := s.srv.backend.Invoke(ctx, bcpii.OperationRequest{
-		Owner:  who.Caller.Owner,
-		Target: target.String(),
-		Method: method,
-		URI:    uri,
-		Body:   []byte(req.GetBody()),
+		Principal: who.Principal,
+		Target:    target,
+		Method:    method,
+		URI:       uri,
+		Body:      []byte(req.GetBody()),
 	})
 	if err != nil {
 		return nil, err

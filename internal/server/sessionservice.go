@@ -3,10 +3,7 @@ package server
 import (
 	"context"
 
-	"google.golang.org/grpc/metadata"
-
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
-	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 )
 
@@ -38,15 +35,14 @@ func (s *sessionService) Logon(ctx context.Context, req *bcpiiv1.LogonRequest) (
 }
 
 func (s *sessionService) Logoff(ctx context.Context, _ *bcpiiv1.LogoffRequest) (*bcpiiv1.LogoffResponse, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	ids := md.Get(rpctypes.SessionKey)
-	if len(ids) == 0 || ids[0] == "" {
+	who, err := identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if who.Session == nil || s.srv.auth.Sessions == nil {
 		return nil, bcpii.ErrNoSession
 	}
-	if s.srv.auth.Sessions == nil {
-		return nil, bcpii.ErrSessionNotValid
-	}
-	if err := s.srv.auth.Sessions.Logoff(ids[0]); err != nil {
+	if err := s.srv.auth.Sessions.Logoff(ctx, who.Session.ID); err != nil {
 		return nil, err
 	}
 	return &bcpiiv1.LogoffResponse{}, nil
@@ -62,26 +58,16 @@ func (s *sessionService) GetNotificationTopics(ctx context.Context, _ *bcpiiv1.G
 	if err != nil {
 		return nil, err
 	}
+	// The interceptor's decision carries the session with its topic: it
+	// is not looked up again.
 	var topic string
-	if who.BCPii {
-		t, err := bcpii.ParseTargetName(who.Name)
-		if err != nil {
-			return nil, err
-		}
-		topic = bcpii.PartitionJobTopic(t)
-	} else {
-		// The interceptor accepted the session; it is looked up again
-		// for its topic, which the principal does not carry.
-		md, _ := metadata.FromIncomingContext(ctx)
-		ids := md.Get(rpctypes.SessionKey)
-		if len(ids) == 0 || s.srv.auth.Sessions == nil {
-			return nil, bcpii.ErrNoSession
-		}
-		sess, err := s.srv.auth.Sessions.Lookup(ids[0])
-		if err != nil {
-			return nil, err
-		}
-		topic = sess.JobNotificationTopic
+	switch {
+	case who.BCPii:
+		topic = bcpii.PartitionJobTopic(who.Principal.Partition())
+	case who.Session != nil:
+		topic = who.Session.JobNotificationTopic
+	default:
+		return nil, bcpii.ErrNoSession
 	}
 	return &bcpiiv1.GetNotificationTopicsResponse{Topics: []*bcpiiv1.NotificationTopic{
 		{TopicType: JobNotificationTopicType, TopicName: topic},

@@ -95,7 +95,8 @@ func withDetail(code codes.Code, e *hmcerr.Error, who *Who) *status.Status {
 		Message:    e.Message,
 	}
 	if who != nil {
-		detail.RequestAuthenticatedAs = &who.Name
+		name := who.Principal.String()
+		detail.RequestAuthenticatedAs = &name
 		if who.BCPii {
 			bcpiiErr := !e.Backend
 			detail.BcpiiError = &bcpiiErr

@@ -81,7 +81,7 @@ func TestBCPiiPermissions(t *testing.T) {
 }
 
 func bcpiiRequest(owner jobs.Owner, target, method, uri, body string) bcpii.OperationRequest {
-	return bcpii.OperationRequest{Owner: owner, Target: target, Method: method, URI: uri, Body: []byte(body)}
+	return bcpii.OperationRequest{Principal: principal(owner), Target: targetOf(target), Method: method, URI: uri, Body: []byte(body)}
 }
 
 // TestListPermitted: List Permitted Logical Partitions names exactly the

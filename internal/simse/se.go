@@ -278,9 +278,7 @@ func (s *SE) invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.Oper
 		return bcpii.OperationResponse{}, err
 	}
 	if m.Route.Action == "" {
-		if req.Owner.Kind == jobs.PartitionOwner {
-			q.origin, _ = bcpii.ParseTargetName(req.Owner.Name)
-		}
+		q.origin = req.Principal.Partition()
 		return s.get(m, q)
 	}
 	return s.start(ctx, req, m, opts)
@@ -309,7 +307,7 @@ func (s *SE) sync(req bcpii.OperationRequest, m bcpii.Match) (bcpii.OperationRes
 		return bcpii.OperationResponse{}, errBusy
 	}
 	if m.Route.Name == "Open OS Message Channel" {
-		return s.openOSChannel(req.Owner, obj, req.Body)
+		return s.openOSChannel(req.Owner(), obj, req.Body)
 	}
 	return s.syncRequest(m, obj, req.Body)
 }
@@ -317,13 +315,10 @@ func (s *SE) sync(req bcpii.OperationRequest, m bcpii.Match) (bcpii.OperationRes
 // permit applies the BCPii permissions to a request of a partition on obj
 // (nil for List CPCs and the console): its target is the one it names.
 func (s *SE) permit(req bcpii.OperationRequest, obj *object) error {
-	if req.Owner.Kind != jobs.PartitionOwner {
+	if !req.Principal.IsPartition() {
 		return nil
 	}
-	requester, err := bcpii.ParseTargetName(req.Owner.Name)
-	if err != nil {
-		return bcpii.ErrNotPermitted
-	}
+	requester := req.Principal.Partition()
 	var target bcpii.TargetName
 	if obj != nil {
 		target, _ = bcpii.ParseTargetName(obj.target)
@@ -373,8 +368,8 @@ func (s *SE) start(ctx context.Context, req bcpii.OperationRequest, m bcpii.Matc
 	}
 
 	job, err := s.reg.Create(ctx, jobs.Spec{
-		Owner:      req.Owner,
-		Target:     req.Target,
+		Owner:      req.Owner(),
+		Target:     req.Target.String(),
 		Operation:  req.Method + " " + req.URI,
 		Cancelable: r.plan.cancelable,
 	})

@@ -59,7 +59,7 @@ func validQuery(q string) bool {
 }
 
 // Invoke forwards a caller's request. A started operation's job is in the
-// registry, owned by req.Owner, before Invoke answers 202 with its URI; it
+// registry, owned by req.Owner(), before Invoke answers 202 with its URI; it
 // waits for Run to take the job over, and answers 503.1 once Run has
 // ended.
 func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.OperationResponse, error) {
@@ -70,7 +70,7 @@ func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.
 	if _, q, _ := strings.Cut(req.URI, "?"); !validQuery(q) {
 		return bcpii.OperationResponse{}, hmcerr.ErrBadQueryParm
 	}
-	if req.Owner.Kind == jobs.PartitionOwner && rt.Route.Target != bcpii.TargetNone && req.Target == "" {
+	if req.Principal.IsPartition() && rt.Route.Target != bcpii.TargetNone && req.Target.IsZero() {
 		// The server checks X-API-Target-Name only against objects whose
 		// target name Resolve knows; the others must not be reached by a
 		// partition at all.
@@ -117,8 +117,8 @@ func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.
 	// caller has gone.
 	ctx = context.WithoutCancel(ctx)
 	job, err := c.reg.Create(ctx, jobs.Spec{
-		Owner:      req.Owner,
-		Target:     req.Target,
+		Owner:      req.Owner(),
+		Target:     req.Target.String(),
 		Operation:  req.Method + " " + pathOf(req.URI),
 		Cancelable: rt.Route.Cancelable,
 		BackendRef: ref,

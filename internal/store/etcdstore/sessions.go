@@ -35,10 +35,13 @@ func (t *Sessions) key(k bcpii.SessionKey) string {
 }
 func (t *Sessions) topic(topic string) string { return t.s.keys.prefix + "t/" + topic }
 
-// call runs f with a context bounded by the request timeout; the table's
-// interface has none of its own, as no lookup of a session outlives it.
+// call runs f with a context bounded by the request timeout.
 func (t *Sessions) call(op string, f func(ctx context.Context) error) error {
-	ctx := context.Background()
+	return t.callCtx(context.Background(), op, f)
+}
+
+// callCtx runs f under ctx, the request's, bounded by the request timeout.
+func (t *Sessions) callCtx(ctx context.Context, op string, f func(ctx context.Context) error) error {
 	rctx, done := t.s.request(ctx)
 	defer done()
 	return t.s.wrap(ctx, "session "+op, "", f(rctx))
@@ -80,8 +83,8 @@ func (t *Sessions) get(ctx context.Context, key string) (bcpii.SessionRecord, in
 }
 
 // Get returns the record under k.
-func (t *Sessions) Get(k bcpii.SessionKey) (r bcpii.SessionRecord, ok bool, err error) {
-	err = t.call("get", func(ctx context.Context) error {
+func (t *Sessions) Get(ctx context.Context, k bcpii.SessionKey) (r bcpii.SessionRecord, ok bool, err error) {
+	err = t.callCtx(ctx, "get", func(ctx context.Context) error {
 		r, _, ok, err = t.get(ctx, t.key(k))
 		return err
 	})

@@ -1,6 +1,7 @@
 package etcdstore_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -41,11 +42,11 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.LookupCredential(ses.ID, ses.Credential)
+	got, err := b.LookupCredential(context.Background(), ses.ID, ses.Credential)
 	if err != nil || got.User != "alice" || got.JobNotificationTopic != ses.JobNotificationTopic || !got.Expires.Equal(ses.Expires) {
 		t.Fatalf("the other replica looks the session up as %v, %v", got, err)
 	}
-	if _, err := b.LookupCredential(ses.ID, "wrong"); !errors.Is(err, bcpii.ErrSessionNotValid) {
+	if _, err := b.LookupCredential(context.Background(), ses.ID, "wrong"); !errors.Is(err, bcpii.ErrSessionNotValid) {
 		t.Errorf("a wrong credential at the other replica: %v, want 403.5", err)
 	}
 	if user, ok := b.JobTopicUser(ses.JobNotificationTopic); !ok || user != "alice" {
@@ -54,13 +55,13 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 	if n := b.Len(); n != 1 {
 		t.Errorf("the other replica counts %d sessions, want 1", n)
 	}
-	if err := b.Logoff(ses.ID); err != nil {
+	if err := b.Logoff(context.Background(), ses.ID); err != nil {
 		t.Fatalf("logoff at the other replica: %v", err)
 	}
-	if _, err := a.Lookup(ses.ID); !errors.Is(err, bcpii.ErrSessionNotValid) {
+	if _, err := a.Lookup(context.Background(), ses.ID); !errors.Is(err, bcpii.ErrSessionNotValid) {
 		t.Errorf("after logoff elsewhere the first replica looks the session up: %v, want 403.5", err)
 	}
-	if err := a.Logoff(ses.ID); !errors.Is(err, bcpii.ErrSessionNotValid) {
+	if err := a.Logoff(context.Background(), ses.ID); !errors.Is(err, bcpii.ErrSessionNotValid) {
 		t.Errorf("a second logoff: %v, want 403.5", err)
 	}
 	if _, ok := a.JobTopicUser(ses.JobNotificationTopic); ok {
@@ -72,7 +73,7 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Hour + time.Second)
-	if _, err := a.Lookup(ses2.ID); !errors.Is(err, bcpii.ErrSessionNotValid) {
+	if _, err := a.Lookup(context.Background(), ses2.ID); !errors.Is(err, bcpii.ErrSessionNotValid) {
 		t.Errorf("an expired session: %v, want 403.5", err)
 	}
 
@@ -81,7 +82,7 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	_, err = b.Lookup(ses3.ID)
+	_, err = b.Lookup(context.Background(), ses3.ID)
 	if e := hmcerr.As(err); e.HTTPStatus != 503 || e.Reason != 1 {
 		t.Errorf("a lookup with etcd down: %v, want 503.1", err)
 	}
