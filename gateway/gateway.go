@@ -211,20 +211,23 @@ func New(cfg Config) (*Gateway, error) {
 	if err := bcpiiv1.RegisterSessionServiceHandlerClient(context.Background(), g.mux, bcpiiv1.NewSessionServiceClient(cfg.Conn)); err != nil {
 		return nil, err
 	}
-	g.routes = []*route{
-		newRoute("/api/jobs/{job-id}", map[string]method{http.MethodGet: {jobID: true, local: g.queryJob}, http.MethodDelete: {jobID: true}}),
-		newRoute("/api/jobs/{job-id}/operations/cancel", map[string]method{http.MethodPost: {jobID: true, body: noBody}}),
-		newRoute("/api/sessions", map[string]method{http.MethodPost: {public: true, anonymous: true, body: jsonObject, bodyRequired: true, fields: map[string]field{
+	g.routes = ruleRoutes(map[string]method{
+		"/bcpii.v1.JobService/GetJob":    {jobID: true, local: g.queryJob},
+		"/bcpii.v1.JobService/DeleteJob": {jobID: true},
+		"/bcpii.v1.JobService/CancelJob": {jobID: true, body: noBody},
+		"/bcpii.v1.SessionService/Logon": {anonymous: true, body: jsonObject, bodyRequired: true, fields: map[string]field{
 			"userid":     {kind: stringField, required: true},
 			"password":   {kind: stringField, required: true},
 			"client-tag": {kind: stringField}, // accepted and ignored
-		}}}),
-		newRoute("/api/sessions/this-session", map[string]method{http.MethodDelete: {}}),
-		newRoute(NotificationTopicsPath, map[string]method{http.MethodGet: {}}),
-		newRoute("/api/version", map[string]method{http.MethodGet: {public: true}}),
+		}},
+		"/bcpii.v1.SessionService/Logoff":                {},
+		"/bcpii.v1.SessionService/GetNotificationTopics": {},
+		"/bcpii.v1.SessionService/GetVersion":            {},
+	})
+	g.routes = append(g.routes,
 		newRoute("/api/jobs/{job-id}/events", map[string]method{http.MethodGet: {jobID: true, events: true, local: g.jobEvents}}),
 		newRoute(JobCompletionsPath, map[string]method{http.MethodGet: {events: true, local: g.completionEvents}}),
-	}
+	)
 	g.routes = append(g.routes, g.submitRoute())
 	g.routes = append(g.routes, g.operationRoutes()...)
 	if g.openAPI != nil {

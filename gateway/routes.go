@@ -52,8 +52,11 @@ type method struct {
 	maxBody int
 	// events marks event streams, which also accept text/event-stream.
 	events bool
+	// rpc is the service method of a request its google.api.http rule
+	// declares (HTTPRules); "" for the gateway's own.
+	rpc string
 	// public requests need no principal: a failed authentication does not
-	// answer them.
+	// answer them. The service says which (server.Unauthenticated).
 	public bool
 	// anonymous requests are judged without a principal even when one is
 	// known: Logon is a web-services request whoever sends it.

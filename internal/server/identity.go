@@ -60,10 +60,11 @@ func WithDecision(ctx context.Context, d *bcpii.Decision) context.Context {
 	return context.WithValue(ctx, decisionKey{}, d)
 }
 
-// unauthenticated lists the methods that need no identity: the few a
+// Unauthenticated lists the methods that need no identity: the few a
 // caller uses before it has one (log on, the API version) and the
-// standard health and reflection services.
-func unauthenticated(method string) bool {
+// standard health and reflection services. It is the one list: the REST
+// gateway takes its public requests from it.
+func Unauthenticated(method string) bool {
 	switch method {
 	case "/bcpii.v1.SessionService/Logon", "/bcpii.v1.SessionService/GetVersion":
 		return true
@@ -75,7 +76,7 @@ func unauthenticated(method string) bool {
 // authenticate identifies the call and records who asked in its call info,
 // for the handlers and for error details.
 func (s *Server) authenticate(ctx context.Context, method string) error {
-	if unauthenticated(method) {
+	if Unauthenticated(method) {
 		return nil
 	}
 	// Only the keys judged by are read: copying the whole metadata would
