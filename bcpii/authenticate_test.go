@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
@@ -32,8 +32,8 @@ func newAuthFixture(t testing.TB) *authFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := clock.NewFake(start)
-	s := NewSessions(u, clk, time.Hour)
+	clk := clocktest.NewFake(start)
+	s := NewSessionsIn(u, clk, time.Hour, nil)
 	logon := func() string {
 		ses, err := s.Logon(context.Background(), "alice", alicePassword)
 		if err != nil {

@@ -13,7 +13,7 @@
 // its operation, its X-API-Target-Name rule, whether the job it starts can
 // be canceled, and the query parameters it takes. The REST gateway builds
 // its routes from it, and the simulated SE, the upstream HMC client and
-// the server's target check match requests with MatchRoute: an unknown
+// the server's target check match requests with MatchOperation: an unknown
 // path is 404.1, a known one with another method 405.0.
 //
 // A request over BCPii names its target as HWIREST does: Query API Version

@@ -91,22 +91,6 @@ func (p Principal) Owner() jobs.Owner {
 	}
 }
 
-// OwnerPrincipal is the principal a job owner stands for: the inverse of
-// Principal.Owner.
-func OwnerPrincipal(o jobs.Owner) (Principal, error) {
-	switch o.Kind {
-	case jobs.PartitionOwner:
-		t, err := ParseTargetName(o.Name)
-		if err != nil {
-			return Principal{}, err
-		}
-		return PartitionPrincipal(t)
-	case jobs.UserOwner:
-		return UserPrincipal(o.Name)
-	}
-	return Principal{}, errors.New("bcpii: a job owner of no kind")
-}
-
 // Caller returns p as a registry caller for a job request that carried
 // X-API-Target-Name = targetHeader (targetPresent says whether it was there
 // at all, since an empty header is malformed rather than missing).

@@ -272,16 +272,14 @@ type Match struct {
 	Query string
 }
 
-// MatchRoute matches a request's method and URI (path and query, as
+// MatchOperation matches a request's method and URI (path and query, as
 // received) against the route table, in the HMC's order: a path no route
 // has is hmcerr.ErrNotFound (404.1), and a path that routes have only with
 // other methods is hmcerr.ErrMethodNotAllowed (405.0). The query is not
-// judged here. The path is matched as received, not percent-decoded.
-func MatchRoute(method, uri string) (Match, error) { return match(method, uri, true) }
-
-// MatchOperation is MatchRoute for the requests a backend serves, every
-// route but Query API Version: the gateway answers that one itself, so
-// here /api/version is an unknown path whatever the method.
+// judged here. The path is matched as received, not percent-decoded. It
+// covers the requests a backend serves, every route but Query API
+// Version: the gateway answers that one itself, so here /api/version is
+// an unknown path whatever the method.
 func MatchOperation(method, uri string) (Match, error) { return match(method, uri, false) }
 
 func match(method, uri string, version bool) (Match, error) {

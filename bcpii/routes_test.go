@@ -387,3 +387,6 @@ func sameMatch(a, b Match) bool {
 	return a.Object == b.Object && a.Query == b.Query && a.Route.Method == b.Route.Method &&
 		a.Route.Pattern == b.Route.Pattern && slices.Equal(a.Route.Query, b.Route.Query)
 }
+
+// MatchRoute is MatchOperation with Query API Version among the routes.
+func MatchRoute(method, uri string) (Match, error) { return match(method, uri, true) }

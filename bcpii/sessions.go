@@ -17,7 +17,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
-// DefaultSessionLifetime is how long a session lasts when NewSessions is
+// DefaultSessionLifetime is how long a session lasts when NewSessionsIn is
 // given no lifetime.
 const DefaultSessionLifetime = 10 * time.Hour
 
@@ -138,7 +138,7 @@ type SessionRecord struct {
 }
 
 // SessionTable keeps the sessions of a Sessions: in memory for one gateway
-// (NewSessions), or in a store that several replicas share, so that a
+// (NewMemTable), or in a store that several replicas share, so that a
 // session logged on at one works at all and logoff ends it at all. Errors
 // other than "none" are the table's failures (an unreachable store answers
 // 503.1); a table may forget a record once it has expired.
@@ -158,7 +158,7 @@ type SessionTable interface {
 	Len() int
 }
 
-// NewMemTable returns a SessionTable in memory, the one NewSessions uses.
+// NewMemTable returns a SessionTable in memory, the one NewSessionsIn uses without a table.
 func NewMemTable() SessionTable { return newMemTable() }
 
 // memTable is the SessionTable in memory: a restart logs every user off,
@@ -246,15 +246,9 @@ type Sessions struct {
 	table   SessionTable
 }
 
-// NewSessions returns an empty session table in memory for users. A nil
-// clk is the system clock; a lifetime of zero or less is
-// DefaultSessionLifetime.
-func NewSessions(users *Users, clk clock.Clock, lifetime time.Duration) *Sessions {
-	return NewSessionsIn(users, clk, lifetime, nil)
-}
-
-// NewSessionsIn is NewSessions over table; nil means a new table in
-// memory.
+// NewSessionsIn returns the sessions of users in table; nil means a new
+// table in memory (NewMemTable). A nil clk is the system clock; a lifetime
+// of zero or less is DefaultSessionLifetime.
 func NewSessionsIn(users *Users, clk clock.Clock, lifetime time.Duration, table SessionTable) *Sessions {
 	if clk == nil {
 		clk = clock.Real{}
@@ -263,7 +257,7 @@ func NewSessionsIn(users *Users, clk clock.Clock, lifetime time.Duration, table 
 		lifetime = DefaultSessionLifetime
 	}
 	if table == nil {
-		table = newMemTable()
+		table = NewMemTable()
 	}
 	return &Sessions{
 		users:    users,

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
@@ -24,7 +24,7 @@ const (
 
 var start = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
-func newTestSessions(t *testing.T, lifetime time.Duration) (*Sessions, *clock.Fake) {
+func newTestSessions(t *testing.T, lifetime time.Duration) (*Sessions, *clocktest.Fake) {
 	t.Helper()
 	u, err := ParseUsers([]byte(`{"users":[` +
 		`{"name":"alice","password-hash":"` + minHash(t, alicePassword) + `"},` +
@@ -32,8 +32,8 @@ func newTestSessions(t *testing.T, lifetime time.Duration) (*Sessions, *clock.Fa
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := clock.NewFake(start)
-	return NewSessions(u, clk, lifetime), clk
+	clk := clocktest.NewFake(start)
+	return NewSessionsIn(u, clk, lifetime, nil), clk
 }
 
 func wantHMC(t *testing.T, err error, sentinel *hmcerr.Error, kind hmcerr.Kind, status, reason int) {
@@ -133,7 +133,7 @@ func TestLogonLongPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSessions(u, clock.NewFake(start), 0)
+	s := NewSessionsIn(u, clocktest.NewFake(start), 0, nil)
 	if _, err := s.Logon(context.Background(), "carol", long); err != nil {
 		t.Fatalf("the 72-byte password: %v", err)
 	}
@@ -144,7 +144,7 @@ func TestLogonLongPassword(t *testing.T) {
 func TestLogonWithoutUsers(t *testing.T) {
 	t.Parallel()
 	for _, u := range []*Users{nil, {}} {
-		s := NewSessions(u, nil, 0)
+		s := NewSessionsIn(u, nil, 0, nil)
 		_, err := s.Logon(context.Background(), "alice", alicePassword)
 		wantHMC(t, err, ErrLogonFailed, hmcerr.PermissionDenied, 403, 0)
 	}
@@ -226,7 +226,7 @@ func TestSessionLifetime(t *testing.T) {
 	} {
 		s, clk := newTestSessions(t, tt.give)
 		if s.Lifetime() != tt.want {
-			t.Errorf("NewSessions(lifetime %v).Lifetime() = %v, want %v", tt.give, s.Lifetime(), tt.want)
+			t.Errorf("NewSessionsIn(lifetime %v, nil).Lifetime() = %v, want %v", tt.give, s.Lifetime(), tt.want)
 		}
 		ses, err := s.Logon(context.Background(), "bob", bobPassword)
 		if err != nil {

@@ -295,6 +295,9 @@ func TestOpenAPIDocument(t *testing.T) {
 			}
 		}
 	}
+	if d, _ := doc.Components["schemas"]["HMCError"]["description"].(string); !strings.Contains(d, "- 409.40: ") || !strings.Contains(d, "- 500.263: ") {
+		t.Errorf("the HMC error schema does not list the catalogue: %q", d)
+	}
 	if op := doc.Paths["/api/logical-partitions/{id}/operations/activate"]["post"]; op["operationId"] != "activateLogicalPartition" {
 		t.Errorf("Activate Logical Partition: operationId %v", op["operationId"])
 	}

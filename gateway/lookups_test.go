@@ -21,7 +21,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	"github.com/bcpii-gateway/bcpii-gateway/gateway"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore"
@@ -68,7 +68,7 @@ func TestOneSessionLookupPerRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fc := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+			fc := clocktest.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 			auth := &bcpii.Authenticator{Sessions: bcpii.NewSessionsIn(users, fc, 0, counted)}
 			reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: fc})
 			if err != nil {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/version"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
 // OpenAPITitle is the title of the OpenAPI document.
@@ -32,7 +34,7 @@ func openAPIDocument(generated []byte, routes []*route) ([]byte, error) {
 	if err := json.Unmarshal(generated, &v2); err != nil {
 		return nil, fmt.Errorf("gateway: the OpenAPI document: %w", err)
 	}
-	schemas := map[string]any{"HMCError": hmcErrorSchema}
+	schemas := map[string]any{"HMCError": hmcErrorSchema()}
 	for name, s := range v2.Definitions {
 		schemas[name] = v3Refs(s)
 	}
@@ -111,8 +113,25 @@ func components(schemas map[string]any) map[string]any {
 	}
 }
 
-// hmcErrorSchema is the HMC error body (errorBody).
-var hmcErrorSchema = map[string]any{
+// hmcErrorSchema is the HMC error body (errorBody); its description lists
+// every status.reason of the error catalogue, and the outcomes a failed
+// job ends with.
+func hmcErrorSchema() map[string]any {
+	var b strings.Builder
+	b.WriteString("The HMC error body. The status.reason pairs the gateway answers:\n\n")
+	for _, e := range hmcerr.Catalogue() {
+		fmt.Fprintf(&b, "- %d.%d: %s (%s)\n", e.Err.HTTPStatus, e.Err.Reason, e.When, e.RaisedBy)
+	}
+	b.WriteString("\nA failed job is no error of its requests: it ends with job-status-code and job-reason-code\n\n")
+	for _, o := range hmcerr.JobOutcomes() {
+		fmt.Fprintf(&b, "- %d.%d: %s\n", o.StatusCode, o.ReasonCode, o.When)
+	}
+	schema := maps.Clone(hmcErrorSchemaBase)
+	schema["description"] = b.String()
+	return schema
+}
+
+var hmcErrorSchemaBase = map[string]any{
 	"type":     "object",
 	"required": []any{"http-status", "reason", "message", "request-method", "request-uri", "request-query-parms"},
 	"properties": map[string]any{

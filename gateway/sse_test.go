@@ -22,7 +22,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/gateway"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
@@ -37,7 +37,7 @@ type sseStream struct {
 	r     *bufio.Reader
 	ch    chan sseEvent
 	err   chan error
-	clock *clock.Fake // the gateway's
+	clock *clocktest.Fake // the gateway's
 }
 
 // streamLimit bounds an event stream's request, its reads included: a

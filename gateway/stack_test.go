@@ -25,7 +25,7 @@ import (
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/gen/openapiv2"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
@@ -50,7 +50,7 @@ var (
 type stack struct {
 	reg      *jobs.Registry
 	store    jobs.Store
-	clock    *clock.Fake
+	clock    *clocktest.Fake
 	handler  *gateway.Gateway
 	https    *httptest.Server
 	grpcConn *grpc.ClientConn
@@ -91,7 +91,7 @@ func cleanedUp(t testing.TB, over string) *stack {
 func buildStack(t testing.TB, over string) (*stack, func()) {
 	t.Helper()
 	var closeConn func() error
-	fc := clock.NewFake(epoch)
+	fc := clocktest.NewFake(epoch)
 	st := memstore.New()
 	reg, err := jobs.New(jobs.Config{Store: st, Clock: fc})
 	if err != nil {
@@ -191,7 +191,7 @@ func buildStack(t testing.TB, over string) (*stack, func()) {
 // testPassword is the password of the API user "alice" in every stack.
 const testPassword = "correct horse battery staple"
 
-func testAuthenticator(t testing.TB, fc *clock.Fake) *bcpii.Authenticator {
+func testAuthenticator(t testing.TB, fc *clocktest.Fake) *bcpii.Authenticator {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
 	if err != nil {
@@ -209,7 +209,7 @@ func testAuthenticator(t testing.TB, fc *clock.Fake) *bcpii.Authenticator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bcpii.Authenticator{Local: local, Sessions: bcpii.NewSessions(users, fc, 0)}
+	return &bcpii.Authenticator{Local: local, Sessions: bcpii.NewSessionsIn(users, fc, 0, nil)}
 }
 
 // client is a plain net/http client that verifies the server's certificate.

@@ -37,7 +37,7 @@ import (
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -62,7 +62,7 @@ const waitLimit = 30 * time.Second
 type gateway struct {
 	cfg   app.Config
 	addrs app.Addresses
-	clock *clock.Fake
+	clock *clocktest.Fake
 	// roots trusts the certificate the gateway generated into its data
 	// directory, and nothing else.
 	roots *x509.CertPool
@@ -77,7 +77,7 @@ func startGateway(t *testing.T, log *slog.Logger, opts ...func(*app.Config)) *ga
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	fc := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+	fc := clocktest.NewFake(time.Now().UTC().Truncate(time.Second))
 	listening := make(chan app.Addresses, 1)
 	cfg := app.Config{
 		DataDir:     apptest.DataDir(t),

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
+
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/upstream"
@@ -90,7 +92,7 @@ func TestReadyzFollowsTheUpstream(t *testing.T) {
 	g := startGateway(t, nil, withAdmin, func(c *app.Config) {
 		c.Backend = app.BackendHMC
 		c.HMCURL = hmc.URL
-		c.HMCFingerprint = upstream.FormatFingerprint(pin)
+		c.HMCFingerprint = tlsutil.FormatFingerprint(pin)
 		c.HMCCredentials = upstream.Credentials{UserID: "gateway", Password: "gateway-pw"}
 	})
 	wantReady(t, g, true, "backend")

@@ -3,14 +3,15 @@ package app_test
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"

@@ -85,6 +85,19 @@ func TestREADMEReasonCodes(t *testing.T) {
 	if got := strings.Split(strings.TrimSpace(table), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("README.md's reason-code table differs from the catalogue; it should read:\n%s", strings.Join(want, "\n"))
 	}
+	const jobHeader = "| job status.reason | when |\n| --- | --- |\n"
+	_, rest, ok = strings.Cut(string(b), jobHeader)
+	if !ok {
+		t.Fatal("README.md has no table of job outcomes")
+	}
+	table, _, _ = strings.Cut(rest, "\n\n")
+	want = nil
+	for _, o := range JobOutcomes() {
+		want = append(want, fmt.Sprintf("| %d.%d | %s |", o.StatusCode, o.ReasonCode, o.When))
+	}
+	if got := strings.Split(strings.TrimSpace(table), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("README.md's table of job outcomes differs from the catalogue; it should read:\n%s", strings.Join(want, "\n"))
+	}
 }
 
 // TestErrorText: an error with a cause reads as one sentence, without a

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
@@ -23,9 +23,9 @@ var (
 	epoch = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 )
 
-func newRegistry(t *testing.T) (*jobs.Registry, *clock.Fake, *memstore.Store) {
+func newRegistry(t *testing.T) (*jobs.Registry, *clocktest.Fake, *memstore.Store) {
 	t.Helper()
-	fc := clock.NewFake(epoch)
+	fc := clocktest.NewFake(epoch)
 	st := memstore.New()
 	r, err := jobs.New(jobs.Config{Store: st, Clock: fc})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/notify"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp"
@@ -46,7 +46,7 @@ const (
 type fixture struct {
 	srv   *notify.Server
 	reg   *jobs.Registry
-	clock *clock.Fake
+	clock *clocktest.Fake
 	auth  *bcpii.Authenticator
 	addr  string
 	lis   *gateListener
@@ -73,7 +73,7 @@ func newFixtureTB(t testing.TB, wrap func(net.Listener) net.Listener, opts ...fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	fc := clock.NewFake(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	fc := clocktest.NewFake(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: fc})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func newFixtureTB(t testing.TB, wrap func(net.Listener) net.Listener, opts ...fu
 	t.Cleanup(func() { reg.Close() })
 	tn, _ := bcpii.ParseTargetName(localName)
 	local, _ := bcpii.PartitionPrincipal(tn)
-	auth := &bcpii.Authenticator{Local: local, Sessions: bcpii.NewSessions(users, fc, time.Hour)}
+	auth := &bcpii.Authenticator{Local: local, Sessions: bcpii.NewSessionsIn(users, fc, time.Hour, nil)}
 	cfg := notify.Config{Registry: reg, Authenticator: auth, Loopback: true, Clock: fc}
 	for _, o := range opts {
 		o(&cfg)

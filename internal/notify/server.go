@@ -247,11 +247,3 @@ func (s *Server) Connections() int {
 	defer s.mu.Unlock()
 	return len(s.conns)
 }
-
-// Feeds returns how many registry subscriptions the server holds: one per
-// subscribed topic.
-func (s *Server) Feeds() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.topics)
-}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 )
 
 // A lingering stream waits at least streamLinger, however streams are
@@ -13,7 +13,7 @@ import (
 // not find it closed.
 func TestLingerNeverShort(t *testing.T) {
 	// Not on a grain boundary, so that grouping rounds up.
-	fc := clock.NewFake(time.Date(2026, 11, 1, 8, 0, 0, 7e6, time.UTC))
+	fc := clocktest.NewFake(time.Date(2026, 11, 1, 8, 0, 0, 7e6, time.UTC))
 	l := lingerer{clock: fc}
 	// The channel closes in a goroutine of the fake clock's; a broken
 	// linger fails the test here rather than hanging it.

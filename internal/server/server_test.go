@@ -25,7 +25,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
@@ -62,7 +62,7 @@ var (
 // are the local partition A, with a registry on a fake clock.
 type env struct {
 	reg    *jobs.Registry
-	clock  *clock.Fake
+	clock  *clocktest.Fake
 	client bcpiiv1.JobServiceClient
 	conn   *grpc.ClientConn
 	logs   *syncBuffer
@@ -73,7 +73,7 @@ type syncBuffer = apptest.LogBuffer
 // newEnv starts an env on st; nil means a memstore.
 func newEnv(t testing.TB, st jobs.Store) *env {
 	t.Helper()
-	fc := clock.NewFake(epoch)
+	fc := clocktest.NewFake(epoch)
 	if st == nil {
 		st = memstore.New()
 	}
@@ -401,7 +401,7 @@ func TestWaitJobReturnsWhenJobEnds(t *testing.T) {
 	}
 }
 
-func waitTimers(t *testing.T, c *clock.Fake, n int) {
+func waitTimers(t *testing.T, c *clocktest.Fake, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -674,7 +674,7 @@ func TestWatchJobResumeFromCursor(t *testing.T) {
 // Serve gives calls in flight the shutdown grace, on the server's clock,
 // and then cuts them.
 func TestShutdownGraceCutsStreams(t *testing.T) {
-	fc := clock.NewFake(epoch)
+	fc := clocktest.NewFake(epoch)
 	reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: fc})
 	if err != nil {
 		t.Fatal(err)

@@ -208,10 +208,6 @@ type Operation struct {
 //go:embed default.yaml
 var defaultInventory []byte
 
-// DefaultInventoryFile is the built-in inventory as a YAML file: an example
-// of the inventory file format.
-func DefaultInventoryFile() []byte { return append([]byte(nil), defaultInventory...) }
-
 // DefaultInventory is the built-in inventory: CPC1 (IBM390PS.CPC1, classic)
 // with LP1 operating, LP2 not-activated and LP3 not-operating, and CPC2
 // (IBM390PS.CPC2, DPM) with PART1 stopped and PART2 active. Each call

@@ -3,7 +3,6 @@ package simse
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 
@@ -232,15 +231,4 @@ func (c *class) parseUpdate(body []byte, dpm bool, check func(name string, v any
 		out[name] = v
 	}
 	return out, nil
-}
-
-// checkDefaults is used by a test: every default has its property's type.
-func checkDefaults(c *class) error {
-	for i := range c.props {
-		p := &c.props[i]
-		if !p.hasType(decodeJSON(p.def)) {
-			return fmt.Errorf("%s.%s: default %s is not %s", c.name, p.name, p.def, p.typ)
-		}
-	}
-	return nil
 }

@@ -1,6 +1,9 @@
 package simse
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // TestClassDefaults: every default of every class has its property's type,
 // so that an object answers the data model's types before any update.
@@ -48,4 +51,15 @@ func TestModelTypes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkDefaults: every default has its property's type.
+func checkDefaults(c *class) error {
+	for i := range c.props {
+		p := &c.props[i]
+		if !p.hasType(decodeJSON(p.def)) {
+			return fmt.Errorf("%s.%s: default %s is not %s", c.name, p.name, p.def, p.typ)
+		}
+	}
+	return nil
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/simse"
@@ -32,7 +32,7 @@ func FuzzQuery(f *testing.F) {
 		f.Add(3, q)
 		f.Add(6, q)
 	}
-	reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: clock.NewFake(epoch)})
+	reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: clocktest.NewFake(epoch)})
 	if err != nil {
 		f.Fatal(err)
 	}

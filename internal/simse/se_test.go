@@ -13,7 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/simse"
@@ -33,7 +33,7 @@ type harness struct {
 	se    *simse.SE
 	reg   *jobs.Registry
 	store *memstore.Store
-	clock *clock.Fake
+	clock *clocktest.Fake
 	stop  func() // stops Run and waits for it
 }
 
@@ -63,7 +63,7 @@ func newHarness(t *testing.T, inventory string) *harness {
 // newStoppedHarness is newHarness without Run.
 func newStoppedHarness(t *testing.T, inventory string) *harness {
 	t.Helper()
-	fc := clock.NewFake(epoch)
+	fc := clocktest.NewFake(epoch)
 	st := memstore.New()
 	reg, err := jobs.New(jobs.Config{Store: st, Clock: fc})
 	if err != nil {
@@ -713,7 +713,7 @@ func TestNewChecksConfig(t *testing.T) {
 
 // The SE keeps its own copy of the inventory.
 func TestNewCopiesInventory(t *testing.T) {
-	fc := clock.NewFake(epoch)
+	fc := clocktest.NewFake(epoch)
 	reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: fc})
 	if err != nil {
 		t.Fatal(err)
@@ -755,7 +755,13 @@ func principal(o jobs.Owner) bcpii.Principal {
 	if o == (jobs.Owner{}) {
 		return bcpii.Principal{} // no one
 	}
-	p, err := bcpii.OwnerPrincipal(o)
+	var p bcpii.Principal
+	var err error
+	if o.Kind == jobs.PartitionOwner {
+		p, err = bcpii.PartitionPrincipal(targetOf(o.Name))
+	} else {
+		p, err = bcpii.UserPrincipal(o.Name)
+	}
 	if err != nil {
 		panic(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,9 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
+
 	"go.uber.org/goleak"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
@@ -41,14 +43,14 @@ type harness struct {
 	hmc  *fakeHMC
 	c    *Client
 	reg  *jobs.Registry
-	clk  *clock.Fake
+	clk  *clocktest.Fake
 	logs *syncBuffer
 	stop func()
 }
 
 func newHarness(t *testing.T, hmc *fakeHMC, mod func(*Config)) *harness {
 	t.Helper()
-	clk := clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	clk := clocktest.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +59,7 @@ func newHarness(t *testing.T, hmc *fakeHMC, mod func(*Config)) *harness {
 	return startHarness(t, hmc, reg, clk, mod)
 }
 
-func startHarness(t *testing.T, hmc *fakeHMC, reg *jobs.Registry, clk *clock.Fake, mod func(*Config)) *harness {
+func startHarness(t *testing.T, hmc *fakeHMC, reg *jobs.Registry, clk *clocktest.Fake, mod func(*Config)) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
 	cfg := Config{
@@ -539,7 +541,7 @@ func TestFingerprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := FormatFingerprint(fp); !strings.HasPrefix(s, "AB:CD:00:") || len(s) != 95 {
+	if s := tlsutil.FormatFingerprint(fp); !strings.HasPrefix(s, "AB:CD:00:") || len(s) != 95 {
 		t.Fatalf("FormatFingerprint = %s", s)
 	}
 	for _, bad := range []string{"", "AB", strings.Repeat("g", 64), strings.Repeat("a", 63), "ab:cd" + strings.Repeat(":ab", 30) + "abc", strings.Repeat("ab:", 31) + "a:b"} {
@@ -555,7 +557,13 @@ func principal(o jobs.Owner) bcpii.Principal {
 	if o == (jobs.Owner{}) {
 		return bcpii.Principal{} // no one
 	}
-	p, err := bcpii.OwnerPrincipal(o)
+	var p bcpii.Principal
+	var err error
+	if o.Kind == jobs.PartitionOwner {
+		p, err = bcpii.PartitionPrincipal(targetOf(o.Name))
+	} else {
+		p, err = bcpii.UserPrincipal(o.Name)
+	}
 	if err != nil {
 		panic(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
 	"io"
 	"log/slog"
 	"net"
@@ -203,9 +202,6 @@ func ParseFingerprint(s string) ([sha256.Size]byte, error) {
 	}
 	return fp, nil
 }
-
-// FormatFingerprint writes fp as upper-case hex pairs joined by colons.
-func FormatFingerprint(fp [sha256.Size]byte) string { return tlsutil.FormatFingerprint(fp) }
 
 // errPinMismatch is the handshake's failure when the upstream's certificate
 // is not the pinned one.

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
+
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -37,7 +39,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/upstream"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 )
 
 // waitLimit bounds every wait in real time; reaching it fails the test.
@@ -121,7 +123,7 @@ func runGatewayLog(t testing.TB, cfg app.Config, h slog.Handler) *node {
 	crt, roots := apptest.Certificate(t, cfg.DataDir)
 	n.roots = roots
 	block, _ := pem.Decode(crt)
-	n.fp = upstream.FormatFingerprint(sha256.Sum256(block.Bytes))
+	n.fp = tlsutil.FormatFingerprint(sha256.Sum256(block.Bytes))
 	return n
 }
 
@@ -154,13 +156,13 @@ func usersFile(t testing.TB, users ...string) string {
 // same data directory (bbolt) and port.
 type upstreamGW struct {
 	*node
-	clock *clock.Fake
+	clock *clocktest.Fake
 	cfg   app.Config
 }
 
 func startUpstream(t testing.TB, inventory string) *upstreamGW {
 	t.Helper()
-	fc := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+	fc := clocktest.NewFake(time.Now().UTC().Truncate(time.Second))
 	cfg := app.Config{
 		DataDir:   apptest.DataDir(t),
 		GRPCAddr:  "127.0.0.1:0",
@@ -441,7 +443,7 @@ func newProxy(t testing.TB, u *upstreamGW) *countingProxy {
 	p.srv.Config.ErrorLog = nopLog
 	p.srv.StartTLS()
 	t.Cleanup(p.srv.Close)
-	p.fp = upstream.FormatFingerprint(sha256.Sum256(p.srv.Certificate().Raw))
+	p.fp = tlsutil.FormatFingerprint(sha256.Sum256(p.srv.Certificate().Raw))
 	return p
 }
 

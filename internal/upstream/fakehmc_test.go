@@ -95,7 +95,7 @@ func (h *fakeHMC) caFile() string {
 }
 
 func (h *fakeHMC) fingerprint() string {
-	return FormatFingerprint(sha256.Sum256(h.srv.Certificate().Raw))
+	return tlsutil.FormatFingerprint(sha256.Sum256(h.srv.Certificate().Raw))
 }
 
 func (h *fakeHMC) set(f func(h *fakeHMC)) {

@@ -9,7 +9,7 @@ import (
 
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 )
 
 // shapesInventory makes the simulated SE produce every job shape of the
@@ -69,7 +69,7 @@ cpcs:
 // learns of it. The downstream pins the upstream's certificate.
 func TestJobShapes(t *testing.T) {
 	up := startUpstream(t, writeFile(t, "inventory.yaml", shapesInventory))
-	fa := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+	fa := clocktest.NewFake(time.Now().UTC().Truncate(time.Second))
 	const interval = 5 * time.Second
 	down := startDownstream(t, up.url(), fa, interval, func(c *app.Config) { c.HMCFingerprint = up.fp })
 	ctx := context.Background()
@@ -157,7 +157,7 @@ func TestJobShapes(t *testing.T) {
 
 // pollOnce moves the downstream's fake clock past one poll of its one
 // followed job, once that poll is armed beside the registry's sweeper.
-func pollOnce(t *testing.T, fa *clock.Fake, interval time.Duration) {
+func pollOnce(t *testing.T, fa *clocktest.Fake, interval time.Duration) {
 	t.Helper()
 	if !fa.WaitForTimers(2, timeoutChan(t)) {
 		t.Fatal("the downstream's poll is not armed")

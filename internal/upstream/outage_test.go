@@ -14,7 +14,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/app"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 )
 
 // While the upstream is stopped, the downstream answers for its jobs from
@@ -121,7 +121,7 @@ func TestUpstreamOutage(t *testing.T) {
 func upstreamJobQueries(t *testing.T, callers int) int {
 	up := startUpstream(t, "")
 	p := newProxy(t, up)
-	fa := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+	fa := clocktest.NewFake(time.Now().UTC().Truncate(time.Second))
 	const interval = 5 * time.Second
 	down := startDownstream(t, p.srv.URL, fa, interval, func(c *app.Config) { c.HMCFingerprint = p.fp })
 	g := down.grpc(t)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
+
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 
@@ -172,12 +174,12 @@ func FuzzParseFingerprint(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := ParseFingerprint(FormatFingerprint(fp))
+		again, err := ParseFingerprint(tlsutil.FormatFingerprint(fp))
 		if err != nil || again != fp {
 			t.Fatalf("round trip of %q: %x %v", s, again, err)
 		}
-		if !strings.EqualFold(strings.ReplaceAll(s, ":", ""), strings.ReplaceAll(FormatFingerprint(fp), ":", "")) {
-			t.Fatalf("%q parsed as %s", s, FormatFingerprint(fp))
+		if !strings.EqualFold(strings.ReplaceAll(s, ":", ""), strings.ReplaceAll(tlsutil.FormatFingerprint(fp), ":", "")) {
+			t.Fatalf("%q parsed as %s", s, tlsutil.FormatFingerprint(fp))
 		}
 	})
 }

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore/etcdtest"
@@ -28,7 +28,7 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	replica := func() *bcpii.Sessions {
 		st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: srv.Client(t), Prefix: "/gw/", RequestTimeout: time.Second})
 		if err != nil {

@@ -30,7 +30,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 )
@@ -132,7 +132,7 @@ func Reads(b *testing.B, s jobs.Store, n int, uncached func(run func())) {
 // as GetJob-p50-ns/N and ListJobs100-p50-ns/N.
 func RPC(b *testing.B, s jobs.Store, n int) {
 	// The jobs ended just now, for the registry.
-	now := clock.NewFake(Base.Add(time.Duration(n) * time.Millisecond))
+	now := clocktest.NewFake(Base.Add(time.Duration(n) * time.Millisecond))
 	reg, err := jobs.New(jobs.Config{Store: s, Clock: now})
 	if err != nil {
 		b.Fatal(err)
@@ -203,7 +203,7 @@ func P50(d []time.Duration) time.Duration {
 // the sweep and the p99.9 during it. A sweep that ends inside its budget
 // must have swept every job.
 func Sweep(b *testing.B, s jobs.Store, n int, budget time.Duration) {
-	clk := clock.NewFake(Base.Add(time.Duration(n)*time.Millisecond + jobs.MinRetention + time.Hour))
+	clk := clocktest.NewFake(Base.Add(time.Duration(n)*time.Millisecond + jobs.MinRetention + time.Hour))
 	reg, err := jobs.New(jobs.Config{Store: s, Clock: clk})
 	if err != nil {
 		b.Fatal(err)

@@ -1,11 +1,11 @@
-package clock_test
+package clocktest_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 )
 
 var epoch = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
@@ -19,7 +19,7 @@ func bound(t *testing.T) context.Context {
 }
 
 func TestFakeTimerFiresWhenDue(t *testing.T) {
-	f := clock.NewFake(epoch)
+	f := clocktest.NewFake(epoch)
 	tm := f.NewTimer(time.Second)
 	f.Advance(time.Second - time.Nanosecond)
 	select {
@@ -45,7 +45,7 @@ func TestFakeTimerFiresWhenDue(t *testing.T) {
 }
 
 func TestFakeAfterFunc(t *testing.T) {
-	f := clock.NewFake(epoch)
+	f := clocktest.NewFake(epoch)
 	ran := make(chan struct{})
 	f.AfterFunc(time.Second, func() { close(ran) })
 	stopped := f.AfterFunc(time.Second, func() { t.Error("a stopped AfterFunc ran") })
@@ -71,7 +71,7 @@ func TestFakeAfterFunc(t *testing.T) {
 }
 
 func TestFakeWaitForTimerWithin(t *testing.T) {
-	f := clock.NewFake(epoch)
+	f := clocktest.NewFake(epoch)
 	f.NewTimer(time.Hour) // always pending, like a heartbeat
 	closed := make(chan struct{})
 	close(closed)
