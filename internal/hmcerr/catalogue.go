@@ -74,8 +74,8 @@ var (
 		"another operation runs on the object, its CPC or one of its partitions", "SE"))
 	ErrNotDPM = backend(define(FailedPrecondition, 409, 5, "The CPC is not enabled for DPM.",
 		"start or stop of a CPC that is not in DPM mode (added: the HMC's reason for it, as zhmcclient's mock answers it)", "SE"))
-	ErrNoOSMessages = backend(define(FailedPrecondition, 409, 332, "The operating system messages interface of the logical partition is not available.",
-		"List OS Messages or Send OS Command of a logical partition with no operating system running (not operating)", "SE"))
+	ErrNoOSMessages = backend(define(FailedPrecondition, 409, 332, "The operating system messages interface of the partition is not available.",
+		"List OS Messages, Send OS Command or Open OS Message Channel of a logical partition or partition with no operating system running (not operating; not active)", "SE"))
 	ErrJobNotEnded = define(FailedPrecondition, 409, 40, "The job has not ended; its status cannot be deleted yet.",
 		"Delete Completed Job Status of a job not ended", "gateway")
 	ErrJobEnded = define(FailedPrecondition, 409, 41, "The job has already ended.",

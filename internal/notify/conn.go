@@ -116,6 +116,7 @@ func (c *conn) connect(ctx context.Context) (*stomp.Reader, time.Duration, bool)
 	_ = c.nc.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(ctx); err != nil {
+			s.log.Info("stomp TLS handshake failed", "remote", c.nc.RemoteAddr().String(), "err", err)
 			return nil, 0, false
 		}
 	}
@@ -126,6 +127,7 @@ func (c *conn) connect(ctx context.Context) (*stomp.Reader, time.Duration, bool)
 		if errors.Is(err, stomp.ErrMalformed) || errors.Is(err, stomp.ErrTooLarge) {
 			c.writeNow(errorFrame(errFrame(err), nil))
 		}
+		s.log.Info("stomp connection closed without a CONNECT frame", "remote", c.nc.RemoteAddr().String(), "err", err)
 		return nil, 0, false
 	}
 	cx, cy, ferr := c.checkConnect(f)

@@ -3,14 +3,20 @@ package notify_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/notify"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/stomp"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
 )
 
 // TestJobCompletionMessages: a user who logs on over STOMP and subscribes
@@ -361,5 +367,48 @@ func TestShutdown(t *testing.T) {
 	c.subscribe("p", bcpii.PartitionJobTopic(f.auth.Local.Partition()))
 	if n := f.srv.Connections(); n != 1 {
 		t.Fatalf("%d connections, want 1", n)
+	}
+}
+
+// TestConnectionsThatNeverConnect: a connection whose TLS handshake fails,
+// and one that closes before CONNECT, each leave a log line naming the
+// remote address, so that an operator can see why a client never got in.
+func TestConnectionsThatNeverConnect(t *testing.T) {
+	var logs apptest.LogBuffer
+	dir := t.TempDir()
+	cert, _, err := tlsutil.LoadOrCreate(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixtureTB(t, func(l net.Listener) net.Listener {
+		return tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}, func(c *notify.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		c.ConnectTimeout = 2 * time.Second
+	})
+	// Plain text where TLS is spoken: the handshake fails.
+	nc, err := net.DialTimeout("tcp", f.addr, waitLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = nc.Write([]byte("CONNECT\naccept-version:1.2\n\n\x00"))
+	_ = nc.SetReadDeadline(time.Now().Add(waitLimit))
+	_, _ = io.ReadAll(nc)
+	nc.Close()
+	// TLS, then nothing: closed before CONNECT.
+	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: waitLimit}, "tcp", f.addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test's own server
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.Close()
+	deadline := time.Now().Add(waitLimit)
+	for !strings.Contains(logs.String(), "stomp TLS handshake failed") || !strings.Contains(logs.String(), "stomp connection closed without a CONNECT frame") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log of the failed connections within %v:\n%s", waitLimit, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond) // the server's goroutines log; bounded above
+	}
+	if !strings.Contains(logs.String(), "remote=127.0.0.1:") {
+		t.Errorf("the lines do not name the remote address:\n%s", logs.String())
 	}
 }

@@ -345,3 +345,30 @@ func TestTemporaryCapacity(t *testing.T) {
 		t.Errorf("after removing: %v %v %v", ifl, iip, model)
 	}
 }
+
+// TestPartitionOSMessages: a DPM partition's operating system has the
+// console an LPAR's has, from the moment the partition is active; a
+// stopped partition has none (409.332).
+func TestPartitionOSMessages(t *testing.T) {
+	h := newHarness(t, "")
+	uri := "/api/partitions/" + part1 + "/operations/"
+	_, err := h.invoke(alice, "GET", uri+"list-os-messages", "")
+	checkHMCError(t, err, 409, 332)
+	_, err = h.invoke(alice, "POST", uri+"send-os-cmd", `{"operating-system-command-text":"uname -a"}`)
+	checkHMCError(t, err, 409, 332)
+
+	id := h.start(alice, partOp(part1, "start"), "")
+	h.clock.Advance(3 * time.Second)
+	checkEnded(t, h.ended(alice, id), jobs.Complete, 204, 0, "")
+	msgs := h.getJSON(alice, uri+"list-os-messages")["os-messages"].([]any)
+	if len(msgs) != 1 || !strings.Contains(msgs[0].(map[string]any)["message-text"].(string), "partition PART1") {
+		t.Fatalf("PART1 messages once active: %v", msgs)
+	}
+	if resp, err := h.invoke(alice, "POST", uri+"send-os-cmd", `{"operating-system-command-text":"uname -a"}`); err != nil || resp.Status != 204 {
+		t.Fatalf("Send OS Command: %+v %v", resp, err)
+	}
+	msgs = h.getJSON(alice, uri+"list-os-messages?begin-sequence-number=1")["os-messages"].([]any)
+	if len(msgs) != 2 || msgs[0].(map[string]any)["message-text"] != "uname -a" {
+		t.Errorf("after the command: %v", msgs)
+	}
+}

@@ -65,6 +65,9 @@ func (s *SE) addCPC(c CPC) {
 		if o.ptype == "" {
 			o.ptype = "linux"
 		}
+		if osRunning(o) {
+			s.osStarted(o)
+		}
 	}
 	s.addResources(cpc, c)
 	cpc.records = make(map[string]*capacityRecord, len(c.CapacityRecords))

@@ -13,11 +13,30 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/osmsg"
 )
 
-// The simulated operating system's console: an operating LPAR has one,
-// whose messages List OS Messages reads and to which Send OS Command
-// writes. The simulated operating system says it started when the LPAR
-// is loaded, and answers every command by repeating it and saying it was
-// accepted.
+// The simulated operating system's console: an operating LPAR and an
+// active DPM partition have one, whose messages List OS Messages reads and
+// to which Send OS Command writes. The simulated operating system says it
+// started when the LPAR is loaded or the partition started, and answers
+// every command by repeating it and saying it was accepted.
+
+// osConsole is an object's operating system messages, and seq the next
+// message's sequence number.
+type osConsole struct {
+	messages []osMessage
+	seq      int64
+}
+
+// osRunning reports whether an operating system runs in o: an operating
+// LPAR, an active partition.
+func osRunning(o *object) bool {
+	switch o.kind {
+	case bcpii.KindLogicalPartition:
+		return o.status == "operating"
+	case bcpii.KindPartition:
+		return o.status == "active"
+	}
+	return false
+}
 
 // osMessage is one message of an LPAR's operating system.
 type osMessage struct {
@@ -38,11 +57,15 @@ const maxOSCommand = 200
 // osStarted records that o's operating system started. It runs under
 // SE.mu.
 func (s *SE) osStarted(o *object) {
-	s.osSay(o, fmt.Sprintf("%s: the simulated operating system is running on logical partition %s.", o.name, o.name), false)
+	what := "logical partition"
+	if o.kind == bcpii.KindPartition {
+		what = "partition"
+	}
+	s.osSay(o, fmt.Sprintf("%s: the simulated operating system is running on %s %s.", o.name, what, o.name), false)
 }
 
 func (s *SE) osSay(o *object, text string, priority bool) {
-	l := &o.lpar
+	l := &o.os
 	m := osMessage{seq: l.seq, text: text, at: s.clock.Now(), priority: priority}
 	l.messages = append(l.messages, m)
 	l.seq++
@@ -75,7 +98,7 @@ func (s *SE) openOSChannel(owner jobs.Owner, o *object, body []byte) (bcpii.Oper
 			return bcpii.OperationResponse{}, hmcerr.ErrInvalidField.WithMessage("The request body may hold include-refresh-messages, a boolean, only.")
 		}
 	}
-	if o.kind != bcpii.KindLogicalPartition || o.status != "operating" || s.hub == nil {
+	if !osRunning(o) || s.hub == nil {
 		return bcpii.OperationResponse{}, hmcerr.ErrNoOSMessages
 	}
 	b, err := json.Marshal(map[string]string{"topic-name": s.hub.Open(owner, o.uri)})
@@ -87,11 +110,11 @@ func (s *SE) openOSChannel(owner jobs.Owner, o *object, body []byte) (bcpii.Oper
 
 // osMessages answers List OS Messages of o. It runs under SE.mu.
 func osMessages(o *object, q query) (any, error) {
-	if o.status != "operating" {
+	if !osRunning(o) {
 		return nil, hmcerr.ErrNoOSMessages
 	}
 	out := []map[string]any{}
-	for _, m := range o.lpar.messages {
+	for _, m := range o.os.messages {
 		switch {
 		case q.begin >= 0 && m.seq < q.begin, q.end >= 0 && m.seq > q.end:
 			continue
@@ -135,7 +158,7 @@ func (s *SE) sendOSCommand(o *object, body []byte) error {
 	case len([]rune(*req.Text)) < 1 || len([]rune(*req.Text)) > maxOSCommand:
 		return hmcerr.ErrInvalidField.WithMessage("The field operating-system-command-text must have 1 to %d characters.", maxOSCommand)
 	}
-	if o.status != "operating" {
+	if !osRunning(o) {
 		return hmcerr.ErrNoOSMessages
 	}
 	priority := req.Priority != nil && *req.Priority

@@ -30,10 +30,6 @@ type lparState struct {
 	mode          string // activation-mode, the operating mode it runs in
 	// number is its partition number while it is activated.
 	number int
-	// messages are its operating system's messages, and seq the next
-	// message's sequence number (osmessages.go).
-	messages []osMessage
-	seq      int64
 }
 
 // buildProfiles makes the profile objects of a classic CPC: those of the

@@ -261,7 +261,7 @@ func (s *SE) answer(m bcpii.Match, q query) (any, error) {
 		// The simulated partitions have none of these elements.
 		return nil, hmcerr.ErrNotFound
 	}
-	if m.Route.Name == "List OS Messages of a Logical Partition" {
+	if strings.HasPrefix(m.Route.Name, "List OS Messages of a ") {
 		return osMessages(o, q)
 	}
 	if !m.Route.List {

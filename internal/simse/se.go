@@ -97,6 +97,7 @@ type object struct {
 	status string
 	busy   bool      // an operation runs on the object
 	lpar   lparState // of an LPAR
+	os     osConsole // of an LPAR or a DPM partition
 }
 
 // New returns an SE over cfg.Inventory. It starts nothing; Run does.
@@ -456,7 +457,7 @@ func (s *SE) release(r *run, succeeded bool) {
 	defer s.mu.Unlock()
 	if succeeded && r.plan.effect != nil {
 		r.plan.effect()
-		if r.obj.kind == bcpii.KindLogicalPartition && r.obj.status == "operating" && r.prior != "operating" {
+		if osRunning(r.obj) && r.prior != r.obj.status {
 			s.osStarted(r.obj)
 		}
 	} else {

@@ -24,6 +24,9 @@ func (s *SE) syncRequest(m bcpii.Match, obj *object, body []byte) (bcpii.Operati
 	case "Add Temporary Capacity", "Remove Temporary Capacity":
 		return done, changeCapacity(obj, body, m.Route.Name == "Add Temporary Capacity")
 	}
+	if m.Route.Name == "Send OS Command" {
+		return done, s.sendOSCommand(obj, body)
+	}
 	switch m.Route.Kind {
 	case bcpii.KindCPC:
 		vals, err := cpcClass.parseUpdate(body, obj.dpm, cpcCheck(obj))
@@ -32,9 +35,6 @@ func (s *SE) syncRequest(m bcpii.Match, obj *object, body []byte) (bcpii.Operati
 		}
 		maps.Copy(obj.props, vals)
 	case bcpii.KindLogicalPartition:
-		if m.Route.Name == "Send OS Command" {
-			return done, s.sendOSCommand(obj, body)
-		}
 		vals, err := lparClass.parseUpdate(body, false, lparCheck(obj))
 		if err != nil {
 			return bcpii.OperationResponse{}, err
