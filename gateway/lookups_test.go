@@ -54,7 +54,7 @@ func TestOneSessionLookupPerRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return st.Sessions()
+			return st.Sessions(t.Context())
 		},
 	}
 	for name, table := range tables {

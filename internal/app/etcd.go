@@ -162,7 +162,7 @@ func sharedState(ctx context.Context, st jobs.Store, dataDir string) (shared, er
 		if err != nil {
 			return shared{}, fmt.Errorf("cursor key: %w", err)
 		}
-		return shared{cursorKey: key, sessions: es.Sessions()}, nil
+		return shared{cursorKey: key, sessions: es.Sessions(ctx)}, nil
 	}
 	key, err := loadOrCreateKey(filepath.Join(dataDir, "cursor.key"))
 	if err != nil {

@@ -20,15 +20,25 @@ import (
 //
 //	P s/<hex of the SHA-256 of the session id>   the JSON SessionRecord
 //	P t/<job notification topic>                 the same hex key
+//
+// A replica keeps the records it has read in a cache that a watch on the
+// session keys keeps current (sessioncache.go): a lookup of a cached
+// session reads nothing from etcd.
 type Sessions struct {
-	s   *Store
-	now func() time.Time
+	s     *Store
+	now   func() time.Time
+	cache *sessionCache
 }
 
 var _ bcpii.SessionTable = (*Sessions)(nil)
 
-// Sessions returns the session table under the store's prefix.
-func (s *Store) Sessions() *Sessions { return &Sessions{s: s, now: s.clock.Now} }
+// Sessions returns the session table under the store's prefix. Its cache
+// is kept current until ctx ends; after that every lookup reads etcd.
+func (s *Store) Sessions(ctx context.Context) *Sessions {
+	t := &Sessions{s: s, now: s.clock.Now, cache: &sessionCache{records: map[string]bcpii.SessionRecord{}}}
+	go t.cache.run(ctx, s, s.keys.prefix+"s/")
+	return t
+}
 
 func (t *Sessions) key(k bcpii.SessionKey) string {
 	return t.s.keys.prefix + "s/" + hex.EncodeToString(k[:])
@@ -85,7 +95,7 @@ func (t *Sessions) get(ctx context.Context, key string) (bcpii.SessionRecord, in
 // Get returns the record under k.
 func (t *Sessions) Get(ctx context.Context, k bcpii.SessionKey) (r bcpii.SessionRecord, ok bool, err error) {
 	err = t.callCtx(ctx, "get", func(ctx context.Context) error {
-		r, _, ok, err = t.get(ctx, t.key(k))
+		r, ok, err = t.cachedGet(ctx, t.key(k))
 		return err
 	})
 	return r, ok, err
@@ -108,6 +118,7 @@ func (t *Sessions) Remove(k bcpii.SessionKey) (ok bool, err error) {
 			return err
 		}
 		ok = resp.Succeeded && resp.Responses[0].GetResponseDeleteRange().Deleted == 1
+		t.cache.forget(t.key(k))
 		if ok {
 			_, err = t.s.cli.Revoke(ctx, clientv3.LeaseID(lease))
 		}
