@@ -28,6 +28,7 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/inproc"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
@@ -104,12 +105,8 @@ type Server struct {
 	clock    clock.Clock
 	outerU   []grpc.UnaryServerInterceptor
 	outerS   []grpc.StreamServerInterceptor
-	// The interceptor chains of in-process calls, built once.
-	chainU grpc.UnaryServerInterceptor
-	chainS grpc.StreamServerInterceptor
-	// The services' handlers by full method name, for in-process calls.
-	unary    map[string]unaryHandler
-	streams  map[string]streamHandler
+	// inproc serves in-process calls, through the same interceptors.
+	inproc   *inproc.Channel
 	grpc     *grpc.Server // Serve's, with Config.Credentials
 	localMu  sync.Mutex
 	local    *grpc.Server // ServeLocal's, without; nil until it serves
@@ -154,7 +151,7 @@ func New(cfg Config) (*Server, error) {
 		cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, clock: cfg.Clock, health: health.NewServer(), refusals: newRateLog(),
 		outerU: cfg.Unary, outerS: cfg.Stream, rpcRefusals: newRateLogOf(20, 200)}
 	s.linger.clock = cfg.Clock
-	s.chainU, s.chainS = chainUnary(s.unaryInterceptors()), chainStream(s.streamInterceptors())
+	s.inproc = inproc.New(s.unaryInterceptors(), s.streamInterceptors())
 	s.opts = []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
