@@ -321,20 +321,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer o.close()
-	store, closeStore, err := openStore(ctx, cfg, log)
+	set, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer set.close()
 	if cfg.Store == StoreBolt {
 		dropSideFiles(cfg.DataDir, log)
 	}
-	sh, err := sharedState(ctx, store, cfg.DataDir)
+	sh, err := sharedState(ctx, set)
 	if err != nil {
 		return err
 	}
-	raw := store // the etcd store's own type tells replicas apart
-	store = o.store(cfg, store)
+	store := o.store(cfg, set.jobs)
 	observeCtx, stopObserve := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopObserve()
 	o.metrics.ObserveJobs(observeCtx, store, cfg.Clock.Now)
@@ -343,7 +342,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer reg.Close()
-	backend, runBackend, err := newBackend(cfg, raw, reg, log)
+	backend, runBackend, err := newBackend(cfg, set, reg, log)
 	if err != nil {
 		return err
 	}
@@ -356,7 +355,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() { backendDone <- runBackend(backendCtx) }()
 	defer func() { stopBackend(); <-backendDone }()
 
-	sh.store = raw
 	g, err := build(cfg, reg, backend, o, sh, log)
 	if err != nil {
 		return err
@@ -375,13 +373,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // servers are what serve: the gRPC server, the REST handler over it, and
 // the STOMP notification server beside.
 type servers struct {
-	srv   *server.Server
-	rest  *gateway.Gateway
-	stomp *notify.Server
-	tls   *tls.Config // nil for plaintext
-	auth  *bcpii.Authenticator
-	ops   *ops
-	store jobs.Store // as opened, not wrapped
+	srv    *server.Server
+	rest   *gateway.Gateway
+	stomp  *notify.Server
+	tls    *tls.Config // nil for plaintext
+	auth   *bcpii.Authenticator
+	ops    *ops
+	leader leader // of the retention sweep
 }
 
 // build makes the servers. One gRPC server serves every door: TLS
@@ -393,7 +391,7 @@ func build(cfg Config, reg *jobs.Registry, backend server.Backend, o *ops, sh sh
 	if err != nil {
 		return nil, err
 	}
-	g := &servers{auth: auth, ops: o, store: sh.store}
+	g := &servers{auth: auth, ops: o, leader: sh.leader}
 	var creds credentials.TransportCredentials
 	if !cfg.Plaintext {
 		if g.tls, err = serverTLS(cfg, log); err != nil {
@@ -444,7 +442,7 @@ func (g *servers) serve(ctx context.Context, cfg Config, reg *jobs.Registry, lis
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	sweeperDone := make(chan struct{})
-	go func() { defer close(sweeperDone); runSweeper(sweepCtx, cfg, g.store, reg) }()
+	go func() { defer close(sweeperDone); runSweeper(sweepCtx, cfg, g.leader, reg) }()
 	defer func() { stopSweep(); <-sweeperDone }() // the leader resigns before the store closes
 	go sweepSessions(sweepCtx, cfg.Clock, g.auth.Sessions, cfg.SweepInterval)
 	go g.ops.watchReadiness(sweepCtx, cfg.Clock, readinessInterval)
@@ -521,18 +519,25 @@ func dropSideFiles(dir string, log *slog.Logger) {
 	}
 }
 
-func openStore(ctx context.Context, cfg Config, log *slog.Logger) (jobs.Store, func(), error) {
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storeSet, error) {
+	local := &storeSet{secrets: fileSecrets{cfg.DataDir}, leader: alone{}, close: func() {}}
 	switch cfg.Store {
 	case StoreMemory:
-		return memstore.New(), func() {}, nil
+		local.jobs = memstore.New()
+		return local, nil
 	case StoreEtcd:
-		return openEtcd(ctx, cfg, log)
+		es, closeStore, err := openEtcd(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return etcdSet(ctx, es, closeStore), nil
 	}
 	st, err := boltstore.Open(filepath.Join(cfg.DataDir, "jobs.db"))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return st, func() { _ = st.Close() }, nil
+	local.jobs, local.close = st, func() { _ = st.Close() }
+	return local, nil
 }
 
 func simulatedSE(cfg Config, reg *jobs.Registry, log *slog.Logger) (*simse.SE, error) {
@@ -547,7 +552,7 @@ func simulatedSE(cfg Config, reg *jobs.Registry, log *slog.Logger) (*simse.SE, e
 }
 
 // newBackend returns the configured backend and its Run.
-func newBackend(cfg Config, st jobs.Store, reg *jobs.Registry, log *slog.Logger) (server.Backend, func(context.Context) error, error) {
+func newBackend(cfg Config, set *storeSet, reg *jobs.Registry, log *slog.Logger) (server.Backend, func(context.Context) error, error) {
 	if cfg.Backend != BackendHMC {
 		se, err := simulatedSE(cfg, reg, log)
 		if err != nil {
@@ -573,7 +578,7 @@ func newBackend(cfg Config, st jobs.Store, reg *jobs.Registry, log *slog.Logger)
 		NotificationAddr: cfg.HMCStompAddr,
 		Logger:           log.With("backend", BackendHMC),
 	}
-	run := withClaims(cfg, st, &uc)
+	run := withClaims(cfg, set, &uc)
 	c, err := upstream.New(uc)
 	if err != nil {
 		return nil, nil, err

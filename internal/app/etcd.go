@@ -146,29 +146,80 @@ func openEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*etcdstore.Sto
 	return st, func() { _ = cli.Close() }, nil
 }
 
-// shared is what replicas on one store must agree on: the key that signs
-// cursors, so that a cursor one gave works at another, and the
-// web-services sessions. With the etcd store both live under its prefix;
-// else the cursor key is in the data directory and sessions in memory.
-type shared struct {
-	cursorKey []byte
-	sessions  bcpii.SessionTable // nil: in memory
-	store     jobs.Store         // as opened, before any wrapping
+// storeSet is what the configured store gives the gateway, opened
+// together: its jobs, and what replicas on one store share. With the etcd
+// store: the web-services sessions, the key that signs cursors (so that a
+// cursor one replica gave works at another), claims on the jobs a replica
+// follows, and the lead of the retention sweep, each under the store's
+// prefix. Without replicas: sessions in memory, the key in the data
+// directory, no claims, and this gateway leads.
+type storeSet struct {
+	jobs     jobs.Store
+	sessions bcpii.SessionTable // nil: in memory
+	secrets  secrets
+	leader   leader
+	// claims returns this replica's claims; nil where one gateway follows
+	// every job.
+	claims func(name string, ttl time.Duration) claimer
+	close  func()
 }
 
-func sharedState(ctx context.Context, st jobs.Store, dataDir string) (shared, error) {
-	if es, ok := st.(*etcdstore.Store); ok {
-		key, err := es.Secret(ctx, "cursor-key", server.NewCursorKey())
-		if err != nil {
-			return shared{}, fmt.Errorf("cursor key: %w", err)
-		}
-		return shared{cursorKey: key, sessions: es.Sessions(ctx)}, nil
+// secrets keep named secrets that replicas share.
+type secrets interface {
+	// Secret returns the secret called name, storing fresh as it if there
+	// is none yet.
+	Secret(ctx context.Context, name string, fresh []byte) ([]byte, error)
+}
+
+// leader runs f on one gateway of the store at a time.
+type leader interface {
+	Lead(ctx context.Context, name string, ttl time.Duration, f func(ctx context.Context))
+}
+
+// claimer is a replica's claims on the upstream jobs it follows, kept while
+// Run runs.
+type claimer interface {
+	upstream.Claimer
+	Run(ctx context.Context)
+}
+
+// fileSecrets keep secrets in the data directory, one file each.
+type fileSecrets struct{ dir string }
+
+func (f fileSecrets) Secret(_ context.Context, name string, _ []byte) ([]byte, error) {
+	return loadOrCreateKey(filepath.Join(f.dir, strings.ReplaceAll(name, "-", ".")))
+}
+
+// alone leads: with no replicas, every lead is this gateway's.
+type alone struct{}
+
+func (alone) Lead(ctx context.Context, _ string, _ time.Duration, f func(ctx context.Context)) {
+	f(ctx)
+}
+
+// etcdSet is the set of the etcd store; its session cache lives until
+// ctx ends.
+func etcdSet(ctx context.Context, es *etcdstore.Store, closeStore func()) *storeSet {
+	return &storeSet{
+		jobs: es, sessions: es.Sessions(ctx), secrets: es, leader: es, close: closeStore,
+		claims: func(name string, ttl time.Duration) claimer { return es.Claims(name, ttl) },
 	}
-	key, err := loadOrCreateKey(filepath.Join(dataDir, "cursor.key"))
+}
+
+// sharedState is the cursor key and the session table of the set.
+func sharedState(ctx context.Context, set *storeSet) (shared, error) {
+	key, err := set.secrets.Secret(ctx, "cursor-key", server.NewCursorKey())
 	if err != nil {
 		return shared{}, fmt.Errorf("cursor key: %w", err)
 	}
-	return shared{cursorKey: key}, nil
+	return shared{cursorKey: key, sessions: set.sessions, leader: set.leader}, nil
+}
+
+// shared is what the servers take of the store set.
+type shared struct {
+	cursorKey []byte
+	sessions  bcpii.SessionTable // nil: in memory
+	leader    leader
 }
 
 // replicaName names this process in its claims, for operators.
@@ -180,15 +231,14 @@ func replicaName(cfg Config) string {
 	return fmt.Sprintf("%s/%d %s", host, os.Getpid(), cfg.DataDir)
 }
 
-// withClaims gives the upstream client the claims of this replica when
-// the store is etcd, and returns the Run that keeps their lease beside
-// the client's.
-func withClaims(cfg Config, st jobs.Store, uc *upstream.Config) func(ctx context.Context, run func(context.Context) error) error {
-	es, ok := st.(*etcdstore.Store)
-	if !ok {
+// withClaims gives the upstream client the claims of this replica where
+// the store has them, and returns the Run that keeps them beside the
+// client's.
+func withClaims(cfg Config, set *storeSet, uc *upstream.Config) func(ctx context.Context, run func(context.Context) error) error {
+	if set.claims == nil {
 		return func(ctx context.Context, run func(context.Context) error) error { return run(ctx) }
 	}
-	claims := es.Claims(replicaName(cfg), cfg.Etcd.LeaseTTL)
+	claims := set.claims(replicaName(cfg), cfg.Etcd.LeaseTTL)
 	uc.Claims = claims
 	return func(ctx context.Context, run func(context.Context) error) error {
 		done := make(chan struct{})
@@ -199,13 +249,8 @@ func withClaims(cfg Config, st jobs.Store, uc *upstream.Config) func(ctx context
 	}
 }
 
-// runSweeper runs the retention sweep: with the etcd store on one replica
-// of the cluster at a time, the leader of an election under the prefix.
-func runSweeper(ctx context.Context, cfg Config, st jobs.Store, reg *jobs.Registry) {
-	es, ok := st.(*etcdstore.Store)
-	if !ok {
-		reg.RunSweeper(ctx, cfg.SweepInterval)
-		return
-	}
-	es.Lead(ctx, "sweeper", cfg.Etcd.LeaseTTL, func(ctx context.Context) { reg.RunSweeper(ctx, cfg.SweepInterval) })
+// runSweeper runs the retention sweep on one gateway of the store at a
+// time: with the etcd store, the leader of an election under the prefix.
+func runSweeper(ctx context.Context, cfg Config, l leader, reg *jobs.Registry) {
+	l.Lead(ctx, "sweeper", cfg.Etcd.LeaseTTL, func(ctx context.Context) { reg.RunSweeper(ctx, cfg.SweepInterval) })
 }

@@ -25,9 +25,14 @@ var (
 // every write gets a revision greater than any revision before it, as
 // etcd's do. Completion cursors rely on it.
 type Store interface {
-	// Create adds j, whose ID must not be in use, and returns it with
-	// Revision and CreateRevision set. ErrExists if the ID is taken.
-	Create(ctx context.Context, j Job) (Job, error)
+	Reader
+	Writer
+	Indexes
+	Feed
+}
+
+// Reader reads one job.
+type Reader interface {
 	// Get returns the job with the id. ErrNoJob if there is none.
 	Get(ctx context.Context, id string) (Job, error)
 	// GetOwned returns the job with the id if owner owns it. ErrNoJob if
@@ -35,6 +40,13 @@ type Store interface {
 	// the same time, because the owner is compared before the job is read,
 	// so that no caller can tell another's job from no job.
 	GetOwned(ctx context.Context, owner Owner, id string) (Job, error)
+}
+
+// Writer writes jobs, each write checked against the revision it expects.
+type Writer interface {
+	// Create adds j, whose ID must not be in use, and returns it with
+	// Revision and CreateRevision set. ErrExists if the ID is taken.
+	Create(ctx context.Context, j Job) (Job, error)
 	// Update replaces the stored job if its revision is still j.Revision and
 	// returns j with the new Revision. ErrNoJob if it is gone, ErrConflict
 	// if it was written since.
@@ -42,6 +54,11 @@ type Store interface {
 	// Delete removes the job if its revision is still revision. ErrNoJob if
 	// it is gone, ErrConflict if it was written since.
 	Delete(ctx context.Context, id string, revision int64) error
+}
+
+// Indexes read jobs by owner, by end time and by being unended, each from
+// an index rather than every job.
+type Indexes interface {
 	// List returns up to q.Limit jobs of q.Owner whose CreateRevision is
 	// greater than q.After, in CreateRevision order, and only those in
 	// q.Status when it is set. It reads the owner's jobs, not all jobs.
@@ -53,6 +70,10 @@ type Store interface {
 	// cancel-pending) whose CreateRevision is greater than after, in
 	// CreateRevision order. It reads an index of such jobs, not all jobs.
 	Unended(ctx context.Context, after int64, limit int) ([]Job, error)
+}
+
+// Feed is the store's change feed.
+type Feed interface {
 	// Watch delivers every change committed after it returns, in commit
 	// order, none lost, until ctx ends; then the channel is closed.
 	Watch(ctx context.Context) <-chan Change

@@ -11,12 +11,16 @@ import (
 // Store wraps st so that every operation is timed and every failure
 // counted. Answers the contract names (no such job, id in use, revision
 // conflict) are not failures.
-func (m *Metrics) Store(st jobs.Store) jobs.Store { return &store{Store: st, m: m} }
+func (m *Metrics) Store(st jobs.Store) jobs.Store { return &store{st: st, m: m} }
 
 type store struct {
-	jobs.Store
-	m *Metrics
+	st jobs.Store
+	m  *Metrics
 }
+
+// Every method of the store is timed: the wrapper embeds nothing, so a
+// method added to jobs.Store fails this check until it is wrapped too.
+var _ jobs.Store = (*store)(nil)
 
 func (s *store) observe(op string, start time.Time, err error) {
 	s.m.storeOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
@@ -28,49 +32,64 @@ func (s *store) observe(op string, start time.Time, err error) {
 
 func (s *store) Create(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	start := time.Now()
-	j, err := s.Store.Create(ctx, j)
+	j, err := s.st.Create(ctx, j)
 	s.observe("create", start, err)
 	return j, err
 }
 
 func (s *store) Get(ctx context.Context, id string) (jobs.Job, error) {
 	start := time.Now()
-	j, err := s.Store.Get(ctx, id)
+	j, err := s.st.Get(ctx, id)
 	s.observe("get", start, err)
 	return j, err
 }
 
 func (s *store) GetOwned(ctx context.Context, owner jobs.Owner, id string) (jobs.Job, error) {
 	start := time.Now()
-	j, err := s.Store.GetOwned(ctx, owner, id)
+	j, err := s.st.GetOwned(ctx, owner, id)
 	s.observe("get_owned", start, err)
 	return j, err
 }
 
 func (s *store) Update(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	start := time.Now()
-	j, err := s.Store.Update(ctx, j)
+	j, err := s.st.Update(ctx, j)
 	s.observe("update", start, err)
 	return j, err
 }
 
 func (s *store) Delete(ctx context.Context, id string, revision int64) error {
 	start := time.Now()
-	err := s.Store.Delete(ctx, id, revision)
+	err := s.st.Delete(ctx, id, revision)
 	s.observe("delete", start, err)
 	return err
 }
 
 func (s *store) List(ctx context.Context, q jobs.ListQuery) ([]jobs.Job, error) {
 	start := time.Now()
-	js, err := s.Store.List(ctx, q)
+	js, err := s.st.List(ctx, q)
 	s.observe("list", start, err)
 	return js, err
 }
 
 func (s *store) EndedBefore(ctx context.Context, t time.Time, limit int) ([]jobs.Job, error) {
 	start := time.Now()
-	js, err := s.Store.EndedBefore(ctx, t, limit)
+	js, err := s.st.EndedBefore(ctx, t, limit)
 	s.observe("ended_before", start, err)
 	return js, err
+}
+
+func (s *store) Unended(ctx context.Context, after int64, limit int) ([]jobs.Job, error) {
+	start := time.Now()
+	js, err := s.st.Unended(ctx, after, limit)
+	s.observe("unended", start, err)
+	return js, err
+}
+
+// Watch is timed until the feed is set up; its changes then flow untimed.
+func (s *store) Watch(ctx context.Context) <-chan jobs.Change {
+	start := time.Now()
+	ch := s.st.Watch(ctx)
+	s.observe("watch", start, nil)
+	return ch
 }
