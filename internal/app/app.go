@@ -26,8 +26,6 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/notify"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/simse"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/store/boltstore"
-	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/upstream"
 )
 
@@ -517,27 +515,6 @@ func dropSideFiles(dir string, log *slog.Logger) {
 			log.Warn("state file of an earlier version not removed", "path", path, "err", err)
 		}
 	}
-}
-
-func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storeSet, error) {
-	local := &storeSet{secrets: fileSecrets{cfg.DataDir}, leader: alone{}, close: func() {}}
-	switch cfg.Store {
-	case StoreMemory:
-		local.jobs = memstore.New()
-		return local, nil
-	case StoreEtcd:
-		es, closeStore, err := openEtcd(ctx, cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		return etcdSet(ctx, es, closeStore), nil
-	}
-	st, err := boltstore.Open(filepath.Join(cfg.DataDir, "jobs.db"))
-	if err != nil {
-		return nil, err
-	}
-	local.jobs, local.close = st, func() { _ = st.Close() }
-	return local, nil
 }
 
 func simulatedSE(cfg Config, reg *jobs.Registry, log *slog.Logger) (*simse.SE, error) {

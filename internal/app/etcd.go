@@ -18,7 +18,9 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/server"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/store/boltstore"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/store/memstore"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/upstream"
 )
 
@@ -195,6 +197,27 @@ type alone struct{}
 
 func (alone) Lead(ctx context.Context, _ string, _ time.Duration, f func(ctx context.Context)) {
 	f(ctx)
+}
+
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storeSet, error) {
+	local := &storeSet{secrets: fileSecrets{cfg.DataDir}, leader: alone{}, close: func() {}}
+	switch cfg.Store {
+	case StoreMemory:
+		local.jobs = memstore.New()
+		return local, nil
+	case StoreEtcd:
+		es, closeStore, err := openEtcd(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return etcdSet(ctx, es, closeStore), nil
+	}
+	st, err := boltstore.Open(filepath.Join(cfg.DataDir, "jobs.db"))
+	if err != nil {
+		return nil, err
+	}
+	local.jobs, local.close = st, func() { _ = st.Close() }
+	return local, nil
 }
 
 // etcdSet is the set of the etcd store; its session cache lives until
