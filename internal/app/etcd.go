@@ -199,6 +199,7 @@ func (alone) Lead(ctx context.Context, _ string, _ time.Duration, f func(ctx con
 	f(ctx)
 }
 
+// openStore opens the configured store and what it shares.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storeSet, error) {
 	local := &storeSet{secrets: fileSecrets{cfg.DataDir}, leader: alone{}, close: func() {}}
 	switch cfg.Store {
