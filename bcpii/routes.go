@@ -77,7 +77,36 @@ type Route struct {
 	Cancelable bool
 	// Query lists the query parameters the request accepts.
 	Query []string
+	// Body lists the request body fields the request reads, with their
+	// JSON types: the one declaration the simulated SE's checks, the
+	// OpenAPI document and bcpiictl's flags follow. A field not listed is
+	// accepted and ignored, as the HMC defines many more than a simulator
+	// uses.
+	Body []BodyField
 }
+
+// BodyField is a field of a request body.
+type BodyField struct {
+	Name string
+	// Type is the JSON type: "string", "boolean" or "integer" (not
+	// negative).
+	Type string
+	// Required fields must be in the body; a body without one is 400.5.
+	Required bool
+}
+
+// The body fields of the operations, as the HMC book gives them.
+var (
+	forceField = BodyField{Name: "force", Type: "boolean"}
+	tokenField = BodyField{Name: "os-ipl-token", Type: "string"}
+	scsiBody   = []BodyField{
+		{Name: "load-address", Type: "string", Required: true}, {Name: "world-wide-port-name", Type: "string", Required: true},
+		{Name: "logical-unit-number", Type: "string", Required: true}, {Name: "load-parameter", Type: "string"},
+		{Name: "disk-partition-id", Type: "integer"}, {Name: "operating-system-specific-load-parameters", Type: "string"},
+		{Name: "boot-record-logical-block-address", Type: "string"}, tokenField, {Name: "clear-indicator", Type: "boolean"},
+		forceField, {Name: "secure-boot", Type: "boolean"},
+	}
+)
 
 // The query parameters of the requests, as the HMC book gives them.
 var (
@@ -154,16 +183,19 @@ var routes = []Route{
 	{Method: "GET", Pattern: "/api/partitions/{id}/nics/{name}", Name: "Get NIC Properties", Kind: KindNIC, Target: TargetPartition, Query: getProperties},
 	{Method: "GET", Pattern: "/api/partitions/{id}/hbas/{name}", Name: "Get HBA Properties", Kind: KindHBA, Target: TargetPartition, Query: getProperties},
 	{Method: "GET", Pattern: "/api/partitions/{id}/virtual-functions/{name}", Name: "Get Virtual Function Properties", Kind: KindVirtualFunction, Target: TargetPartition, Query: getProperties},
-	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/activate", Name: "Activate Logical Partition", Kind: KindLogicalPartition, Action: "activate", Target: TargetPartition},
-	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/deactivate", Name: "Deactivate Logical Partition", Kind: KindLogicalPartition, Action: "deactivate", Target: TargetPartition},
-	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/load", Name: "Load Logical Partition", Kind: KindLogicalPartition, Action: "load", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/activate", Name: "Activate Logical Partition", Kind: KindLogicalPartition, Action: "activate", Target: TargetPartition,
+		Body: []BodyField{{Name: "activation-profile-name", Type: "string"}, forceField}},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/deactivate", Name: "Deactivate Logical Partition", Kind: KindLogicalPartition, Action: "deactivate", Target: TargetPartition, Body: []BodyField{forceField}},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/load", Name: "Load Logical Partition", Kind: KindLogicalPartition, Action: "load", Target: TargetPartition,
+		Body: []BodyField{{Name: "load-address", Type: "string"}, {Name: "load-parameter", Type: "string"}, {Name: "clear-indicator", Type: "boolean"},
+			{Name: "store-status-indicator", Type: "boolean"}, forceField}},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/stop", Name: "Stop Logical Partition", Kind: KindLogicalPartition, Action: "stop", Target: TargetPartition},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/start", Name: "Start Logical Partition", Kind: KindLogicalPartition, Action: "start", Target: TargetPartition},
-	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/reset-normal", Name: "Reset Normal", Kind: KindLogicalPartition, Action: "reset-normal", Target: TargetPartition},
-	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/reset-clear", Name: "Reset Clear", Kind: KindLogicalPartition, Action: "reset-clear", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/reset-normal", Name: "Reset Normal", Kind: KindLogicalPartition, Action: "reset-normal", Target: TargetPartition, Body: []BodyField{forceField, tokenField}},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/reset-clear", Name: "Reset Clear", Kind: KindLogicalPartition, Action: "reset-clear", Target: TargetPartition, Body: []BodyField{forceField, tokenField}},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/psw-restart", Name: "PSW Restart", Kind: KindLogicalPartition, Action: "psw-restart", Target: TargetPartition},
-	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/scsi-load", Name: "SCSI Load", Kind: KindLogicalPartition, Action: "scsi-load", Target: TargetPartition},
-	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/scsi-dump", Name: "SCSI Dump", Kind: KindLogicalPartition, Action: "scsi-dump", Target: TargetPartition},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/scsi-load", Name: "SCSI Load", Kind: KindLogicalPartition, Action: "scsi-load", Target: TargetPartition, Body: scsiBody},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/scsi-dump", Name: "SCSI Dump", Kind: KindLogicalPartition, Action: "scsi-dump", Target: TargetPartition, Body: scsiBody},
 	{Method: "POST", Pattern: "/api/partitions/{id}/operations/start", Name: "Start Partition", Kind: KindPartition, Action: "start", Target: TargetPartition, Cancelable: true},
 	{Method: "POST", Pattern: "/api/partitions/{id}/operations/stop", Name: "Stop Partition", Kind: KindPartition, Action: "stop", Target: TargetPartition, Cancelable: true},
 	{Method: "POST", Pattern: "/api/cpcs/{id}/operations/start", Name: "Start CPC", Kind: KindCPC, Action: "start", Target: TargetCPC},

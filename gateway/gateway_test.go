@@ -298,6 +298,11 @@ func TestOpenAPIDocument(t *testing.T) {
 	if d, _ := doc.Components["schemas"]["HMCError"]["description"].(string); !strings.Contains(d, "- 409.40: ") || !strings.Contains(d, "- 500.263: ") {
 		t.Errorf("the HMC error schema does not list the catalogue: %q", d)
 	}
+	scsi := doc.Paths["/api/logical-partitions/{id}/operations/scsi-load"]["post"]
+	if b, _ := json.Marshal(scsi["requestBody"]); !strings.Contains(string(b), `"required":["load-address","world-wide-port-name","logical-unit-number"]`) ||
+		!strings.Contains(string(b), `"disk-partition-id":{"minimum":0,"type":"integer"}`) {
+		t.Errorf("SCSI Load's body schema: %s", b)
+	}
 	if op := doc.Paths["/api/logical-partitions/{id}/operations/activate"]["post"]; op["operationId"] != "activateLogicalPartition" {
 		t.Errorf("Activate Logical Partition: operationId %v", op["operationId"])
 	}

@@ -312,7 +312,7 @@ func operationDoc(rt *route, method string, m method, r bcpii.Route, ids map[str
 	}
 	if m.body != noBody {
 		op["requestBody"] = map[string]any{"required": m.bodyRequired,
-			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
+			"content": map[string]any{"application/json": map[string]any{"schema": bodySchema(r.Body)}}}
 	}
 	responses := map[string]any{}
 	switch {
@@ -360,4 +360,30 @@ func pruneSchemas(schemas map[string]any, paths map[string]any) {
 			delete(schemas, name)
 		}
 	}
+}
+
+// bodySchema is the schema of a request body with the route's fields;
+// others are accepted.
+func bodySchema(fields []bcpii.BodyField) map[string]any {
+	schema := map[string]any{"type": "object"}
+	if len(fields) == 0 {
+		return schema
+	}
+	props := map[string]any{}
+	var required []any
+	for _, f := range fields {
+		p := map[string]any{"type": f.Type}
+		if f.Type == "integer" {
+			p["minimum"] = 0
+		}
+		props[f.Name] = p
+		if f.Required {
+			required = append(required, f.Name)
+		}
+	}
+	schema["properties"] = props
+	if required != nil {
+		schema["required"] = required
+	}
+	return schema
 }

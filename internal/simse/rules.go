@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -26,43 +25,16 @@ type options struct {
 	act activation
 }
 
-// bodyFields are the request body fields the SE checks, by operation, with
-// their JSON types. Other fields are accepted and ignored: the HMC defines
-// many more, and a client that sends them should not be refused by a
-// simulator that does not use them.
-var bodyFields = map[string]map[string]string{
-	"activate":   {"activation-profile-name": "string", "force": "boolean"},
-	"deactivate": {"force": "boolean"},
-	"load": {
-		"load-address": "string", "load-parameter": "string", "clear-indicator": "boolean",
-		"store-status-indicator": "boolean", "force": "boolean",
-	},
-	"reset-normal": {"force": "boolean", "os-ipl-token": "string"},
-	"reset-clear":  {"force": "boolean", "os-ipl-token": "string"},
-	"scsi-load":    scsiFields,
-	"scsi-dump":    scsiFields,
-}
-
-// scsiFields are SCSI Load's and SCSI Dump's body fields.
-var scsiFields = map[string]string{
-	"load-address": "string", "world-wide-port-name": "string", "logical-unit-number": "string",
-	"load-parameter": "string", "disk-partition-id": "integer", "operating-system-specific-load-parameters": "string",
-	"boot-record-logical-block-address": "string", "os-ipl-token": "string", "clear-indicator": "boolean",
-	"force": "boolean", "secure-boot": "boolean",
-}
-
-// requiredFields are the body fields an operation cannot do without.
-var requiredFields = map[string][]string{
-	"scsi-load": {"load-address", "logical-unit-number", "world-wide-port-name"},
-	"scsi-dump": {"load-address", "logical-unit-number", "world-wide-port-name"},
-}
-
-func parseBody(op string, body []byte) (options, error) {
+// parseBody checks a request body against the route's body fields
+// (bcpii.Route.Body) and reads the options the SE uses.
+func parseBody(route bcpii.Route, body []byte) (options, error) {
 	var o options
 	t := bytes.TrimSpace(body)
 	if len(t) == 0 {
-		if len(requiredFields[op]) > 0 {
-			return o, hmcerr.ErrBodyMissing
+		for _, f := range route.Body {
+			if f.Required {
+				return o, hmcerr.ErrBodyMissing
+			}
 		}
 		return o, nil
 	}
@@ -76,19 +48,21 @@ func parseBody(op string, body []byte) (options, error) {
 	if err := json.Unmarshal(t, &fields); err != nil {
 		return o, errBadJSON
 	}
-	for _, name := range requiredFields[op] {
-		if _, ok := fields[name]; !ok {
-			return o, hmcerr.ErrFieldMissing.WithMessage("The request body lacks the required field %q.", name)
+	known := slices.Clone(route.Body)
+	slices.SortFunc(known, func(a, b bcpii.BodyField) int { return strings.Compare(a.Name, b.Name) })
+	for _, f := range known {
+		if _, ok := fields[f.Name]; f.Required && !ok {
+			return o, hmcerr.ErrFieldMissing.WithMessage("The request body lacks the required field %q.", f.Name)
 		}
 	}
-	known := bodyFields[op]
-	for _, name := range slices.Sorted(maps.Keys(known)) {
+	for _, f := range known {
+		name := f.Name
 		raw, ok := fields[name]
 		if !ok {
 			continue
 		}
 		raw = bytes.TrimSpace(raw)
-		switch known[name] {
+		switch f.Type {
 		case "boolean":
 			if s := string(raw); s != "true" && s != "false" {
 				return o, hmcerr.ErrInvalidField.WithMessage("The field %s must be a boolean.", name)

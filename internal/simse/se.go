@@ -266,7 +266,7 @@ func (s *SE) invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.Oper
 		if len(bytes.TrimSpace(req.Body)) > 0 {
 			return bcpii.OperationResponse{}, hmcerr.ErrBodyNotExpected
 		}
-	} else if opts, err = parseBody(m.Route.Action, req.Body); err != nil {
+	} else if opts, err = parseBody(m.Route, req.Body); err != nil {
 		return bcpii.OperationResponse{}, err
 	}
 	var obj *object
