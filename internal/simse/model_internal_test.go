@@ -2,6 +2,8 @@ package simse
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -62,4 +64,23 @@ func checkDefaults(c *class) error {
 		}
 	}
 	return nil
+}
+
+// TestREADMEStateTable: the README's table of LPAR operations is the state
+// rules' table.
+func TestREADMEStateTable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const header = "| operation | needs the LPAR to be | leaves it |\n| --- | --- | --- |\n"
+	_, rest, ok := strings.Cut(string(b), header)
+	if !ok {
+		t.Fatal("README.md has no table of LPAR operations")
+	}
+	table, _, _ := strings.Cut(rest, "\n\n")
+	want := strings.Join(readmeRows(), "\n")
+	if strings.TrimSpace(table) != want {
+		t.Errorf("README.md's table of LPAR operations differs from the state rules; it should read:\n%s", want)
+	}
 }

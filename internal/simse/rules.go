@@ -170,146 +170,64 @@ func describeObject(o *object) string {
 	return "CPC " + o.name
 }
 
-// wrongState says why op cannot run on o as it is, or "" if it can.
+// wrongState says why op cannot run on o as it is, or "" if it can: an
+// object whose CPC does not operate runs nothing, and then the state rules
+// decide (staterules.go).
 func wrongState(o *object, op string, opts options) string {
 	if c := o.parent; c != nil && c.status != "operating" {
 		return fmt.Sprintf("The %s has status %s.", describeObject(c), c.status)
 	}
-	bad := func(extra string) string {
-		return fmt.Sprintf("The %s has status %s%s.", describeObject(o), o.status, extra)
-	}
-	if o.kind == bcpii.KindLogicalPartition {
-		return lparWrongState(o, op, opts, bad)
-	}
-	switch o.kind + " " + op {
-	case bcpii.KindPartition + " start":
-		if o.status != "stopped" {
-			return bad("")
-		}
-	case bcpii.KindPartition + " stop":
-		if o.status != "active" {
-			return bad("")
-		}
-	case bcpii.KindCPC + " start":
-		if o.status != "not-operating" {
-			return bad("")
-		}
-	case bcpii.KindCPC + " stop":
-		if o.status != "operating" {
-			return bad("")
-		}
+	if r := ruleFor(o.kind, op); r != nil {
+		return r.refusal(o, opts.force)
 	}
 	return ""
 }
 
-// lparWrongState is wrongState for an LPAR whose CPC operates.
-func lparWrongState(o *object, op string, opts options, bad func(string) string) string {
-	if o.status == "not-activated" && op != "activate" {
-		return bad("")
-	}
-	switch op {
-	case "activate":
-		if o.status == "operating" && !opts.force {
-			return bad("; activating it again needs force")
-		}
-	case "load", "scsi-load", "scsi-dump":
-		if o.status == "operating" && !opts.force {
-			return bad("; loading it again needs force")
-		}
-	case "reset-normal", "reset-clear":
-		// As the HMC's Reset Normal and Reset Clear: force for an
-		// operating LPAR and for one in exceptions.
-		if (o.status == "operating" || o.status == "exceptions") && !opts.force {
-			return bad("; resetting it needs force")
-		}
-	case "deactivate":
-		if o.status == "operating" && !opts.force {
-			return bad("; deactivating it needs force")
-		}
-	case "stop", "start":
-		// As the HMC's Stop and Start Logical Partition: an activated
-		// LPAR, operating or not, unless it runs a firmware appliance.
-		if m := o.lpar.mode; m == "ssc" || m == "zaware" {
-			return fmt.Sprintf("The %s runs in %s mode, which does not permit %s.", describeObject(o), m, op)
-		}
-	}
-	return ""
-}
-
-// transition is what op does to o when it succeeds.
+// transition is what op does to o when it succeeds: the status its rule
+// gives while it runs and after, and for an LPAR what the activation, load
+// or SCSI operation leaves besides.
 func transition(o *object, op string, opts options) (during string, res jobs.Result, effect func()) {
-	set := func(status string) func() { return func() { o.status = status } }
-	noContent := jobs.Result{Status: jobs.Complete, StatusCode: 204}
-	if o.kind == bcpii.KindLogicalPartition {
-		return "", lparDone(o, op), lparEffect(o, op, opts)
+	r := ruleFor(o.kind, op)
+	if r == nil {
+		return "", jobs.Result{Status: jobs.Complete, StatusCode: 204}, nil
 	}
-	switch o.kind + " " + op {
-	case bcpii.KindPartition + " start":
-		return "starting", noContent, set("active")
-	case bcpii.KindPartition + " stop":
-		return "stopping", noContent, set("stopped")
-	case bcpii.KindCPC + " start":
-		return "", noContent, set("operating")
-	case bcpii.KindCPC + " stop":
-		// Stopping a CPC stops its partitions with it.
-		return "", noContent, func() {
-			o.status = "not-operating"
+	if o.kind == bcpii.KindLogicalPartition {
+		res = jobs.Result{Status: jobs.Complete, StatusCode: 200, Results: message("Logical partition %s %s.", o.name, r.verb)}
+		return string(r.during), res, func() {
+			o.status = string(r.after)
+			lparEffect(o, r, opts)
+		}
+	}
+	return string(r.during), jobs.Result{Status: jobs.Complete, StatusCode: 204}, func() {
+		o.status = string(r.after)
+		if o.kind == bcpii.KindCPC && op == "stop" {
+			// Stopping a CPC stops its partitions with it.
 			for _, c := range o.children {
-				c.status = "stopped"
+				c.status = string(Stopped)
 			}
 		}
 	}
-	return "", noContent, nil
 }
 
-// lparVerbs are what the job-results message says each LPAR operation
-// did.
-var lparVerbs = map[string]string{
-	"activate": "activated", "deactivate": "deactivated", "load": "loaded", "stop": "stopped",
-	"start": "started", "reset-normal": "reset", "reset-clear": "reset and cleared", "psw-restart": "restarted",
-	"scsi-load": "loaded from SCSI", "scsi-dump": "dumped to SCSI",
-}
-
-func lparDone(o *object, op string) jobs.Result {
-	return jobs.Result{
-		Status: jobs.Complete, StatusCode: 200,
-		Results: message("Logical partition %s %s.", o.name, lparVerbs[op]),
-	}
-}
-
-// lparEffect is what a successful LPAR operation leaves: activate ends
-// not-operating, or operating when its profile loads; load and psw-restart
-// end operating; stop and the resets end not-operating; start ends
-// operating; deactivate ends not-activated. It runs under SE.mu.
-func lparEffect(o *object, op string, opts options) func() {
-	return func() {
-		switch op {
-		case "activate":
-			a := opts.act
-			o.status = "not-operating"
-			o.lpar.lastProfile, o.lpar.mode = a.profile, a.mode
-			if a.loads {
-				o.status = "operating"
-				o.lpar.loadAddress, o.lpar.loadParameter = a.address, a.param
-			}
-		case "deactivate":
-			o.status = "not-activated"
-		case "load":
-			o.status = "operating"
-			o.lpar.loadAddress, o.lpar.loadParameter = opts.loadAddress, opts.loadParameter
-			o.lpar.loadType = "ipltype-standard"
-		case "scsi-load", "scsi-dump":
-			o.status = "operating"
-			o.lpar.loadAddress, o.lpar.loadParameter = opts.loadAddress, opts.loadParameter
-			o.lpar.loadType = "ipltype-scsi"
-			if op == "scsi-dump" {
-				o.lpar.loadType = "ipltype-scsidump"
-			}
+// lparEffect is what a successful LPAR operation leaves besides its
+// status: an activation its profile, mode and, when the profile loads,
+// operating and the load's address; a load (its rule names a load type)
+// its address, parameter and type, and a SCSI one its port and unit. It
+// runs under SE.mu.
+func lparEffect(o *object, r *stateRule, opts options) {
+	switch {
+	case r.op == "activate":
+		a := opts.act
+		o.lpar.lastProfile, o.lpar.mode = a.profile, a.mode
+		if a.loads {
+			o.status = string(Operating)
+			o.lpar.loadAddress, o.lpar.loadParameter = a.address, a.param
+		}
+	case r.loadType != "":
+		o.lpar.loadAddress, o.lpar.loadParameter = opts.loadAddress, opts.loadParameter
+		o.lpar.loadType = r.loadType
+		if opts.wwpn != "" {
 			o.props["last-used-world-wide-port-name"], o.props["last-used-logical-unit-number"] = opts.wwpn, opts.lun
-		case "start", "psw-restart":
-			o.status = "operating"
-		case "stop", "reset-normal", "reset-clear":
-			o.status = "not-operating"
 		}
 	}
 }
