@@ -106,6 +106,12 @@ var (
 		{Name: "boot-record-logical-block-address", Type: "string"}, tokenField, {Name: "clear-indicator", Type: "boolean"},
 		forceField, {Name: "secure-boot", Type: "boolean"},
 	}
+	nvmeBody = []BodyField{
+		{Name: "load-address", Type: "string", Required: true}, {Name: "load-parameter", Type: "string"},
+		{Name: "disk-partition-id", Type: "integer"}, {Name: "operating-system-specific-load-parameters", Type: "string"},
+		{Name: "boot-record-logical-block-address", Type: "string"}, {Name: "clear-indicator", Type: "boolean"},
+		forceField, {Name: "secure-boot", Type: "boolean"},
+	}
 )
 
 // The query parameters of the requests, as the HMC book gives them.
@@ -196,6 +202,8 @@ var routes = []Route{
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/psw-restart", Name: "PSW Restart", Kind: KindLogicalPartition, Action: "psw-restart", Target: TargetPartition},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/scsi-load", Name: "SCSI Load", Kind: KindLogicalPartition, Action: "scsi-load", Target: TargetPartition, Body: scsiBody},
 	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/scsi-dump", Name: "SCSI Dump", Kind: KindLogicalPartition, Action: "scsi-dump", Target: TargetPartition, Body: scsiBody},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/nvme-load", Name: "NVMe Load", Kind: KindLogicalPartition, Action: "nvme-load", Target: TargetPartition, Body: nvmeBody},
+	{Method: "POST", Pattern: "/api/logical-partitions/{id}/operations/nvme-dump", Name: "NVMe Dump", Kind: KindLogicalPartition, Action: "nvme-dump", Target: TargetPartition, Body: nvmeBody},
 	{Method: "POST", Pattern: "/api/partitions/{id}/operations/start", Name: "Start Partition", Kind: KindPartition, Action: "start", Target: TargetPartition, Cancelable: true},
 	{Method: "POST", Pattern: "/api/partitions/{id}/operations/stop", Name: "Stop Partition", Kind: KindPartition, Action: "stop", Target: TargetPartition, Cancelable: true},
 	{Method: "POST", Pattern: "/api/cpcs/{id}/operations/start", Name: "Start CPC", Kind: KindCPC, Action: "start", Target: TargetCPC},

@@ -78,6 +78,8 @@ func TestMatchRoute(t *testing.T) {
 		{"POST", "/api/partitions/p1/operations/open-os-message-channel", "Open OS Message Channel", part, false, "", Object{part, "p1"}, TargetPartition, false, nil, ""},
 		{"POST", "/api/logical-partitions/l1/operations/scsi-load", "SCSI Load", lpar, false, "scsi-load", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
 		{"POST", "/api/logical-partitions/l1/operations/scsi-dump", "SCSI Dump", lpar, false, "scsi-dump", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/nvme-dump", "NVMe Dump", lpar, false, "nvme-dump", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
+		{"POST", "/api/logical-partitions/l1/operations/nvme-load", "NVMe Load", lpar, false, "nvme-load", Object{lpar, "l1"}, TargetPartition, false, nil, ""},
 		{"GET", "/api/partitions/p1/nics/n1", "Get NIC Properties", KindNIC, false, "", Object{part, "p1"}, TargetPartition, false, props, "n1"},
 		{"GET", "/api/partitions/p1/hbas/h1", "Get HBA Properties", KindHBA, false, "", Object{part, "p1"}, TargetPartition, false, props, "h1"},
 		{"GET", "/api/partitions/p1/virtual-functions/v1", "Get Virtual Function Properties", KindVirtualFunction, false, "", Object{part, "p1"}, TargetPartition, false, props, "v1"},
@@ -273,7 +275,7 @@ func TestRouteTable(t *testing.T) {
 	}
 	for kind, want := range map[string][]string{
 		KindCPC:              {"start", "stop"},
-		KindLogicalPartition: {"activate", "deactivate", "load", "stop", "start", "reset-normal", "reset-clear", "psw-restart", "scsi-load", "scsi-dump"},
+		KindLogicalPartition: {"activate", "deactivate", "load", "stop", "start", "reset-normal", "reset-clear", "psw-restart", "scsi-load", "scsi-dump", "nvme-load", "nvme-dump"},
 		KindPartition:        {"start", "stop"},
 		"":                   nil,
 	} {

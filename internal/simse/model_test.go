@@ -372,3 +372,30 @@ func TestPartitionOSMessages(t *testing.T) {
 		t.Errorf("after the command: %v", msgs)
 	}
 }
+
+// TestNVMeLoad: NVMe Load needs its load address, leaves the LPAR
+// operating, loaded from NVMe; NVMe Dump of an operating LPAR needs force.
+func TestNVMeLoad(t *testing.T) {
+	h := newHarness(t, "")
+	_, err := h.invoke(alice, "POST", lparOp(lpar3, "nvme-load"), `{"secure-boot":true}`)
+	checkHMCError(t, err, 400, 5)
+	_, err = h.invoke(alice, "POST", lparOp(lpar3, "nvme-load"), `{"load-address":"0B00","disk-partition-id":-1}`)
+	checkHMCError(t, err, 400, 7)
+	id := h.start(alice, lparOp(lpar3, "nvme-load"), `{"load-address":"0B00","secure-boot":true}`)
+	h.clock.Advance(3 * time.Second)
+	checkEnded(t, h.ended(alice, id), jobs.Complete, 200, 0, `{"message":"Logical partition LP3 loaded from NVMe."}`)
+	if p := h.getJSON(alice, "/api/logical-partitions/"+lpar3); p["status"] != "operating" || p["last-used-load-type"] != "ipltype-nvme" || p["last-used-load-address"] != "0B00" {
+		t.Errorf("after NVMe load: %v %v %v", p["status"], p["last-used-load-type"], p["last-used-load-address"])
+	}
+	id = h.start(alice, lparOp(lpar3, "nvme-dump"), `{"load-address":"0B00"}`)
+	h.clock.Advance(3 * time.Second)
+	if j := h.ended(alice, id); j.StatusCode != 409 || j.ReasonCode != 1 {
+		t.Errorf("NVMe dump of an operating LPAR without force: %+v", j)
+	}
+	id = h.start(alice, lparOp(lpar3, "nvme-dump"), `{"load-address":"0B00","force":true}`)
+	h.clock.Advance(3 * time.Second)
+	checkEnded(t, h.ended(alice, id), jobs.Complete, 200, 0, `{"message":"Logical partition LP3 dumped to NVMe."}`)
+	if p := h.getJSON(alice, "/api/logical-partitions/"+lpar3); p["last-used-load-type"] != "ipltype-nvmedump" {
+		t.Errorf("after NVMe dump: %v", p["last-used-load-type"])
+	}
+}
