@@ -3,6 +3,7 @@ package app_test
 import (
 	"bufio"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -140,5 +141,44 @@ func TestReadTimeoutClosesStalledRequests(t *testing.T) {
 	// The connection is closed: nothing more comes.
 	if _, err := s.r.ReadByte(); err == nil {
 		t.Fatal("the stalled connection is still open")
+	}
+}
+
+// A chunked body whose last chunk never comes, and a body shorter than its
+// Content-Length, are answered when the read timeout ends: an HMC error
+// body, 400.0, and the connection closes.
+func TestIncompleteBodiesAnsweredInHMCTerms(t *testing.T) {
+	g := startGateway(t, nil, func(c *app.Config) { c.RESTReadTimeout = time.Second })
+	for name, req := range map[string]string{
+		"chunked without its last chunk": "POST /api/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"use",
+		"shorter than Content-Length":    "POST /api/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"userid\"",
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := (&net.Dialer{Timeout: 10 * time.Second}).Dial("tcp", g.addrs.REST)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = raw.SetDeadline(time.Now().Add(30 * time.Second)) // a bound, not a wait
+			tc := g.tlsConfig()
+			tc.ServerName = "localhost"
+			c := tls.Client(raw, tc)
+			defer c.Close()
+			if _, err := io.WriteString(c, req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			var e struct {
+				Status int  `json:"http-status"`
+				Reason *int `json:"reason"`
+			}
+			if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/json;charset=UTF-8" ||
+				json.Unmarshal(body, &e) != nil || e.Status != 400 || e.Reason == nil || *e.Reason != 0 {
+				t.Fatalf("answer %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+		})
 	}
 }
