@@ -105,6 +105,9 @@ type Caller struct {
 
 // Spec describes a job to create.
 type Spec struct {
+	// ID, when set, is the job's id: a caller that claims a job before it
+	// exists chooses it (NewID). A clash is ErrExists.
+	ID         string
 	Owner      Owner
 	Target     string
 	Operation  string
@@ -118,7 +121,7 @@ func (r *Registry) Create(ctx context.Context, s Spec) (Job, error) {
 		return Job{}, errors.New("jobs: a job needs an owner")
 	}
 	j := Job{
-		ID:         NewID(),
+		ID:         s.ID,
 		Owner:      s.Owner,
 		Target:     s.Target,
 		Operation:  s.Operation,
@@ -127,9 +130,13 @@ func (r *Registry) Create(ctx context.Context, s Spec) (Job, error) {
 		Status:     Running,
 		Created:    r.clock.Now().UTC(),
 	}
+	chosen := j.ID != ""
+	if !chosen {
+		j.ID = NewID()
+	}
 	for {
 		created, err := r.store.Create(ctx, j)
-		if errors.Is(err, ErrExists) { // 122 random bits: practically never
+		if errors.Is(err, ErrExists) && !chosen { // 122 random bits: practically never
 			j.ID = NewID()
 			continue
 		}

@@ -20,11 +20,15 @@ var (
 		[]string{"kind"}, nil)
 	upstreamFailures = prometheus.NewDesc(Namespace+"_upstream_failures_total",
 		"Requests to the upstream HMC that got no HTTP answer (unreachable, TLS refused, timed out).", nil, nil)
+	upstreamClaims = prometheus.NewDesc(Namespace+"_upstream_job_claims_total",
+		"With replicas, jobs this replica came to follow: new (claimed as it accepted them) or taken_over (no replica followed them: a dead replica's).",
+		[]string{"how"}, nil)
 )
 
 func (c upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- upstreamRequests
 	ch <- upstreamFailures
+	ch <- upstreamClaims
 }
 
 func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
@@ -43,4 +47,6 @@ func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(upstreamRequests, prometheus.CounterValue, float64(max(other, 0)), "other")
 	ch <- prometheus.MustNewConstMetric(upstreamFailures, prometheus.CounterValue, float64(s.Failures))
+	ch <- prometheus.MustNewConstMetric(upstreamClaims, prometheus.CounterValue, float64(s.NewClaims), "new")
+	ch <- prometheus.MustNewConstMetric(upstreamClaims, prometheus.CounterValue, float64(s.TakenOver), "taken_over")
 }

@@ -114,9 +114,13 @@ func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.
 		return bcpii.OperationResponse{Status: r.status, Body: r.body}, nil
 	}
 	// The upstream job runs now: register and follow it even if the
-	// caller has gone.
+	// caller has gone. With replicas, this one claims the job before it
+	// exists, so that no other replica's search for jobs without a
+	// follower finds it first.
 	ctx = context.WithoutCancel(ctx)
+	h := c.preclaim(ctx)
 	job, err := c.reg.Create(ctx, jobs.Spec{
+		ID:         h.id,
 		Owner:      req.Owner(),
 		Target:     req.Target.String(),
 		Operation:  req.Method + " " + pathOf(req.URI),
@@ -124,14 +128,17 @@ func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.
 		BackendRef: ref,
 	})
 	if err != nil {
+		h.drop()
 		c.log.ErrorContext(ctx, "upstream job could not be registered", "upstream_job", ref, "err", err)
 		return bcpii.OperationResponse{}, hmcerr.As(err)
 	}
+	h.job = job
 	c.log.InfoContext(ctx, "upstream operation started", "job", job.ID, "upstream_job", ref,
 		"operation", job.Operation, "owner", job.Owner.String(), "cancelable", job.Cancelable)
 	select {
-	case c.handoff <- job:
+	case c.handoff <- h:
 	case <-c.stopped:
+		h.drop()
 		c.log.WarnContext(ctx, "upstream job not followed: the backend has stopped", "job", job.ID, "upstream_job", ref)
 	}
 	fields["job-uri"] = mustJSON(job.URI())

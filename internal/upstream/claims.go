@@ -128,6 +128,7 @@ func (c *Client) rescan(ctx context.Context, wg *sync.WaitGroup) error {
 		return true
 	}, unfollowableResult)
 	if taken > 0 {
+		c.stats.takenOver.Add(int64(taken))
 		c.log.InfoContext(ctx, "took over jobs that no replica followed", "count", taken)
 	}
 	return err
@@ -139,4 +140,54 @@ func (c *Client) vacated() <-chan struct{} {
 		return nil
 	}
 	return c.cfg.Claims.Vacated()
+}
+
+// handed is a job Invoke registered, with its claim when it took one.
+type handed struct {
+	id      string // chosen before the job exists; "" lets the registry choose
+	job     jobs.Job
+	claimed context.Context
+	release func()
+}
+
+// preclaim claims a job id before the job exists, with replicas; without,
+// or when the claim cannot be made now, the job is created unclaimed and
+// the searches for jobs without a follower find it.
+func (c *Client) preclaim(ctx context.Context) handed {
+	if c.cfg.Claims == nil {
+		return handed{}
+	}
+	id := jobs.NewID()
+	claimed, release, ok, err := c.cfg.Claims.Claim(ctx, id)
+	if err != nil || !ok {
+		c.log.WarnContext(ctx, "new job not claimed at once; a search will find it", "err", err)
+		return handed{}
+	}
+	c.stats.newClaims.Add(1)
+	return handed{id: id, claimed: claimed, release: release}
+}
+
+// drop gives up a claim that no job came of.
+func (h handed) drop() {
+	if h.release != nil {
+		h.release()
+	}
+}
+
+// followClaimed follows a job this replica claimed before it existed,
+// until the claim is lost or Run stops.
+func (c *Client) followClaimed(ctx context.Context, wg *sync.WaitGroup, h handed) {
+	if !c.following.add(h.job.ID) {
+		h.release()
+		return
+	}
+	fctx, cancel := context.WithCancel(h.claimed)
+	stop := context.AfterFunc(ctx, cancel)
+	wg.Go(func() {
+		defer h.release()
+		defer cancel()
+		defer stop()
+		defer c.following.remove(h.job.ID)
+		c.follow(fctx, h.job)
+	})
 }

@@ -51,7 +51,7 @@ type Client struct {
 
 	targets targetCache
 
-	handoff   chan jobs.Job // Invoke hands new jobs to Run
+	handoff   chan handed   // Invoke hands new jobs to Run
 	recovered chan struct{} // closed when Run has settled earlier runs' jobs
 	stopped   chan struct{} // closed when Run stops taking them
 	runMu     sync.Mutex
@@ -99,7 +99,7 @@ func New(cfg Config) (*Client, error) {
 		renewed:   make(chan struct{}),
 		notes:     newNotes(),
 		noteAddr:  notificationAddr(cfg.NotificationAddr, u.Hostname()),
-		handoff:   make(chan jobs.Job),
+		handoff:   make(chan handed),
 		recovered: make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
@@ -120,10 +120,15 @@ type Stats struct {
 	Operations int64 // forwarded caller requests
 	Targets    int64 // lists fetched for the target names
 	Failures   int64 // requests that got no HTTP answer
+	// With replicas: jobs this replica claimed as it accepted them, and
+	// jobs it took over because no replica followed them (a dead
+	// replica's, or one whose claim could not be made at once).
+	NewClaims, TakenOver int64
 }
 
 type stats struct {
 	requests, logons, logoffs, jobQueries, jobDeletes, jobCancels, operations, targets, failures atomic.Int64
+	newClaims, takenOver                                                                         atomic.Int64
 }
 
 // Stats returns the counts so far.
@@ -133,6 +138,7 @@ func (c *Client) Stats() Stats {
 		Requests: s.requests.Load(), Logons: s.logons.Load(), Logoffs: s.logoffs.Load(),
 		JobQueries: s.jobQueries.Load(), JobDeletes: s.jobDeletes.Load(), JobCancels: s.jobCancels.Load(),
 		Operations: s.operations.Load(), Targets: s.targets.Load(), Failures: s.failures.Load(),
+		NewClaims: s.newClaims.Load(), TakenOver: s.takenOver.Load(),
 	}
 }
 

@@ -78,8 +78,12 @@ func (c *Client) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case j := <-c.handoff:
-			c.start(ctx, &wg, j)
+		case h := <-c.handoff:
+			if h.claimed != nil {
+				c.followClaimed(ctx, &wg, h)
+			} else {
+				c.start(ctx, &wg, h.job)
+			}
 		case <-c.vacated():
 			if wait := minRescan - c.clock.Now().Sub(lastScan); wait > 0 {
 				t := c.clock.NewTimer(wait)

@@ -157,3 +157,56 @@ func waitClaims(t testing.TB, cli *clientv3.Client, n int64) {
 		}
 	}
 }
+
+var claimsRE = regexp.MustCompile(`(?m)^bcpii_upstream_job_claims_total\{how="(new|taken_over)"\} (\d+)`)
+
+// TestAcceptingReplicaFollows: with no replica down, the replica that
+// accepts a job claims it as it accepts it, so none is found by another
+// replica's search for jobs without a follower: every claim is new, none
+// taken over, and each job's follower is the replica that accepted it.
+func TestAcceptingReplicaFollows(t *testing.T) {
+	const n = 30
+	srv := etcdtest.Start(t)
+	up := startUpstream(t, manyPartitions(t, n))
+	rs := startReplicas(t, up, srv, 3, 200*time.Millisecond, func(c *app.Config) { c.AdminAddr = "127.0.0.1:0" })
+	clients := []*grpcClient{rs[0].grpc(t), rs[1].grpc(t), rs[2].grpc(t)}
+	accepted := map[string]int{}
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		target := fmt.Sprintf("IBM390PS.CPC9.P%04d", i)
+		r, err := clients[i%3].ops.Invoke(withTarget(ctx, target), &bcpiiv1.InvokeRequest{
+			Method: "POST", Uri: fmt.Sprintf("/api/partitions/00000000-0000-4000-8000-%012d/operations/start", i+1), TargetName: target,
+		})
+		cancel()
+		if err != nil || r.HttpStatus != 202 {
+			t.Fatalf("start %d: %v %v", i, r, err)
+		}
+		accepted[strings.TrimPrefix(r.JobUri, "/api/jobs/")] = i % 3
+	}
+	waitClaims(t, srv.Client(t), n)
+	for id, at := range accepted {
+		if got := follower(t, srv, rs, id); got != at {
+			t.Errorf("job %s accepted by replica %d is followed by %d", id, at, got)
+		}
+	}
+	var newClaims, takenOver int64
+	for _, r := range rs {
+		resp, err := (&http.Client{Timeout: waitLimit}).Get("http://" + r.addrs.Admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, m := range claimsRE.FindAllSubmatch(body, -1) {
+			v, _ := strconv.ParseInt(string(m[2]), 10, 64)
+			if string(m[1]) == "new" {
+				newClaims += v
+			} else {
+				takenOver += v
+			}
+		}
+	}
+	if newClaims != n || takenOver != 0 {
+		t.Errorf("claims: %d new, %d taken over; want %d new, none taken over", newClaims, takenOver, n)
+	}
+}
