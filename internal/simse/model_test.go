@@ -2,6 +2,7 @@ package simse_test
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,7 +226,7 @@ func TestOSMessages(t *testing.T) {
 		return h.getJSON(alice, uri+"list-os-messages"+query)["os-messages"].([]any)
 	}
 	first := msgs("")
-	if len(first) != 1 {
+	if len(first) != bootMessages {
 		t.Fatalf("LP1 messages %v", first)
 	}
 	wantTypes(t, "message", first[0].(map[string]any), map[string]string{
@@ -242,11 +243,11 @@ func TestOSMessages(t *testing.T) {
 	if err := send(`{"operating-system-command-text":"D IPLINFO","is-priority":true}`); err != nil {
 		t.Fatal(err)
 	}
-	after := msgs("?begin-sequence-number=1")
+	after := msgs("?begin-sequence-number=" + strconv.Itoa(bootMessages))
 	if len(after) != 2 || after[0].(map[string]any)["message-text"] != "D IPLINFO" || after[0].(map[string]any)["is-priority"] != true {
 		t.Fatalf("messages after the command: %v", after)
 	}
-	if got := msgs("?max-messages=1&is-priority=true"); len(got) != 1 || got[0].(map[string]any)["sequence-number"] != 1.0 {
+	if got := msgs("?max-messages=1&is-priority=true"); len(got) != 1 || got[0].(map[string]any)["sequence-number"] != float64(bootMessages) {
 		t.Errorf("one priority message: %v", got)
 	}
 	checkHMCError(t, send(`{"operating-system-command-text":"`+strings.Repeat("X", 201)+`"}`), 400, 7)
@@ -361,13 +362,13 @@ func TestPartitionOSMessages(t *testing.T) {
 	h.clock.Advance(3 * time.Second)
 	checkEnded(t, h.ended(alice, id), jobs.Complete, 204, 0, "")
 	msgs := h.getJSON(alice, uri+"list-os-messages")["os-messages"].([]any)
-	if len(msgs) != 1 || !strings.Contains(msgs[0].(map[string]any)["message-text"].(string), "partition PART1") {
+	if len(msgs) != bootMessages || !strings.Contains(msgs[1].(map[string]any)["message-text"].(string), "partition PART1") {
 		t.Fatalf("PART1 messages once active: %v", msgs)
 	}
 	if resp, err := h.invoke(alice, "POST", uri+"send-os-cmd", `{"operating-system-command-text":"uname -a"}`); err != nil || resp.Status != 204 {
 		t.Fatalf("Send OS Command: %+v %v", resp, err)
 	}
-	msgs = h.getJSON(alice, uri+"list-os-messages?begin-sequence-number=1")["os-messages"].([]any)
+	msgs = h.getJSON(alice, uri+"list-os-messages?begin-sequence-number="+strconv.Itoa(bootMessages))["os-messages"].([]any)
 	if len(msgs) != 2 || msgs[0].(map[string]any)["message-text"] != "uname -a" {
 		t.Errorf("after the command: %v", msgs)
 	}
@@ -399,3 +400,7 @@ func TestNVMeLoad(t *testing.T) {
 		t.Errorf("after NVMe dump: %v", p["last-used-load-type"])
 	}
 }
+
+// bootMessages is how many messages the simulated operating system writes
+// as it comes up.
+const bootMessages = 3

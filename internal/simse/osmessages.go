@@ -61,7 +61,11 @@ func (s *SE) osStarted(o *object) {
 	if o.kind == bcpii.KindPartition {
 		what = "partition"
 	}
+	// As an operating system's console shows several lines as it comes
+	// up, three.
+	s.osSay(o, fmt.Sprintf("%s: the simulated operating system is starting on %s %s.", o.name, what, o.name), false)
 	s.osSay(o, fmt.Sprintf("%s: the simulated operating system is running on %s %s.", o.name, what, o.name), false)
+	s.osSay(o, fmt.Sprintf("%s: the simulated operating system is ready for commands.", o.name), false)
 }
 
 func (s *SE) osSay(o *object, text string, priority bool) {
