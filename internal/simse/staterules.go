@@ -3,7 +3,6 @@ package simse
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 )
@@ -118,46 +117,4 @@ func (r *stateRule) refusal(o *object, force bool) string {
 		return fmt.Sprintf("The %s runs in %s mode, which does not permit %s.", describeObject(o), o.lpar.mode, r.op)
 	}
 	return ""
-}
-
-// readmeRows renders the LPAR rules as the README's table rows, rules
-// that read alike in one row.
-func readmeRows() []string {
-	quote := func(ss []Status) string {
-		var q []string
-		for _, s := range ss {
-			q = append(q, "`"+string(s)+"`")
-		}
-		return strings.Join(q, " or ")
-	}
-	var rows, ops []string
-	var last string
-	flush := func() {
-		if last != "" {
-			rows = append(rows, "| "+strings.Join(ops, ", ")+" | "+last+" |")
-		}
-	}
-	for _, r := range stateRules {
-		if r.kind != bcpii.KindLogicalPartition {
-			continue
-		}
-		var needs []string
-		if r.from != nil {
-			needs = append(needs, "activated")
-		}
-		if r.force != nil {
-			needs = append(needs, "not "+quote(r.force)+" (or force)")
-		}
-		if r.notInModes != nil {
-			needs = append(needs, "not in `"+strings.Join(r.notInModes, "` or `")+"` mode")
-		}
-		text := strings.Join(needs, ", ") + r.needs + " | `" + string(r.after) + "`" + r.leaves
-		if text != last {
-			flush()
-			ops, last = nil, text
-		}
-		ops = append(ops, r.op)
-	}
-	flush()
-	return rows
 }
