@@ -113,10 +113,19 @@ func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.
 	if ref == "" {
 		return bcpii.OperationResponse{Status: r.status, Body: r.body}, nil
 	}
-	// The upstream job runs now: register and follow it even if the
-	// caller has gone. With replicas, this one claims the job before it
-	// exists, so that no other replica's search for jobs without a
-	// follower finds it first.
+	job, err := c.register(ctx, req, rt.Route, ref)
+	if err != nil {
+		return bcpii.OperationResponse{}, err
+	}
+	fields["job-uri"] = mustJSON(job.URI())
+	return bcpii.OperationResponse{Status: 202, Body: objectJSON(fields), JobURI: job.URI()}, nil
+}
+
+// register registers the local job of upstream job ref and hands it to
+// Run to follow, even if the caller has gone. With replicas, this one
+// claims the job before it exists, so that no other replica's search for
+// jobs without a follower finds it first.
+func (c *Client) register(ctx context.Context, req bcpii.OperationRequest, route bcpii.Route, ref string) (jobs.Job, error) {
 	ctx = context.WithoutCancel(ctx)
 	h := c.preclaim(ctx)
 	job, err := c.reg.Create(ctx, jobs.Spec{
@@ -124,13 +133,13 @@ func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.
 		Owner:      req.Owner(),
 		Target:     req.Target.String(),
 		Operation:  req.Method + " " + pathOf(req.URI),
-		Cancelable: rt.Route.Cancelable,
+		Cancelable: route.Cancelable,
 		BackendRef: ref,
 	})
 	if err != nil {
 		h.drop()
 		c.log.ErrorContext(ctx, "upstream job could not be registered", "upstream_job", ref, "err", err)
-		return bcpii.OperationResponse{}, hmcerr.As(err)
+		return jobs.Job{}, hmcerr.As(err)
 	}
 	h.job = job
 	c.log.InfoContext(ctx, "upstream operation started", "job", job.ID, "upstream_job", ref,
@@ -141,8 +150,7 @@ func (c *Client) Invoke(ctx context.Context, req bcpii.OperationRequest) (bcpii.
 		h.drop()
 		c.log.WarnContext(ctx, "upstream job not followed: the backend has stopped", "job", job.ID, "upstream_job", ref)
 	}
-	fields["job-uri"] = mustJSON(job.URI())
-	return bcpii.OperationResponse{Status: 202, Body: objectJSON(fields), JobURI: job.URI()}, nil
+	return job, nil
 }
 
 // recoveredBy waits until Run has settled the jobs of an earlier run, so
