@@ -77,9 +77,14 @@ class Listener(stomp.ConnectionListener):
     def wait(self, what, cond):
         with self.cond:
             if not self.cond.wait_for(lambda: cond() or self.errors, timeout=WAIT):
-                fail("no %s within %ds" % (what, WAIT))
+                raise Lost("no %s within %ds" % (what, WAIT))
             if self.errors:
                 fail("ERROR frame: %r" % (self.errors,))
+
+
+class Lost(Exception):
+    """A frame that never came: stomp.py's TLS race (below) can lose one
+    after CONNECT too, a frame it sends or one it receives."""
 
 
 def fail(why):
@@ -138,6 +143,19 @@ def connect(login, passcode):
 
 
 def main():
+    # The whole exchange again, on a new session and connection, when
+    # stomp.py lost a frame after CONNECT: at most ATTEMPTS times.
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            exchange()
+            return
+        except Lost as e:
+            if attempt == ATTEMPTS:
+                fail(str(e))
+            print("retry the exchange: %s" % e, flush=True)
+
+
+def exchange():
     status, logon = rest("POST", "/api/sessions", {"userid": USER, "password": PASSWORD})
     session, topic = logon["api-session"], logon["job-notification-topic"]
 
@@ -150,7 +168,11 @@ def main():
         conn, listener = connect(USER, PASSWORD)
         sub_id = "1"
         conn.subscribe(destination="/topic/" + topic, id=sub_id, ack="auto", headers={"receipt": "subscribed"})
-        listener.wait("receipt of SUBSCRIBE", lambda: "subscribed" in listener.receipts)
+        try:
+            listener.wait("receipt of SUBSCRIBE", lambda: "subscribed" in listener.receipts)
+        except Lost:
+            conn.disconnect()
+            raise
 
     status, started = rest("POST", OPERATION, session=session)
     if status != 202:
@@ -158,11 +180,13 @@ def main():
     job_uri = started["job-uri"]
     print("started " + job_uri, flush=True)
 
-    listener.wait("job-completion message", lambda: listener.messages)
-    # A receipt after the message: any second message would come before it.
-    conn.unsubscribe(id=sub_id, headers={"receipt": "unsubscribed"})
-    listener.wait("receipt of UNSUBSCRIBE", lambda: "unsubscribed" in listener.receipts)
-    conn.disconnect()
+    try:
+        listener.wait("job-completion message", lambda: listener.messages)
+        # A receipt after the message: any second message would come before it.
+        conn.unsubscribe(id=sub_id, headers={"receipt": "unsubscribed"})
+        listener.wait("receipt of UNSUBSCRIBE", lambda: "unsubscribed" in listener.receipts)
+    finally:
+        conn.disconnect()
     if len(listener.messages) != 1:
         fail("%d messages, want exactly one: %r" % (len(listener.messages), listener.messages))
     m = listener.messages[0]
