@@ -65,9 +65,11 @@ func (c *sessionCache) run(ctx context.Context, s *Store, prefix string) {
 	for ctx.Err() == nil {
 		c.watch(ctx, s, prefix)
 		c.reset(false, 0)
+		t := s.clock.NewTimer(time.Second)
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Second):
+			t.Stop()
+		case <-t.C():
 		}
 	}
 }
