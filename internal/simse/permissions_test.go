@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
-
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
@@ -83,7 +81,7 @@ func TestBCPiiPermissions(t *testing.T) {
 }
 
 func bcpiiRequest(owner jobs.Owner, target, method, uri, body string) bcpii.OperationRequest {
-	return bcpii.OperationRequest{Principal: apptest.Principal(owner), Target: apptest.Target(target), Method: method, URI: uri, Body: []byte(body)}
+	return bcpii.OperationRequest{Principal: principal(owner), Target: targetOf(target), Method: method, URI: uri, Body: []byte(body)}
 }
 
 // TestListPermitted: List Permitted Logical Partitions names exactly the

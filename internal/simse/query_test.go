@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
-
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
@@ -51,7 +49,7 @@ func FuzzQuery(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, route int, query string) {
 		uri := uris[(route%len(uris)+len(uris))%len(uris)] + "?" + query
-		resp, err := se.Invoke(context.Background(), bcpii.OperationRequest{Principal: apptest.Principal(alice), Method: "GET", URI: uri})
+		resp, err := se.Invoke(context.Background(), bcpii.OperationRequest{Principal: principal(alice), Method: "GET", URI: uri})
 		if err != nil {
 			var e *hmcerr.Error
 			if !errors.As(err, &e) {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
-
 	"go.uber.org/goleak"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
@@ -86,7 +84,7 @@ func newStoppedHarness(t *testing.T, inventory string) *harness {
 }
 
 func (h *harness) invoke(owner jobs.Owner, method, uri, body string) (bcpii.OperationResponse, error) {
-	return h.se.Invoke(context.Background(), bcpii.OperationRequest{Principal: apptest.Principal(owner), Target: apptest.Target(owner.Name), Method: method, URI: uri, Body: []byte(body)})
+	return h.se.Invoke(context.Background(), bcpii.OperationRequest{Principal: principal(owner), Target: targetOf(owner.Name), Method: method, URI: uri, Body: []byte(body)})
 }
 
 // start invokes an operation that must be accepted and returns its job id.
@@ -687,7 +685,7 @@ func TestInvokeWithoutRun(t *testing.T) {
 	h := newStoppedHarness(t, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the caller has given up
-	_, err := h.se.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(alice), Method: "POST", URI: partOp(part1, "start")})
+	_, err := h.se.Invoke(ctx, bcpii.OperationRequest{Principal: principal(alice), Method: "POST", URI: partOp(part1, "start")})
 	checkHMCError(t, err, 503, 1)
 	page, _, err := h.reg.List(context.Background(), jobs.Caller{Owner: alice}, jobs.ListOptions{Limit: 10})
 	if err != nil || len(page) != 0 {
@@ -749,4 +747,30 @@ func TestImportsNoTransport(t *testing.T) {
 			t.Errorf("internal/simse depends on %s", dep)
 		}
 	}
+}
+
+// principal is the principal a job owner of the tests stands for; the
+// zero owner is no one.
+func principal(o jobs.Owner) bcpii.Principal {
+	if o == (jobs.Owner{}) {
+		return bcpii.Principal{} // no one
+	}
+	var p bcpii.Principal
+	var err error
+	if o.Kind == jobs.PartitionOwner {
+		p, err = bcpii.PartitionPrincipal(targetOf(o.Name))
+	} else {
+		p, err = bcpii.UserPrincipal(o.Name)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// targetOf is the target name s, or none where s is not one (an API
+// user's name).
+func targetOf(s string) bcpii.TargetName {
+	t, _ := bcpii.ParseTargetName(s)
+	return t
 }

@@ -98,15 +98,15 @@ func startHarness(t *testing.T, hmc *fakeHMC, reg *jobs.Registry, clk *clocktest
 // (cancelable) and returns the local job.
 func (h *harness) start(owner jobs.Owner, cancelable bool) jobs.Job {
 	h.t.Helper()
-	req := bcpii.OperationRequest{Principal: apptest.Principal(owner), Method: "POST", URI: "/api/logical-partitions/l1/operations/activate", Body: []byte(`{"force":true}`)}
+	req := bcpii.OperationRequest{Principal: principal(owner), Method: "POST", URI: "/api/logical-partitions/l1/operations/activate", Body: []byte(`{"force":true}`)}
 	if owner.Kind == jobs.PartitionOwner {
-		req.Target = apptest.Target("IBM390PS.CPC1.LP1")
+		req.Target = targetOf("IBM390PS.CPC1.LP1")
 	}
 	if cancelable {
 		req.URI = "/api/partitions/p1/operations/start"
 		req.Body = nil
 		if !req.Target.IsZero() {
-			req.Target = apptest.Target("IBM390PS.CPC2.PART1")
+			req.Target = targetOf("IBM390PS.CPC2.PART1")
 		}
 	}
 	resp, err := h.c.Invoke(context.Background(), req)
@@ -175,7 +175,7 @@ func TestTrust(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, hmc, func(c *Config) { c.CAFile, c.Fingerprint = tc.ca, tc.fp })
 			before := hmc.count("POST /api/sessions")
-			_, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "GET", URI: "/api/cpcs"})
+			_, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Principal: principal(user), Method: "GET", URI: "/api/cpcs"})
 			if tc.wantFail {
 				wantHMCError(t, err, 503, 1, false)
 				if hmc.count("POST /api/sessions") != before {
@@ -229,7 +229,7 @@ func TestLogonRelogonLogoff(t *testing.T) {
 	h := newHarness(t, hmc, nil)
 	ctx := context.Background()
 	get := func() error {
-		_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "GET", URI: "/api/logical-partitions/l1"})
+		_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(user), Method: "GET", URI: "/api/logical-partitions/l1"})
 		return err
 	}
 	if err := get(); err != nil {
@@ -274,14 +274,14 @@ func TestLogonRelogonLogoff(t *testing.T) {
 func TestSessionRefusedTwice(t *testing.T) {
 	hmc := newFakeHMC(t)
 	h := newHarness(t, hmc, nil)
-	if _, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "GET", URI: "/api/cpcs"}); err != nil {
+	if _, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Principal: principal(user), Method: "GET", URI: "/api/cpcs"}); err != nil {
 		t.Fatal(err)
 	}
 	// Every session is refused from now on: the logon works, the request
 	// does not.
 	hmc.set(func(h *fakeHMC) { h.refuseSessions = true })
 	before := h.c.Stats()
-	_, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "GET", URI: "/api/cpcs"})
+	_, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Principal: principal(user), Method: "GET", URI: "/api/cpcs"})
 	wantHMCError(t, err, 503, 1, false)
 	after := h.c.Stats()
 	if after.Operations-before.Operations != 2 || after.Logons-before.Logons != 1 {
@@ -295,7 +295,7 @@ func TestSessionRefusedTwice(t *testing.T) {
 func TestSecretsStayOutOfLogs(t *testing.T) {
 	hmc := newFakeHMC(t)
 	bad := newHarness(t, hmc, func(c *Config) { c.Credentials.Password = "wrong-password-xyz" })
-	_, err := bad.c.Invoke(context.Background(), bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "GET", URI: "/api/cpcs"})
+	_, err := bad.c.Invoke(context.Background(), bcpii.OperationRequest{Principal: principal(user), Method: "GET", URI: "/api/cpcs"})
 	wantHMCError(t, err, 503, 1, false)
 	if strings.Contains(err.Error(), "wrong-password-xyz") {
 		t.Fatalf("the error shows the password: %v", err)
@@ -358,7 +358,7 @@ func TestInvokeRegistersLocalJob(t *testing.T) {
 		t.Fatalf("partition start job %+v", k)
 	}
 	// Queries pass through with their status and body.
-	resp, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "GET", URI: "/api/logical-partitions/l1"})
+	resp, err := h.c.Invoke(context.Background(), bcpii.OperationRequest{Principal: principal(user), Method: "GET", URI: "/api/logical-partitions/l1"})
 	if err != nil || resp.Status != 200 || string(resp.Body) != `{"name":"LP1","status":"operating"}` || resp.JobURI != "" {
 		t.Fatalf("query: %+v %v", resp, err)
 	}
@@ -375,23 +375,23 @@ func TestInvokeErrors(t *testing.T) {
 	hmc.set(func(h *fakeHMC) {
 		h.opError = &answer{409, `{"http-status":409,"reason":1,"message":"The logical partition is in the wrong state.","request-uri":"x"}`}
 	})
-	_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "POST", URI: "/api/logical-partitions/l1/operations/load"})
+	_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(user), Method: "POST", URI: "/api/logical-partitions/l1/operations/load"})
 	e := wantHMCError(t, err, 409, 1, true)
 	if e.Message != "The logical partition is in the wrong state." || e.Kind != hmcerr.FailedPrecondition {
 		t.Fatalf("error %+v", e)
 	}
-	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "GET", URI: "/api/logical-partitions/nosuch"})
+	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(user), Method: "GET", URI: "/api/logical-partitions/nosuch"})
 	wantHMCError(t, err, 404, 1, true)
 
 	// A body that is no HMC error keeps the status line; from a proxy in
 	// front of the HMC, it means the HMC cannot be reached.
 	hmc.set(func(h *fakeHMC) { h.opError = &answer{500, `<html>Oops</html>`} })
-	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "POST", URI: "/api/cpcs/c2/operations/stop"})
+	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(user), Method: "POST", URI: "/api/cpcs/c2/operations/stop"})
 	if e := wantHMCError(t, err, 500, 0, true); e.Message != "Internal Server Error" {
 		t.Fatalf("message %q", e.Message)
 	}
 	hmc.set(func(h *fakeHMC) { h.opError = &answer{502, `<html>Bad gateway</html>`} })
-	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "POST", URI: "/api/cpcs/c2/operations/stop"})
+	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(user), Method: "POST", URI: "/api/cpcs/c2/operations/stop"})
 	wantHMCError(t, err, 503, 1, false)
 
 	before := h.c.Stats().Requests
@@ -411,7 +411,7 @@ func TestInvokeErrors(t *testing.T) {
 		{"GET", "/version", 404, 1},
 		{"GET", "/api/cpcs?name=a b", 400, 1},
 	} {
-		_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(user), Method: tc.method, URI: tc.uri})
+		_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(user), Method: tc.method, URI: tc.uri})
 		wantHMCError(t, err, tc.status, tc.reason, false)
 	}
 	if n := h.c.Stats().Requests; n != before {
@@ -465,16 +465,16 @@ func TestPartitionNeedsKnownTarget(t *testing.T) {
 	hmc := newFakeHMC(t)
 	h := newHarness(t, hmc, nil)
 	ctx := context.Background()
-	_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(partition), Method: "GET", URI: "/api/cpcs/c3"})
+	_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(partition), Method: "GET", URI: "/api/cpcs/c3"})
 	wantHMCError(t, err, 404, 1, false)
 	if n := hmc.count("GET /api/cpcs/c3"); n != 0 {
 		t.Fatal("a partition's request without a checked target reached the upstream")
 	}
 	// List CPCs needs no target; an API user needs none.
-	if _, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(partition), Method: "GET", URI: "/api/cpcs"}); err != nil {
+	if _, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(partition), Method: "GET", URI: "/api/cpcs"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "GET", URI: "/api/logical-partitions/l1"}); err != nil {
+	if _, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(user), Method: "GET", URI: "/api/logical-partitions/l1"}); err != nil {
 		t.Fatal(err)
 	}
 	hmc.set(func(h *fakeHMC) { h.down = true })
@@ -482,7 +482,7 @@ func TestPartitionNeedsKnownTarget(t *testing.T) {
 	if _, ok := h.c.Resolve("/api/logical-partitions/new"); ok {
 		t.Fatal("resolved while the upstream is away")
 	}
-	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(partition), Method: "GET", URI: "/api/logical-partitions/new"})
+	_, err = h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(partition), Method: "GET", URI: "/api/logical-partitions/new"})
 	wantHMCError(t, err, 503, 1, false)
 }
 
@@ -549,4 +549,30 @@ func TestFingerprint(t *testing.T) {
 			t.Errorf("ParseFingerprint(%q) accepted", bad)
 		}
 	}
+}
+
+// principal is the principal a job owner of the tests stands for; the
+// zero owner is no one.
+func principal(o jobs.Owner) bcpii.Principal {
+	if o == (jobs.Owner{}) {
+		return bcpii.Principal{} // no one
+	}
+	var p bcpii.Principal
+	var err error
+	if o.Kind == jobs.PartitionOwner {
+		p, err = bcpii.PartitionPrincipal(targetOf(o.Name))
+	} else {
+		p, err = bcpii.UserPrincipal(o.Name)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// targetOf is the target name s, or none where s is not one (an API
+// user's name).
+func targetOf(s string) bcpii.TargetName {
+	t, _ := bcpii.ParseTargetName(s)
+	return t
 }

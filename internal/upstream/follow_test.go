@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
-
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
@@ -283,7 +281,7 @@ func TestUpstreamAway(t *testing.T) {
 	hmc.set(func(h *fakeHMC) { h.down = true })
 	hmc.srv.CloseClientConnections()
 
-	_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "POST", URI: "/api/logical-partitions/l1/operations/load"})
+	_, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(user), Method: "POST", URI: "/api/logical-partitions/l1/operations/load"})
 	wantHMCError(t, err, 503, 1, false)
 	// Two failed polls of each job (at 5s and 15s).
 	for _, w := range []time.Duration{5, 10} {
@@ -319,7 +317,7 @@ func TestUpstreamAway(t *testing.T) {
 	if got := h.waitEnded(b); got.Status != jobs.Canceled {
 		t.Fatalf("job b ended %+v", got)
 	}
-	if _, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: apptest.Principal(user), Method: "GET", URI: "/api/cpcs"}); err != nil {
+	if _, err := h.c.Invoke(ctx, bcpii.OperationRequest{Principal: principal(user), Method: "GET", URI: "/api/cpcs"}); err != nil {
 		t.Fatalf("after the upstream returned: %v", err)
 	}
 }
