@@ -406,6 +406,11 @@ func checkCredential(line int, value string) error {
 		return fmt.Errorf("credentials: line %d: the value is longer than %d bytes", line, maxCredentialValue)
 	case strings.ContainsFunc(value, isControl):
 		return fmt.Errorf("credentials: line %d: the value holds a control character", line)
+	case strings.Trim(value, " \t") != value:
+		// The line format trims values; a quoted YAML value would keep the
+		// blanks. Refused, so that the two formats never read one file
+		// apart, and a stray blank is not sent as part of a password.
+		return fmt.Errorf("credentials: line %d: the value begins or ends with a blank", line)
 	}
 	return nil
 }

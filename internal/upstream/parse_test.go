@@ -156,6 +156,7 @@ var credentialErrors = []string{
 	"credentials: line N: the value is empty",
 	"credentials: line N: the value is longer than 1024 bytes",
 	"credentials: line N: the value holds a control character",
+	"credentials: line N: the value begins or ends with a blank",
 	"credentials: line N: userid is given twice",
 	"credentials: line N: password is given twice",
 	"credentials: line N: the key is not userid or password",
