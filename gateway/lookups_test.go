@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -60,14 +59,7 @@ func TestOneSessionLookupPerRequest(t *testing.T) {
 	for name, table := range tables {
 		t.Run(name, func(t *testing.T) {
 			counted := &countingTable{SessionTable: table(t)}
-			hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
-			if err != nil {
-				t.Fatal(err)
-			}
-			users, err := bcpii.ParseUsers([]byte("users:\n  - name: alice\n    password-hash: \"" + string(hash) + "\"\n"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			users := testUsers(t)
 			fc := clocktest.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 			auth := &bcpii.Authenticator{Sessions: bcpii.NewSessionsIn(users, fc, 0, counted)}
 			reg, err := jobs.New(jobs.Config{Store: memstore.New(), Clock: fc})

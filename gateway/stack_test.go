@@ -191,7 +191,8 @@ func buildStack(t testing.TB, over string) (*stack, func()) {
 // testPassword is the password of the API user "alice" in every stack.
 const testPassword = "correct horse battery staple"
 
-func testAuthenticator(t testing.TB, fc *clocktest.Fake) *bcpii.Authenticator {
+// testUsers is the users file of every stack: alice, with testPassword.
+func testUsers(t testing.TB) *bcpii.Users {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
 	if err != nil {
@@ -201,6 +202,12 @@ func testAuthenticator(t testing.TB, fc *clocktest.Fake) *bcpii.Authenticator {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return users
+}
+
+func testAuthenticator(t testing.TB, fc *clocktest.Fake) *bcpii.Authenticator {
+	t.Helper()
+	users := testUsers(t)
 	tn, err := bcpii.ParseTargetName(partA)
 	if err != nil {
 		t.Fatal(err)

@@ -24,14 +24,7 @@ import (
 // etcd client on the same prefix.
 func TestSessionsAcrossReplicas(t *testing.T) {
 	srv := etcdtest.Start(t)
-	h, err := bcrypt.GenerateFromPassword([]byte("pw-0123456789"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := bcpii.ParseUsers([]byte("users:\n  - name: alice\n    password-hash: \"" + string(h) + "\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	users := aliceUsers(t)
 	clk := clocktest.NewFake(time.Now())
 	replica := func() *bcpii.Sessions {
 		st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: srv.Client(t), Prefix: "/gw/", RequestTimeout: time.Second})
@@ -98,14 +91,7 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 // refused there within moments.
 func TestSessionCache(t *testing.T) {
 	srv := etcdtest.Start(t)
-	h, err := bcrypt.GenerateFromPassword([]byte("pw-0123456789"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := bcpii.ParseUsers([]byte("users:\n  - name: alice\n    password-hash: \"" + string(h) + "\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	users := aliceUsers(t)
 	clk := clocktest.NewFake(time.Now())
 	var ranges atomic.Int64
 	counting := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -171,4 +157,18 @@ func TestSessionCache(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // the watch event; bounded above
 	}
+}
+
+// aliceUsers is a users file of alice, password pw-0123456789.
+func aliceUsers(t *testing.T) *bcpii.Users {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte("pw-0123456789"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := bcpii.ParseUsers([]byte("users:\n  - name: alice\n    password-hash: \"" + string(h) + "\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users
 }
