@@ -90,6 +90,8 @@ var (
 		"the gateway's own service did not answer (it is stopping), or the request was canceled or passed its deadline", "gateway")
 	ErrUnavailable = define(Unavailable, 503, 1, "The Support Element or HMC cannot be reached.",
 		"the SE or HMC cannot be reached", "gateway")
+	ErrStoreFull = define(Unavailable, 503, 2, "The gateway's job store is full: no job can be started until space is freed.",
+		"the job store has no space left (the filesystem of `--data-dir` is full, or etcd's space quota is reached): starts and other writes are refused, stored jobs still answer, and the gateway accepts again once space is freed, without a restart (added: the HMC has no reason for it)", "gateway")
 )
 
 // Catalogue returns every error the gateway answers, in the README's

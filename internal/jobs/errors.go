@@ -14,4 +14,8 @@ var (
 	ErrEnded = hmcerr.ErrJobEnded
 	// ErrCancelPending (409.42): a cancel of the job is already pending.
 	ErrCancelPending = hmcerr.ErrCancelPending
+	// ErrStoreFull (503.2): the store has no space left for the write.
+	// Stores return it, with the cause, for a write their disk or quota
+	// refused for want of space; the write made no change.
+	ErrStoreFull = hmcerr.ErrStoreFull
 )

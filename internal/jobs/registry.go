@@ -283,6 +283,7 @@ func (r *Registry) Finish(ctx context.Context, id string, res Result) (Job, erro
 	if res.StatusCode < 100 || res.StatusCode > 599 {
 		return Job{}, fmt.Errorf("jobs: finish with status code %d", res.StatusCode)
 	}
+	var wait time.Duration
 	for {
 		j, err := r.store.Get(ctx, id)
 		if errors.Is(err, ErrNoJob) {
@@ -305,9 +306,41 @@ func (r *Registry) Finish(ctx context.Context, id string, res Result) (Job, erro
 			j.Results = append([]byte(nil), res.Results...)
 		}
 		j.Ended = r.clock.Now().UTC()
-		if written, again, err := r.write(ctx, j); !again {
+		written, again, err := r.write(ctx, j)
+		if errors.Is(err, ErrStoreFull) {
+			// The operation has ended: its end must not be lost
+			// for want of space. Try again until space returns.
+			if wait == 0 {
+				r.log.Warn("the job store is full: the job's end is written once space returns", "job", id, "err", err)
+			}
+			wait = min(max(2*wait, storeFullFirstWait), storeFullMaxWait)
+			if err := r.sleep(ctx, wait); err != nil {
+				return Job{}, fmt.Errorf("jobs: finish %s while the store is full: %w", id, err)
+			}
+			continue
+		}
+		if !again {
 			return written, err
 		}
+	}
+}
+
+// While the store is full, Finish tries again after storeFullFirstWait,
+// doubling up to storeFullMaxWait.
+const (
+	storeFullFirstWait = 100 * time.Millisecond
+	storeFullMaxWait   = 2 * time.Second
+)
+
+// sleep waits d on the registry's clock, or until ctx ends.
+func (r *Registry) sleep(ctx context.Context, d time.Duration) error {
+	t := r.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -3,6 +3,8 @@ package boltstore
 import (
 	"context"
 	"errors"
+	"strings"
+	"syscall"
 
 	"go.etcd.io/bbolt"
 
@@ -84,6 +86,9 @@ func (s *Store) commit(group []*pending) {
 		}
 		return nil
 	})
+	if noSpace(err) {
+		err = jobs.ErrStoreFull.WithCause(err)
+	}
 	if err != nil && len(group) > 1 {
 		for _, p := range group {
 			s.commit([]*pending{p})
@@ -106,6 +111,14 @@ func (s *Store) commit(group []*pending) {
 		}
 		close(p.done)
 	}
+}
+
+// noSpace reports whether err is the filesystem's refusal for want of
+// space. bbolt passes a failed page write on as it is, but the failures of
+// growing the file as text only.
+func noSpace(err error) bool {
+	return err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		strings.Contains(err.Error(), syscall.ENOSPC.Error()) || strings.Contains(err.Error(), syscall.EDQUOT.Error()))
 }
 
 func contractError(err error) bool {

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
@@ -147,6 +148,8 @@ func (s *Store) wrap(ctx context.Context, op, id string, err error) error {
 		return ctx.Err()
 	case errors.Is(err, ErrFenced):
 		return ErrUnavailable.WithCause(ErrFenced)
+	case errors.Is(err, rpctypes.ErrNoSpace):
+		return jobs.ErrStoreFull.WithCause(fmt.Errorf("etcdstore: %s %s under %q: %s", op, id, s.keys.prefix, err.Error()))
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		err = errTimeout
 	}

@@ -3,10 +3,13 @@ package etcdstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -118,5 +121,79 @@ func TestOutage(t *testing.T) {
 		}
 	case <-ctx2.Done():
 		t.Fatal("the watch from before the outage delivered nothing after it")
+	}
+}
+
+// TestQuotaReached fills an etcd server of 1 MiB with another tenant's
+// keys: a create past the space quota answers 503.2 (the store is full)
+// without etcd's words, and the jobs written before still answer. Once
+// space is reclaimed as an operator does (delete, compact, defragment,
+// disarm the alarm), the same store accepts creates again.
+func TestQuotaReached(t *testing.T) {
+	srv := etcdtest.StartWithQuota(t, 1<<20)
+	cli := srv.Client(t)
+	st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: cli, Prefix: "/quota/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := jobs.New(jobs.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	owner := jobs.Owner{Kind: jobs.UserOwner, Name: "alice"}
+	spec := jobs.Spec{Owner: owner, Operation: "POST /api/test"}
+	var stored []jobs.Job
+	for range 3 {
+		j, err := reg.Create(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, j)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	filler := strings.Repeat("x", 64<<10)
+	for i := 0; ; i++ {
+		if i == 1000 {
+			t.Fatal("64 MiB written under a quota of 1 MiB")
+		}
+		if _, err := cli.Put(ctx, fmt.Sprintf("/other/%d", i), filler); err != nil {
+			if !errors.Is(err, rpctypes.ErrNoSpace) {
+				t.Fatalf("filling: %v", err)
+			}
+			break
+		}
+	}
+
+	_, err = reg.Create(ctx, spec)
+	e := hmcerr.As(err)
+	if !errors.Is(err, jobs.ErrStoreFull) || e.HTTPStatus != 503 || e.Reason != 2 {
+		t.Fatalf("create past the quota: %v, want 503.2", err)
+	}
+	if strings.Contains(strings.ToLower(e.Message), "etcd") || !strings.Contains(err.Error(), "database space exceeded") {
+		t.Errorf("create past the quota: message %q must not speak of etcd; the log's text %q must", e.Message, err)
+	}
+	for _, j := range stored {
+		if _, err := reg.Get(ctx, jobs.Caller{Owner: owner}, j.ID); err != nil {
+			t.Fatalf("get %s with the quota reached: %v", j.ID, err)
+		}
+	}
+
+	resp, err := cli.Delete(ctx, "/other/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Defragment(ctx, srv.Endpoint()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.AlarmDisarm(ctx, &clientv3.AlarmMember{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Create(ctx, spec); err != nil {
+		t.Fatalf("create once space was reclaimed: %v", err)
 	}
 }

@@ -27,6 +27,7 @@ type Server struct {
 	dir    string
 	client url.URL
 	peer   url.URL
+	quota  int64
 	mu     sync.Mutex
 	etcd   *embed.Etcd
 }
@@ -34,7 +35,15 @@ type Server struct {
 // Start starts a server that is stopped when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, dir: t.TempDir()}
+	return StartWithQuota(t, 8<<30)
+}
+
+// StartWithQuota starts a server whose backend may hold quota bytes; past
+// them etcd refuses writes ("database space exceeded") until space is
+// reclaimed and its alarm disarmed.
+func StartWithQuota(t testing.TB, quota int64) *Server {
+	t.Helper()
+	s := &Server{t: t, dir: t.TempDir(), quota: quota}
 	var err error
 	for range 5 { // a port found free may be taken before etcd binds it
 		s.client, s.peer = freeURL(t), freeURL(t)
@@ -72,9 +81,9 @@ func (s *Server) start() error {
 	cfg.AdvertisePeerUrls = []url.URL{s.peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.UnsafeNoFsync = true
-	// Room for the large-store benchmark's million jobs; etcd's default
-	// quota is 2 GiB.
-	cfg.QuotaBackendBytes = 8 << 30
+	// Start gives room for the large-store benchmark's million jobs;
+	// etcd's default quota is 2 GiB.
+	cfg.QuotaBackendBytes = s.quota
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
