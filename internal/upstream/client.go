@@ -24,6 +24,10 @@ import (
 // maxResponseBytes bounds an upstream answer the client reads.
 const maxResponseBytes = 4 << 20
 
+// maxConnsPerHMC bounds the connections to the upstream HMC: 16 replicas
+// behind one address stay within the 128 a gateway allows it by default.
+const maxConnsPerHMC = 8
+
 // Client is the upstream backend: Invoke and Resolve serve callers, Run
 // follows the jobs.
 type Client struct {
@@ -81,8 +85,13 @@ func New(cfg Config) (*Client, error) {
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: cfg.RequestTimeout,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       90 * time.Second,
+		// At most maxConnsPerHMC requests at once, each on a connection
+		// kept for the next: an HMC, or a gateway as upstream, caps the
+		// connections of one address, and replicas behind one address
+		// share that cap.
+		MaxConnsPerHost:     maxConnsPerHMC,
+		MaxIdleConnsPerHost: maxConnsPerHMC,
+		IdleConnTimeout:     90 * time.Second,
 		// The HMC speaks HTTP/1.1; with a TLSClientConfig of its own the
 		// transport does not try HTTP/2.
 	}
