@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,66 +17,25 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore/etcdtest"
 )
-
-// etcdBinary is Debian's etcd-server.
-const etcdBinary = "/usr/bin/etcd"
 
 // replicaTTL is the replicas' --lease-ttl here.
 const replicaTTL = 3 * time.Second
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startEtcd runs a real etcd on loopback ports in a temporary directory
-// and returns its client URL and a client, both gone when the test ends.
+// startEtcd runs a real etcd (Debian's etcd-server) on loopback ports in a
+// temporary directory and returns its client URL and a client, both gone
+// when the test ends.
 func startEtcd(t *testing.T) (string, *clientv3.Client) {
 	t.Helper()
-	if _, err := os.Stat(etcdBinary); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI (Debian etcd-server): %v", etcdBinary, err)
-		}
-		t.Skipf("%s is not installed (Debian etcd-server)", etcdBinary)
-	}
-	client, peer := "http://"+freeAddr(t), "http://"+freeAddr(t)
-	cmd := exec.Command(etcdBinary, "--name", "test", "--data-dir", filepath.Join(t.TempDir(), "etcd"),
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "test="+peer, "--log-level", "error")
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := etcdtest.StartCluster(t, 1).Members[0]
+	cli := m.Client()
 	t.Cleanup(func() { cli.Close() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := cli.Get(ctx, "ready")
-		cancel()
-		if err == nil {
-			return client, cli
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("etcd did not answer within 30s: %v", err)
-		}
-	}
+	return m.Endpoint(), cli
 }
 
 type replica struct {

@@ -22,7 +22,8 @@ import (
 const replicaTTL = 2 * time.Second
 
 // startReplicas starts n gateways on the hmc backend, all on the etcd
-// server srv under one prefix, with up as their upstream HMC.
+// server srv under one prefix, with up as their upstream HMC. With srv
+// nil, opts name the endpoints.
 func startReplicas(t testing.TB, up *upstreamGW, srv *etcdtest.Server, n int, poll time.Duration, opts ...func(*app.Config)) []*node {
 	t.Helper()
 	var out []*node
@@ -30,7 +31,10 @@ func startReplicas(t testing.TB, up *upstreamGW, srv *etcdtest.Server, n int, po
 		out = append(out, startDownstream(t, up.url(), nil, poll, func(c *app.Config) {
 			c.HMCCAFile = filepath.Join(up.cfg.DataDir, "tls", "gateway.crt")
 			c.Store = app.StoreEtcd
-			c.Etcd = app.EtcdConfig{Endpoints: []string{srv.Endpoint()}, Prefix: "/replicas/", LeaseTTL: replicaTTL, RequestTimeout: time.Second}
+			c.Etcd = app.EtcdConfig{Prefix: "/replicas/", LeaseTTL: replicaTTL, RequestTimeout: time.Second}
+			if srv != nil {
+				c.Etcd.Endpoints = []string{srv.Endpoint()}
+			}
 			for _, o := range opts {
 				o(c)
 			}

@@ -222,12 +222,22 @@ func (s *Store) create(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	defer done()
 	k := s.keys.job(j.ID)
 	ops := append([]clientv3.Op{clientv3.OpPut(k, v)}, s.indexOps(nil, &j)...)
-	resp, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).Then(ops...).Commit()
+	var resp *clientv3.TxnResponse
+	tries, err := s.again(rctx, func() (err error) {
+		resp, err = s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).Then(ops...).Else(clientv3.OpGet(k)).Commit()
+		return err
+	})
 	if err != nil {
 		return jobs.Job{}, err
 	}
 	s.observe(resp.Header)
 	if !resp.Succeeded {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if tries > 1 && len(kvs) == 1 && string(kvs[0].Value) == v {
+			// An earlier try committed; its answer was lost.
+			j.Revision, j.CreateRevision = kvs[0].ModRevision, kvs[0].CreateRevision
+			return j, nil
+		}
 		return jobs.Job{}, jobs.ErrExists
 	}
 	j.Revision, j.CreateRevision = resp.Header.Revision, resp.Header.Revision
@@ -267,9 +277,13 @@ func (s *Store) GetOwned(ctx context.Context, owner jobs.Owner, id string) (jobs
 func (s *Store) getOwned(ctx context.Context, owner jobs.Owner, id string) (jobs.Job, error) {
 	rctx, done := s.request(ctx)
 	defer done()
-	resp, err := s.cli.Txn(rctx).
-		If(clientv3.Compare(clientv3.Version(s.keys.owner(owner, id)), ">", 0)).
-		Then(clientv3.OpGet(s.keys.job(id))).Commit()
+	var resp *clientv3.TxnResponse
+	_, err := s.again(rctx, func() (err error) {
+		resp, err = s.cli.Txn(rctx).
+			If(clientv3.Compare(clientv3.Version(s.keys.owner(owner, id)), ">", 0)).
+			Then(clientv3.OpGet(s.keys.job(id))).Commit()
+		return err
+	})
 	if err != nil {
 		return jobs.Job{}, err
 	}
@@ -311,7 +325,7 @@ func (s *Store) update(ctx context.Context, j jobs.Job, fence []clientv3.Cmp) (j
 		return jobs.Job{}, err
 	}
 	ops := append([]clientv3.Op{clientv3.OpPut(s.keys.job(j.ID), v)}, s.indexOps(&old, &j)...)
-	rev, err := s.commit(ctx, j.ID, j.Revision, fence, ops)
+	rev, err := s.commit(ctx, j.ID, j.Revision, fence, ops, &v)
 	if err != nil {
 		return jobs.Job{}, err
 	}
@@ -323,13 +337,23 @@ func (s *Store) update(ctx context.Context, j jobs.Job, fence []clientv3.Cmp) (j
 var ErrFenced = errors.New("etcdstore: the write's fence no longer holds")
 
 // commit runs ops if the job's record is still at revision rev and every
-// compare of fence holds, and returns the transaction's revision.
-func (s *Store) commit(ctx context.Context, id string, rev int64, fence []clientv3.Cmp, ops []clientv3.Op) (int64, error) {
+// compare of fence holds, and returns the transaction's revision. written
+// is the record ops write, nil when they delete it: what an earlier try
+// that committed, its answer lost, left.
+func (s *Store) commit(ctx context.Context, id string, rev int64, fence []clientv3.Cmp, ops []clientv3.Op, written *string) (int64, error) {
 	rctx, done := s.request(ctx)
 	defer done()
 	k := s.keys.job(id)
 	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", rev)}, fence...)
-	resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(k, clientv3.WithKeysOnly())).Commit()
+	var resp *clientv3.TxnResponse
+	// The first try reads only the key where its guard fails; a later
+	// one reads the record too, to tell an earlier try's commit.
+	orElse := clientv3.OpGet(k, clientv3.WithKeysOnly())
+	tries, err := s.again(rctx, func() (err error) {
+		resp, err = s.cli.Txn(rctx).If(cmps...).Then(ops...).Else(orElse).Commit()
+		orElse = clientv3.OpGet(k)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -338,6 +362,14 @@ func (s *Store) commit(ctx context.Context, id string, rev int64, fence []client
 		return resp.Header.Revision, nil
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if tries > 1 {
+		switch {
+		case written == nil && len(kvs) == 0:
+			return resp.Header.Revision, nil
+		case written != nil && len(kvs) == 1 && string(kvs[0].Value) == *written:
+			return kvs[0].ModRevision, nil
+		}
+	}
 	switch {
 	case len(kvs) == 0:
 		return 0, jobs.ErrNoJob
@@ -362,7 +394,7 @@ func (s *Store) delete(ctx context.Context, id string, revision int64) error {
 		return jobs.ErrConflict
 	}
 	ops := append([]clientv3.Op{clientv3.OpDelete(s.keys.job(id))}, s.indexOps(&old, nil)...)
-	_, err = s.commit(ctx, id, revision, fenceOf(ctx), ops)
+	_, err = s.commit(ctx, id, revision, fenceOf(ctx), ops, nil)
 	return err
 }
 

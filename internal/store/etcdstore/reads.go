@@ -53,7 +53,11 @@ func (s *Store) fetch(ctx context.Context, rev int64, ids []string) ([]jobs.Job,
 			ops[i] = clientv3.OpGet(s.keys.job(id), clientv3.WithRev(rev))
 		}
 		rctx, done := s.request(ctx)
-		resp, err := s.cli.Txn(rctx).Then(ops...).Commit()
+		var resp *clientv3.TxnResponse
+		_, err := s.again(rctx, func() (err error) {
+			resp, err = s.cli.Txn(rctx).Then(ops...).Commit()
+			return err
+		})
 		done()
 		if err != nil {
 			return nil, err
