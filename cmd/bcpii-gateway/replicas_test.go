@@ -24,8 +24,12 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore/etcdtest"
 )
 
-// replicaTTL is the replicas' --lease-ttl here.
-const replicaTTL = 3 * time.Second
+// replicaTTL is the replicas' --lease-ttl here, pollInterval their
+// --hmc-poll-interval.
+const (
+	replicaTTL   = 3 * time.Second
+	pollInterval = time.Second
+)
 
 // startEtcd runs a real etcd (Debian's etcd-server) on loopback ports in a
 // temporary directory and returns its client URL and a client, both gone
@@ -114,7 +118,7 @@ func TestReplicasMultiProcess(t *testing.T) {
 	var rs []*replica
 	for range 3 {
 		rs = append(rs, startReplica(t, bin, "--socket", "-", "--backend", "hmc", "--hmc-url", "https://"+upREST,
-			"--hmc-ca", filepath.Join(upData, "tls", "gateway.crt"), "--hmc-credentials", creds, "--hmc-poll-interval", "200ms",
+			"--hmc-ca", filepath.Join(upData, "tls", "gateway.crt"), "--hmc-credentials", creds, "--hmc-poll-interval", pollInterval.String(),
 			"--store", "etcd", "--etcd-endpoints", endpoint, "--lease-ttl", replicaTTL.String()))
 	}
 	a, b, c := rs[0], rs[1], rs[2]
@@ -185,23 +189,42 @@ func TestReplicasMultiProcess(t *testing.T) {
 		t.Fatalf("the job deleted at C is at A: %d", code)
 	}
 
-	// kill -9 the follower of a running job: another ends it within the
-	// TTL and the operation's duration.
+	// kill -9 the follower of a running job: another takes it over within
+	// the TTL and one poll interval of the kill, and queries it at once,
+	// so the job's end is seen within that of the kill or of the end.
 	third := start(a, 2)
 	f := claimHolder(t, cli, rs, third)
+	wctx, stopWatch := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stopWatch()
+	claims := cli.Watch(wctx, "/bcpii-gateway/c/"+third)
 	killed := time.Now()
 	_ = rs[f].cmd.Process.Signal(syscall.SIGKILL)
 	_ = rs[f].cmd.Wait()
+	takenOver := func() time.Duration {
+		for resp := range claims {
+			for _, ev := range resp.Events {
+				if ev.Type == clientv3.EventTypePut {
+					return time.Since(killed)
+				}
+			}
+		}
+		t.Fatalf("no replica took job %s over within 30s", third)
+		return 0
+	}()
 	other := rs[(f+1)%3]
 	j := wait(other, 2, third)
-	took := time.Since(killed)
+	ended := time.Since(killed)
 	if j.Status != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || j.GetJobStatusCode()/100 != 2 {
 		t.Fatalf("the job of the killed replica ended %v", j)
 	}
-	if limit := replicaTTL + opDuration + 2*time.Second; took > limit {
-		t.Errorf("the job of the killed replica ended %v after the kill, more than TTL + duration + 2s (%v)", took, limit)
+	if limit := replicaTTL + pollInterval; takenOver > limit {
+		t.Errorf("the job of the killed replica was taken over %v after the kill, more than TTL + one poll interval (%v)", takenOver, limit)
 	}
-	t.Logf("the killed replica's job ended %v after the kill (TTL %v, operation %v)", took.Round(time.Millisecond), replicaTTL, opDuration)
+	if limit := max(replicaTTL, opDuration) + pollInterval; ended > limit {
+		t.Errorf("the job of the killed replica ended %v after the kill, more than %v", ended, limit)
+	}
+	t.Logf("the killed replica's job: taken over %v after the kill, seen ended %v after it (TTL %v, poll interval %v, operation %v)",
+		takenOver.Round(time.Millisecond), ended.Round(time.Millisecond), replicaTTL, pollInterval, opDuration)
 
 	// Nothing is left running on the replicas that live.
 	for i, r := range rs {

@@ -61,8 +61,8 @@ func (f *followed) has(id string) bool {
 // start follows j unless this process already does, or, with replicas,
 // another replica holds it. It reports whether j is looked after, which
 // is false only for a job of an earlier run, without replicas, that names
-// no upstream job: Recover ends that one.
-func (c *Client) start(ctx context.Context, wg *sync.WaitGroup, j jobs.Job) bool {
+// no upstream job: Recover ends that one. The first query is after first.
+func (c *Client) start(ctx context.Context, wg *sync.WaitGroup, j jobs.Job, first time.Duration) bool {
 	if c.cfg.Claims == nil {
 		if j.BackendRef == "" {
 			return false
@@ -70,7 +70,7 @@ func (c *Client) start(ctx context.Context, wg *sync.WaitGroup, j jobs.Job) bool
 		if c.following.add(j.ID) {
 			wg.Go(func() {
 				defer c.following.remove(j.ID)
-				c.follow(ctx, j)
+				c.follow(ctx, j, first)
 			})
 		}
 		return true
@@ -105,7 +105,7 @@ func (c *Client) start(ctx context.Context, wg *sync.WaitGroup, j jobs.Job) bool
 	wg.Go(func() {
 		defer release()
 		defer c.following.remove(cur.ID)
-		c.follow(claimed, cur)
+		c.follow(claimed, cur, first)
 	})
 	return true
 }
@@ -122,7 +122,7 @@ func (c *Client) rescan(ctx context.Context, wg *sync.WaitGroup) error {
 		if held[j.ID] || c.following.has(j.ID) {
 			return true
 		}
-		if c.start(ctx, wg, j) && c.following.has(j.ID) {
+		if c.start(ctx, wg, j, 0) && c.following.has(j.ID) {
 			taken++
 		}
 		return true
@@ -188,6 +188,6 @@ func (c *Client) followClaimed(ctx context.Context, wg *sync.WaitGroup, h handed
 		defer cancel()
 		defer stop()
 		defer c.following.remove(h.job.ID)
-		c.follow(fctx, h.job)
+		c.follow(fctx, h.job, c.delay(c.interval()))
 	})
 }

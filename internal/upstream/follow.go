@@ -57,7 +57,7 @@ func (c *Client) Run(ctx context.Context) error {
 			if j.BackendRef != "" {
 				c.log.InfoContext(ctx, "following upstream job of an earlier run", "job", j.ID, "upstream_job", j.BackendRef)
 			}
-			return c.start(ctx, &wg, j)
+			return c.start(ctx, &wg, j, c.delay(c.interval()))
 		}, unfollowableResult)
 	}
 	if err != nil && ctx.Err() != nil {
@@ -82,7 +82,7 @@ func (c *Client) Run(ctx context.Context) error {
 			if h.claimed != nil {
 				c.followClaimed(ctx, &wg, h)
 			} else {
-				c.start(ctx, &wg, h.job)
+				c.start(ctx, &wg, h.job, c.delay(c.interval()))
 			}
 		case <-c.vacated():
 			if wait := minRescan - c.clock.Now().Sub(lastScan); wait > 0 {
@@ -116,10 +116,12 @@ func (c *Client) interval() time.Duration {
 	return c.cfg.PollInterval
 }
 
-// follow queries the upstream job of j once per interval, and whenever a
-// notification names it, until it ends, forwarding a cancel once the local
-// job is cancel-pending.
-func (c *Client) follow(ctx context.Context, j jobs.Job) {
+// follow queries the upstream job of j first after first, then once per
+// interval, and whenever a notification names it, until it ends,
+// forwarding a cancel once the local job is cancel-pending. A job just
+// started waits an interval; one taken over from a replica that died, or
+// left by an earlier run, was not queried for a while and is at once.
+func (c *Client) follow(ctx context.Context, j jobs.Job, first time.Duration) {
 	ref := j.BackendRef
 	notified, unregister := c.notes.register(ref)
 	defer unregister()
@@ -133,7 +135,7 @@ func (c *Client) follow(ctx context.Context, j jobs.Job) {
 	cancelSent := false
 	wait := c.interval()
 	failures := 0
-	t := c.clock.NewTimer(c.delay(wait))
+	t := c.clock.NewTimer(first)
 	defer func() { t.Stop() }()
 	for {
 		if cancelWanted && !cancelSent {
