@@ -119,8 +119,8 @@ func (c *Client) interval() time.Duration {
 // follow queries the upstream job of j first after first, then once per
 // interval, and whenever a notification names it, until it ends,
 // forwarding a cancel once the local job is cancel-pending. A job just
-// started waits an interval; one taken over from a replica that died, or
-// left by an earlier run, was not queried for a while and is at once.
+// started waits an interval; one a replica takes over from a replica that
+// died was not queried for a while, and is at once.
 func (c *Client) follow(ctx context.Context, j jobs.Job, first time.Duration) {
 	ref := j.BackendRef
 	notified, unregister := c.notes.register(ref)
