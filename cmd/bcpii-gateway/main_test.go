@@ -34,8 +34,17 @@ var listenRE = regexp.MustCompile(`msg="(grpc|rest) listening" addr=(\S+)`)
 // address and the data directory it chose.
 func startGateway(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, grpcAddr, restAddr, dataDir string) {
 	t.Helper()
+	return startGatewayIn(t, nil, bin, args...)
+}
+
+// startGatewayIn is startGateway with the binary run by the command in,
+// such as ip netns exec NS.
+func startGatewayIn(t *testing.T, in []string, bin string, args ...string) (cmd *exec.Cmd, grpcAddr, restAddr, dataDir string) {
+	t.Helper()
 	home := t.TempDir()
-	cmd = exec.Command(bin, append([]string{"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--stomp-addr", "127.0.0.1:0"}, args...)...)
+	argv := append(append(append([]string{}, in...), bin, "--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0",
+		"--admin-addr", "127.0.0.1:0", "--stomp-addr", "127.0.0.1:0"), args...)
+	cmd = exec.Command(argv[0], argv[1:]...)
 	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -23,8 +23,10 @@ type Claimer interface {
 }
 
 // minRescan spaces the searches for jobs without a follower, which end
-// jobs' released claims trigger too.
-const minRescan = time.Second
+// jobs' released claims trigger too. It is short beside any poll interval,
+// so that a dead replica's jobs are taken over within the lease TTL and
+// one poll interval.
+const minRescan = 250 * time.Millisecond
 
 // followed are the jobs this process follows.
 type followed struct {

@@ -115,5 +115,5 @@
 // the job's end under that claim, fenced, so that a replica that lost it
 // cannot. The searches run at start, whenever a claim is deleted (a job
 // ended, or its holder died and its lease lapsed), and once per lease TTL,
-// at most once a second.
+// at most four times a second.
 package upstream

@@ -3,6 +3,7 @@ package etcdtest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,13 @@ type Cluster struct {
 // is skipped, or fails when CI=true: CI installs it.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return StartClusterOn(t, n, "127.0.0.1")
+}
+
+// StartClusterOn is StartCluster with the members listening on host, an
+// address of this machine, such as one other network namespaces reach.
+func StartClusterOn(t testing.TB, n int, host string) *Cluster {
+	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is required in CI (Debian etcd-server): %v", Binary, err)
@@ -51,6 +59,8 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	var initial []string
 	for i := range n {
 		client, peer := freeURL(t), freeURL(t)
+		client.Host = net.JoinHostPort(host, client.Port())
+		peer.Host = net.JoinHostPort(host, peer.Port())
 		m := &Member{t: t, name: fmt.Sprintf("member%d", i), dir: t.TempDir(), client: client.String(), peer: peer.String()}
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.name+"="+m.peer)
