@@ -181,9 +181,10 @@ table() {
 	echo "median of $RUNS run(s), $ROUNDS alternation(s) each, ${DURATION} per figure, on $(nproc) core(s):"
 	printf '%-34s %12s %12s %7s   %s\n' path bare gateway ratio "ratios of the runs"
 	local p label
-	for p in rest grpc-$CONNS grpc-1; do
+	for p in rest rest-quiet grpc-$CONNS grpc-1; do
 		case $p in
 		rest) label="REST Query Job Status, $CONNS conns" ;;
+		rest-quiet) label="  the same, --log-level warn" ;;
 		grpc-1) label="gRPC GetJob, 1 caller" ;;
 		*) label="gRPC GetJob, $CONNS callers" ;;
 		esac
@@ -193,6 +194,13 @@ table() {
 			"$(awk -v p="$p" '$2 == p {print $5}' "$figs" | median)" \
 			"$(awk -v p="$p" '$2 == p {printf "%s ", $5}' "$figs")"
 	done
+	# The access log's share of the REST path's CPU: per request, the
+	# gateway logging at info against the same gateway at warn.
+	printf '%-34s %12s %12s %7s   %s\n' "REST CPU per request, log on/warn" \
+		"$(awk '$2 == "rest-cpu" {print $3}' "$figs" | median)us" \
+		"$(awk '$2 == "rest-cpu" {print $4}' "$figs" | median)us" \
+		"$(awk '$2 == "rest-cpu" {print $5}' "$figs" | median)" \
+		"log cost $(awk '$2 == "rest-cpu" {printf "%.0f%% ", ($3 - $4) / $3 * 100}' "$figs")"
 }
 
 # table_run R FILE measures one run and appends "R PATH BARE GATEWAY RATIO"
@@ -200,18 +208,25 @@ table() {
 table_run() {
 	local r=$1 figs=$2 i b g
 	start_bare
+	# The same gateway logging at warn only, beside it, for the log's cost.
+	start_gateway quiet --pprof=false --log-level warn
+	bench_job
+	local quiet_url="https://$GW_REST/api/jobs/$JOB" quiet_pid=$GW_PID
 	start_gateway gateway --pprof=false
 	bench_job
 	local gw_url="https://$GW_REST/api/jobs/$JOB" bare_url="https://$BARE_REST/api/jobs/$JOB"
 	DURATION=2s wrk_rate "$bare_url" >/dev/null
 	DURATION=2s wrk_rate "$gw_url" >/dev/null
+	DURATION=2s wrk_rate "$quiet_url" >/dev/null
 	declare -A sum
-	local t0 t1 bc gc
+	local t0 t1 bc gc q qc
 	for i in $(seq "$ROUNDS"); do
 		t0=$(cpu_ticks "$BARE_PID"); b=$(wrk_rate "$bare_url"); bc=$(per_call "$BARE_PID" "$t0" "$b")
 		t1=$(cpu_ticks "$GW_PID"); g=$(wrk_rate "$gw_url"); gc=$(per_call "$GW_PID" "$t1" "$g")
-		echo "run $r round $i: REST bare $b gateway $g req/s; CPU per request bare ${bc}us gateway ${gc}us"
-		sum[rest_b]=$((${sum[rest_b]:-0} + b)); sum[rest_g]=$((${sum[rest_g]:-0} + g))
+		t1=$(cpu_ticks "$quiet_pid"); q=$(wrk_rate "$quiet_url"); qc=$(per_call "$quiet_pid" "$t1" "$q")
+		echo "run $r round $i: REST bare $b gateway $g (--log-level warn $q) req/s; CPU per request bare ${bc}us gateway ${gc}us (warn ${qc}us)"
+		sum[rest_b]=$((${sum[rest_b]:-0} + b)); sum[rest_g]=$((${sum[rest_g]:-0} + g)); sum[rest_q]=$((${sum[rest_q]:-0} + q))
+		sum[cpu_g]=$((${sum[cpu_g]:-0} + gc)); sum[cpu_q]=$((${sum[cpu_q]:-0} + qc))
 		for c in "$CONNS" 1; do
 			t0=$(cpu_ticks "$BARE_PID"); b=$(grpc_rate "$BARE_GRPC" "$c"); bc=$(per_call "$BARE_PID" "$t0" "$b")
 			t1=$(cpu_ticks "$GW_PID"); g=$(grpc_rate "$GW_GRPC" "$c"); gc=$(per_call "$GW_PID" "$t1" "$g")
@@ -225,6 +240,10 @@ table_run() {
 		b=$((sum[${k}_b] / ROUNDS)); g=$((sum[${k}_g] / ROUNDS))
 		echo "$r $p $b $g $(ratio "$g" "$b")" >>"$figs"
 	done
+	b=$((sum[rest_b] / ROUNDS)); q=$((sum[rest_q] / ROUNDS))
+	echo "$r rest-quiet $b $q $(ratio "$q" "$b")" >>"$figs"
+	gc=$((sum[cpu_g] / ROUNDS)); qc=$((sum[cpu_q] / ROUNDS))
+	echo "$r rest-cpu $gc $qc $(ratio "$gc" "$qc")" >>"$figs"
 	stop_gateway
 	stop_all
 }
