@@ -96,7 +96,7 @@ func serve(ctx context.Context, cfg *app.Config, o options, getenv func(string) 
 	cfg.Tracing, cfg.TracingProtocol = tracingFromEnv(getenv)
 	// Lines logged at once share a write (internal/logbuf).
 	logOut := logbuf.New(stderr)
-	defer logOut.Flush()
+	defer logOut.Close()
 	log, err := newLogger(o.logLevel, o.logFormat, logOut)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package logbuf
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -22,6 +23,7 @@ func TestConcurrentLines(t *testing.T) {
 	defer f.Close()
 	cw := &countingWriter{w: f}
 	l := New(cw)
+	defer l.Close()
 	const goroutines, lines = 16, 2000
 	var wg sync.WaitGroup
 	for g := range goroutines {
@@ -65,6 +67,7 @@ func TestStalledWriter(t *testing.T) {
 	release := make(chan struct{})
 	sw := &stallingWriter{release: release}
 	l := New(sw)
+	defer l.Close()
 	done := make(chan struct{})
 	line := []byte(strings.Repeat("y", 1023) + "\n")
 	const total = 4 * maxPending / 1024
@@ -109,16 +112,22 @@ func TestStalledWriter(t *testing.T) {
 	}
 }
 
+// countingWriter counts its writes; each takes delay at least, as a
+// system call does.
 type countingWriter struct {
 	mu     sync.Mutex
 	w      *os.File
 	writes int
+	delay  time.Duration
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	c.writes++
 	c.mu.Unlock()
+	if c.delay > 0 {
+		time.Sleep(c.delay)
+	}
 	return c.w.Write(p)
 }
 
@@ -147,3 +156,61 @@ func (s *stallingWriter) bytes() int {
 	defer s.mu.Unlock()
 	return s.n
 }
+
+// Lines logged through log/slog from many goroutines share writes: slog's
+// handler holds its lock around each Write, so a Write that wrote through
+// would make one system call per line.
+func TestSlogLinesShareWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cw := &countingWriter{w: f, delay: 50 * time.Microsecond}
+	l := New(cw)
+	defer l.Close()
+	log := slog.New(slog.NewTextHandler(l, nil))
+	const goroutines, lines = 8, 500
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range lines {
+				log.Info("rest", "g", g, "i", i)
+			}
+		})
+	}
+	wg.Wait()
+	l.Flush()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != goroutines*lines {
+		t.Fatalf("%d lines, want %d", n, goroutines*lines)
+	}
+	if w := cw.n(); w > goroutines*lines/4 {
+		t.Errorf("%d lines took %d writes, want at most a quarter as many", goroutines*lines, w)
+	}
+	t.Logf("%d lines in %d writes", goroutines*lines, cw.n())
+}
+
+// After Close, writes go through at once, and nothing is left behind.
+func TestClose(t *testing.T) {
+	var sb strings.Builder
+	var mu sync.Mutex
+	l := New(writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return sb.Write(p) }))
+	_, _ = l.Write([]byte("before\n"))
+	l.Close()
+	_, _ = l.Write([]byte("after\n"))
+	l.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if sb.String() != "before\nafter\n" {
+		t.Fatalf("got %q", sb.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
