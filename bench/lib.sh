@@ -331,3 +331,84 @@ store() {
 	cd "$ROOT"
 	go test -run '^$' -bench 'BenchmarkScale' -benchtime 1x -timeout 60m ./internal/store/boltstore/ ./internal/store/etcdstore/
 }
+
+# wrk_p50 URL: the median latency of wrk -t2 -cCONNS -dDURATION, in
+# microseconds.
+wrk_p50() {
+	wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "X-API-Target-Name: $JOB_TARGET" "$1" |
+		awk '$1 == "50%" {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+			printf "%.0f\n", v * (u == "us" ? 1 : u == "ms" ? 1000 : 1000000)}'
+}
+
+# grpc_p50 ADDR CALLERS: the median latency of GetJob, in microseconds.
+grpc_p50() {
+	"$BIN/load" -addr "$1" -callers "$2" -d "$DURATION" -op getjob -job "$JOB" -target "$JOB_TARGET" |
+		sed -n 's/.* p50=\([^ ]*\) .*/\1/p' |
+		awk '{v = $1; u = v; sub(/[0-9.]+/, "", u); sub(/[a-zµ]+$/, "", v)
+			printf "%.0f\n", v * (u == "ms" ? 1000 : u == "s" ? 1000000 : 1)}'
+}
+
+# etcd compares GetJob on --store etcd with the same on bbolt: both
+# gateways on the hmc backend, with one upstream gateway on the simulated
+# SE, and a real etcd (Debian's etcd-server) for the one; p50 latencies at
+# CONNS connections (REST) and callers (gRPC), ROUNDS alternations, RUNS
+# runs; the ratio is etcd over bbolt.
+etcd() {
+	local figs=$OUT/etcd.txt r
+	: >"$figs"
+	for r in $(seq "$RUNS"); do
+		etcd_run "$r" "$figs"
+	done
+	echo
+	echo "median of $RUNS run(s), p50 latency in microseconds, $CONNS connections/callers, on $(nproc) core(s):"
+	printf '%-28s %10s %10s %7s   %s\n' path bbolt etcd ratio "ratios of the runs"
+	local p
+	for p in rest grpc; do
+		printf '%-28s %10s %10s %7s   %s\n' "$p GetJob" \
+			"$(awk -v p="$p" '$2 == p {print $3}' "$figs" | median)" \
+			"$(awk -v p="$p" '$2 == p {print $4}' "$figs" | median)" \
+			"$(awk -v p="$p" '$2 == p {print $5}' "$figs" | median)" \
+			"$(awk -v p="$p" '$2 == p {printf "%s ", $5}' "$figs")"
+	done
+}
+
+# etcd_run R FILE measures one run and appends "R PATH BBOLT ETCD RATIO".
+etcd_run() {
+	local r=$1 figs=$2 ports i
+	mapfile -t ports < <("$BIN/load" -free-ports 2)
+	local etcd_url=http://127.0.0.1:${ports[0]}
+	rm -rf "$OUT/etcd"
+	/usr/bin/etcd --name bench --data-dir "$OUT/etcd" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+		--listen-peer-urls "http://127.0.0.1:${ports[1]}" --initial-advertise-peer-urls "http://127.0.0.1:${ports[1]}" \
+		--initial-cluster "bench=http://127.0.0.1:${ports[1]}" --log-level error 2>"$OUT/etcd.log" &
+	PIDS+=($!)
+	printf 'bench-pass-1\n' | "$BIN/bcpii-gateway" hash-password --cost 4 bench >"$OUT/users.yaml"
+	printf 'userid: bench\npassword: bench-pass-1\n' >"$OUT/hmc-credentials"
+	start_gateway upstream --users-file "$OUT/users.yaml"
+	local up=$GW_REST hmc=(--backend hmc --hmc-url "https://$GW_REST" --hmc-ca "$OUT/upstream/tls/gateway.crt"
+		--hmc-credentials "$OUT/hmc-credentials" --hmc-poll-interval 100ms --hmc-stomp-addr -)
+	start_gateway onbolt "${hmc[@]}"
+	bench_job
+	local bolt_job=$JOB bolt_rest=$GW_REST bolt_grpc=$GW_GRPC
+	start_gateway onetcd "${hmc[@]}" --store etcd --etcd-endpoints "$etcd_url"
+	bench_job
+	local etcd_job=$JOB etcd_rest=$GW_REST etcd_grpc=$GW_GRPC
+	declare -A sum
+	local b e
+	for i in $(seq "$ROUNDS"); do
+		JOB=$bolt_job; b=$(wrk_p50 "https://$bolt_rest/api/jobs/$JOB")
+		JOB=$etcd_job; e=$(wrk_p50 "https://$etcd_rest/api/jobs/$JOB")
+		echo "run $r round $i: REST GetJob p50 bbolt ${b}us etcd ${e}us (upstream $up)"
+		sum[rest_b]=$((${sum[rest_b]:-0} + b)); sum[rest_e]=$((${sum[rest_e]:-0} + e))
+		JOB=$bolt_job; b=$(grpc_p50 "$bolt_grpc" "$CONNS")
+		JOB=$etcd_job; e=$(grpc_p50 "$etcd_grpc" "$CONNS")
+		echo "run $r round $i: gRPC GetJob p50 bbolt ${b}us etcd ${e}us"
+		sum[grpc_b]=$((${sum[grpc_b]:-0} + b)); sum[grpc_e]=$((${sum[grpc_e]:-0} + e))
+	done
+	local p
+	for p in rest grpc; do
+		b=$((sum[${p}_b] / ROUNDS)); e=$((sum[${p}_e] / ROUNDS))
+		echo "$r $p $b $e $(ratio "$e" "$b")" >>"$figs"
+	done
+	stop_all
+}

@@ -6,6 +6,7 @@
 #   bench/run.sh profile   CPU profiles of the gateway under the REST and gRPC loads
 #   bench/run.sh gotest    the go test benchmarks (REST, gRPC, fan-out, STOMP, store)
 #   bench/run.sh store     bbolt and etcd with a million ended jobs: reads, start-up, sweep
+#   bench/run.sh etcd      GetJob on --store etcd against bbolt (p50), with a real etcd
 #   bench/run.sh all       table, durable, gotest and store
 #
 # Environment: RUNS (whole runs; medians are printed when more than 1,
@@ -16,7 +17,8 @@
 # GW_FLAGS (more flags for the gateway, e.g. "--log-level warn"),
 # GATEWAY_BIN (a gateway binary to measure instead of this tree's, e.g.
 # one built from an earlier commit).
-# Needs wrk and curl; the rest is built from this repository.
+# Needs wrk and curl (and, for etcd, Debian's etcd-server); the rest is
+# built from this repository.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,6 +44,7 @@ durable) build; durable ;;
 profile) build; profile ;;
 gotest) gotest ;;
 store) store ;;
+etcd) build; etcd ;;
 all) build; table; durable; gotest; store ;;
-*) echo "usage: $0 [table|durable|profile|gotest|store|all]" >&2; exit 2 ;;
+*) echo "usage: $0 [table|durable|profile|gotest|store|etcd|all]" >&2; exit 2 ;;
 esac

@@ -221,9 +221,10 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storeSet, er
 	return local, nil
 }
 
-// etcdSet is the set of the etcd store; its session cache lives until
-// ctx ends.
+// etcdSet is the set of the etcd store; its session and job caches live
+// until ctx ends.
 func etcdSet(ctx context.Context, es *etcdstore.Store, closeStore func()) *storeSet {
+	es.CacheJobs(ctx)
 	return &storeSet{
 		jobs: es, sessions: es.Sessions(ctx), secrets: es, leader: es, close: closeStore,
 		claims: func(name string, ttl time.Duration) claimer { return es.Claims(name, ttl) },

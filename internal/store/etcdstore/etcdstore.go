@@ -60,6 +60,8 @@ type Store struct {
 	// seen is the highest etcd revision any response has shown: every
 	// change a caller of this Store has seen committed at or before it.
 	seen atomic.Int64
+	// cache answers GetOwned for the jobs it holds once CacheJobs runs.
+	cache jobCache
 }
 
 var _ jobs.Store = (*Store)(nil)
@@ -270,11 +272,21 @@ func (s *Store) get(ctx context.Context, id string) (jobs.Job, error) {
 // another owner's job and no job are one answer in one round trip, and
 // the record of another's job is never read.
 func (s *Store) GetOwned(ctx context.Context, owner jobs.Owner, id string) (jobs.Job, error) {
-	j, err := s.getOwned(ctx, owner, id)
+	if j, ok := s.cache.get(owner, id, s.clock.Now()); ok {
+		return j, nil
+	}
+	j, rev, err := s.getOwned(ctx, owner, id)
+	switch {
+	case err == nil:
+		s.cache.put(j, rev)
+	case errors.Is(err, jobs.ErrNoJob):
+		s.cache.missed(rev)
+	}
 	return j, s.wrap(ctx, "get", id, err)
 }
 
-func (s *Store) getOwned(ctx context.Context, owner jobs.Owner, id string) (jobs.Job, error) {
+// getOwned is GetOwned from etcd; it returns the revision read at too.
+func (s *Store) getOwned(ctx context.Context, owner jobs.Owner, id string) (jobs.Job, int64, error) {
 	rctx, done := s.request(ctx)
 	defer done()
 	var resp *clientv3.TxnResponse
@@ -285,21 +297,21 @@ func (s *Store) getOwned(ctx context.Context, owner jobs.Owner, id string) (jobs
 		return err
 	})
 	if err != nil {
-		return jobs.Job{}, err
+		return jobs.Job{}, 0, err
 	}
 	s.observe(resp.Header)
 	if !resp.Succeeded {
-		return jobs.Job{}, jobs.ErrNoJob
+		return jobs.Job{}, resp.Header.Revision, jobs.ErrNoJob
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 {
-		return jobs.Job{}, fmt.Errorf("owner index names job %s, which is missing", id)
+		return jobs.Job{}, 0, fmt.Errorf("owner index names job %s, which is missing", id)
 	}
 	j, err := decode(id, kvs[0].Value, kvs[0].ModRevision, kvs[0].CreateRevision)
 	if err == nil && j.Owner != owner {
-		return jobs.Job{}, fmt.Errorf("owner index of job %s disagrees with its record", id)
+		return jobs.Job{}, 0, fmt.Errorf("owner index of job %s disagrees with its record", id)
 	}
-	return j, err
+	return j, resp.Header.Revision, err
 }
 
 // Update replaces the stored job if its revision is still j.Revision.
@@ -317,6 +329,7 @@ func (s *Store) update(ctx context.Context, j jobs.Job, fence []clientv3.Cmp) (j
 		return jobs.Job{}, err
 	}
 	if old.Revision != j.Revision {
+		s.cache.wrote(j.ID, s.seen.Load()) // the caller read a stale copy
 		return jobs.Job{}, jobs.ErrConflict
 	}
 	j.CreateRevision = old.CreateRevision
@@ -345,6 +358,9 @@ func (s *Store) commit(ctx context.Context, id string, rev int64, fence []client
 	defer done()
 	k := s.keys.job(id)
 	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", rev)}, fence...)
+	// Whatever came of it, the job may have changed: the cache drops it,
+	// and keeps out what was read before.
+	defer func() { s.cache.wrote(id, s.seen.Load()) }()
 	var resp *clientv3.TxnResponse
 	// The first try reads only the key where its guard fails; a later
 	// one reads the record too, to tell an earlier try's commit.
@@ -391,6 +407,7 @@ func (s *Store) delete(ctx context.Context, id string, revision int64) error {
 		return err
 	}
 	if old.Revision != revision {
+		s.cache.wrote(id, s.seen.Load()) // the caller read a stale copy
 		return jobs.ErrConflict
 	}
 	ops := append([]clientv3.Op{clientv3.OpDelete(s.keys.job(id))}, s.indexOps(&old, nil)...)

@@ -52,3 +52,10 @@ func (s *Store) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CacheReady reports whether the job cache's watch runs.
+func (s *Store) CacheReady() bool {
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	return s.cache.ready
+}
