@@ -19,15 +19,16 @@ stop_all() {
 	PIDS=()
 }
 
-# inventory writes the bench inventory: a DPM CPC with one partition whose
-# start ends in 100ms (the job the queries read), and 12 classic CPCs of
+# inventory writes the bench inventory: a DPM CPC with two partitions
+# whose start ends in 100ms (the jobs the queries read), and 12 classic CPCs of
 # 100 LPARs each whose activate ends in 20ms (the operation starts).
 inventory() {
 	local f=$1 c l
 	{
 		echo "cpcs:"
 		echo "  - {name: BENCH, object-id: bench-cpc, target-name: IBM390PS.BENCH, dpm-enabled: true, status: operating,"
-		echo "     partitions: [{name: P0, object-id: bench-p0, status: stopped, operations: {start: {duration: 100ms}}}]}"
+		echo "     partitions: [{name: P0, object-id: bench-p0, status: stopped, operations: {start: {duration: 100ms}}},"
+		echo "                  {name: P1, object-id: bench-p1, status: stopped, operations: {start: {duration: 100ms}}}]}"
 		for c in $(seq -w 0 11); do
 			echo "  - name: C$c"
 			echo "    object-id: bench-c$c"
@@ -93,8 +94,10 @@ start_gateway() {
 	local ports
 	mapfile -t ports < <("$BIN/load" -free-ports 3)
 	GW_REST=127.0.0.1:${ports[0]} GW_GRPC=127.0.0.1:${ports[1]} GW_ADMIN=127.0.0.1:${ports[2]}
+	local inv=(--inventory "$OUT/inventory.yaml")
+	[[ " $* " != *" --backend hmc "* ]] || inv=() # the upstream has it
 	# shellcheck disable=SC2086 # GW_FLAGS is split on purpose
-	"$BIN/bcpii-gateway" --data-dir "$dir" --inventory "$OUT/inventory.yaml" \
+	"$BIN/bcpii-gateway" --data-dir "$dir" "${inv[@]}" \
 		--rest-addr "$GW_REST" --grpc-addr "$GW_GRPC" --admin-addr "$GW_ADMIN" \
 		--stomp-addr - --socket - "$@" ${GW_FLAGS:-} 2>"$dir/log" &
 	GW_PID=$!
@@ -118,13 +121,14 @@ stop_gateway() {
 	PIDS=("${keep[@]}")
 }
 
-# bench_job starts P0 over REST and waits until its job ended; sets JOB
-# (the job id) and JOB_TARGET.
+# bench_job [P] starts partition P (P0) over REST and waits until its job
+# ended; sets JOB (the job id) and JOB_TARGET.
 bench_job() {
-	JOB_TARGET=IBM390PS.BENCH.P0
+	local p=${1:-P0}
+	JOB_TARGET=IBM390PS.BENCH.$p
 	local uri i body
 	uri=$(curl -sk -X POST -H "X-API-Target-Name: $JOB_TARGET" \
-		"https://$GW_REST/api/partitions/bench-p0/operations/start" |
+		"https://$GW_REST/api/partitions/bench-${p,,}/operations/start" |
 		sed -n 's/.*"job-uri":"\([^"]*\)".*/\1/p')
 	[[ -n $uri ]] || { echo "could not start the bench job" >&2; exit 1; }
 	JOB=${uri##*/}
@@ -382,26 +386,26 @@ etcd_run() {
 		--listen-peer-urls "http://127.0.0.1:${ports[1]}" --initial-advertise-peer-urls "http://127.0.0.1:${ports[1]}" \
 		--initial-cluster "bench=http://127.0.0.1:${ports[1]}" --log-level error 2>"$OUT/etcd.log" &
 	PIDS+=($!)
-	printf 'bench-pass-1\n' | "$BIN/bcpii-gateway" hash-password --cost 4 bench >"$OUT/users.yaml"
+	{ echo 'users:'; printf 'bench-pass-1\n' | "$BIN/bcpii-gateway" hash-password --cost 4 bench; } >"$OUT/users.yaml"
 	printf 'userid: bench\npassword: bench-pass-1\n' >"$OUT/hmc-credentials"
 	start_gateway upstream --users-file "$OUT/users.yaml"
 	local up=$GW_REST hmc=(--backend hmc --hmc-url "https://$GW_REST" --hmc-ca "$OUT/upstream/tls/gateway.crt"
 		--hmc-credentials "$OUT/hmc-credentials" --hmc-poll-interval 100ms --hmc-stomp-addr -)
 	start_gateway onbolt "${hmc[@]}"
-	bench_job
-	local bolt_job=$JOB bolt_rest=$GW_REST bolt_grpc=$GW_GRPC
+	bench_job P0
+	local bolt_job=$JOB bolt_target=$JOB_TARGET bolt_rest=$GW_REST bolt_grpc=$GW_GRPC
 	start_gateway onetcd "${hmc[@]}" --store etcd --etcd-endpoints "$etcd_url"
-	bench_job
-	local etcd_job=$JOB etcd_rest=$GW_REST etcd_grpc=$GW_GRPC
+	bench_job P1
+	local etcd_job=$JOB etcd_target=$JOB_TARGET etcd_rest=$GW_REST etcd_grpc=$GW_GRPC
 	declare -A sum
 	local b e
 	for i in $(seq "$ROUNDS"); do
-		JOB=$bolt_job; b=$(wrk_p50 "https://$bolt_rest/api/jobs/$JOB")
-		JOB=$etcd_job; e=$(wrk_p50 "https://$etcd_rest/api/jobs/$JOB")
+		JOB=$bolt_job JOB_TARGET=$bolt_target; b=$(wrk_p50 "https://$bolt_rest/api/jobs/$JOB")
+		JOB=$etcd_job JOB_TARGET=$etcd_target; e=$(wrk_p50 "https://$etcd_rest/api/jobs/$JOB")
 		echo "run $r round $i: REST GetJob p50 bbolt ${b}us etcd ${e}us (upstream $up)"
 		sum[rest_b]=$((${sum[rest_b]:-0} + b)); sum[rest_e]=$((${sum[rest_e]:-0} + e))
-		JOB=$bolt_job; b=$(grpc_p50 "$bolt_grpc" "$CONNS")
-		JOB=$etcd_job; e=$(grpc_p50 "$etcd_grpc" "$CONNS")
+		JOB=$bolt_job JOB_TARGET=$bolt_target; b=$(grpc_p50 "$bolt_grpc" "$CONNS")
+		JOB=$etcd_job JOB_TARGET=$etcd_target; e=$(grpc_p50 "$etcd_grpc" "$CONNS")
 		echo "run $r round $i: gRPC GetJob p50 bbolt ${b}us etcd ${e}us"
 		sum[grpc_b]=$((${sum[grpc_b]:-0} + b)); sum[grpc_e]=$((${sum[grpc_e]:-0} + e))
 	done
