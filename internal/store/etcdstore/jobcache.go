@@ -10,9 +10,14 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
-// maxCachedJobs bounds the job cache; past it, a job read makes room by
-// dropping another.
-const maxCachedJobs = 1 << 16
+// maxCachedJobs and maxCachedBytes bound the job cache; past them, a job
+// read makes room by dropping others. A job's size is its results' plus
+// jobOverhead for the rest.
+const (
+	maxCachedJobs  = 1 << 16
+	maxCachedBytes = 64 << 20
+	jobOverhead    = 512
+)
 
 // The cache asks its watch for progress every cacheProgressEvery and
 // serves only while it heard from etcd within cacheTrust: a replica cut
@@ -45,6 +50,31 @@ type jobCache struct {
 	// heard is when the watch last answered, with a change or progress.
 	heard time.Time
 	jobs  map[string]jobs.Job
+	bytes int // the jobs' sizes, summed
+}
+
+func jobSize(j jobs.Job) int { return len(j.Results) + jobOverhead }
+
+// set caches j in place of what the cache holds under its id; c.mu is
+// held.
+func (c *jobCache) set(j jobs.Job) {
+	c.drop(j.ID)
+	for len(c.jobs) >= maxCachedJobs || c.bytes+jobSize(j) > maxCachedBytes {
+		for id := range c.jobs { // a map's order: any one
+			c.drop(id)
+			break
+		}
+	}
+	c.jobs[j.ID] = copyJob(j)
+	c.bytes += jobSize(j)
+}
+
+// drop forgets the job with the id; c.mu is held.
+func (c *jobCache) drop(id string) {
+	if j, ok := c.jobs[id]; ok {
+		c.bytes -= jobSize(j)
+		delete(c.jobs, id)
+	}
 }
 
 // get returns the cached job with the id if owner owns it. A job of
@@ -73,20 +103,14 @@ func (c *jobCache) put(j jobs.Job, rev int64) {
 	}
 	if old, ok := c.jobs[j.ID]; ok {
 		if j.Revision > old.Revision {
-			c.jobs[j.ID] = copyJob(j)
+			c.set(j)
 		}
 		return
 	}
 	if rev < c.floor {
 		return
 	}
-	if len(c.jobs) >= maxCachedJobs {
-		for id := range c.jobs { // a map's order: any one
-			delete(c.jobs, id)
-			break
-		}
-	}
-	c.jobs[j.ID] = copyJob(j)
+	c.set(j)
 }
 
 // missed notes an answer of no job read at revision rev: no copy read
@@ -102,7 +126,7 @@ func (c *jobCache) missed(rev int64) {
 func (c *jobCache) wrote(id string, rev int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.jobs, id)
+	c.drop(id)
 	c.floor = max(c.floor, rev)
 }
 
@@ -110,7 +134,7 @@ func (c *jobCache) wrote(id string, rev int64) {
 func (c *jobCache) reset(ready bool, rev int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ready, c.floor, c.jobs = ready, rev, map[string]jobs.Job{}
+	c.ready, c.floor, c.jobs, c.bytes = ready, rev, map[string]jobs.Job{}, 0
 }
 
 // CacheJobs starts the job cache, kept current until ctx ends; from its
@@ -160,7 +184,7 @@ func (s *Store) watchJobs(ctx context.Context) {
 		c.mu.Lock()
 		c.heard = s.clock.Now()
 		for _, ev := range resp.Events {
-			delete(c.jobs, string(ev.Kv.Key[len(prefix):]))
+			c.drop(string(ev.Kv.Key[len(prefix):]))
 			c.floor = max(c.floor, ev.Kv.ModRevision)
 		}
 		c.floor = max(c.floor, resp.Header.Revision)
