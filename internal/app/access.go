@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -47,12 +48,23 @@ func (l *accessLog) write(ctx context.Context, a gateway.Access) {
 	if !l.log.Enabled(ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{
+	var dropped int64
+	if a.Status >= 400 && a.Status < 500 {
+		var ok bool
+		if ok, dropped = l.lim.Allow(); !ok {
+			return
+		}
+	}
+	// A record of its own, made without the caller's program counter
+	// that Logger.LogAttrs looks up for every line and no handler here
+	// prints.
+	// The attributes go in at once: the record then grows once.
+	var buf [11]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("method", a.Method), slog.String("route", a.Route),
 		slog.Int("status", a.Status), slog.Int("reason", a.Reason),
 		slog.String("principal", a.Principal), slog.String("request_id", a.RequestID),
-		slog.Duration("duration", a.Duration),
-	}
+		slog.Duration("duration", a.Duration))
 	if a.Path != "" {
 		attrs = append(attrs, slog.String("path", a.Path))
 	}
@@ -62,14 +74,10 @@ func (l *accessLog) write(ctx context.Context, a gateway.Access) {
 			attrs = append(attrs, slog.Int("rpc_calls", a.Calls))
 		}
 	}
-	if a.Status >= 400 && a.Status < 500 {
-		ok, dropped := l.lim.Allow()
-		if !ok {
-			return
-		}
-		if dropped > 0 {
-			attrs = append(attrs, slog.Int64("dropped_since_last", dropped))
-		}
+	if dropped > 0 {
+		attrs = append(attrs, slog.Int64("dropped_since_last", dropped))
 	}
-	l.log.LogAttrs(ctx, level, "rest", attrs...)
+	r := slog.NewRecord(time.Now(), level, "rest", 0)
+	r.AddAttrs(attrs...)
+	_ = l.log.Handler().Handle(ctx, r)
 }
