@@ -124,28 +124,37 @@ func (s *Server) logDone(ctx context.Context, method string, start time.Time, er
 	// A client can make refusals as fast as it likes: their lines are
 	// rate-limited, the others not.
 	refused := code != codes.OK && level == slog.LevelInfo
-	attrs := []any{
-		"method", method,
-		"code", code.String(),
-		"duration", time.Since(start),
-		"request_id", RequestID(ctx),
-	}
+	var buf [10]slog.Attr // room for every attribute: one allocation
+	attrs := append(buf[:0],
+		slog.String("method", method),
+		slog.String("code", code.String()),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("request_id", RequestID(ctx)))
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		attrs = append(attrs, "peer", p.Addr.String())
+		attrs = append(attrs, slog.String("peer", p.Addr.String()))
 	}
 	// A client that hung up canceled its call: that is no HMC error, and
 	// its line says so rather than naming the 503 its detail carries.
 	if d, ok := rpctypes.HMCDetail(err); ok && code != codes.Canceled {
-		attrs = append(attrs, "http_status", d.HttpStatus, "reason", d.Reason)
+		attrs = append(attrs, slog.Int("http_status", int(d.HttpStatus)), slog.Int("reason", int(d.Reason)))
 	}
 	if code == codes.Canceled {
-		attrs = append(attrs, "canceled_by", "client")
+		attrs = append(attrs, slog.String("canceled_by", "client"))
 	}
 	if refused {
-		s.rpcRefusals.log(ctx, s.log, "rpc", attrs...)
+		s.rpcRefusals.log(ctx, s.log, "rpc", attrs)
 		return
 	}
-	s.log.Log(ctx, level, "rpc", attrs...)
+	logLine(ctx, s.log, level, "rpc", attrs)
+}
+
+// logLine logs one line of msg with attrs at level, without the lookup of
+// the caller's program counter that slog.Logger makes for every line and
+// no handler here prints.
+func logLine(ctx context.Context, log *slog.Logger, level slog.Level, msg string, attrs []slog.Attr) {
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(attrs...)
+	_ = log.Handler().Handle(ctx, r)
 }
 
 // serveUnary logs, converts errors, recovers and authenticates, in that
