@@ -11,6 +11,7 @@ package logbuf
 
 import (
 	"io"
+	"runtime"
 	"sync"
 )
 
@@ -66,6 +67,9 @@ func (l *Writer) Write(p []byte) (int, error) {
 func (l *Writer) run() {
 	defer close(l.done)
 	for range l.wake {
+		// Let the loggers that are ready run first: their lines then
+		// share this write rather than each waking the goroutine again.
+		runtime.Gosched()
 		l.mu.Lock()
 		for len(l.pending) > 0 {
 			b := l.pending
