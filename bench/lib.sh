@@ -204,7 +204,7 @@ table() {
 		"$(awk '$2 == "rest-cpu" {print $3}' "$figs" | median)us" \
 		"$(awk '$2 == "rest-cpu" {print $4}' "$figs" | median)us" \
 		"$(awk '$2 == "rest-cpu" {print $5}' "$figs" | median)" \
-		"log cost $(awk '$2 == "rest-cpu" {printf "%.0f%% ", ($3 - $4) / $3 * 100}' "$figs")"
+		"log cost $(awk '$2 == "rest-cpu" {printf "%.0f\n", ($3 - $4) / $3 * 100}' "$figs" | median)% (runs: $(awk '$2 == "rest-cpu" {printf "%.0f%% ", ($3 - $4) / $3 * 100}' "$figs"))"
 }
 
 # table_run R FILE measures one run and appends "R PATH BARE GATEWAY RATIO"
