@@ -7,7 +7,7 @@
 #   bench/run.sh gotest    the go test benchmarks (REST, gRPC, fan-out, STOMP, store)
 #   bench/run.sh store     bbolt and etcd with a million ended jobs: reads, start-up, sweep
 #   bench/run.sh etcd      GetJob on --store etcd against bbolt (p50), with a real etcd
-#   bench/run.sh all       table, durable, gotest and store
+#   bench/run.sh all       table, durable, gotest, store and etcd
 #
 # Environment: RUNS (whole runs; medians are printed when more than 1,
 # default 1), ROUNDS (alternations of bare and gateway within a run,
@@ -45,6 +45,6 @@ profile) build; profile ;;
 gotest) gotest ;;
 store) store ;;
 etcd) build; etcd ;;
-all) build; table; durable; gotest; store ;;
+all) build; table; durable; gotest; store; etcd ;;
 *) echo "usage: $0 [table|durable|profile|gotest|store|etcd|all]" >&2; exit 2 ;;
 esac
