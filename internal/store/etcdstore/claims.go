@@ -191,8 +191,8 @@ func (c *Claims) Claim(ctx context.Context, id string) (claimed context.Context,
 	// A try that committed, its answer lost, leaves the claim under
 	// this replica's lease: the next try finds it so, and it is ours.
 	var resp *clientv3.TxnResponse
-	_, err = c.s.again(rctx, func() (err error) {
-		resp, err = c.s.cli.Txn(rctx).
+	_, err = c.s.again(rctx, func(actx context.Context) (err error) {
+		resp, err = c.s.cli.Txn(actx).
 			If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
 			Then(clientv3.OpPut(k, c.name, clientv3.WithLease(ep.lease))).
 			Else(clientv3.OpGet(k)).Commit()
@@ -221,8 +221,8 @@ func (c *Claims) Claim(ctx context.Context, id string) (claimed context.Context,
 		cancel()
 		rctx, done := c.s.request(context.WithoutCancel(ctx))
 		defer done()
-		_, _ = c.s.again(rctx, func() error {
-			_, err := c.s.cli.Txn(rctx).If(clientv3.Compare(clientv3.LeaseValue(k), "=", ep.lease)).Then(clientv3.OpDelete(k)).Commit()
+		_, _ = c.s.again(rctx, func(actx context.Context) error {
+			_, err := c.s.cli.Txn(actx).If(clientv3.Compare(clientv3.LeaseValue(k), "=", ep.lease)).Then(clientv3.OpDelete(k)).Commit()
 			return err
 		})
 	}

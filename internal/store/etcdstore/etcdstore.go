@@ -225,8 +225,8 @@ func (s *Store) create(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	k := s.keys.job(j.ID)
 	ops := append([]clientv3.Op{clientv3.OpPut(k, v)}, s.indexOps(nil, &j)...)
 	var resp *clientv3.TxnResponse
-	tries, err := s.again(rctx, func() (err error) {
-		resp, err = s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).Then(ops...).Else(clientv3.OpGet(k)).Commit()
+	tries, err := s.again(rctx, func(actx context.Context) (err error) {
+		resp, err = s.cli.Txn(actx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).Then(ops...).Else(clientv3.OpGet(k)).Commit()
 		return err
 	})
 	if err != nil {
@@ -290,8 +290,8 @@ func (s *Store) getOwned(ctx context.Context, owner jobs.Owner, id string) (jobs
 	rctx, done := s.request(ctx)
 	defer done()
 	var resp *clientv3.TxnResponse
-	_, err := s.again(rctx, func() (err error) {
-		resp, err = s.cli.Txn(rctx).
+	_, err := s.again(rctx, func(actx context.Context) (err error) {
+		resp, err = s.cli.Txn(actx).
 			If(clientv3.Compare(clientv3.Version(s.keys.owner(owner, id)), ">", 0)).
 			Then(clientv3.OpGet(s.keys.job(id))).Commit()
 		return err
@@ -365,8 +365,8 @@ func (s *Store) commit(ctx context.Context, id string, rev int64, fence []client
 	// The first try reads only the key where its guard fails; a later
 	// one reads the record too, to tell an earlier try's commit.
 	orElse := clientv3.OpGet(k, clientv3.WithKeysOnly())
-	tries, err := s.again(rctx, func() (err error) {
-		resp, err = s.cli.Txn(rctx).If(cmps...).Then(ops...).Else(orElse).Commit()
+	tries, err := s.again(rctx, func(actx context.Context) (err error) {
+		resp, err = s.cli.Txn(actx).If(cmps...).Then(ops...).Else(orElse).Commit()
 		orElse = clientv3.OpGet(k)
 		return err
 	})

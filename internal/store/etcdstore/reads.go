@@ -54,8 +54,8 @@ func (s *Store) fetch(ctx context.Context, rev int64, ids []string) ([]jobs.Job,
 		}
 		rctx, done := s.request(ctx)
 		var resp *clientv3.TxnResponse
-		_, err := s.again(rctx, func() (err error) {
-			resp, err = s.cli.Txn(rctx).Then(ops...).Commit()
+		_, err := s.again(rctx, func(actx context.Context) (err error) {
+			resp, err = s.cli.Txn(actx).Then(ops...).Commit()
 			return err
 		})
 		done()

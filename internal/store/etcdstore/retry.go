@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -19,11 +20,18 @@ import (
 // no longer holds, looks at the record: when it is as that write left it,
 // the write is taken as done (see create and commit).
 
-// The waits between tries: the first, doubling up to the last.
+// The waits between tries: the first, doubling up to the last. A try
+// ends after attemptTimeout, within the request's time: a member that
+// lost its leader while it held the request would otherwise hold it past
+// the request's time, while another member could answer.
 const (
 	firstRetryWait = 20 * time.Millisecond
 	maxRetryWait   = 400 * time.Millisecond
+	attemptTimeout = 1500 * time.Millisecond
 )
+
+// errAttempt is the cause of a try that ran out of its time.
+var errAttempt = errors.New("etcdstore: a try ran out of its time")
 
 // transient reports whether err is a refusal for a passing reason: the
 // member asked died or lost its connection, has no leader, or is electing
@@ -38,12 +46,19 @@ func transient(err error) bool {
 
 // again runs try until it succeeds or fails for good, trying again after
 // each transient failure until rctx, the request's context, ends; then
-// the last failure is the answer. It returns how many tries it made.
-func (s *Store) again(rctx context.Context, try func() error) (int, error) {
+// the last failure is the answer. Each try gets a context of its own,
+// which asks for a member with a leader (one without refuses at once) and
+// ends after attemptTimeout. It returns how many tries it made.
+func (s *Store) again(rctx context.Context, try func(ctx context.Context) error) (int, error) {
 	wait := firstRetryWait
 	for n := 1; ; n++ {
-		err := try()
-		if err == nil || !transient(err) || rctx.Err() != nil {
+		actx, cancel := context.WithCancelCause(clientv3.WithRequireLeader(rctx))
+		limit := s.clock.AfterFunc(attemptTimeout, func() { cancel(errAttempt) })
+		err := try(actx)
+		limit.Stop()
+		timedOut := errors.Is(context.Cause(actx), errAttempt)
+		cancel(nil)
+		if err == nil || rctx.Err() != nil || !(transient(err) || timedOut) {
 			return n, err
 		}
 		t := s.clock.NewTimer(wait)
