@@ -48,6 +48,16 @@ func replicaStore(t *testing.T, srv *etcdtest.Server, prefix string) (*etcdstore
 	return st, kv
 }
 
+// running creates a running job of owner's with the id at st.
+func running(t *testing.T, st *etcdstore.Store, owner jobs.Owner, id string) jobs.Job {
+	t.Helper()
+	j, err := st.Create(t.Context(), jobs.Job{ID: id, Owner: owner, Operation: "POST /api/test", Status: jobs.Running, Created: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
 // eventually waits, within 10 s, until f holds.
 func eventually(t *testing.T, what string, f func() bool) {
 	t.Helper()
@@ -69,11 +79,7 @@ func TestJobCache(t *testing.T) {
 	b, reads := replicaStore(t, srv, "/cache/")
 	ctx := t.Context()
 	alice, bob := jobs.Owner{Kind: jobs.UserOwner, Name: "alice"}, jobs.Owner{Kind: jobs.UserOwner, Name: "bob"}
-	j, err := a.Create(ctx, jobs.Job{ID: "00000000-0000-4000-8000-00000000000a", Owner: alice, Operation: "POST /api/test",
-		Status: jobs.Running, Created: time.Now().UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := running(t, a, alice, "00000000-0000-4000-8000-00000000000a")
 
 	if _, err := b.GetOwned(ctx, alice, j.ID); err != nil {
 		t.Fatal(err)
@@ -107,11 +113,7 @@ func TestJobCache(t *testing.T) {
 	})
 
 	// B's own write is answered at once.
-	other, err := b.Create(ctx, jobs.Job{ID: "00000000-0000-4000-8000-00000000000b", Owner: alice, Operation: "POST /api/test",
-		Status: jobs.Running, Created: time.Now().UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := running(t, b, alice, "00000000-0000-4000-8000-00000000000b")
 	if _, err := b.GetOwned(ctx, alice, other.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +146,7 @@ func TestJobCacheNeverGoesBack(t *testing.T) {
 	b, _ := replicaStore(t, srv, "/back/")
 	ctx := t.Context()
 	alice := jobs.Owner{Kind: jobs.UserOwner, Name: "alice"}
-	j, err := a.Create(ctx, jobs.Job{ID: "00000000-0000-4000-8000-00000000000c", Owner: alice, Operation: "POST /api/test",
-		Status: jobs.Running, Created: time.Now().UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := running(t, a, alice, "00000000-0000-4000-8000-00000000000c")
 	id := j.ID
 	var last atomic.Int64 // the newest revision B has answered
 	stop := make(chan struct{})
@@ -178,6 +176,7 @@ func TestJobCacheNeverGoesBack(t *testing.T) {
 	}
 	for i := range 200 {
 		j.Results = []byte{byte(i)}
+		var err error
 		if j, err = a.Update(ctx, j); err != nil {
 			t.Fatal(err)
 		}
@@ -195,11 +194,7 @@ func TestJobCacheCutOff(t *testing.T) {
 	b, _ := replicaStore(t, srv, "/cut/")
 	ctx := t.Context()
 	alice := jobs.Owner{Kind: jobs.UserOwner, Name: "alice"}
-	j, err := b.Create(ctx, jobs.Job{ID: "00000000-0000-4000-8000-00000000000d", Owner: alice, Operation: "POST /api/test",
-		Status: jobs.Running, Created: time.Now().UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := running(t, b, alice, "00000000-0000-4000-8000-00000000000d")
 	if _, err := b.GetOwned(ctx, alice, j.ID); err != nil {
 		t.Fatal(err)
 	}

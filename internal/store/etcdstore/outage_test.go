@@ -19,18 +19,11 @@ import (
 	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore/etcdtest"
 )
 
-// TestOutage stops the etcd server under a registry: every query answers
-// 503.1 without etcd's words, within the request timeout; once the server
-// is back the same client serves again by itself, the jobs written before
-// are all there, and a watch started before the outage sees the changes
-// made after it.
-func TestOutage(t *testing.T) {
-	srv := etcdtest.Start(t)
-	st, err := etcdstore.New(t.Context(), etcdstore.Config{
-		Client:         srv.Client(t),
-		Prefix:         "/outage/",
-		RequestTimeout: 500 * time.Millisecond,
-	})
+// registryOn opens a store as cfg says and a registry over it, closed
+// when the test ends.
+func registryOn(t *testing.T, cfg etcdstore.Config) (*etcdstore.Store, *jobs.Registry) {
+	t.Helper()
+	st, err := etcdstore.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +31,18 @@ func TestOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Close()
+	t.Cleanup(func() { reg.Close() })
+	return st, reg
+}
+
+// TestOutage stops the etcd server under a registry: every query answers
+// 503.1 without etcd's words, within the request timeout; once the server
+// is back the same client serves again by itself, the jobs written before
+// are all there, and a watch started before the outage sees the changes
+// made after it.
+func TestOutage(t *testing.T) {
+	srv := etcdtest.Start(t)
+	st, reg := registryOn(t, etcdstore.Config{Client: srv.Client(t), Prefix: "/outage/", RequestTimeout: 500 * time.Millisecond})
 	owner := jobs.Owner{Kind: jobs.UserOwner, Name: "alice"}
 	me := jobs.Caller{Owner: owner}
 	var before []jobs.Job
@@ -93,6 +97,7 @@ func TestOutage(t *testing.T) {
 	// The client reconnects by itself: the first requests may still see
 	// the old connection fail, but it comes back without help.
 	var page []jobs.Job
+	var err error
 	for {
 		page, _, err = reg.List(ctx2, me, jobs.ListOptions{Limit: 100})
 		if err == nil || ctx2.Err() != nil {
@@ -132,15 +137,7 @@ func TestOutage(t *testing.T) {
 func TestQuotaReached(t *testing.T) {
 	srv := etcdtest.StartWithQuota(t, 1<<20)
 	cli := srv.Client(t)
-	st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: cli, Prefix: "/quota/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := jobs.New(jobs.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	_, reg := registryOn(t, etcdstore.Config{Client: cli, Prefix: "/quota/"})
 	owner := jobs.Owner{Kind: jobs.UserOwner, Name: "alice"}
 	spec := jobs.Spec{Owner: owner, Operation: "POST /api/test"}
 	var stored []jobs.Job
@@ -166,7 +163,7 @@ func TestQuotaReached(t *testing.T) {
 		}
 	}
 
-	_, err = reg.Create(ctx, spec)
+	_, err := reg.Create(ctx, spec)
 	e := hmcerr.As(err)
 	if !errors.Is(err, jobs.ErrStoreFull) || e.HTTPStatus != 503 || e.Reason != 2 {
 		t.Fatalf("create past the quota: %v, want 503.2", err)
