@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/bcpiitest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
@@ -749,28 +750,6 @@ func TestImportsNoTransport(t *testing.T) {
 	}
 }
 
-// principal is the principal a job owner of the tests stands for; the
-// zero owner is no one.
-func principal(o jobs.Owner) bcpii.Principal {
-	if o == (jobs.Owner{}) {
-		return bcpii.Principal{} // no one
-	}
-	var p bcpii.Principal
-	var err error
-	if o.Kind == jobs.PartitionOwner {
-		p, err = bcpii.PartitionPrincipal(targetOf(o.Name))
-	} else {
-		p, err = bcpii.UserPrincipal(o.Name)
-	}
-	if err != nil {
-		panic(err)
-	}
-	return p
-}
-
-// targetOf is the target name s, or none where s is not one (an API
-// user's name).
-func targetOf(s string) bcpii.TargetName {
-	t, _ := bcpii.ParseTargetName(s)
-	return t
-}
+// principal and targetOf are the tests' owner principals and target
+// names.
+var principal, targetOf = bcpiitest.Principal, bcpiitest.Target

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/bcpiitest"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/tlsutil"
 
 	"go.uber.org/goleak"
@@ -551,28 +552,6 @@ func TestFingerprint(t *testing.T) {
 	}
 }
 
-// principal is the principal a job owner of the tests stands for; the
-// zero owner is no one.
-func principal(o jobs.Owner) bcpii.Principal {
-	if o == (jobs.Owner{}) {
-		return bcpii.Principal{} // no one
-	}
-	var p bcpii.Principal
-	var err error
-	if o.Kind == jobs.PartitionOwner {
-		p, err = bcpii.PartitionPrincipal(targetOf(o.Name))
-	} else {
-		p, err = bcpii.UserPrincipal(o.Name)
-	}
-	if err != nil {
-		panic(err)
-	}
-	return p
-}
-
-// targetOf is the target name s, or none where s is not one (an API
-// user's name).
-func targetOf(s string) bcpii.TargetName {
-	t, _ := bcpii.ParseTargetName(s)
-	return t
-}
+// principal and targetOf are the tests' owner principals and target
+// names.
+var principal, targetOf = bcpiitest.Principal, bcpiitest.Target
