@@ -20,8 +20,7 @@ import (
 // Query API Version is in the table too, but the gateway answers it
 // itself.
 func (g *Gateway) operationRoutes() []*route {
-	var routes []*route
-	byPattern := map[string]*route{}
+	var t routeTable
 	for _, r := range bcpii.Routes() {
 		if r.Kind == "" {
 			continue
@@ -30,15 +29,9 @@ func (g *Gateway) operationRoutes() []*route {
 		if r.Method == http.MethodPost {
 			m.body = backendBody
 		}
-		rt := byPattern[r.Pattern]
-		if rt == nil {
-			rt = newRoute(r.Pattern, map[string]method{})
-			byPattern[r.Pattern] = rt
-			routes = append(routes, rt)
-		}
-		rt.methods[r.Method] = m
+		t.add(r.Pattern, r.Method, m)
 	}
-	return routes
+	return t.routes
 }
 
 // invoke passes the request to OperationService and answers with what the

@@ -73,6 +73,27 @@ func newRoute(pattern string, methods map[string]method) *route {
 	return &route{pattern: pattern, segments: strings.Split(strings.TrimPrefix(pattern, "/"), "/"), methods: methods}
 }
 
+// routeTable collects methods into routes, one route per pattern, in the
+// order the patterns first come.
+type routeTable struct {
+	routes    []*route
+	byPattern map[string]*route
+}
+
+// add serves verb on pattern with m.
+func (t *routeTable) add(pattern, verb string, m method) {
+	rt := t.byPattern[pattern]
+	if rt == nil {
+		if t.byPattern == nil {
+			t.byPattern = map[string]*route{}
+		}
+		rt = newRoute(pattern, map[string]method{})
+		t.byPattern[pattern] = rt
+		t.routes = append(t.routes, rt)
+	}
+	rt.methods[verb] = m
+}
+
 // match matches the raw (still escaped) path and returns the raw values of
 // the "{...}" segments in order.
 func (rt *route) match(rawPath string) ([]string, bool) {

@@ -78,8 +78,7 @@ func ruleMethod(r *annotations.HttpRule) (string, string) {
 // answer), keyed by RPC in extras. Whether a request needs no identity is
 // the service's word (server.Unauthenticated).
 func ruleRoutes(extras map[string]method) []*route {
-	var routes []*route
-	byPath := map[string]*route{}
+	var t routeTable
 	for _, r := range HTTPRules() {
 		m, ok := extras[r.RPC]
 		if !ok {
@@ -87,13 +86,7 @@ func ruleRoutes(extras map[string]method) []*route {
 		}
 		m.rpc = r.RPC
 		m.public = server.Unauthenticated(r.RPC)
-		rt := byPath[r.Path]
-		if rt == nil {
-			rt = newRoute(r.Path, map[string]method{})
-			byPath[r.Path] = rt
-			routes = append(routes, rt)
-		}
-		rt.methods[r.Method] = m
+		t.add(r.Path, r.Method, m)
 	}
-	return routes
+	return t.routes
 }
