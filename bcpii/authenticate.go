@@ -87,6 +87,13 @@ type Decision struct {
 // made.
 func (a *Authenticator) Decide(c Credentials) *Decision { return &Decision{auth: a, creds: c} }
 
+// DecideIn is Decide with the decision kept in d, a request's own record,
+// rather than allocated; d must be new or no longer in use.
+func (a *Authenticator) DecideIn(d *Decision, c Credentials) *Decision {
+	*d = Decision{auth: a, creds: c}
+	return d
+}
+
 // Identity is the decision, made under ctx on the first call.
 func (d *Decision) Identity(ctx context.Context) (Identity, error) {
 	d.once.Do(func() { d.id, d.err = d.auth.Authenticate(ctx, d.creds) })

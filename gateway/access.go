@@ -48,29 +48,32 @@ type Access struct {
 // Route patterns of requests that match no route.
 const unmatchedRoute = "unmatched"
 
-// accessInfo is what the handler learns of a request as it answers it.
+// accessInfo is what the handler learns of a request as it answers it,
+// and what it keeps for it: one allocation and one context value per
+// request (server.Holder), shared with the calls it makes in-process.
 type accessInfo struct {
-	route    string
-	reason   int
-	decision *bcpii.Decision // who asked, if it was decided
-	calls    server.Request
+	route  string
+	reason int
+	calls  server.Request
+	ri     requestIdentity // who asks, once decided (ri.decision)
+	rec    recorder
+	idv    [1]string // the X-Request-Id header's value
+	params [4]string // room for the route's parameters
+	// Room for a small answer's body and Content-Length (queryJob).
+	body   [160]byte
+	length [1]string
 }
 
-type accessKey struct{}
+func newAccessInfo(id string) *accessInfo {
+	return &accessInfo{route: unmatchedRoute, calls: server.Request{ID: id}}
+}
+
+// ServerRequest is the request the calls share (server.Holder).
+func (a *accessInfo) ServerRequest() *server.Request { return &a.calls }
 
 func accessFrom(ctx context.Context) *accessInfo {
-	a, _ := ctx.Value(accessKey{}).(*accessInfo)
+	a, _ := server.HolderFrom(ctx).(*accessInfo)
 	return a
-}
-
-// noteAccess records who asked and the route matched (nil: none).
-func noteAccess(ctx context.Context, d *bcpii.Decision, rt *route) {
-	if info := accessFrom(ctx); info != nil {
-		info.decision = d
-		if rt != nil {
-			info.route = rt.pattern
-		}
-	}
 }
 
 // ServeHTTP gives the request its id, answers it (serve), and tells
@@ -78,20 +81,21 @@ func noteAccess(ctx context.Context, d *bcpii.Decision, rt *route) {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := server.NewRequestID()
-	w.Header().Set(RequestIDHeader, id)
-	info := &accessInfo{route: unmatchedRoute, calls: server.Request{ID: id}}
-	ctx := context.WithValue(server.WithRequest(r.Context(), &info.calls), accessKey{}, info)
-	rec := &recorder{ResponseWriter: w}
-	g.serve(rec, r.WithContext(ctx))
+	info := newAccessInfo(id)
+	info.idv[0] = id
+	w.Header()[RequestIDHeader] = info.idv[:]
+	ctx := server.WithRequest(r.Context(), info)
+	info.rec.ResponseWriter = w
+	g.serve(&info.rec, r.WithContext(ctx))
 	if g.onAccess == nil {
 		return
 	}
-	status := rec.status
+	status := info.rec.status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	a := Access{Method: r.Method, Route: info.route, Status: status, Reason: info.reason,
-		Principal: principalKind(ctx, info.decision), RequestID: id, Duration: time.Since(start)}
+		Principal: principalKind(ctx, info.ri.decision), RequestID: id, Duration: time.Since(start)}
 	if info.calls.Calls > 0 {
 		a.RPC, a.Code, a.Calls = info.calls.Method, info.calls.Code.String(), info.calls.Calls
 	}

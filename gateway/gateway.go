@@ -76,7 +76,7 @@ const OpenAPIPath = "/openapi.json"
 // the request's credentials: what the gateway's own error bodies name as
 // request-authenticated-as. The decision is made once per request and
 // shared with the service's authentication interceptor
-// (server.WithDecision).
+// (server.Request.Decision).
 type Identity struct {
 	Principal bcpii.Principal
 }
@@ -87,8 +87,11 @@ type Identity struct {
 // header enters: none can make a request a partition's.
 func credentialsOf(r *http.Request, loopback bool) bcpii.Credentials {
 	var remote net.Addr
+	var tcp net.TCPAddr // on the stack, with its address: no allocation
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		remote = net.TCPAddrFromAddrPort(ap)
+		ip := ap.Addr().As16()
+		tcp.IP, tcp.Port = ip[:], int(ap.Port())
+		remote = &tcp
 	}
 	return bcpii.CredentialsOf(r.Header["X-Api-Session"], r.TLS, remote, loopback)
 }
@@ -96,8 +99,11 @@ func credentialsOf(r *http.Request, loopback bool) bcpii.Credentials {
 // requestIdentity is a request's decision, made when first needed. An
 // anonymous request (Logon) names no one in its error bodies.
 type requestIdentity struct {
-	decision  *bcpii.Decision
+	decision  *bcpii.Decision // &made, once decided
+	made      bcpii.Decision
 	anonymous bool
+	id        Identity // known's answer, once asked
+	idKnown   bool
 }
 
 // known is who asks, or nil when that is not known (anonymous, or not
@@ -106,18 +112,22 @@ func (ri *requestIdentity) known(ctx context.Context) *Identity {
 	if ri == nil || ri.anonymous {
 		return nil
 	}
-	id, err := ri.decision.Identity(ctx)
-	if err != nil {
-		return nil
+	if !ri.idKnown {
+		id, err := ri.decision.Identity(ctx)
+		if err != nil {
+			return nil
+		}
+		ri.id, ri.idKnown = Identity{Principal: id.Principal}, true
 	}
-	return &Identity{Principal: id.Principal}
+	return &ri.id
 }
 
 // Config configures a Gateway.
 type Config struct {
 	// Conn reaches the gateway's own gRPC server in-process
 	// (server.Server.InProcess), which authenticates each request from the
-	// decision the gateway made of who asks (server.WithDecision). Required.
+	// decision the gateway made of who asks (server.Request.Decision).
+	// Required.
 	Conn grpc.ClientConnInterface
 	// Authenticator names who asks in the gateway's own error bodies.
 	// Required.
@@ -139,9 +149,12 @@ type Config struct {
 
 // Gateway is the REST handler.
 type Gateway struct {
-	mux       *runtime.ServeMux
-	ops       bcpiiv1.OperationServiceClient
-	jobs      bcpiiv1.JobServiceClient
+	mux  *runtime.ServeMux
+	ops  bcpiiv1.OperationServiceClient
+	jobs bcpiiv1.JobServiceClient
+	// call, when Config.Conn is the in-process channel, calls a unary
+	// method and hands its answer over as it is, uncopied (inproc.Call).
+	call      func(ctx context.Context, method string, args proto.Message) (proto.Message, error)
 	clock     clock.Clock
 	heartbeat time.Duration
 
@@ -160,8 +173,6 @@ type Gateway struct {
 	log       *slog.Logger
 	onAccess  func(context.Context, Access)
 }
-
-type identityKey struct{}
 
 // New builds the REST handler.
 func New(cfg Config) (*Gateway, error) {
@@ -190,6 +201,11 @@ func New(cfg Config) (*Gateway, error) {
 		streams:   make(map[net.Conn]struct{}),
 		ends:      make(map[*context.CancelFunc]struct{}),
 		drained:   make(chan struct{}),
+	}
+	if ch, ok := cfg.Conn.(interface {
+		Call(context.Context, string, proto.Message) (proto.Message, error)
+	}); ok {
+		g.call = ch.Call
 	}
 	none := func(string) (string, bool) { return "", false }
 	g.mux = runtime.NewServeMux(
@@ -279,10 +295,18 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	// that names the caller, or for a request that needs an identity. The
 	// service's interceptor takes the same decision.
 	creds := credentialsOf(r, g.loopback)
-	ri := &requestIdentity{decision: g.auth.Decide(creds)}
+	info := accessFrom(r.Context())
+	if info == nil {
+		info = newAccessInfo(server.NewRequestID())
+		r = r.WithContext(server.WithRequest(r.Context(), info))
+	}
 	ctx := r.Context()
-	rt, params := g.match(r.URL.EscapedPath())
-	noteAccess(ctx, ri.decision, rt)
+	ri := &info.ri
+	ri.decision = g.auth.DecideIn(&ri.made, creds)
+	rt, params := g.match(r.URL.EscapedPath(), info.params[:0])
+	if rt != nil {
+		info.route = rt.pattern
+	}
 	if rt == nil {
 		g.writeError(w, r, ri.known(ctx), hmcerr.ErrNotFound)
 		return
@@ -328,8 +352,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, ri.known(ctx), hmcerr.ErrNotFound)
 		return
 	}
-	ctx = server.WithDecision(ctx, ri.decision)
-	r = r.WithContext(context.WithValue(ctx, identityKey{}, ri))
+	info.calls.Decision = ri.decision
 	if m.local != nil {
 		m.local(w, r, body, ri.known(ctx))
 		return
@@ -362,9 +385,11 @@ func escapeNonPrintable(s string) string {
 	return b.String()
 }
 
-func (g *Gateway) match(rawPath string) (*route, []string) {
+// match finds the route of the raw path, and its parameters appended to
+// params.
+func (g *Gateway) match(rawPath string, params []string) (*route, []string) {
 	for _, rt := range g.routes {
-		if params, ok := rt.match(rawPath); ok {
+		if params, ok := rt.match(rawPath, params); ok {
 			return rt, params
 		}
 	}

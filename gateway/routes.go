@@ -95,25 +95,26 @@ func (t *routeTable) add(pattern, verb string, m method) {
 }
 
 // match matches the raw (still escaped) path and returns the raw values of
-// the "{...}" segments in order.
-func (rt *route) match(rawPath string) ([]string, bool) {
-	if !strings.HasPrefix(rawPath, "/") {
+// the "{...}" segments in order, appended to params.
+func (rt *route) match(rawPath string, params []string) ([]string, bool) {
+	rest, ok := strings.CutPrefix(rawPath, "/")
+	if !ok {
 		return nil, false
 	}
-	parts := strings.Split(rawPath[1:], "/")
-	if len(parts) != len(rt.segments) {
-		return nil, false
-	}
-	var params []string
 	for i, seg := range rt.segments {
+		part, after, more := strings.Cut(rest, "/")
+		if more != (i < len(rt.segments)-1) {
+			return nil, false // fewer or more segments than the route's
+		}
+		rest = after
 		if strings.HasPrefix(seg, "{") {
-			if parts[i] == "" {
+			if part == "" {
 				return nil, false
 			}
-			params = append(params, parts[i])
+			params = append(params, part)
 			continue
 		}
-		if parts[i] != seg {
+		if part != seg {
 			return nil, false
 		}
 	}

@@ -68,7 +68,7 @@ func TestRESTDeclaredOnce(t *testing.T) {
 	}
 	// The two requests a caller makes before it has an identity.
 	for _, key := range []string{http.MethodPost + " /api/sessions", http.MethodGet + " /api/version"} {
-		rt, _ := g.match(strings.SplitN(key, " ", 2)[1])
+		rt, _ := g.match(strings.SplitN(key, " ", 2)[1], nil)
 		if rt == nil || !rt.methods[strings.SplitN(key, " ", 2)[0]].public {
 			t.Errorf("%s is not public", key)
 		}

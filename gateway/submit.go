@@ -113,8 +113,11 @@ func (g *Gateway) submit(w http.ResponseWriter, r *http.Request, body []byte, _ 
 
 // identityFrom is who makes the request of ctx, as far as it is known.
 func identityFrom(ctx context.Context) *Identity {
-	ri, _ := ctx.Value(identityKey{}).(*requestIdentity)
-	return ri.known(ctx)
+	info := accessFrom(ctx)
+	if info == nil || info.calls.Decision == nil {
+		return nil // not decided, or not yet past the gateway's checks
+	}
+	return info.ri.known(ctx)
 }
 
 // checkedSub is a sub-request ready to run.
@@ -227,7 +230,8 @@ func (g *Gateway) runSub(outer *http.Request, c checkedSub) subResponse {
 	if info := accessFrom(outer.Context()); info != nil {
 		id = info.calls.ID
 	}
-	ctx := context.WithValue(server.WithRequest(outer.Context(), &server.Request{ID: id}), accessKey{}, (*accessInfo)(nil))
+	// A sub-request has its own record, which no access line reports.
+	ctx := server.WithRequest(outer.Context(), newAccessInfo(id))
 	r, _ := http.NewRequestWithContext(ctx, c.sub.Method, c.sub.URI, body) // parsed in parseSubmit
 	r.RequestURI = c.sub.URI
 	r.RemoteAddr = outer.RemoteAddr

@@ -125,10 +125,23 @@ func chainStream(ints []grpc.StreamServerInterceptor) grpc.StreamServerIntercept
 }
 
 // incoming turns the caller's outgoing metadata into the server's incoming
-// metadata, copied (FromOutgoingContext returns a copy).
+// metadata, copied (FromOutgoingContext returns a copy), or gives it the
+// metadata the caller handed over (WithIncoming).
 func incoming(ctx context.Context) context.Context {
-	md, _ := metadata.FromOutgoingContext(ctx)
+	md, ok := ctx.Value(handedKey{}).(metadata.MD)
+	if !ok {
+		md, _ = metadata.FromOutgoingContext(ctx)
+	}
 	return metadata.NewIncomingContext(ctx, md)
+}
+
+type handedKey struct{}
+
+// WithIncoming hands md to the calls made with ctx as their incoming
+// metadata, in place of any outgoing metadata. It is not copied: the
+// caller gives md up, and changes it no more.
+func WithIncoming(ctx context.Context, md metadata.MD) context.Context {
+	return context.WithValue(ctx, handedKey{}, md)
 }
 
 // callHeaders fills the grpc.Header and grpc.Trailer options of a call.
@@ -171,14 +184,30 @@ func (t *transportStream) SetTrailer(md metadata.MD) error {
 
 // Invoke calls the unary method through the interceptors.
 func (c *Channel) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	resp, err := c.call(ctx, method, args.(proto.Message), opts)
+	if err != nil {
+		return err
+	}
+	proto.Merge(reply.(proto.Message), resp)
+	return nil
+}
+
+// Call calls the unary method through the interceptors, as Invoke does,
+// and returns the handler's answer as it is, rather than copied into a
+// reply of the caller's: for callers that only read it, never change it.
+func (c *Channel) Call(ctx context.Context, method string, args proto.Message) (proto.Message, error) {
+	return c.call(ctx, method, args, nil)
+}
+
+func (c *Channel) call(ctx context.Context, method string, args proto.Message, opts []grpc.CallOption) (proto.Message, error) {
 	h, ok := c.unary[method]
 	if !ok {
-		return status.Errorf(codes.Unimplemented, "unknown method %s", method)
+		return nil, status.Errorf(codes.Unimplemented, "unknown method %s", method)
 	}
 	ts := &transportStream{method: method}
 	sctx := grpc.NewContextWithServerTransportStream(incoming(ctx), ts)
 	dec := func(v any) error {
-		proto.Merge(v.(proto.Message), args.(proto.Message))
+		proto.Merge(v.(proto.Message), args)
 		return nil
 	}
 	resp, err := h.desc.Handler(h.impl, sctx, dec, c.chainU)
@@ -186,12 +215,11 @@ func (c *Channel) Invoke(ctx context.Context, method string, args, reply any, op
 	if err != nil {
 		if _, isStatus := status.FromError(err); !isStatus && ctx.Err() != nil {
 			// As over a connection: the caller's deadline or cancel.
-			return status.FromContextError(ctx.Err()).Err()
+			return nil, status.FromContextError(ctx.Err()).Err()
 		}
-		return err
+		return nil, err
 	}
-	proto.Merge(reply.(proto.Message), resp.(proto.Message))
-	return nil
+	return resp.(proto.Message), nil
 }
 
 // NewStream starts the streaming method through the interceptors, its

@@ -25,7 +25,7 @@ import (
 // Over a connection the facts come from the transport
 // (bcpii.CredentialsOf). An in-process caller, the REST gateway, collected
 // them from its own connection and hands over its decision in the context
-// (WithDecision), made at most once for the request: a context value
+// (Request.Decision), made at most once for the request: a context value
 // cannot cross a network connection, so no remote caller can set one.
 
 // Who is the identity of a call, as the authentication interceptor decides
@@ -51,13 +51,13 @@ func whoFor(id bcpii.Identity, targets []string) Who {
 	return Who{Caller: p.Caller(target, len(targets) > 0), Principal: p, Session: id.Session, BCPii: p.IsPartition()}
 }
 
-type decisionKey struct{}
-
-// WithDecision returns ctx carrying an in-process caller's decision of who
-// makes its request, for calls through InProcess: the interceptor takes
-// it rather than deciding again.
-func WithDecision(ctx context.Context, d *bcpii.Decision) context.Context {
-	return context.WithValue(ctx, decisionKey{}, d)
+// decisionFrom is the decision an in-process caller handed over with its
+// request (Request.Decision), or nil.
+func decisionFrom(ctx context.Context) *bcpii.Decision {
+	if r := requestFrom(ctx); r != nil {
+		return r.Decision
+	}
+	return nil
 }
 
 // Unauthenticated lists the methods that need no identity: the few a
@@ -81,9 +81,13 @@ func (s *Server) authenticate(ctx context.Context, method string) error {
 	}
 	// Only the keys judged by are read: copying the whole metadata would
 	// cost every call.
-	d, ok := ctx.Value(decisionKey{}).(*bcpii.Decision)
-	if !ok {
-		d = s.auth.Decide(s.credentialsOf(ctx))
+	d := decisionFrom(ctx)
+	if d == nil {
+		if info := callInfoFrom(ctx); info != nil {
+			d = s.auth.DecideIn(&info.decision, s.credentialsOf(ctx))
+		} else {
+			d = s.auth.Decide(s.credentialsOf(ctx))
+		}
 	}
 	id, err := d.Identity(ctx)
 	if err != nil {
@@ -91,7 +95,7 @@ func (s *Server) authenticate(ctx context.Context, method string) error {
 	}
 	who := whoFor(id, metadata.ValueFromIncomingContext(ctx, rpctypes.TargetKey))
 	if info := callInfoFrom(ctx); info != nil {
-		info.who = &who
+		info.who, info.identified = who, true
 	}
 	return nil
 }
@@ -117,8 +121,8 @@ func (s *Server) credentialsOf(ctx context.Context) bcpii.Credentials {
 // decided it. A call that was not authenticated has no identity, and is
 // refused as one without a session.
 func identity(ctx context.Context) (Who, error) {
-	if info := callInfoFrom(ctx); info != nil && info.who != nil {
-		return *info.who, nil
+	if info := callInfoFrom(ctx); info != nil && info.identified {
+		return info.who, nil
 	}
 	return Who{}, bcpii.ErrNoSession
 }
@@ -133,7 +137,7 @@ func caller(ctx context.Context) (jobs.Caller, error) {
 // the REST gateway's in-process calls (which carry the credentials it
 // collected), "grpc" for the others.
 func Interface(ctx context.Context) string {
-	if _, ok := ctx.Value(decisionKey{}).(*bcpii.Decision); ok {
+	if decisionFrom(ctx) != nil {
 		return "rest"
 	}
 	return "grpc"

@@ -16,21 +16,46 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/bcpii-gateway/bcpii-gateway/bcpii"
 	"github.com/bcpii-gateway/bcpii-gateway/bcpii/rpctypes"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/hmcerr"
 )
 
 // callInfo is what the interceptors learn about a call as it runs.
 type callInfo struct {
-	requestID string
-	who       *Who // set once the caller is identified
+	requestID  string
+	who        Who // who asks, once identified
+	identified bool
+	decision   bcpii.Decision // room for the call's own decision (authenticate)
 }
 
 type callInfoKey struct{}
 
+// callContext is a call's context with its call info: one allocation
+// rather than a context value and the info it points to.
+type callContext struct {
+	context.Context
+	info callInfo
+	idv  [1]string
+}
+
+func (c *callContext) Value(key any) any {
+	if key == (callInfoKey{}) {
+		return &c.info
+	}
+	return c.Context.Value(key)
+}
+
+// callInfoFrom is the call info of ctx's call: a context value of its own,
+// or, for a unary call in-process, the slot of its REST request (begin).
 func callInfoFrom(ctx context.Context) *callInfo {
-	info, _ := ctx.Value(callInfoKey{}).(*callInfo)
-	return info
+	if info, ok := ctx.Value(callInfoKey{}).(*callInfo); ok {
+		return info
+	}
+	if r := requestFrom(ctx); r != nil && r.inCall {
+		return &r.call
+	}
+	return nil
 }
 
 // RequestID returns the id the logging interceptor gave the request.
@@ -68,33 +93,56 @@ type requestKey struct{}
 
 // Request is what a REST request shares with the calls it makes in-process:
 // its id, which they take as theirs (a context value, never metadata: no
-// remote caller can choose its id), and what its unary calls did. Those
+// remote caller can choose its id), the decision of who asks, which they
+// take rather than deciding again, and what its unary calls did. Those
 // calls log no line of their own: the request's one access line tells
 // their method and code, so a request costs one line, not two. The calls
 // of one request are made one after another, never at once.
 type Request struct {
 	ID string
+	// Decision is who asks, as the REST layer decided it from its own
+	// connection (bcpii.CredentialsOf); nil: the calls decide.
+	Decision *bcpii.Decision
 	// Set by each unary call made with the request's context: the last
 	// call's method and code, and how many calls there were.
 	Method string
 	Code   codes.Code
 	Calls  int
+	// The call info of the unary call in progress, if inCall: a slot in
+	// the request rather than a context value of each call's.
+	call   callInfo
+	inCall bool
 }
 
-// WithRequest gives the calls made in-process with ctx the request r.
-func WithRequest(ctx context.Context, r *Request) context.Context {
-	return context.WithValue(ctx, requestKey{}, r)
+// A Holder holds a REST request's Request beside what the REST layer keeps
+// of the request, so that one context value carries both.
+type Holder interface{ ServerRequest() *Request }
+
+// ServerRequest makes a Request its own Holder.
+func (r *Request) ServerRequest() *Request { return r }
+
+// WithRequest gives the calls made in-process with ctx the request h holds.
+func WithRequest(ctx context.Context, h Holder) context.Context {
+	return context.WithValue(ctx, requestKey{}, h)
+}
+
+// HolderFrom is what WithRequest gave ctx, or nil.
+func HolderFrom(ctx context.Context) Holder {
+	h, _ := ctx.Value(requestKey{}).(Holder)
+	return h
 }
 
 func requestFrom(ctx context.Context) *Request {
-	r, _ := ctx.Value(requestKey{}).(*Request)
-	return r
+	if h := HolderFrom(ctx); h != nil {
+		return h.ServerRequest()
+	}
+	return nil
 }
 
 // NewRequestID returns a fresh request id.
 func NewRequestID() string { return newRequestID() }
 
-func (s *Server) begin(ctx context.Context) context.Context {
+func (s *Server) begin(ctx context.Context, unary bool) context.Context {
 	var id string
 	r := requestFrom(ctx)
 	if r != nil {
@@ -103,13 +151,22 @@ func (s *Server) begin(ctx context.Context) context.Context {
 	if id == "" {
 		id = newRequestID()
 	}
+	// A unary call of a REST request keeps its call info in the request,
+	// unless it is made within another call, whose info it must not
+	// overwrite.
+	if r != nil && unary && ctx.Value(callInfoKey{}) == nil {
+		r.call, r.inCall = callInfo{requestID: id}, true
+		return ctx
+	}
 	// A REST request answers the id itself; an in-process stream has no
 	// transport stream to carry a header, and asking grpc.SetHeader anyway
 	// would only build an error that prints the whole context chain.
+	c := &callContext{Context: ctx, info: callInfo{requestID: id}}
 	if r == nil && grpc.ServerTransportStreamFromContext(ctx) != nil {
-		_ = grpc.SetHeader(ctx, metadata.Pairs(rpctypes.RequestIDKey, id))
+		c.idv[0] = id // the header's value, in the same allocation
+		_ = grpc.SetHeader(ctx, metadata.MD{rpctypes.RequestIDKey: c.idv[:]})
 	}
-	return context.WithValue(ctx, callInfoKey{}, &callInfo{requestID: id})
+	return c
 }
 
 func (s *Server) logDone(ctx context.Context, method string, start time.Time, err error) {
@@ -161,12 +218,13 @@ func logLine(ctx context.Context, log *slog.Logger, level slog.Level, msg string
 // order from the outside in.
 func (s *Server) serveUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	start := time.Now()
-	ctx = s.begin(ctx)
+	ctx = s.begin(ctx, true)
 	resp, err := s.guardUnary(ctx, req, info, h)
 	err = s.convert(ctx, info.FullMethod, err)
 	if r := requestFrom(ctx); r != nil {
 		r.Method, r.Code = info.FullMethod, status.Code(err)
 		r.Calls++
+		r.inCall = false
 		return resp, err
 	}
 	s.logDone(ctx, info.FullMethod, start, err)
@@ -191,7 +249,7 @@ func (s *Server) guardUnary(ctx context.Context, req any, info *grpc.UnaryServer
 // recovers and authenticates, in that order from the outside in.
 func (s *Server) serveStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	start := time.Now()
-	ctx := s.begin(ss.Context())
+	ctx := s.begin(ss.Context(), false)
 	ws := middleware.WrapServerStream(ss)
 	ws.WrappedContext = ctx
 	err := s.convert(ctx, info.FullMethod, s.guardStream(srv, ws, info, h))
@@ -218,8 +276,8 @@ func (s *Server) convert(ctx context.Context, method string, err error) error {
 		return nil
 	}
 	var who *Who
-	if info := callInfoFrom(ctx); info != nil {
-		who = info.who
+	if info := callInfoFrom(ctx); info != nil && info.identified {
+		who = &info.who
 	}
 	st := toStatus(err, who, RequestID(ctx))
 	if _, made := madeHere(err); !made && st.Code() == codes.Internal {

@@ -328,15 +328,24 @@ func (s *jobService) WatchJobCompletions(req *bcpiiv1.WatchJobCompletionsRequest
 // JobToProto renders a job's status with exactly the fields the HMC shows
 // for its state.
 func JobToProto(j jobs.Job) *bcpiiv1.Job {
-	p := &bcpiiv1.Job{Status: statusToProto(j.Status)}
+	// One allocation holds the message and its optional codes.
+	m := &struct {
+		job          bcpiiv1.Job
+		code, reason int32
+		results      string
+	}{job: bcpiiv1.Job{Status: statusToProto(j.Status)}}
+	p := &m.job
 	if j.HasStatusCode() {
-		p.JobStatusCode = proto.Int32(int32(j.StatusCode))
+		m.code = int32(j.StatusCode)
+		p.JobStatusCode = &m.code
 	}
 	if j.HasReasonCode() {
-		p.JobReasonCode = proto.Int32(int32(j.ReasonCode))
+		m.reason = int32(j.ReasonCode)
+		p.JobReasonCode = &m.reason
 	}
 	if j.HasResults() {
-		p.JobResults = proto.String(string(j.Results))
+		m.results = string(j.Results)
+		p.JobResults = &m.results
 	}
 	return p
 }

@@ -15,7 +15,7 @@ import (
 // writes it by default (text, info), to a writer that discards it.
 func BenchmarkRPCLine(b *testing.B) {
 	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), rpcRefusals: newRateLog()}
-	ctx := peer.NewContext(s.begin(context.Background()), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}})
+	ctx := peer.NewContext(s.begin(context.Background(), true), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}})
 	start := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
