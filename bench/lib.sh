@@ -327,13 +327,66 @@ durable() {
 	done
 }
 
-# store runs BenchmarkScale of internal/store/boltstore: files of 1,000 and
-# BCPII_SCALE_JOBS (1,000,000) ended jobs, kept in $TMPDIR/bcpii-scale
-# once built; read latencies at both sizes, start-up, and the sweep of the
-# large one (for at most BCPII_SCALE_SWEEP, 10m) with query latencies.
+# store runs BenchmarkScale of internal/store/boltstore and etcdstore:
+# stores of 1,000 and BCPII_SCALE_JOBS (1,000,000) ended jobs (bbolt's
+# files kept in $TMPDIR/bcpii-scale once built); read latencies at both
+# sizes, start-up, and the sweep of the large one (for at most
+# BCPII_SCALE_SWEEP: 10m on bbolt, 3m on etcd) with query latencies. Each
+# run measures both stores quiet, then with a CPU hog (a busy shell loop)
+# beside them, and the summary gives per store and load the ratio of
+# GetJob's p50 at the large size over the small one, and the longest and
+# the p99.9 query during the sweep; medians of RUNS runs.
 store() {
 	cd "$ROOT"
-	go test -run '^$' -bench 'BenchmarkScale' -benchtime 1x -timeout 60m ./internal/store/boltstore/ ./internal/store/etcdstore/
+	local figs=$OUT/store.txt r load st hog
+	: >"$figs"
+	mkdir -p "$BIN"
+	go test -c -o "$BIN/boltstore.test" ./internal/store/boltstore/
+	go test -c -o "$BIN/etcdstore.test" ./internal/store/etcdstore/
+	for r in $(seq "$RUNS"); do
+		for load in quiet hog; do
+			hog=
+			if [[ $load == hog ]]; then
+				(while :; do :; done) &
+				hog=$!
+				PIDS+=("$hog")
+			fi
+			for st in boltstore etcdstore; do
+				echo "run $r, $st, $load:"
+				(cd "internal/store/$st" && "$BIN/$st.test" -test.run '^$' -test.bench BenchmarkScale -test.benchtime 1x -test.timeout 60m) |
+					tee "$OUT/store-$r-$st-$load.log" | grep '^BenchmarkScale' | store_figs "$r" "$st" "$load" >>"$figs"
+			done
+			if [[ -n $hog ]]; then
+				kill "$hog"
+				wait "$hog" 2>/dev/null || true
+			fi
+		done
+	done
+	echo
+	echo "median of $RUNS run(s), $(scale_jobs) jobs against 1000, on $(nproc) core(s):"
+	printf '%-10s %-6s %14s %16s %17s   %s\n' store load "GetJob ratio" "sweep max (ms)" "sweep p99.9 (ms)" "ratios of the runs"
+	for st in boltstore etcdstore; do
+		for load in quiet hog; do
+			printf '%-10s %-6s %14s %16s %17s   %s\n' "${st%store}" "$load" \
+				"$(awk -v s="$st" -v l="$load" '$2 == s && $3 == l {print $4}' "$figs" | median)" \
+				"$(awk -v s="$st" -v l="$load" '$2 == s && $3 == l {print $5}' "$figs" | median)" \
+				"$(awk -v s="$st" -v l="$load" '$2 == s && $3 == l {print $6}' "$figs" | median)" \
+				"$(awk -v s="$st" -v l="$load" '$2 == s && $3 == l {printf "%s ", $4}' "$figs")"
+		done
+	done
+}
+
+scale_jobs() { echo "${BCPII_SCALE_JOBS:-1000000}"; }
+
+# store_figs R STORE LOAD reads a BenchmarkScale line and prints "R STORE
+# LOAD GETJOB-RATIO SWEEP-MAX SWEEP-P99.9".
+store_figs() {
+	awk -v r="$1" -v s="$2" -v l="$3" -v n="$(scale_jobs)" '{
+		for (i = 2; i < NF; i++) v[$(i + 1)] = $i
+		small = v["GetJob-p50-ns/1000"]; large = v["GetJob-p50-ns/" n]
+		printf "%s %s %s %.2f %s %s\n", r, s, l, (small > 0 ? large / small : 0),
+			v["max-query-during-sweep-ms"], v["p99.9-query-during-sweep-ms"]
+	}'
 }
 
 # wrk_p50 URL: the median latency of wrk -t2 -cCONNS -dDURATION, in
