@@ -383,8 +383,14 @@ func (r *Registry) List(ctx context.Context, c Caller, o ListOptions) ([]Job, in
 
 // sweepDeletes is how many deletes a sweep has under way at once, so that
 // a store that commits concurrent writes together (boltstore) syncs once
-// for many of them.
+// for many of them; a SweepPacer store chooses its own number.
 const sweepDeletes = 64
+
+// SweepPacer is what a Store implements to choose how many deletes a sweep
+// has under way at once: a store whose reads wait behind the writes in
+// flight, as etcd's linearizable reads do, asks for fewer than
+// sweepDeletes.
+type SweepPacer interface{ SweepDeletes() int }
 
 // Sweep deletes up to limit jobs whose retention has run out and reports
 // how many. It reads the store's end-time index, never all jobs; Get treats
@@ -403,7 +409,11 @@ func (r *Registry) Sweep(ctx context.Context, limit int) (int, error) {
 		wg       sync.WaitGroup
 	)
 	work := make(chan Job)
-	for range min(sweepDeletes, len(old)) {
+	deletes := sweepDeletes
+	if p, ok := r.store.(SweepPacer); ok {
+		deletes = max(1, p.SweepDeletes())
+	}
+	for range min(deletes, len(old)) {
 		wg.Go(func() {
 			for j := range work {
 				err := r.store.Delete(ctx, j.ID, j.Revision)

@@ -503,3 +503,72 @@ func TestWatcherReady(t *testing.T) {
 		t.Fatalf("Next after the deletion = %v", err)
 	}
 }
+
+// pacedStore asks a sweep for two deletes at once (jobs.SweepPacer) and
+// records the most it gets. The first deletes are held until a third is
+// under way too or the hold ends (release): a sweep ignoring the pace
+// starts its other deletes within microseconds, and is seen doing so.
+type pacedStore struct {
+	jobs.Store
+	mu             sync.Mutex
+	cond           *sync.Cond
+	inflight, most int
+	released       bool
+}
+
+func (p *pacedStore) SweepDeletes() int { return 2 }
+
+func (p *pacedStore) Delete(ctx context.Context, id string, revision int64) error {
+	p.mu.Lock()
+	p.inflight++
+	p.most = max(p.most, p.inflight)
+	p.cond.Broadcast()
+	for p.inflight <= 2 && !p.released {
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
+	err := p.Store.Delete(ctx, id, revision)
+	p.mu.Lock()
+	p.inflight--
+	p.mu.Unlock()
+	return err
+}
+
+func (p *pacedStore) release() {
+	p.mu.Lock()
+	p.released = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// A store that paces sweeps gets no more deletes at once than it asks for.
+func TestSweepKeepsTheStorePace(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound, not a wait
+	defer cancel()
+	st := &pacedStore{Store: memstore.New()}
+	st.cond = sync.NewCond(&st.mu)
+	fc := clocktest.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r, err := jobs.New(jobs.Config{Store: st, Clock: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for range 10 {
+		j := create(t, r, alice, false)
+		if _, err := r.Finish(ctx, j.ID, jobs.Result{Status: jobs.Complete, StatusCode: 204}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fc.Advance(jobs.MinRetention + 5*time.Hour)
+	hold := time.AfterFunc(200*time.Millisecond, st.release)
+	defer hold.Stop()
+	n, err := r.Sweep(ctx, 100)
+	if err != nil || n != 10 {
+		t.Fatalf("sweep: %d %v, want 10 jobs", n, err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.most != 2 {
+		t.Errorf("the sweep had %d deletes at once, want the store's 2", st.most)
+	}
+}

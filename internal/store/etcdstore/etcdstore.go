@@ -396,6 +396,16 @@ func (s *Store) commit(ctx context.Context, id string, rev int64, fence []client
 	}
 }
 
+// SweepDeletes has a retention sweep keep 16 deletes under way at once
+// (jobs.SweepPacer): a linearizable read waits until the writes committed
+// before it apply, so a sweep's deletes in flight delay every query. On a
+// store of 20,000 jobs (BenchmarkScale) the longest query during the
+// sweep was 50 ms with 64 at once, 11 ms with 16, 13 ms with 8; the sweep
+// ran 6,788, 6,528 and 4,838 jobs a second.
+func (s *Store) SweepDeletes() int { return 16 }
+
+var _ jobs.SweepPacer = (*Store)(nil)
+
 // Delete removes the job if its revision is still revision.
 func (s *Store) Delete(ctx context.Context, id string, revision int64) error {
 	return s.wrap(ctx, "delete", id, s.delete(ctx, id, revision))
