@@ -30,7 +30,9 @@ func newAccessLog(log *slog.Logger, m *telemetry.Metrics) *accessLog {
 }
 
 func (l *accessLog) observe(ctx context.Context, a gateway.Access) {
-	trace.SpanFromContext(ctx).SetName(a.Method + " " + a.Route)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetName(a.Method + " " + a.Route)
+	}
 	l.write(ctx, a)
 	// Counted after the line is written: once the count moved, the line
 	// is there.

@@ -1,6 +1,7 @@
 package logbuf
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 )
 
 // Lines written at once from many goroutines all reach the file whole,
@@ -214,3 +217,67 @@ func TestClose(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// signalWriter hands each write to the test.
+type signalWriter chan []byte
+
+func (w signalWriter) Write(p []byte) (int, error) {
+	w <- append([]byte(nil), p...)
+	return len(p), nil
+}
+
+// The lines of a burst wait for the linger and go in one write; a full
+// buffer and Flush write at once.
+func TestLinesGatherForTheLinger(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound, not a wait
+	defer cancel()
+	fc := clocktest.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	writes := make(signalWriter, 16)
+	l := newWriter(writes, fc)
+	defer l.Close()
+	next := func(what string) string {
+		t.Helper()
+		select {
+		case b := <-writes:
+			return string(b)
+		case <-ctx.Done():
+			t.Fatalf("%s: no write", what)
+			return ""
+		}
+	}
+
+	_, _ = l.Write([]byte("a\n"))
+	if !fc.WaitForTimerWithin(linger, ctx.Done()) {
+		t.Fatal("the writer goroutine does not linger")
+	}
+	_, _ = l.Write([]byte("b\n"))
+	select {
+	case b := <-writes:
+		t.Fatalf("written before the linger ended: %q", b)
+	default:
+	}
+	fc.Advance(linger)
+	if got := next("after the linger"); got != "a\nb\n" {
+		t.Errorf("one write after the linger: %q, want both lines", got)
+	}
+
+	// A full buffer does not wait for the clock.
+	big := strings.Repeat("x", urgent) + "\n"
+	_, _ = l.Write([]byte(big))
+	if got := next("a full buffer"); got != big {
+		t.Errorf("full buffer: %d bytes written, want %d", len(got), len(big))
+	}
+
+	// Nor does Flush.
+	_, _ = l.Write([]byte("c\n"))
+	flushed := make(chan struct{})
+	go func() { l.Flush(); close(flushed) }()
+	if got := next("a flush"); got != "c\n" {
+		t.Errorf("flush wrote %q", got)
+	}
+	select {
+	case <-flushed:
+	case <-ctx.Done():
+		t.Fatal("Flush did not return")
+	}
+}
