@@ -57,13 +57,18 @@ cpu_ticks() {
 	awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-# per_call PID TICKS_BEFORE CALLS_PER_SECOND: microseconds of CPU the
+# per_call PID TICKS_BEFORE CALLS_PER_SECOND: nanoseconds of CPU the
 # process spent per call over the last DURATION.
 per_call() {
 	local ticks
 	ticks=$(($(cpu_ticks "$1") - $2))
 	awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v r="$3" -v d="${DURATION%s}" \
-		'BEGIN {printf "%.0f\n", (r > 0 ? t / hz * 1e6 / (r * d) : 0)}'
+		'BEGIN {printf "%.0f\n", (r > 0 ? t / hz * 1e9 / (r * d) : 0)}'
+}
+
+# us NANOSECONDS prints them in microseconds, to a tenth.
+us() {
+	awk -v n="$1" 'BEGIN {printf "%.1f\n", n / 1000}'
 }
 
 # start_bare starts bench/bare; sets BARE_REST, BARE_GRPC and BARE_PID.
@@ -201,10 +206,10 @@ table() {
 	# The access log's share of the REST path's CPU: per request, the
 	# gateway logging at info against the same gateway at warn.
 	printf '%-34s %12s %12s %7s   %s\n' "REST CPU per request, log on/warn" \
-		"$(awk '$2 == "rest-cpu" {print $3}' "$figs" | median)us" \
-		"$(awk '$2 == "rest-cpu" {print $4}' "$figs" | median)us" \
+		"$(us "$(awk '$2 == "rest-cpu" {print $3}' "$figs" | median)")us" \
+		"$(us "$(awk '$2 == "rest-cpu" {print $4}' "$figs" | median)")us" \
 		"$(awk '$2 == "rest-cpu" {print $5}' "$figs" | median)" \
-		"log cost $(awk '$2 == "rest-cpu" {printf "%.0f\n", ($3 - $4) / $3 * 100}' "$figs" | median)% (runs: $(awk '$2 == "rest-cpu" {printf "%.0f%% ", ($3 - $4) / $3 * 100}' "$figs"))"
+		"log cost $(awk '$2 == "rest-cpu" {printf "%.1f\n", ($3 - $4) / $3 * 100}' "$figs" | median)% (runs: $(awk '$2 == "rest-cpu" {printf "%.1f%% ", ($3 - $4) / $3 * 100}' "$figs"))"
 }
 
 # table_run R FILE measures one run and appends "R PATH BARE GATEWAY RATIO"
@@ -228,13 +233,13 @@ table_run() {
 		t0=$(cpu_ticks "$BARE_PID"); b=$(wrk_rate "$bare_url"); bc=$(per_call "$BARE_PID" "$t0" "$b")
 		t1=$(cpu_ticks "$GW_PID"); g=$(wrk_rate "$gw_url"); gc=$(per_call "$GW_PID" "$t1" "$g")
 		t1=$(cpu_ticks "$quiet_pid"); q=$(wrk_rate "$quiet_url"); qc=$(per_call "$quiet_pid" "$t1" "$q")
-		echo "run $r round $i: REST bare $b gateway $g (--log-level warn $q) req/s; CPU per request bare ${bc}us gateway ${gc}us (warn ${qc}us)"
+		echo "run $r round $i: REST bare $b gateway $g (--log-level warn $q) req/s; CPU per request bare $(us "$bc")us gateway $(us "$gc")us (warn $(us "$qc")us)"
 		sum[rest_b]=$((${sum[rest_b]:-0} + b)); sum[rest_g]=$((${sum[rest_g]:-0} + g)); sum[rest_q]=$((${sum[rest_q]:-0} + q))
 		sum[cpu_g]=$((${sum[cpu_g]:-0} + gc)); sum[cpu_q]=$((${sum[cpu_q]:-0} + qc))
 		for c in "$CONNS" 1; do
 			t0=$(cpu_ticks "$BARE_PID"); b=$(grpc_rate "$BARE_GRPC" "$c"); bc=$(per_call "$BARE_PID" "$t0" "$b")
 			t1=$(cpu_ticks "$GW_PID"); g=$(grpc_rate "$GW_GRPC" "$c"); gc=$(per_call "$GW_PID" "$t1" "$g")
-			echo "run $r round $i: gRPC $c caller(s) bare $b gateway $g calls/s; CPU per call bare ${bc}us gateway ${gc}us"
+			echo "run $r round $i: gRPC $c caller(s) bare $b gateway $g calls/s; CPU per call bare $(us "$bc")us gateway $(us "$gc")us"
 			sum[g${c}_b]=$((${sum[g${c}_b]:-0} + b)); sum[g${c}_g]=$((${sum[g${c}_g]:-0} + g))
 		done
 	done
