@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"golang.org/x/time/rate"
 )
 
 // MinRetention is how long an ended job's status is kept at the least, as
@@ -39,10 +40,14 @@ type Registry struct {
 	store     Store
 	clock     clock.Clock
 	retention time.Duration
-	log       *slog.Logger
-	hub       *hub
-	stop      context.CancelFunc
-	done      chan struct{}
+	// A sweep's deletes at once, and the limiter of their rate (nil:
+	// none): the store's pace (SweepPacer).
+	sweepDeletes int
+	sweepLimit   *rate.Limiter
+	log          *slog.Logger
+	hub          *hub
+	stop         context.CancelFunc
+	done         chan struct{}
 }
 
 // New returns a Registry over cfg.Store and starts following the store's
@@ -64,7 +69,9 @@ func New(cfg Config) (*Registry, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, stop := context.WithCancel(context.Background())
+	deletes, limit := sweepPace(cfg.Store)
 	r := &Registry{
+		sweepDeletes: deletes, sweepLimit: limit,
 		store:     cfg.Store,
 		clock:     cfg.Clock,
 		retention: cfg.Retention,
@@ -386,11 +393,52 @@ func (r *Registry) List(ctx context.Context, c Caller, o ListOptions) ([]Job, in
 // for many of them; a SweepPacer store chooses its own number.
 const sweepDeletes = 64
 
-// SweepPacer is what a Store implements to choose how many deletes a sweep
-// has under way at once: a store whose reads wait behind the writes in
-// flight, as etcd's linearizable reads do, asks for fewer than
-// sweepDeletes.
-type SweepPacer interface{ SweepDeletes() int }
+// SweepPacer is what a Store implements to pace a retention sweep: a store
+// whose reads wait behind the writes in flight, as etcd's linearizable
+// reads do, asks for fewer deletes at once than sweepDeletes, and fewer a
+// second. A sweep need only keep up with the jobs that end: they expire as
+// fast as they ended, a retention later.
+type SweepPacer interface {
+	// SweepPace returns how many deletes a sweep has under way at once,
+	// and how many it starts a second at most (0: no limit).
+	SweepPace() (deletes int, perSecond float64)
+}
+
+// sweepPace is the store's pace: its deletes at once, and a limiter of
+// their rate (nil: none) on the registry's clock.
+func sweepPace(st Store) (int, *rate.Limiter) {
+	p, ok := st.(SweepPacer)
+	if !ok {
+		return sweepDeletes, nil
+	}
+	deletes, perSecond := p.SweepPace()
+	deletes = max(1, deletes)
+	if perSecond <= 0 {
+		return deletes, nil
+	}
+	return deletes, rate.NewLimiter(rate.Limit(perSecond), deletes)
+}
+
+// paceSweep waits, on the registry's clock, until the sweep may start its
+// next delete.
+func (r *Registry) paceSweep(ctx context.Context) error {
+	if r.sweepLimit == nil {
+		return nil
+	}
+	now := r.clock.Now()
+	d := r.sweepLimit.ReserveN(now, 1).DelayFrom(now)
+	if d <= 0 {
+		return nil
+	}
+	t := r.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Sweep deletes up to limit jobs whose retention has run out and reports
 // how many. It reads the store's end-time index, never all jobs; Get treats
@@ -409,14 +457,13 @@ func (r *Registry) Sweep(ctx context.Context, limit int) (int, error) {
 		wg       sync.WaitGroup
 	)
 	work := make(chan Job)
-	deletes := sweepDeletes
-	if p, ok := r.store.(SweepPacer); ok {
-		deletes = max(1, p.SweepDeletes())
-	}
-	for range min(deletes, len(old)) {
+	for range min(r.sweepDeletes, len(old)) {
 		wg.Go(func() {
 			for j := range work {
-				err := r.store.Delete(ctx, j.ID, j.Revision)
+				err := r.paceSweep(ctx)
+				if err == nil {
+					err = r.store.Delete(ctx, j.ID, j.Revision)
+				}
 				mu.Lock()
 				switch {
 				case errors.Is(err, ErrNoJob) || errors.Is(err, ErrConflict):

@@ -516,7 +516,7 @@ type pacedStore struct {
 	released       bool
 }
 
-func (p *pacedStore) SweepDeletes() int { return 2 }
+func (p *pacedStore) SweepPace() (int, float64) { return 2, 0 }
 
 func (p *pacedStore) Delete(ctx context.Context, id string, revision int64) error {
 	p.mu.Lock()
@@ -570,5 +570,66 @@ func TestSweepKeepsTheStorePace(t *testing.T) {
 	defer st.mu.Unlock()
 	if st.most != 2 {
 		t.Errorf("the sweep had %d deletes at once, want the store's 2", st.most)
+	}
+}
+
+// rateStore asks a sweep for one delete at once and ten a second.
+type rateStore struct{ jobs.Store }
+
+func (rateStore) SweepPace() (int, float64) { return 1, 10 }
+
+// A store's rate holds on the registry's clock: five deletes at ten a
+// second take 400 ms of it, the first at once.
+func TestSweepKeepsTheStoreRate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound, not a wait
+	defer cancel()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fc := clocktest.NewFake(start)
+	r, err := jobs.New(jobs.Config{Store: rateStore{memstore.New()}, Clock: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for range 5 {
+		j := create(t, r, alice, false)
+		if _, err := r.Finish(ctx, j.ID, jobs.Result{Status: jobs.Complete, StatusCode: 204}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fc.Advance(jobs.MinRetention + time.Hour)
+	begin := fc.Now()
+	done := make(chan struct{})
+	var n int
+	go func() {
+		defer close(done)
+		n, err = r.Sweep(ctx, 100)
+	}()
+	for {
+		select {
+		case <-done:
+			if err != nil || n != 5 {
+				t.Fatalf("sweep: %d %v, want 5 jobs", n, err)
+			}
+			if took := fc.Now().Sub(begin); took != 400*time.Millisecond {
+				t.Errorf("five deletes at ten a second took %v of the clock, want 400ms", took)
+			}
+			return
+		default:
+		}
+		waiting := make(chan struct{})
+		go func() {
+			defer close(waiting)
+			fc.WaitForTimerWithin(time.Second, done)
+		}()
+		select {
+		case <-waiting:
+		case <-ctx.Done():
+			t.Fatal("the sweep neither ended nor waited")
+		}
+		select {
+		case <-done:
+		default:
+			fc.Advance(10 * time.Millisecond)
+		}
 	}
 }
