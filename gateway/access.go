@@ -59,9 +59,7 @@ type accessInfo struct {
 	rec    recorder
 	idv    [1]string // the X-Request-Id header's value
 	params [4]string // room for the route's parameters
-	// Room for a small answer's body and Content-Length (queryJob).
-	body   [160]byte
-	length [1]string
+	length [1]string // room for a small answer's Content-Length (queryJob)
 }
 
 func newAccessInfo(id string) *accessInfo {
@@ -87,6 +85,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := server.WithRequest(r.Context(), info)
 	info.rec.ResponseWriter = w
 	g.serve(&info.rec, r.WithContext(ctx))
+	// An event stream's context, which holds info, outlives the handler
+	// on a connection it took over: net/http's per-request state goes.
+	info.rec.ResponseWriter = nil
 	if g.onAccess == nil {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"google.golang.org/grpc/metadata"
 
@@ -26,20 +27,26 @@ func (g *Gateway) queryJob(w http.ResponseWriter, r *http.Request, _ []byte, _ *
 		g.serviceError(ctx, nil, nil, w, r, err)
 		return
 	}
-	// The request's record has room for the body and its length.
-	var body []byte
+	// The body is built in a pooled buffer, which net/http copies from
+	// in Write; the request's record has room for its length.
+	bp := bodies.Get().(*[]byte)
+	defer bodies.Put(bp)
 	var length []string
 	if info := accessFrom(ctx); info != nil {
-		body, length = info.body[:0], info.length[:]
+		length = info.length[:]
 	} else {
-		body, length = make([]byte, 0, 128), make([]string, 1)
+		length = make([]string, 1)
 	}
-	b := rpctypes.AppendJob(body, resp.GetJob())
+	b := rpctypes.AppendJob((*bp)[:0], resp.GetJob())
+	*bp = b
 	length[0] = strconv.Itoa(len(b))
 	h := w.Header()
 	h["Content-Type"], h["Content-Length"] = contentTypeValue, length
 	_, _ = w.Write(b)
 }
+
+// bodies are the buffers of Query Job Status answers.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // queryContext carries the headers the service judges by as grpc-gateway
 // forwards them (incomingHeader), a malformed target name escaped as

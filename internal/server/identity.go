@@ -83,8 +83,8 @@ func (s *Server) authenticate(ctx context.Context, method string) error {
 	// cost every call.
 	d := decisionFrom(ctx)
 	if d == nil {
-		if info := callInfoFrom(ctx); info != nil {
-			d = s.auth.DecideIn(&info.decision, s.credentialsOf(ctx))
+		if c, ok := ctx.(*callContext); ok {
+			d = s.auth.DecideIn(&c.decision, s.credentialsOf(ctx))
 		} else {
 			d = s.auth.Decide(s.credentialsOf(ctx))
 		}

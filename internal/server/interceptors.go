@@ -26,7 +26,6 @@ type callInfo struct {
 	requestID  string
 	who        Who // who asks, once identified
 	identified bool
-	decision   bcpii.Decision // room for the call's own decision (authenticate)
 }
 
 type callInfoKey struct{}
@@ -35,8 +34,9 @@ type callInfoKey struct{}
 // rather than a context value and the info it points to.
 type callContext struct {
 	context.Context
-	info callInfo
-	idv  [1]string
+	info     callInfo
+	idv      [1]string
+	decision bcpii.Decision // room for the call's own decision (authenticate)
 }
 
 func (c *callContext) Value(key any) any {
