@@ -222,7 +222,7 @@ func P50(d []time.Duration) time.Duration {
 func Sweep(b *testing.B, s jobs.Store, n int, budget time.Duration) {
 	// The registry's clock reads a time when every job has expired, and
 	// runs in real time: a store's sweep pace waits on it.
-	clk := shifted{Base.Add(time.Duration(n)*time.Millisecond + jobs.MinRetention + time.Hour).Sub(time.Now())}
+	clk := shifted{time.Until(Base.Add(time.Duration(n)*time.Millisecond + jobs.MinRetention + time.Hour))}
 	reg, err := jobs.New(jobs.Config{Store: s, Clock: clk})
 	if err != nil {
 		b.Fatal(err)
