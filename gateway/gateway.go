@@ -207,20 +207,7 @@ func New(cfg Config) (*Gateway, error) {
 	}); ok {
 		g.call = ch.Call
 	}
-	none := func(string) (string, bool) { return "", false }
-	g.mux = runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler{}),
-		runtime.WithErrorHandler(g.serviceError),
-		runtime.WithRoutingErrorHandler(g.routingError),
-		runtime.WithIncomingHeaderMatcher(incomingHeader),
-		runtime.WithOutgoingHeaderMatcher(none),
-		runtime.WithOutgoingTrailerMatcher(none),
-		runtime.WithForwardResponseOption(answerStatus),
-		runtime.WithDisablePathLengthFallback(),
-		runtime.WithDisableHTTPMethodOverride(),
-		runtime.WithWriteContentLength(),
-		runtime.WithUnescapingMode(runtime.UnescapingModeAllExceptReserved),
-	)
+	g.mux = g.newMux()
 	if err := bcpiiv1.RegisterJobServiceHandlerClient(context.Background(), g.mux, bcpiiv1.NewJobServiceClient(cfg.Conn)); err != nil {
 		return nil, err
 	}
@@ -255,6 +242,25 @@ func New(cfg Config) (*Gateway, error) {
 		g.openAPI = doc
 	}
 	return g, nil
+}
+
+// newMux is the grpc-gateway mux the generated routes run on, speaking the
+// HMC's JSON and errors.
+func (g *Gateway) newMux() *runtime.ServeMux {
+	none := func(string) (string, bool) { return "", false }
+	return runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler{}),
+		runtime.WithErrorHandler(g.serviceError),
+		runtime.WithRoutingErrorHandler(g.routingError),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithOutgoingHeaderMatcher(none),
+		runtime.WithOutgoingTrailerMatcher(none),
+		runtime.WithForwardResponseOption(answerStatus),
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithWriteContentLength(),
+		runtime.WithUnescapingMode(runtime.UnescapingModeAllExceptReserved),
+	)
 }
 
 // incomingHeader forwards to the service only the headers it judges by.
@@ -333,16 +339,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	parms, ok := parseQuery(r.URL.RawQuery)
-	if !ok {
-		g.writeError(w, r, ri.known(ctx), hmcerr.ErrBadQueryParm)
+	if err := checkQuery(m, r.URL.RawQuery); err != nil {
+		g.writeError(w, r, ri.known(ctx), err)
 		return
-	}
-	for _, q := range parms {
-		if !slices.Contains(m.query, q.Name) {
-			g.writeError(w, r, ri.known(ctx), hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", q.Name))
-			return
-		}
 	}
 	if err := checkBody(m, body); err != nil {
 		g.writeError(w, r, ri.known(ctx), err)
@@ -367,6 +366,21 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		r.Header["X-Api-Target-Name"][i] = escapeNonPrintable(v)
 	}
 	g.mux.ServeHTTP(w, r)
+}
+
+// checkQuery refuses a query that does not parse or names a parameter
+// the method does not take.
+func checkQuery(m method, raw string) error {
+	parms, ok := parseQuery(raw)
+	if !ok {
+		return hmcerr.ErrBadQueryParm
+	}
+	for _, q := range parms {
+		if !slices.Contains(m.query, q.Name) {
+			return hmcerr.ErrBadQueryParm.WithMessage("The query parameter %q is not valid for this request.", q.Name)
+		}
+	}
+	return nil
 }
 
 // escapeNonPrintable writes the bytes of s outside printable ASCII as \xHH.

@@ -83,7 +83,7 @@ var (
 	ErrCancelPending = define(FailedPrecondition, 409, 42, "Cancellation of the job is already pending.",
 		"Cancel Job of a job whose cancel is pending", "gateway")
 	ErrTooLarge = define(TooLarge, 413, 0, "The request body is larger than 65536 bytes.",
-		"body over 64 KiB (Submit Requests: 256,000 bytes), a gRPC message over 64 KiB", "gateway")
+		"body over 64 KiB (Submit Requests: 256,000 bytes), a gRPC message over 64 KiB, compressed or not, up to 1 MiB (beyond, see below)", "gateway")
 	ErrInternal = define(Internal, 500, 0, "An internal error occurred.",
 		"an internal fault; the message holds a request id, never detail", "gateway")
 	ErrStopping = define(Unavailable, 503, 0, "The service is not available.",
