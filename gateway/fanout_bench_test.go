@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,7 +34,8 @@ import (
 // half Server-Sent Events streams (each its own HTTPS connection), lets
 // them go idle, completes the job, and reports how long the final status
 // took to reach them (p50, p99, from the completion to the client's
-// receipt) and what each idle watcher costs the gateway: heap and
+// receipt), the gateway process's CPU time per delivery over that time,
+// and what each idle watcher costs the gateway: heap and
 // goroutine stack, measured in the gateway's process alone. Run it with
 // -benchtime 1x; BCPII_FANOUT_WATCHERS sets the watchers per kind (5000),
 // BCPII_FANOUT_CONNS the gRPC connections they share (10),
@@ -123,6 +125,7 @@ func fanoutOnce(b *testing.B, perKind int) {
 			b.Fatal(err)
 		}
 	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	if _, err := s.reg.Finish(context.Background(), id, jobs.Result{Status: jobs.Complete, StatusCode: 200}); err != nil {
 		b.Fatal(err)
@@ -138,6 +141,7 @@ func fanoutOnce(b *testing.B, perKind int) {
 		lat = append(lat, d)
 		byKind[f[0]] = append(byKind[f[0]], d)
 	}
+	cpu := cpuTime() - cpu0
 	if prof != nil {
 		pprof.StopCPUProfile()
 		prof.Close()
@@ -158,6 +162,7 @@ func fanoutOnce(b *testing.B, perKind int) {
 			b.ReportMetric(float64(l[len(l)*99/100].Microseconds())/1000, name+"-p99-ms")
 		}
 	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(lat)), "gateway-cpu-ns/delivery")
 	b.ReportMetric(float64(heap1-heap0)/float64(perKind), "grpc-heap-B/watcher")
 	b.ReportMetric(float64(stack1-stack0)/float64(perKind), "grpc-stack-B/watcher")
 	b.ReportMetric(float64(heap2-heap1)/float64(perKind), "sse-heap-B/watcher")
@@ -183,6 +188,15 @@ func writeHeapProfile(b *testing.B, path string) {
 	if err := pprof.WriteHeapProfile(f); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// cpuTime is the CPU time the process (the gateway's) has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func memNow() (heap, stack uint64) {
