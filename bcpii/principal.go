@@ -100,27 +100,43 @@ func (p Principal) Owner() jobs.Owner {
 // check after ownership, so another partition's job is 404.1 before any
 // header is looked at. For an API user the header plays no part.
 func (p Principal) Caller(targetHeader string, targetPresent bool) jobs.Caller {
+	return p.CallerIn(new(TargetCheck), targetHeader, targetPresent)
+}
+
+// CallerIn is Caller with the target rule kept in t, which the caller
+// provides (a request's own record, say) and must not change after.
+func (p Principal) CallerIn(t *TargetCheck, targetHeader string, targetPresent bool) jobs.Caller {
 	c := jobs.Caller{Owner: p.Owner()}
 	if !p.IsPartition() {
 		return c
 	}
-	named, headerErr := TargetFromHeader(targetHeader, targetPresent)
-	c.Check = func(j jobs.Job) error {
-		if j.Target == "" {
-			return nil
-		}
-		if headerErr != nil {
-			return headerErr
-		}
-		// Parsed rather than compared with strings.EqualFold, which folds
-		// non-ASCII characters such as the Kelvin sign onto ASCII letters.
-		started, err := ParseTargetName(j.Target)
-		if err != nil || !started.Equal(named) {
-			return errWrongTarget
-		}
+	t.named, t.headerErr = TargetFromHeader(targetHeader, targetPresent)
+	c.Check = t
+	return c
+}
+
+// TargetCheck is a partition's rule for its jobs started over BCPii: the
+// request must name the job's target in X-API-Target-Name.
+type TargetCheck struct {
+	named     TargetName
+	headerErr error
+}
+
+// Check refuses a job with a target the request does not name.
+func (t *TargetCheck) Check(j jobs.Job) error {
+	if j.Target == "" {
 		return nil
 	}
-	return c
+	if t.headerErr != nil {
+		return t.headerErr
+	}
+	// Parsed rather than compared with strings.EqualFold, which folds
+	// non-ASCII characters such as the Kelvin sign onto ASCII letters.
+	started, err := ParseTargetName(j.Target)
+	if err != nil || !started.Equal(t.named) {
+		return errWrongTarget
+	}
+	return nil
 }
 
 var errWrongTarget = hmcerr.ErrBadTargetName.WithMessage(

@@ -99,7 +99,7 @@ func TestCallerTargetHeader(t *testing.T) {
 			if c.Check == nil {
 				t.Fatal("a partition's Caller has no Check")
 			}
-			err := c.Check(tt.job)
+			err := c.Check.Check(tt.job)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Check: %v", err)

@@ -107,7 +107,12 @@ type Caller struct {
 	// Check, when set, runs on a job the caller owns before any state rule,
 	// and its error answers instead. The BCPii layer checks the
 	// X-API-Target-Name header here.
-	Check func(Job) error
+	Check Checker
+}
+
+// Checker is a Caller's own rule for the jobs it owns.
+type Checker interface {
+	Check(Job) error
 }
 
 // Spec describes a job to create.
@@ -161,7 +166,7 @@ func (r *Registry) Get(ctx context.Context, c Caller, id string) (Job, error) {
 		return Job{}, err
 	}
 	if c.Check != nil {
-		if err := c.Check(j); err != nil {
+		if err := c.Check.Check(j); err != nil {
 			return Job{}, err
 		}
 	}

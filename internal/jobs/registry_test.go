@@ -132,10 +132,10 @@ func TestOwnershipAndCheckOrder(t *testing.T) {
 	j := create(t, r, lp1, false)
 	errTarget := hmcerr.ErrBadTargetName
 	checked := 0
-	other := jobs.Caller{Owner: jobs.Owner{Kind: jobs.PartitionOwner, Name: "IBM390PS.CPC1.LP2"}, Check: func(jobs.Job) error {
+	other := jobs.Caller{Owner: jobs.Owner{Kind: jobs.PartitionOwner, Name: "IBM390PS.CPC1.LP2"}, Check: checkFunc(func(jobs.Job) error {
 		checked++
 		return errTarget
-	}}
+	})}
 	// Not owned: 404.1, and the check never runs.
 	if _, err := r.Get(ctx, other, j.ID); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("get by other: %v", err)
@@ -155,7 +155,7 @@ func TestOwnershipAndCheckOrder(t *testing.T) {
 		t.Errorf("get by same-named user: %v", err)
 	}
 	// Owned: the check answers before the state rule (404.4 here).
-	mine := jobs.Caller{Owner: lp1, Check: func(jobs.Job) error { return errTarget }}
+	mine := jobs.Caller{Owner: lp1, Check: checkFunc(func(jobs.Job) error { return errTarget })}
 	if _, err := r.Cancel(ctx, mine, j.ID); !errors.Is(err, hmcerr.ErrBadTargetName) {
 		t.Errorf("cancel with failing check: %v", err)
 	}
@@ -633,3 +633,8 @@ func TestSweepKeepsTheStoreRate(t *testing.T) {
 		}
 	}
 }
+
+// checkFunc is a jobs.Checker that is a function.
+type checkFunc func(jobs.Job) error
+
+func (f checkFunc) Check(j jobs.Job) error { return f(j) }

@@ -44,11 +44,11 @@ type Who struct {
 }
 
 // whoFor is the identity of a call by id whose X-API-Target-Name values
-// are targets.
-func whoFor(id bcpii.Identity, targets []string) Who {
+// are targets; the call's target rule is kept in t.
+func whoFor(t *bcpii.TargetCheck, id bcpii.Identity, targets []string) Who {
 	target := strings.Join(targets, ",") // more than one is malformed
 	p := id.Principal
-	return Who{Caller: p.Caller(target, len(targets) > 0), Principal: p, Session: id.Session, BCPii: p.IsPartition()}
+	return Who{Caller: p.CallerIn(t, target, len(targets) > 0), Principal: p, Session: id.Session, BCPii: p.IsPartition()}
 }
 
 // decisionFrom is the decision an in-process caller handed over with its
@@ -93,9 +93,9 @@ func (s *Server) authenticate(ctx context.Context, method string) error {
 	if err != nil {
 		return err
 	}
-	who := whoFor(id, metadata.ValueFromIncomingContext(ctx, rpctypes.TargetKey))
 	if info := callInfoFrom(ctx); info != nil {
-		info.who, info.identified = who, true
+		info.who = whoFor(&info.target, id, metadata.ValueFromIncomingContext(ctx, rpctypes.TargetKey))
+		info.identified = true
 	}
 	return nil
 }

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"sync"
 	"time"
+	"unsafe"
 
 	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"google.golang.org/grpc"
@@ -24,7 +26,8 @@ import (
 // callInfo is what the interceptors learn about a call as it runs.
 type callInfo struct {
 	requestID  string
-	who        Who // who asks, once identified
+	who        Who               // who asks, once identified
+	target     bcpii.TargetCheck // who's target rule
 	identified bool
 }
 
@@ -36,7 +39,17 @@ type callContext struct {
 	context.Context
 	info     callInfo
 	idv      [1]string
-	decision bcpii.Decision // room for the call's own decision (authenticate)
+	idb      [2 * idBytes]byte // the request id's characters, when the call made it
+	decision bcpii.Decision    // room for the call's own decision (authenticate)
+}
+
+// makeID gives the call a fresh request id, kept in the call's own
+// allocation: the string refers to c.idb, written once, here.
+func (c *callContext) makeID() string {
+	var b [idBytes]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	hex.Encode(c.idb[:], b[:])
+	return unsafe.String(&c.idb[0], len(c.idb))
 }
 
 func (c *callContext) Value(key any) any {
@@ -66,10 +79,13 @@ func RequestID(ctx context.Context) string {
 	return ""
 }
 
+// idBytes is how many random bytes a request id has.
+const idBytes = 8
+
 // newRequestID returns a random id to correlate log lines; it guards
 // nothing, so a fast generator serves.
 func newRequestID() string {
-	var b [8]byte
+	var b [idBytes]byte
 	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
@@ -148,26 +164,40 @@ func (s *Server) begin(ctx context.Context, unary bool) context.Context {
 	if r != nil {
 		id = r.ID
 	}
-	if id == "" {
-		id = newRequestID()
-	}
 	// A unary call of a REST request keeps its call info in the request,
 	// unless it is made within another call, whose info it must not
 	// overwrite.
 	if r != nil && unary && ctx.Value(callInfoKey{}) == nil {
+		if id == "" {
+			id = newRequestID()
+		}
 		r.call, r.inCall = callInfo{requestID: id}, true
 		return ctx
 	}
+	c := &callContext{Context: ctx}
+	if id == "" {
+		id = c.makeID()
+	}
+	c.info.requestID = id
 	// A REST request answers the id itself; an in-process stream has no
 	// transport stream to carry a header, and asking grpc.SetHeader anyway
 	// would only build an error that prints the whole context chain.
-	c := &callContext{Context: ctx, info: callInfo{requestID: id}}
 	if r == nil && grpc.ServerTransportStreamFromContext(ctx) != nil {
 		c.idv[0] = id // the header's value, in the same allocation
-		_ = grpc.SetHeader(ctx, metadata.MD{rpctypes.RequestIDKey: c.idv[:]})
+		md := headerMDs.Get().(metadata.MD)
+		md[rpctypes.RequestIDKey] = c.idv[:]
+		_ = grpc.SetHeader(ctx, md)
+		delete(md, rpctypes.RequestIDKey)
+		headerMDs.Put(md)
 	}
 	return c
 }
+
+// headerMDs holds the maps begin hands grpc.SetHeader. Every transport
+// stream a call runs on (grpc-go's, internal/inproc's) joins what it is
+// given into its own header (metadata.Join) and keeps nothing of it, so a
+// map serves call after call.
+var headerMDs = sync.Pool{New: func() any { return metadata.MD{} }}
 
 func (s *Server) logDone(ctx context.Context, method string, start time.Time, err error) {
 	code := status.Code(err)

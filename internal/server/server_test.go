@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -732,5 +733,59 @@ func TestShutdownGraceCutsStreams(t *testing.T) {
 	}
 	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("stream after the grace: %v, want Unavailable", err)
+	}
+}
+
+// TestEveryCallHasItsOwnRequestID makes calls from many goroutines at
+// once: each answer carries one x-request-id of 16 hex digits, no two the
+// same, each the one its call's log line names.
+func TestEveryCallHasItsOwnRequestID(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id := e.job(t, ownerA, "running")
+	const callers, calls = 16, 25
+	got := make(chan string, callers*calls)
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			for range calls {
+				var hdr metadata.MD
+				if _, err := e.client.GetJob(ctx, &bcpiiv1.GetJobRequest{JobId: id}, grpc.Header(&hdr)); err != nil {
+					errs <- err
+					return
+				}
+				ids := hdr.Get("x-request-id")
+				if len(ids) != 1 {
+					errs <- fmt.Errorf("x-request-id = %q", ids)
+					return
+				}
+				got <- ids[0]
+			}
+			errs <- nil
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(got)
+	seen := map[string]bool{}
+	logs := e.logs.String()
+	for rid := range got {
+		if len(rid) != 16 || strings.Trim(rid, "0123456789abcdef") != "" {
+			t.Fatalf("request id %q is not 16 hex digits", rid)
+		}
+		if seen[rid] {
+			t.Fatalf("request id %q answered twice", rid)
+		}
+		seen[rid] = true
+		if !strings.Contains(logs, "request_id="+rid) {
+			t.Fatalf("request id %q not in the log", rid)
+		}
+	}
+	if len(seen) != callers*calls {
+		t.Fatalf("%d ids, want %d", len(seen), callers*calls)
 	}
 }
