@@ -27,7 +27,7 @@ import (
 type callInfo struct {
 	requestID  string
 	who        Who               // who asks, once identified
-	target     bcpii.TargetCheck // who's target rule
+	target     bcpii.TargetCheck // the target rule of who.Caller
 	identified bool
 }
 
@@ -46,9 +46,7 @@ type callContext struct {
 // makeID gives the call a fresh request id, kept in the call's own
 // allocation: the string refers to c.idb, written once, here.
 func (c *callContext) makeID() string {
-	var b [idBytes]byte
-	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
-	hex.Encode(c.idb[:], b[:])
+	putRequestID(&c.idb)
 	return unsafe.String(&c.idb[0], len(c.idb))
 }
 
@@ -85,9 +83,16 @@ const idBytes = 8
 // newRequestID returns a random id to correlate log lines; it guards
 // nothing, so a fast generator serves.
 func newRequestID() string {
+	var id [2 * idBytes]byte
+	putRequestID(&id)
+	return string(id[:])
+}
+
+// putRequestID writes a random request id, in hex, to id.
+func putRequestID(id *[2 * idBytes]byte) {
 	var b [idBytes]byte
 	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
-	return hex.EncodeToString(b[:])
+	hex.Encode(id[:], b[:])
 }
 
 // The interceptors run outermost first: logging gives each request an id
