@@ -166,6 +166,7 @@ type Gateway struct {
 	drained   chan struct{}                    // closed when draining and no stream runs
 	cut       atomic.Bool                      // streams are ended by shutdown: tell them so
 	gone      chan struct{}                    // closed when, after the cut, no stream connection is open
+	writers   *connWriters                     // write the hijacked streams
 	auth      *bcpii.Authenticator
 	loopback  bool
 	routes    []*route
@@ -201,6 +202,7 @@ func New(cfg Config) (*Gateway, error) {
 		streams:   make(map[net.Conn]struct{}),
 		ends:      make(map[*context.CancelFunc]struct{}),
 		drained:   make(chan struct{}),
+		writers:   newConnWriters(),
 	}
 	if ch, ok := cfg.Conn.(interface {
 		Call(context.Context, string, proto.Message) (proto.Message, error)

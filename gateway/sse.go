@@ -284,7 +284,9 @@ func ended(j *bcpiiv1.Job) bool {
 // HTTP/1.1 body: an idle watcher then holds its TLS connection and little
 // more, instead of net/http's per-connection buffers as well. Heartbeats
 // come from a timer, so that an idle stream needs no goroutine of its own
-// beyond the one waiting for its next message.
+// beyond the one waiting for its next message. A hijacked stream's bytes
+// are written by the gateway's writers (connWriters), the others' by the
+// stream's own goroutine.
 type eventWriter struct {
 	g      *Gateway
 	cancel context.CancelFunc // ends the stream
@@ -300,6 +302,9 @@ type eventWriter struct {
 	finished bool          // the stream's last event was sent
 	over     chan struct{} // closed by close
 	stopGone func() bool   // stops watching the request's end (not hijacked)
+	queued   bool          // the writers have the stream (connWriters)
+	shut     bool          // close the connection once the writers are done
+	werr     error         // a writer's failed write
 }
 
 type event struct{ id, name, data string }
@@ -395,8 +400,7 @@ func (sw *eventWriter) close() {
 			sw.stopGone()
 		}
 		if sw.conn != nil {
-			sw.g.track(sw.conn, false)
-			_ = sw.conn.Close()
+			sw.closeWritten()
 		}
 	}
 	if finished && sw.conn != nil {
@@ -425,17 +429,84 @@ func (sw *eventWriter) flushLocked() error {
 		_ = sw.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		return sw.rc.Flush()
 	}
+	switch {
+	case sw.werr != nil:
+		return sw.werr
+	case sw.queued: // the writer takes what is buffered
+		return nil
+	}
+	sw.queued = true
+	if sw.g.writers.enqueue(sw) {
+		return nil
+	}
+	sw.queued = false
+	err := sw.write(sw.buf)
+	sw.buf = nil
+	return err
+}
+
+// write writes b to the hijacked connection. Its caller is the stream's
+// only writer: the one that has it queued, or, when it is not, the one
+// holding mu.
+func (sw *eventWriter) write(b []byte) error {
 	// Moving the deadline costs a timer update in the runtime; a write
 	// need only find at least half the write timeout ahead of it.
 	if now := time.Now(); sw.deadline.Sub(now) < writeTimeout/2 {
 		sw.deadline = now.Add(writeTimeout)
 		_ = sw.conn.SetWriteDeadline(sw.deadline)
 	}
-	_, err := sw.conn.Write(sw.buf)
+	_, err := sw.conn.Write(b)
+	return err
+}
+
+// writeQueued is a writer's turn at the stream: it writes what is
+// buffered, and says whether more came meanwhile. A failed write ends the
+// stream; a stream whose end came meanwhile has its connection closed.
+func (sw *eventWriter) writeQueued() (again bool) {
+	sw.mu.Lock()
 	// An idle stream keeps no buffer: thousands wait for hours between
 	// events, and an event is one allocation of the size it needs.
+	b := sw.buf
 	sw.buf = nil
-	return err
+	sw.mu.Unlock()
+	err := sw.write(b)
+	sw.mu.Lock()
+	if err != nil && sw.werr == nil {
+		sw.werr = err
+	}
+	if len(sw.buf) > 0 && sw.werr == nil {
+		sw.mu.Unlock()
+		return true
+	}
+	sw.buf = nil
+	sw.queued = false
+	shut := sw.shut
+	sw.mu.Unlock()
+	if err != nil {
+		sw.cancel() // the client is gone: end the stream
+	}
+	if shut {
+		sw.closeConn()
+	}
+	return false
+}
+
+// closeWritten closes the hijacked connection once what the stream has
+// buffered is written.
+func (sw *eventWriter) closeWritten() {
+	sw.mu.Lock()
+	if sw.queued {
+		sw.shut = true
+		sw.mu.Unlock()
+		return
+	}
+	sw.mu.Unlock()
+	sw.closeConn()
+}
+
+func (sw *eventWriter) closeConn() {
+	sw.g.track(sw.conn, false)
+	_ = sw.conn.Close()
 }
 
 // event sends one event.
@@ -496,6 +567,7 @@ func (g *Gateway) track(c net.Conn, add bool) {
 // net/http's to close.
 func (g *Gateway) Close() {
 	g.cancelStreams()
+	g.writers.close()
 	g.streamsMu.Lock()
 	defer g.streamsMu.Unlock()
 	for c := range g.streams {

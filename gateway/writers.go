@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// connWriters write the hijacked event streams' bytes to their
+// connections. A stream's goroutine waits small (its stack is shrunk while
+// it waits for hours), and a TLS write would grow its stack again, once
+// per event: when ten thousand streams get an event at once, that growth
+// was a fifth of the gateway's time. The writers' stacks stay grown from
+// one write to the next, so a stream only formats its event and queues
+// itself.
+//
+// A stream is queued at most once and written by one writer at a time, so
+// its events go out in order. A client that stops reading blocks the
+// writer on its connection (for up to writeTimeout) but no other stream:
+// while every writer has been stuck in one write for stallAfter, another
+// one starts. The writers are as many as the gateway's CPUs, plus one per
+// stuck connection; each goes after writerIdle without work.
+type connWriters struct {
+	base int // writers kept while there is work
+
+	mu      sync.Mutex
+	queue   []*eventWriter // streams with bytes to write, oldest first
+	writers []*atomic.Int64
+	idle    int           // writers waiting for work, not yet woken
+	wake    chan struct{} // wakes an idle writer
+	armed   bool          // the stall check is due
+	stopped bool
+	stop    chan struct{}
+}
+
+const (
+	// stallAfter is how long a write may take before the writers count
+	// as stuck.
+	stallAfter = 20 * time.Millisecond
+	// writerIdle is how long a writer without work stays.
+	writerIdle = time.Second
+)
+
+func newConnWriters() *connWriters {
+	base := max(runtime.GOMAXPROCS(0), 2)
+	return &connWriters{base: base, wake: make(chan struct{}, 1024), stop: make(chan struct{})}
+}
+
+// enqueue has a writer write sw's buffer. false: the writers have
+// stopped (the gateway is closed); the caller writes itself.
+func (p *connWriters) enqueue(sw *eventWriter) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return false
+	}
+	p.queue = append(p.queue, sw)
+	switch {
+	case p.idle > 0 && len(p.wake) < cap(p.wake):
+		p.idle--
+		p.wake <- struct{}{}
+	case len(p.writers) < p.base:
+		p.startLocked()
+	case !p.armed:
+		p.armed = true
+		time.AfterFunc(stallAfter, p.checkStall)
+	}
+	return true
+}
+
+// checkStall starts another writer if every writer has been in one write
+// for stallAfter while streams wait.
+func (p *connWriters) checkStall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed = false
+	if len(p.queue) == 0 || p.idle > 0 || p.stopped {
+		return
+	}
+	now := time.Now().UnixNano()
+	stuck := true
+	for _, since := range p.writers {
+		if s := since.Load(); s == 0 || now-s < int64(stallAfter) {
+			stuck = false
+			break
+		}
+	}
+	if stuck {
+		p.startLocked()
+	}
+	p.armed = true
+	time.AfterFunc(stallAfter, p.checkStall)
+}
+
+func (p *connWriters) startLocked() {
+	since := new(atomic.Int64)
+	p.writers = append(p.writers, since)
+	go p.run(since)
+}
+
+// run is a writer: it writes queued streams, oldest first, until it has
+// had no work for writerIdle or the writers stop.
+func (p *connWriters) run(since *atomic.Int64) {
+	idle := time.NewTimer(writerIdle)
+	defer idle.Stop()
+	for {
+		sw := p.next(since, idle)
+		if sw == nil {
+			return
+		}
+		since.Store(time.Now().UnixNano())
+		again := sw.writeQueued()
+		since.Store(0)
+		if again {
+			p.mu.Lock()
+			p.queue = append(p.queue, sw)
+			p.mu.Unlock()
+		}
+	}
+}
+
+// next takes the oldest queued stream, waiting for one if need be; nil:
+// the writer ends.
+func (p *connWriters) next(since *atomic.Int64, idle *time.Timer) *eventWriter {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.queue) == 0 {
+		if p.stopped {
+			p.leaveLocked(since)
+			return nil
+		}
+		p.idle++
+		p.mu.Unlock()
+		idle.Reset(writerIdle)
+		var timedOut bool
+		select {
+		case <-p.wake:
+		case <-idle.C:
+			timedOut = true
+		case <-p.stop:
+		}
+		p.mu.Lock()
+		if !timedOut {
+			continue // the waker counted this writer out of idle
+		}
+		select {
+		case <-p.wake: // woken as the timer fired
+			continue
+		default:
+		}
+		p.idle--
+		p.leaveLocked(since)
+		return nil
+	}
+	sw := p.queue[0]
+	p.queue[0] = nil
+	p.queue = p.queue[1:]
+	if len(p.queue) == 0 {
+		p.queue = nil // let a burst's backing array go
+	}
+	return sw
+}
+
+func (p *connWriters) leaveLocked(since *atomic.Int64) {
+	for i, s := range p.writers {
+		if s == since {
+			p.writers = append(p.writers[:i], p.writers[i+1:]...)
+			return
+		}
+	}
+}
+
+// close stops the writers: each ends once the queue is empty. Streams
+// queued later are written by their own goroutines.
+func (p *connWriters) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped {
+		p.stopped = true
+		close(p.stop)
+	}
+}
