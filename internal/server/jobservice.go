@@ -211,20 +211,14 @@ func (s *jobService) watch(ctx context.Context, req *bcpiiv1.WatchJobRequest) (*
 //go:noinline
 func (s *jobService) sendNext(stream bcpiiv1.JobService_WatchJobServer, w *jobs.Watcher, after int64) (done bool, err error) {
 	ctx := stream.Context()
-	j, err := w.Next(ctx)
-	if errors.Is(err, io.EOF) {
-		return true, nil
+	msg, last, done, err := s.nextMsg(ctx, w, after)
+	if msg == nil {
+		return done, err
 	}
-	if err != nil {
+	if err := stream.Send(msg); err != nil {
 		return true, err
 	}
-	if j.Revision <= after {
-		return false, nil
-	}
-	if err := stream.Send(s.srv.watchResponse(j)); err != nil {
-		return true, err
-	}
-	if !j.Status.Ended() {
+	if !last {
 		return false, nil
 	}
 	select {
@@ -232,6 +226,27 @@ func (s *jobService) sendNext(stream bcpiiv1.JobService_WatchJobServer, w *jobs.
 	case <-ctx.Done():
 	}
 	return true, nil
+}
+
+// nextMsg is sendNext's message: nil when there is none to send (done
+// and err then say why). last: the message is the job's final status.
+// The job read and the message built keep their copies of the job in this
+// frame, which is gone by the time the message is sent: an event stream's
+// write runs on the goroutine's small stack, and must not grow it.
+//
+//go:noinline
+func (s *jobService) nextMsg(ctx context.Context, w *jobs.Watcher, after int64) (msg *bcpiiv1.WatchJobResponse, last, done bool, err error) {
+	j, err := w.Next(ctx)
+	if errors.Is(err, io.EOF) {
+		return nil, false, true, nil
+	}
+	if err != nil {
+		return nil, false, true, err
+	}
+	if j.Revision <= after {
+		return nil, false, false, nil
+	}
+	return s.srv.watchResponse(j), j.Status.Ended(), false, nil
 }
 
 // watchMsg is a WatchJob message built for a job's state.
