@@ -229,11 +229,12 @@ func Sweep(b *testing.B, s jobs.Store, n int, budget time.Duration) {
 	}
 	defer reg.Close()
 	ctx := context.Background()
-	idle := queries(s, n, func() bool { return false }, time.Now().Add(5*time.Second))
+	idleGets, idleLists := queries(s, n, func() bool { return false }, time.Now().Add(5*time.Second))
+	idle := slices.Concat(idleGets, idleLists)
 	var stop atomic.Bool
-	var during []time.Duration
+	var gets, lists []time.Duration
 	var wg sync.WaitGroup
-	wg.Go(func() { during = queries(s, n, stop.Load, time.Time{}) })
+	wg.Go(func() { gets, lists = queries(s, n, stop.Load, time.Time{}) })
 	start := time.Now()
 	swept := 0
 	for time.Since(start) < budget {
@@ -252,30 +253,43 @@ func Sweep(b *testing.B, s jobs.Store, n int, budget time.Duration) {
 	if swept != n && took < budget {
 		b.Fatalf("swept %d jobs, want %d", swept, n)
 	}
+	during := slices.Concat(gets, lists)
 	slices.Sort(during)
 	b.ReportMetric(float64(swept)/took.Seconds(), "swept/s")
 	b.ReportMetric(float64(swept), "swept")
 	b.ReportMetric(float64(slices.Max(idle).Milliseconds()), "max-query-before-sweep-ms")
 	b.ReportMetric(float64(during[len(during)-1].Milliseconds()), "max-query-during-sweep-ms")
 	b.ReportMetric(float64(during[len(during)*999/1000].Milliseconds()), "p99.9-query-during-sweep-ms")
+	// Which kind of query the longest are: a get reads one job, a list an
+	// owner's index and a page of jobs.
+	for _, k := range []struct {
+		name       string
+		idle, runs []time.Duration
+	}{{"get", idleGets, gets}, {"list", idleLists, lists}} {
+		if len(k.idle) > 0 && len(k.runs) > 0 {
+			b.ReportMetric(float64(slices.Max(k.idle).Milliseconds()), "max-"+k.name+"-before-sweep-ms")
+			b.ReportMetric(float64(slices.Max(k.runs).Milliseconds()), "max-"+k.name+"-during-sweep-ms")
+			b.ReportMetric(float64(P50(k.runs).Microseconds()), k.name+"-p50-us-during-sweep")
+		}
+	}
 }
 
 // queries makes GetOwned and List calls of random jobs and owners until
 // stop says so or the deadline passes, and returns their times.
-func queries(s jobs.Store, n int, stop func() bool, deadline time.Time) []time.Duration {
+func queries(s jobs.Store, n int, stop func() bool, deadline time.Time) (gets, lists []time.Duration) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
 	owners := Owners(n)
-	var d []time.Duration
 	for k := 0; !stop() && (deadline.IsZero() || time.Now().Before(deadline)); k++ {
 		i := rng.IntN(n)
 		t := time.Now()
 		if k%2 == 0 {
 			_, _ = s.GetOwned(ctx, Owner(i%owners), ID(i))
+			gets = append(gets, time.Since(t))
 		} else {
 			_, _ = s.List(ctx, jobs.ListQuery{Owner: Owner(i % owners), Limit: 100})
+			lists = append(lists, time.Since(t))
 		}
-		d = append(d, time.Since(t))
 	}
-	return d
+	return gets, lists
 }

@@ -26,7 +26,8 @@ type Member struct {
 	dir     string
 	client  string
 	peer    string
-	cluster string // the initial members: name=peer URL, ...
+	cluster string   // the initial members: name=peer URL, ...
+	args    []string // more flags
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 }
@@ -46,8 +47,9 @@ func StartCluster(t testing.TB, n int) *Cluster {
 }
 
 // StartClusterOn is StartCluster with the members listening on host, an
-// address of this machine, such as one other network namespaces reach.
-func StartClusterOn(t testing.TB, n int, host string) *Cluster {
+// address of this machine, such as one other network namespaces reach,
+// and args as more flags of every member.
+func StartClusterOn(t testing.TB, n int, host string, args ...string) *Cluster {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -61,7 +63,7 @@ func StartClusterOn(t testing.TB, n int, host string) *Cluster {
 		client, peer := freeURL(t), freeURL(t)
 		client.Host = net.JoinHostPort(host, client.Port())
 		peer.Host = net.JoinHostPort(host, peer.Port())
-		m := &Member{t: t, name: fmt.Sprintf("member%d", i), dir: t.TempDir(), client: client.String(), peer: peer.String()}
+		m := &Member{t: t, name: fmt.Sprintf("member%d", i), dir: t.TempDir(), client: client.String(), peer: peer.String(), args: args}
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.name+"="+m.peer)
 	}
@@ -87,6 +89,7 @@ func (m *Member) start() {
 		"--listen-client-urls", m.client, "--advertise-client-urls", m.client,
 		"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
 		"--initial-cluster", m.cluster, "--initial-cluster-token", "etcdtest", "--log-level", "warn")
+	cmd.Args = append(cmd.Args, m.args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		m.t.Fatal(err)
