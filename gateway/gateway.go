@@ -202,7 +202,7 @@ func New(cfg Config) (*Gateway, error) {
 		streams:   make(map[net.Conn]struct{}),
 		ends:      make(map[*context.CancelFunc]struct{}),
 		drained:   make(chan struct{}),
-		writers:   newConnWriters(),
+		writers:   newConnWriters(cfg.Clock),
 	}
 	if ch, ok := cfg.Conn.(interface {
 		Call(context.Context, string, proto.Message) (proto.Message, error)

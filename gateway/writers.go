@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
 )
 
 // connWriters write the hijacked event streams' bytes to their
@@ -22,14 +24,16 @@ import (
 // one starts. The writers are as many as the gateway's CPUs, plus one per
 // stuck connection; each goes after writerIdle without work.
 type connWriters struct {
-	base int // writers kept while there is work
+	base  int // writers kept while there is work
+	clock clock.Clock
+	gone  sync.WaitGroup // the writers running
 
 	mu      sync.Mutex
-	queue   []*eventWriter // streams with bytes to write, oldest first
-	writers []*atomic.Int64
-	idle    int           // writers waiting for work, not yet woken
-	wake    chan struct{} // wakes an idle writer
-	armed   bool          // the stall check is due
+	queue   []*eventWriter  // streams with bytes to write, oldest first
+	writers []*atomic.Int64 // when each writer's write began (unix ns), 0 between writes
+	idle    int             // writers waiting for work, not yet woken
+	wake    chan struct{}   // wakes an idle writer
+	armed   bool            // the stall check is due
 	stopped bool
 	stop    chan struct{}
 }
@@ -42,9 +46,9 @@ const (
 	writerIdle = time.Second
 )
 
-func newConnWriters() *connWriters {
+func newConnWriters(clk clock.Clock) *connWriters {
 	base := max(runtime.GOMAXPROCS(0), 2)
-	return &connWriters{base: base, wake: make(chan struct{}, 1024), stop: make(chan struct{})}
+	return &connWriters{base: base, clock: clk, wake: make(chan struct{}, 1024), stop: make(chan struct{})}
 }
 
 // enqueue has a writer write sw's buffer. false: the writers have
@@ -64,7 +68,7 @@ func (p *connWriters) enqueue(sw *eventWriter) bool {
 		p.startLocked()
 	case !p.armed:
 		p.armed = true
-		time.AfterFunc(stallAfter, p.checkStall)
+		p.clock.AfterFunc(stallAfter, p.checkStall)
 	}
 	return true
 }
@@ -78,7 +82,7 @@ func (p *connWriters) checkStall() {
 	if len(p.queue) == 0 || p.idle > 0 || p.stopped {
 		return
 	}
-	now := time.Now().UnixNano()
+	now := p.clock.Now().UnixNano()
 	stuck := true
 	for _, since := range p.writers {
 		if s := since.Load(); s == 0 || now-s < int64(stallAfter) {
@@ -90,26 +94,39 @@ func (p *connWriters) checkStall() {
 		p.startLocked()
 	}
 	p.armed = true
-	time.AfterFunc(stallAfter, p.checkStall)
+	p.clock.AfterFunc(stallAfter, p.checkStall)
 }
 
 func (p *connWriters) startLocked() {
 	since := new(atomic.Int64)
 	p.writers = append(p.writers, since)
+	p.gone.Add(1)
 	go p.run(since)
 }
 
+// writer is one writer's own state.
+type writer struct {
+	since  *atomic.Int64 // when its write began, 0 between writes
+	idle   clock.Timer   // its idle check, once per writerIdle
+	worked bool          // it wrote since idle was set
+}
+
 // run is a writer: it writes queued streams, oldest first, until it has
-// had no work for writerIdle or the writers stop.
+// had no work for a whole writerIdle (so it goes 1 to 2 writerIdle after
+// its last write) or the writers stop. Its idle check is one timer per
+// writerIdle, not one per wait: in a burst a writer waits between most
+// writes.
 func (p *connWriters) run(since *atomic.Int64) {
-	idle := time.NewTimer(writerIdle)
-	defer idle.Stop()
+	defer p.gone.Done()
+	w := &writer{since: since, idle: p.clock.NewTimer(writerIdle)}
+	defer func() { w.idle.Stop() }()
 	for {
-		sw := p.next(since, idle)
+		sw := p.next(w)
 		if sw == nil {
 			return
 		}
-		since.Store(time.Now().UnixNano())
+		w.worked = true
+		since.Store(p.clock.Now().UnixNano())
 		again := sw.writeQueued()
 		since.Store(0)
 		if again {
@@ -122,24 +139,17 @@ func (p *connWriters) run(since *atomic.Int64) {
 
 // next takes the oldest queued stream, waiting for one if need be; nil:
 // the writer ends.
-func (p *connWriters) next(since *atomic.Int64, idle *time.Timer) *eventWriter {
+func (p *connWriters) next(w *writer) *eventWriter {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(p.queue) == 0 {
 		if p.stopped {
-			p.leaveLocked(since)
+			p.leaveLocked(w.since)
 			return nil
 		}
 		p.idle++
 		p.mu.Unlock()
-		idle.Reset(writerIdle)
-		var timedOut bool
-		select {
-		case <-p.wake:
-		case <-idle.C:
-			timedOut = true
-		case <-p.stop:
-		}
+		timedOut := p.wait(w)
 		p.mu.Lock()
 		if !timedOut {
 			continue // the waker counted this writer out of idle
@@ -150,7 +160,7 @@ func (p *connWriters) next(since *atomic.Int64, idle *time.Timer) *eventWriter {
 		default:
 		}
 		p.idle--
-		p.leaveLocked(since)
+		p.leaveLocked(w.since)
 		return nil
 	}
 	sw := p.queue[0]
@@ -160,6 +170,25 @@ func (p *connWriters) next(since *atomic.Int64, idle *time.Timer) *eventWriter {
 		p.queue = nil // let a burst's backing array go
 	}
 	return sw
+}
+
+// wait waits, idle, for a wake-up or the writers' stop (false), or for a
+// whole writerIdle without work (true).
+func (p *connWriters) wait(w *writer) (timedOut bool) {
+	for {
+		select {
+		case <-p.wake:
+			return false
+		case <-p.stop:
+			return false
+		case <-w.idle.C():
+			w.idle = p.clock.NewTimer(writerIdle)
+			if !w.worked {
+				return true
+			}
+			w.worked = false
+		}
+	}
 }
 
 func (p *connWriters) leaveLocked(since *atomic.Int64) {

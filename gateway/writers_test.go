@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/clock"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/clock/clocktest"
 )
 
 // The writers of hijacked event streams, on connections that are real
@@ -22,15 +24,15 @@ import (
 // writeLimit bounds every read and wait of these tests.
 const writeLimit = 10 * time.Second
 
-func writersGateway(t *testing.T, base int) *Gateway {
+func writersGateway(t *testing.T, base int, clk clock.Clock) *Gateway {
 	t.Helper()
 	g := &Gateway{
-		clock:     clock.Real{},
+		clock:     clk,
 		heartbeat: time.Hour,
 		streams:   make(map[net.Conn]struct{}),
 		ends:      make(map[*context.CancelFunc]struct{}),
 		drained:   make(chan struct{}),
-		writers:   newConnWriters(),
+		writers:   newConnWriters(clk),
 	}
 	g.writers.base = base
 	t.Cleanup(g.Close)
@@ -49,6 +51,35 @@ func pipeStream(t *testing.T, g *Gateway) (*eventWriter, *bufio.Reader, net.Conn
 	sw.beat = g.clock.AfterFunc(time.Hour, func() {})
 	_ = client.SetReadDeadline(time.Now().Add(writeLimit))
 	return sw, bufio.NewReader(client), client, ctx
+}
+
+// advanceUntil moves clk on by step until done is closed, within
+// writeLimit.
+func advanceUntil(t *testing.T, clk *clocktest.Fake, step time.Duration, done <-chan struct{}) {
+	t.Helper()
+	deadline := time.NewTimer(writeLimit)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-deadline.C:
+			t.Fatalf("not done within %v of moving the clock", writeLimit)
+		default:
+			clk.Advance(step)
+			runtime.Gosched()
+		}
+	}
+}
+
+// writersGone is closed once every writer of g has ended.
+func writersGone(g *Gateway) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		g.writers.gone.Wait()
+		close(c)
+	}()
+	return c
 }
 
 // readEvent reads one event and returns its id.
@@ -72,19 +103,30 @@ func readEvent(r *bufio.Reader) (string, error) {
 // no other stream: the other streams' events go out, on a writer started
 // for them, though every writer the gateway keeps is stuck.
 func TestStuckClientHoldsNoOtherStream(t *testing.T) {
-	g := writersGateway(t, 1)
+	clk := clocktest.NewFake(time.Unix(1e9, 0))
+	g := writersGateway(t, 1, clk)
 	stuck, stuckR, _, _ := pipeStream(t, g)
 	if err := stuck.event("s1", "status", strings.Repeat("x", 1000)); err != nil {
 		t.Fatal(err)
 	}
 	// The one writer is now in its write to the stuck client, for good.
+	// Each other stream's event waits until the writers have been stuck
+	// for stallAfter, on the gateway's clock, and then goes out.
 	for i := range 3 {
 		other, r, _, _ := pipeStream(t, g)
 		want := fmt.Sprint("o", i)
 		if err := other.event(want, "status", "{}"); err != nil {
 			t.Fatal(err)
 		}
-		if id, err := readEvent(r); err != nil || id != want {
+		got := make(chan struct{})
+		var id string
+		var err error
+		go func() {
+			id, err = readEvent(r)
+			close(got)
+		}()
+		advanceUntil(t, clk, stallAfter, got)
+		if err != nil || id != want {
 			t.Fatalf("stream %d beside a stuck one: event %q, %v; want %q", i, id, err, want)
 		}
 	}
@@ -97,7 +139,7 @@ func TestStuckClientHoldsNoOtherStream(t *testing.T) {
 // Each stream's events arrive in the order they were sent, none lost or
 // twice, while many streams share few writers.
 func TestStreamEventsStayInOrder(t *testing.T) {
-	g := writersGateway(t, 2)
+	g := writersGateway(t, 2, clock.Real{})
 	const streams, events = 24, 300
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*streams)
@@ -134,7 +176,7 @@ func TestStreamEventsStayInOrder(t *testing.T) {
 // A stream that ends while its writer is still writing has its connection
 // closed after the last byte, the shutdown event included, not during.
 func TestStreamEndWaitsForItsWrites(t *testing.T) {
-	g := writersGateway(t, 1)
+	g := writersGateway(t, 1, clock.Real{})
 	sw, r, _, ctx := pipeStream(t, g)
 	if err := sw.event("e1", "status", strings.Repeat("z", 4000)); err != nil {
 		t.Fatal(err)
@@ -166,7 +208,7 @@ func TestStreamEndWaitsForItsWrites(t *testing.T) {
 // A write that fails (the client went) ends the stream, and the stream's
 // next event is refused.
 func TestFailedWriteEndsStream(t *testing.T) {
-	g := writersGateway(t, 1)
+	g := writersGateway(t, 1, clock.Real{})
 	sw, _, client, ctx := pipeStream(t, g)
 	client.Close()
 	if err := sw.event("e1", "status", "{}"); err != nil {
@@ -182,10 +224,33 @@ func TestFailedWriteEndsStream(t *testing.T) {
 	}
 }
 
+// A writer without work goes after writerIdle, on the gateway's clock,
+// and a later event starts another.
+func TestIdleWritersGo(t *testing.T) {
+	clk := clocktest.NewFake(time.Unix(1e9, 0))
+	g := writersGateway(t, 2, clk)
+	sw, r, _, _ := pipeStream(t, g)
+	for _, id := range []string{"e1", "e2"} {
+		if err := sw.event(id, "status", "{}"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readEvent(r); err != nil || got != id {
+			t.Fatalf("event %q, %v; want %q", got, err, id)
+		}
+		advanceUntil(t, clk, writerIdle, writersGone(g))
+		g.writers.mu.Lock()
+		n, idle := len(g.writers.writers), g.writers.idle
+		g.writers.mu.Unlock()
+		if n != 0 || idle != 0 {
+			t.Fatalf("after the writers went: %d writers, %d idle", n, idle)
+		}
+	}
+}
+
 // Once the gateway is closed, its writers end, and a stream still writing
 // writes for itself.
 func TestWritersEndWithTheGateway(t *testing.T) {
-	g := writersGateway(t, 2)
+	g := writersGateway(t, 2, clock.Real{})
 	sw, r, _, _ := pipeStream(t, g)
 	if err := sw.event("e1", "status", "{}"); err != nil {
 		t.Fatal(err)
@@ -194,18 +259,10 @@ func TestWritersEndWithTheGateway(t *testing.T) {
 		t.Fatalf("event %q, %v", id, err)
 	}
 	g.writers.close()
-	deadline := time.Now().Add(writeLimit)
-	for {
-		g.writers.mu.Lock()
-		n := len(g.writers.writers)
-		g.writers.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writers left after the close", n)
-		}
-		time.Sleep(time.Millisecond) // a goroutine's end is no event to wait on
+	select {
+	case <-writersGone(g):
+	case <-time.After(writeLimit):
+		t.Fatal("writers left after the close")
 	}
 	done := make(chan error, 1)
 	go func() { done <- sw.event("e2", "status", "{}") }()
