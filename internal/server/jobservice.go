@@ -231,8 +231,10 @@ func (s *jobService) sendNext(stream bcpiiv1.JobService_WatchJobServer, w *jobs.
 // nextMsg is sendNext's message: nil when there is none to send (done
 // and err then say why). last: the message is the job's final status.
 // The job read and the message built keep their copies of the job in this
-// frame, which is gone by the time the message is sent: an event stream's
-// write runs on the goroutine's small stack, and must not grow it.
+// frame, which is gone by the time the message is sent: an in-process
+// event stream formats the message and hands it to the gateway's writers
+// on this goroutine's stack, which is kept small while it waits, and
+// growing it again for every event was 7 % of a fan-out's delivery.
 //
 //go:noinline
 func (s *jobService) nextMsg(ctx context.Context, w *jobs.Watcher, after int64) (msg *bcpiiv1.WatchJobResponse, last, done bool, err error) {
