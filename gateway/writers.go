@@ -22,7 +22,7 @@ import (
 // writer on its connection (for up to writeTimeout) but no other stream:
 // while every writer has been stuck in one write for stallAfter, another
 // one starts. The writers are as many as the gateway's CPUs, plus one per
-// stuck connection; each goes after writerIdle without work.
+// stuck connection; each goes after one to two writerIdle without work.
 type connWriters struct {
 	base  int // writers kept while there is work
 	clock clock.Clock
