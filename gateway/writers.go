@@ -34,8 +34,7 @@ type connWriters struct {
 	idle    int             // writers waiting for work, not yet woken
 	wake    chan struct{}   // wakes an idle writer
 	armed   bool            // the stall check is due
-	stopped bool
-	stop    chan struct{}
+	stop    chan struct{}   // closed when the writers stop
 }
 
 const (
@@ -56,7 +55,7 @@ func newConnWriters(clk clock.Clock) *connWriters {
 func (p *connWriters) enqueue(sw *eventWriter) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped {
+	if p.stopped() {
 		return false
 	}
 	p.queue = append(p.queue, sw)
@@ -79,7 +78,7 @@ func (p *connWriters) checkStall() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.armed = false
-	if len(p.queue) == 0 || p.idle > 0 || p.stopped {
+	if len(p.queue) == 0 || p.idle > 0 || p.stopped() {
 		return
 	}
 	now := p.clock.Now().UnixNano()
@@ -143,7 +142,7 @@ func (p *connWriters) next(w *writer) *eventWriter {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(p.queue) == 0 {
-		if p.stopped {
+		if p.stopped() {
 			p.leaveLocked(w.since)
 			return nil
 		}
@@ -205,8 +204,15 @@ func (p *connWriters) leaveLocked(since *atomic.Int64) {
 func (p *connWriters) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.stopped {
-		p.stopped = true
-		close(p.stop)
+	closeOnce(p.stop)
+}
+
+// stopped says whether close was called.
+func (p *connWriters) stopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
 	}
 }
