@@ -49,7 +49,7 @@ func replicaStore(t *testing.T, srv *etcdtest.Server, prefix string) (*etcdstore
 }
 
 // running creates a running job of owner's with the id at st.
-func running(t *testing.T, st *etcdstore.Store, owner jobs.Owner, id string) jobs.Job {
+func running(t testing.TB, st *etcdstore.Store, owner jobs.Owner, id string) jobs.Job {
 	t.Helper()
 	j, err := st.Create(t.Context(), jobs.Job{ID: id, Owner: owner, Operation: "POST /api/test", Status: jobs.Running, Created: time.Now().UTC()})
 	if err != nil {

@@ -3,11 +3,13 @@ package etcdstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
@@ -44,21 +46,12 @@ func (s *Store) entries(ctx context.Context, dir string, after int64) ([]entry, 
 	return out, resp.Header.Revision, nil
 }
 
-// fetch reads the jobs with the ids as they were at revision rev.
+// fetch reads the jobs with the ids as they were at revision rev, a
+// revision a linearizable read returned.
 func (s *Store) fetch(ctx context.Context, rev int64, ids []string) ([]jobs.Job, error) {
 	out := make([]jobs.Job, 0, len(ids))
 	for chunk := range slices.Chunk(ids, fetchBatch) {
-		ops := make([]clientv3.Op, len(chunk))
-		for i, id := range chunk {
-			ops[i] = clientv3.OpGet(s.keys.job(id), clientv3.WithRev(rev))
-		}
-		rctx, done := s.request(ctx)
-		var resp *clientv3.TxnResponse
-		_, err := s.again(rctx, func(actx context.Context) (err error) {
-			resp, err = s.cli.Txn(actx).Then(ops...).Commit()
-			return err
-		})
-		done()
+		resp, err := s.atRevision(ctx, rev, chunk)
 		if err != nil {
 			return nil, err
 		}
@@ -118,6 +111,37 @@ func (s *Store) list(ctx context.Context, q jobs.ListQuery) ([]jobs.Job, error) 
 		}
 	}
 	return out, nil
+}
+
+// atRevision reads the jobs with the ids, at most fetchBatch, as they
+// were at revision rev. What a key held at a revision never changes (until
+// compacted), so the read needs no linearizable wait: serializable, it is
+// answered by the member asked from what it has applied, and does not wait
+// behind writes committed after rev, such as a sweep's deletes. A member
+// that has not applied rev yet refuses (ErrFutureRev); the read is then
+// made linearizable, which waits until it has.
+func (s *Store) atRevision(ctx context.Context, rev int64, ids []string) (*clientv3.TxnResponse, error) {
+	var resp *clientv3.TxnResponse
+	tries := [][]clientv3.OpOption{
+		{clientv3.WithRev(rev), clientv3.WithSerializable()},
+		{clientv3.WithRev(rev)},
+	}
+	for _, opts := range tries {
+		ops := make([]clientv3.Op, len(ids))
+		for i, id := range ids {
+			ops[i] = clientv3.OpGet(s.keys.job(id), opts...)
+		}
+		rctx, done := s.request(ctx)
+		_, err := s.again(rctx, func(actx context.Context) (err error) {
+			resp, err = s.cli.Txn(actx).Then(ops...).Commit()
+			return err
+		})
+		done()
+		if !errors.Is(err, rpctypes.ErrFutureRev) {
+			return resp, err
+		}
+	}
+	return nil, fmt.Errorf("revision %d is still ahead of the member asked", rev)
 }
 
 func ids(es []entry) []string {

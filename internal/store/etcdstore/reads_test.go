@@ -1,0 +1,97 @@
+package etcdstore_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore"
+	"github.com/bcpii-gateway/bcpii-gateway/internal/store/etcdstore/etcdtest"
+)
+
+// laggingKV passes a real etcd client's transactions on, counting the
+// reads of a fixed revision by how they were asked, and, while lag is
+// set, moves each serializable one's revision far ahead, so that etcd
+// refuses it as a member that has not applied the revision yet does.
+type laggingKV struct {
+	clientv3.KV
+	lag                        atomic.Bool
+	serializable, linearizable atomic.Int64
+}
+
+func (l *laggingKV) Txn(ctx context.Context) clientv3.Txn {
+	return &laggingTxn{Txn: l.KV.Txn(ctx), kv: l}
+}
+
+type laggingTxn struct {
+	clientv3.Txn
+	kv *laggingKV
+}
+
+func (t *laggingTxn) Then(ops ...clientv3.Op) clientv3.Txn {
+	out := make([]clientv3.Op, len(ops))
+	for i, op := range ops {
+		out[i] = op
+		switch {
+		case !op.IsGet() || op.Rev() == 0:
+		case !op.IsSerializable():
+			t.kv.linearizable.Add(1)
+		default:
+			t.kv.serializable.Add(1)
+			if t.kv.lag.Load() {
+				out[i] = clientv3.OpGet(string(op.KeyBytes()), clientv3.WithRev(op.Rev()+1_000_000), clientv3.WithSerializable())
+			}
+		}
+	}
+	t.Txn = t.Txn.Then(out...)
+	return t
+}
+
+// A page of a List is read at the revision of the owner's index, without
+// a linearizable wait; a member behind that revision refuses, and the
+// page is then read linearizably: the answer is the same.
+func TestListPageReadAtRevision(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	kv := &laggingKV{KV: cli.KV}
+	cli.KV = kv
+	st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: cli, Prefix: "/lag/", RequestTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := jobs.Owner{Kind: "partition", Name: "LP1"}
+	var want []string
+	for i := range 5 {
+		want = append(want, running(t, st, owner, fmt.Sprintf("job-%d", i)).ID)
+	}
+	list := func() {
+		t.Helper()
+		got, err := st.List(t.Context(), jobs.ListQuery{Owner: owner, Limit: 10})
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("List: %d jobs, want %d", len(got), len(want))
+		}
+		for i, j := range got {
+			if j.ID != want[i] || j.Owner != owner || j.Status != jobs.Running {
+				t.Fatalf("List[%d] = %s of %v, %s; want %s of %v, running", i, j.ID, j.Owner, j.Status, want[i], owner)
+			}
+		}
+	}
+
+	list()
+	if s, l := kv.serializable.Load(), kv.linearizable.Load(); s != int64(len(want)) || l != 0 {
+		t.Fatalf("a page read %d jobs serializably and %d linearizably, want %d and 0", s, l, len(want))
+	}
+	kv.lag.Store(true)
+	list()
+	if s, l := kv.serializable.Load(), kv.linearizable.Load(); s != 2*int64(len(want)) || l != int64(len(want)) {
+		t.Fatalf("behind the revision, a page read %d jobs serializably and %d linearizably, want %d and %d", s-int64(len(want)), l, len(want), len(want))
+	}
+}
