@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,10 +52,12 @@ func BenchmarkScale(b *testing.B) {
 // with BCPII_SCALE_ETCD=process, Debian's etcd-server as a process of its
 // own, as a gateway's etcd runs, whose collections and disk writes are
 // then not this process's (it keeps etcd's defaults but for the quota a
-// million jobs need, and syncs its writes to disk).
+// million jobs need, and syncs its writes to disk; BCPII_SCALE_ETCD_FLAGS
+// gives it more flags).
 func scaleEtcd(b *testing.B) (string, *clientv3.Client) {
 	if os.Getenv("BCPII_SCALE_ETCD") == "process" {
-		m := etcdtest.StartClusterOn(b, 1, "127.0.0.1", "--quota-backend-bytes", "8589934592").Members[0]
+		flags := append([]string{"--quota-backend-bytes", "8589934592"}, strings.Fields(os.Getenv("BCPII_SCALE_ETCD_FLAGS"))...)
+		m := etcdtest.StartClusterOn(b, 1, "127.0.0.1", flags...).Members[0]
 		cli := m.Client()
 		b.Cleanup(func() { cli.Close() })
 		return m.Endpoint(), cli
