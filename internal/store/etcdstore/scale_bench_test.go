@@ -53,11 +53,13 @@ func BenchmarkScale(b *testing.B) {
 // own, as a gateway's etcd runs, whose collections and disk writes are
 // then not this process's (it keeps etcd's defaults but for the quota a
 // million jobs need, and syncs its writes to disk; BCPII_SCALE_ETCD_FLAGS
-// gives it more flags).
+// gives it more flags, BCPII_SCALE_ETCD_ENV more environment, such as
+// GOGC=400).
 func scaleEtcd(b *testing.B) (string, *clientv3.Client) {
 	if os.Getenv("BCPII_SCALE_ETCD") == "process" {
 		flags := append([]string{"--quota-backend-bytes", "8589934592"}, strings.Fields(os.Getenv("BCPII_SCALE_ETCD_FLAGS"))...)
-		m := etcdtest.StartClusterOn(b, 1, "127.0.0.1", flags...).Members[0]
+		env := strings.Fields(os.Getenv("BCPII_SCALE_ETCD_ENV"))
+		m := etcdtest.StartClusterEnv(b, 1, "127.0.0.1", env, flags...).Members[0]
 		cli := m.Client()
 		b.Cleanup(func() { cli.Close() })
 		return m.Endpoint(), cli

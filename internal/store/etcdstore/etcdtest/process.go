@@ -28,6 +28,7 @@ type Member struct {
 	peer    string
 	cluster string   // the initial members: name=peer URL, ...
 	args    []string // more flags
+	env     []string // more environment, NAME=value
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 }
@@ -51,6 +52,13 @@ func StartCluster(t testing.TB, n int) *Cluster {
 // and args as more flags of every member.
 func StartClusterOn(t testing.TB, n int, host string, args ...string) *Cluster {
 	t.Helper()
+	return StartClusterEnv(t, n, host, nil, args...)
+}
+
+// StartClusterEnv is StartClusterOn with env (NAME=value, such as GOGC=400)
+// added to every member's environment.
+func StartClusterEnv(t testing.TB, n int, host string, env []string, args ...string) *Cluster {
+	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is required in CI (Debian etcd-server): %v", Binary, err)
@@ -63,7 +71,7 @@ func StartClusterOn(t testing.TB, n int, host string, args ...string) *Cluster {
 		client, peer := freeURL(t), freeURL(t)
 		client.Host = net.JoinHostPort(host, client.Port())
 		peer.Host = net.JoinHostPort(host, peer.Port())
-		m := &Member{t: t, name: fmt.Sprintf("member%d", i), dir: t.TempDir(), client: client.String(), peer: peer.String(), args: args}
+		m := &Member{t: t, name: fmt.Sprintf("member%d", i), dir: t.TempDir(), client: client.String(), peer: peer.String(), args: args, env: env}
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.name+"="+m.peer)
 	}
@@ -90,6 +98,7 @@ func (m *Member) start() {
 		"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
 		"--initial-cluster", m.cluster, "--initial-cluster-token", "etcdtest", "--log-level", "warn")
 	cmd.Args = append(cmd.Args, m.args...)
+	cmd.Env = append(os.Environ(), m.env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		m.t.Fatal(err)
