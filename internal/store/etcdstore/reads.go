@@ -126,17 +126,17 @@ func (s *Store) atRevision(ctx context.Context, rev int64, ids []string) (*clien
 		{clientv3.WithRev(rev), clientv3.WithSerializable()},
 		{clientv3.WithRev(rev)},
 	}
+	rctx, done := s.request(ctx) // both tries within the request's time
+	defer done()
 	for _, opts := range tries {
 		ops := make([]clientv3.Op, len(ids))
 		for i, id := range ids {
 			ops[i] = clientv3.OpGet(s.keys.job(id), opts...)
 		}
-		rctx, done := s.request(ctx)
 		_, err := s.again(rctx, func(actx context.Context) (err error) {
 			resp, err = s.cli.Txn(actx).Then(ops...).Commit()
 			return err
 		})
-		done()
 		if !errors.Is(err, rpctypes.ErrFutureRev) {
 			return resp, err
 		}
