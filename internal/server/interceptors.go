@@ -234,7 +234,7 @@ func (s *Server) logDone(ctx context.Context, method string, start time.Time, er
 		attrs = append(attrs, slog.String("canceled_by", "client"))
 	}
 	if refused {
-		s.rpcRefusals.log(ctx, s.log, "rpc", attrs)
+		s.rpcRefusals.log(ctx, s.log, slog.LevelInfo, "rpc", attrs)
 		return
 	}
 	logLine(ctx, s.log, level, "rpc", attrs)
@@ -315,9 +315,17 @@ func (s *Server) convert(ctx context.Context, method string, err error) error {
 		who = &info.who
 	}
 	st := toStatus(err, who, RequestID(ctx))
-	if _, made := madeHere(err); !made && st.Code() == codes.Internal {
-		if e := hmcerr.As(err); e.Cause != nil {
+	if _, made := madeHere(err); !made {
+		e := hmcerr.As(err)
+		switch {
+		case e.Cause == nil:
+		case st.Code() == codes.Internal:
 			s.log.ErrorContext(ctx, "internal error", "method", method, "request_id", RequestID(ctx), "err", e.Cause)
+		case st.Code() == codes.Unavailable:
+			// The caller's answer keeps the cause out (a full disk, an
+			// upstream that does not answer); the operator's log names it.
+			s.unavailable.log(ctx, s.log, slog.LevelWarn, "unavailable", []slog.Attr{
+				slog.String("method", method), slog.String("request_id", RequestID(ctx)), slog.Any("err", e.Cause)})
 		}
 	}
 	return st.Err()

@@ -73,7 +73,7 @@ func (s *Server) received(ctx context.Context, method string, v any, err error) 
 		return nil
 	}
 	e := r.(*hmcerr.Error)
-	s.refusals.log(ctx, s.log, "request message refused", []slog.Attr{slog.String("method", method), slog.String("reason", e.Message)})
+	s.refusals.log(ctx, s.log, slog.LevelInfo, "request message refused", []slog.Attr{slog.String("method", method), slog.String("reason", e.Message)})
 	return withDetail(grpcCode(e.Kind), e, nil).Err()
 }
 
@@ -108,7 +108,7 @@ func newRateLogOf(perSecond float64, burst int) *rateLog {
 	return &rateLog{lim: ratelog.New(perSecond, burst)}
 }
 
-func (r *rateLog) log(ctx context.Context, log *slog.Logger, msg string, attrs []slog.Attr) {
+func (r *rateLog) log(ctx context.Context, log *slog.Logger, level slog.Level, msg string, attrs []slog.Attr) {
 	ok, dropped := r.lim.Allow()
 	if !ok {
 		return
@@ -116,7 +116,7 @@ func (r *rateLog) log(ctx context.Context, log *slog.Logger, msg string, attrs [
 	if dropped > 0 {
 		attrs = append(attrs, slog.Int64("dropped_since_last", dropped))
 	}
-	logLine(ctx, log, slog.LevelInfo, msg, attrs)
+	logLine(ctx, log, level, msg, attrs)
 }
 
 // unknownMethod answers a call of a service or method the server does not

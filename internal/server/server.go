@@ -116,6 +116,9 @@ type Server struct {
 	refusals *rateLog        // logs refused messages, at a bounded rate
 	// rpcRefusals logs refused calls, at a bounded rate.
 	rpcRefusals *rateLog
+	// unavailable logs the causes of Unavailable answers, at a bounded
+	// rate.
+	unavailable *rateLog
 	// lastWatch is the newest WatchJob message built.
 	lastWatch atomic.Pointer[watchMsg]
 }
@@ -149,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{reg: cfg.Registry, auth: cfg.Authenticator, loopback: cfg.Loopback, backend: cfg.Backend,
 		cursors: cursors, log: cfg.Logger, grace: cfg.ShutdownGrace, clock: cfg.Clock, health: health.NewServer(), refusals: newRateLog(),
-		outerU: cfg.Unary, outerS: cfg.Stream, rpcRefusals: newRateLogOf(20, 200)}
+		outerU: cfg.Unary, outerS: cfg.Stream, rpcRefusals: newRateLogOf(20, 200), unavailable: newRateLog()}
 	s.linger.clock = cfg.Clock
 	s.inproc = inproc.New(s.unaryInterceptors(), s.streamInterceptors())
 	s.opts = []grpc.ServerOption{
