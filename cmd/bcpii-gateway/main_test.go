@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	bcpiiv1 "github.com/bcpii-gateway/bcpii-gateway/gen/bcpii/v1"
 	"github.com/bcpii-gateway/bcpii-gateway/internal/apptest"
@@ -324,13 +325,14 @@ func TestAcceptedJobSurvivesKill9(t *testing.T) {
 	_, addr, _, _ = startGateway(t, bin, "--data-dir", data)
 	conn, ctx = dial(addr)
 	id := strings.TrimPrefix(resp.JobUri, "/api/jobs/")
-	got, err := bcpiiv1.NewJobServiceClient(conn).GetJob(ctx, &bcpiiv1.GetJobRequest{JobId: id})
-	if err != nil {
-		t.Fatalf("GetJob after kill -9 and restart: %v", err)
-	}
 	// The simulated SE that ran it died with the process; the restarted
-	// one ends it rather than leave it running for ever.
-	if got.Job.Status != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || got.Job.GetJobStatusCode() != 503 || got.Job.GetJobReasonCode() != 1 {
+	// one ends it rather than leave it running for ever. It does so as it
+	// starts, beside the listeners: wait for it, bounded.
+	got, err := bcpiiv1.NewJobServiceClient(conn).WaitJob(ctx, &bcpiiv1.WaitJobRequest{JobId: id, Timeout: durationpb.New(10 * time.Second)})
+	if err != nil {
+		t.Fatalf("WaitJob after kill -9 and restart: %v", err)
+	}
+	if got.GetTimedOut() || got.Job.Status != bcpiiv1.JobStatus_JOB_STATUS_COMPLETE || got.Job.GetJobStatusCode() != 503 || got.Job.GetJobReasonCode() != 1 {
 		t.Fatalf("job after restart: %v, want complete 503.1", got.Job)
 	}
 }

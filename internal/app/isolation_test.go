@@ -382,8 +382,18 @@ func isolationTable(t *testing.T, r isolationRun) {
 			who := caller[j.owner.name]
 			_, err := who.jobs.GetJob(who.ctx(t, j.target), &bcpiiv1.GetJobRequest{JobId: j.id})
 			wantGRPCError(t, err, codes.NotFound, 404, 1)
-			// Gone at the gateway that started it too.
-			_, err = j.owner.jobs.GetJob(j.owner.ctx(t, j.target), &bcpiiv1.GetJobRequest{JobId: j.id})
+			// Gone at the gateway that started it too: at once on one
+			// gateway; at another replica, which may hold the ended job
+			// in its cache, once its etcd watch tells of the delete
+			// (milliseconds; 5 s allowed).
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				_, err = j.owner.jobs.GetJob(j.owner.ctx(t, j.target), &bcpiiv1.GetJobRequest{JobId: j.id})
+				if r.ask == r.start || status.Code(err) == codes.NotFound || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 			wantGRPCError(t, err, codes.NotFound, 404, 1)
 		}
 		checkLists(t, []job{a2, b2, u2})

@@ -65,6 +65,11 @@ func TestReasonCodes(t *testing.T) {
 	if _, err := jobsc.WaitJob(withMD(t, rpctypes.TargetKey, part2), &bcpiiv1.WaitJobRequest{JobId: jobIDFromURI(t, ended)}); err != nil {
 		t.Fatal(err)
 	}
+	// LP2's first activation ends on its own goroutine: once its job has
+	// ended, LP2 is free for the next.
+	if w, err := jobsc.WaitJob(withMD(t, rpctypes.TargetKey, lp2), &bcpiiv1.WaitJobRequest{JobId: jobIDFromURI(t, lp2Activate)}); err != nil || w.GetTimedOut() {
+		t.Fatalf("WaitJob of LP2's activation: %v, %v", w, err)
+	}
 	busy := start("/api/logical-partitions/l2/operations/activate", lp2) // LP2 is not-operating now
 
 	yes, no := true, false

@@ -230,7 +230,9 @@ func TestHeartBeats(t *testing.T) {
 // answers an ERROR frame and closes.
 func TestProtocolErrors(t *testing.T) {
 	f := newFixture(t, func(c *notify.Config) {
-		c.ConnectTimeout = 100 * time.Millisecond
+		// Long enough that a loaded machine sends each case's frames in
+		// time; short enough for the last check, which waits it out.
+		c.ConnectTimeout = time.Second
 		c.Limits = stomp.Limits{MaxLine: 256}
 	})
 	for _, c := range []struct {
