@@ -252,10 +252,10 @@ func (s *Store) Get(ctx context.Context, id string) (jobs.Job, error) {
 	return j, s.wrap(ctx, "get", id, err)
 }
 
-func (s *Store) get(ctx context.Context, id string) (jobs.Job, error) {
+func (s *Store) get(ctx context.Context, id string, opts ...clientv3.OpOption) (jobs.Job, error) {
 	rctx, done := s.request(ctx)
 	defer done()
-	resp, err := s.cli.Get(rctx, s.keys.job(id))
+	resp, err := s.cli.Get(rctx, s.keys.job(id), opts...)
 	if err != nil {
 		return jobs.Job{}, err
 	}
@@ -265,6 +265,19 @@ func (s *Store) get(ctx context.Context, id string) (jobs.Job, error) {
 	}
 	kv := resp.Kvs[0]
 	return decode(id, kv.Value, kv.ModRevision, kv.CreateRevision)
+}
+
+// getForWrite reads the job with the id for a write guarded by its
+// revision, which the caller read it at: serializably, answered by the
+// member asked without a linearizable wait, since the guard refuses the
+// write if the job has changed since revision. A member that has not
+// applied revision yet answers an older copy or none: the job is then
+// read linearizably.
+func (s *Store) getForWrite(ctx context.Context, id string, revision int64) (jobs.Job, error) {
+	if j, err := s.get(ctx, id, clientv3.WithSerializable()); err == nil && j.Revision >= revision {
+		return j, nil
+	}
+	return s.get(ctx, id)
 }
 
 // GetOwned returns the job with the id if owner owns it. One transaction
@@ -324,7 +337,7 @@ func (s *Store) Update(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 // update writes j over the stored job, in a transaction that also holds
 // the compares in fence.
 func (s *Store) update(ctx context.Context, j jobs.Job, fence []clientv3.Cmp) (jobs.Job, error) {
-	old, err := s.get(ctx, j.ID)
+	old, err := s.getForWrite(ctx, j.ID, j.Revision)
 	if err != nil {
 		return jobs.Job{}, err
 	}
@@ -414,7 +427,7 @@ func (s *Store) Delete(ctx context.Context, id string, revision int64) error {
 }
 
 func (s *Store) delete(ctx context.Context, id string, revision int64) error {
-	old, err := s.get(ctx, id)
+	old, err := s.getForWrite(ctx, id, revision)
 	if err != nil {
 		return err
 	}

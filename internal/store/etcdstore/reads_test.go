@@ -2,7 +2,9 @@ package etcdstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,5 +95,88 @@ func TestListPageReadAtRevision(t *testing.T) {
 	list()
 	if s, l := kv.serializable.Load(), kv.linearizable.Load(); s != 2*int64(len(want)) || l != int64(len(want)) {
 		t.Fatalf("behind the revision, a page read %d jobs serializably and %d linearizably, want %d and %d", s-int64(len(want)), l, len(want), len(want))
+	}
+}
+
+// laggingGets passes a real etcd client's reads on, counting the gets of
+// keys under prefix (no fixed revision) by how they were asked, and
+// answering each serializable one at revision behind, when set, as a
+// member that has not applied the later revisions answers.
+type laggingGets struct {
+	clientv3.KV
+	prefix                     string
+	behind                     atomic.Int64
+	serializable, linearizable atomic.Int64
+}
+
+func (l *laggingGets) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	op := clientv3.OpGet(key, opts...)
+	if !strings.HasPrefix(key, l.prefix) || op.Rev() != 0 {
+		return l.KV.Get(ctx, key, opts...)
+	}
+	if !op.IsSerializable() {
+		l.linearizable.Add(1)
+		return l.KV.Get(ctx, key, opts...)
+	}
+	l.serializable.Add(1)
+	if rev := l.behind.Load(); rev != 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	return l.KV.Get(ctx, key, opts...)
+}
+
+// An update or a delete reads the job it replaces serializably, its
+// revision guard making a linearizable wait needless; a member that
+// answers an older copy, or none, has the job read linearizably, and the
+// write is made all the same. A stale revision is still refused.
+func TestWriteReadsSerializably(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	kv := &laggingGets{KV: cli.KV, prefix: "/lagw/j/"}
+	cli.KV = kv
+	st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: cli, Prefix: "/lagw/", RequestTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := jobs.Owner{Kind: "partition", Name: "LP1"}
+	reads := func(what string, wantS, wantL int64) {
+		t.Helper()
+		if s, l := kv.serializable.Swap(0), kv.linearizable.Swap(0); s != wantS || l != wantL {
+			t.Errorf("%s: %d serializable and %d linearizable reads of the job, want %d and %d", what, s, l, wantS, wantL)
+		}
+	}
+	j := running(t, st, owner, "job-w")
+	reads("create", 0, 0)
+
+	j.Results = []byte(`{"step":1}`)
+	if j, err = st.Update(t.Context(), j); err != nil {
+		t.Fatal(err)
+	}
+	reads("update", 1, 0)
+
+	// A member one update behind: its copy is older than the caller's.
+	kv.behind.Store(j.Revision - 1)
+	j.Results = []byte(`{"step":2}`)
+	if j, err = st.Update(t.Context(), j); err != nil {
+		t.Fatalf("update through a member behind: %v", err)
+	}
+	reads("update through a member behind", 1, 1)
+
+	stale := j
+	stale.Revision--
+	if _, err := st.Update(t.Context(), stale); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("update at a stale revision: %v, want a conflict", err)
+	}
+	reads("update at a stale revision", 1, 1)
+
+	// A member that has not seen the job at all.
+	kv.behind.Store(j.CreateRevision - 1)
+	if err := st.Delete(t.Context(), j.ID, j.Revision); err != nil {
+		t.Fatalf("delete through a member that has not seen the job: %v", err)
+	}
+	reads("delete through a member behind", 1, 1)
+	kv.behind.Store(0)
+	if _, err := st.Get(t.Context(), j.ID); !errors.Is(err, jobs.ErrNoJob) {
+		t.Errorf("get after the delete: %v, want no job", err)
 	}
 }
