@@ -47,3 +47,32 @@ func BenchmarkListOnCluster(b *testing.B) {
 	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-us")
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-us")
 }
+
+// BenchmarkUpdateOnCluster updates a job through a follower of a
+// three-member cluster of Debian etcd processes, as a replica that talks
+// to a follower writes a job's progress and end. It reports the p50 and
+// p99 of an Update.
+func BenchmarkUpdateOnCluster(b *testing.B) {
+	c := etcdtest.StartCluster(b, 3)
+	follower := c.Members[(c.Leader()+1)%len(c.Members)]
+	cli := follower.Client()
+	b.Cleanup(func() { _ = cli.Close() })
+	st, err := etcdstore.New(b.Context(), etcdstore.Config{Client: cli, Prefix: "/update/"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	j := running(b, st, jobs.Owner{Kind: "partition", Name: "LP1"}, "job-update")
+	var took []time.Duration
+	for i := 0; b.Loop(); i++ {
+		j.Results = fmt.Appendf(nil, `{"step":%d}`, i)
+		start := time.Now()
+		j, err = st.Update(b.Context(), j)
+		took = append(took, time.Since(start))
+		if err != nil {
+			b.Fatalf("Update: %v", err)
+		}
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-us")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-us")
+}
