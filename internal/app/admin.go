@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,6 +45,13 @@ type ops struct {
 	tracing *telemetry.Tracing // nil when off
 	checks  []readyCheck
 	log     *slog.Logger
+
+	// Checks run at once (a /readyz beside the periodic one) may end out
+	// of order: bcpii_ready takes a component's result only from a check
+	// begun after the one it shows.
+	checkSeq  atomic.Uint64
+	readyMu   sync.Mutex
+	readySeqs map[string]uint64 // the check each gauge shows; under readyMu
 }
 
 type readyCheck struct {
@@ -136,15 +145,31 @@ func (o *ops) restHandler(h http.Handler) http.Handler {
 func (o *ops) ready(ctx context.Context) []string {
 	var failed []string
 	for _, c := range o.checks {
+		seq := o.checkSeq.Add(1)
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := c.ping(cctx)
 		cancel()
-		o.metrics.SetReady(c.component, err == nil)
+		o.setReady(c.component, seq, err == nil)
 		if err != nil {
 			failed = append(failed, c.component+": "+err.Error())
 		}
 	}
 	return failed
+}
+
+// setReady records in bcpii_ready the result of check seq of component,
+// unless a check begun later is recorded already.
+func (o *ops) setReady(component string, seq uint64, ok bool) {
+	o.readyMu.Lock()
+	defer o.readyMu.Unlock()
+	if seq < o.readySeqs[component] {
+		return
+	}
+	if o.readySeqs == nil {
+		o.readySeqs = map[string]uint64{}
+	}
+	o.readySeqs[component] = seq
+	o.metrics.SetReady(component, ok)
 }
 
 // watchReadiness checks readiness every interval until ctx ends, logging
