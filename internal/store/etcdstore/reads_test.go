@@ -148,20 +148,20 @@ func TestWriteReadsSerializably(t *testing.T) {
 	}
 	j := running(t, st, owner, "job-w")
 	reads("create", 0, 0)
-
-	j.Results = []byte(`{"step":1}`)
-	if j, err = st.Update(t.Context(), j); err != nil {
-		t.Fatal(err)
+	// update writes the next step of j through a member behind at
+	// revision behind (0: not behind), and checks the reads it made.
+	update := func(what string, behind int64, wantL int64) {
+		t.Helper()
+		kv.behind.Store(behind)
+		j.Results = fmt.Appendf(nil, `{"step":%d}`, j.Revision)
+		if j, err = st.Update(t.Context(), j); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		reads(what, 1, wantL)
 	}
-	reads("update", 1, 0)
-
+	update("update", 0, 0)
 	// A member one update behind: its copy is older than the caller's.
-	kv.behind.Store(j.Revision - 1)
-	j.Results = []byte(`{"step":2}`)
-	if j, err = st.Update(t.Context(), j); err != nil {
-		t.Fatalf("update through a member behind: %v", err)
-	}
-	reads("update through a member behind", 1, 1)
+	update("update through a member behind", j.Revision-1, 1)
 
 	stale := j
 	stale.Revision--
@@ -171,12 +171,7 @@ func TestWriteReadsSerializably(t *testing.T) {
 	reads("update at a stale revision", 1, 1)
 
 	// A member that has not seen the job at all.
-	kv.behind.Store(j.CreateRevision - 1)
-	j.Results = []byte(`{"step":3}`)
-	if j, err = st.Update(t.Context(), j); err != nil {
-		t.Fatalf("update through a member that has not seen the job: %v", err)
-	}
-	reads("update through a member that has not seen the job", 1, 1)
+	update("update through a member that has not seen the job", j.CreateRevision-1, 1)
 	if err := st.Delete(t.Context(), j.ID, j.Revision); err != nil {
 		t.Fatal(err)
 	}
