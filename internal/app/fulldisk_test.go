@@ -195,22 +195,19 @@ func TestFullDisk(t *testing.T) {
 // or the log says that its end waits for space.
 func wantEndedOrWaiting(t *testing.T, jobsc bcpiiv1.JobServiceClient, as func() context.Context, id string, logs *apptest.LogBuffer) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r, err := jobsc.GetJob(as(), &bcpiiv1.GetJobRequest{JobId: id})
+	var err error
+	if within(10*time.Second, func() bool {
+		var r *bcpiiv1.GetJobResponse
+		r, err = jobsc.GetJob(as(), &bcpiiv1.GetJobRequest{JobId: id})
+		return err != nil || r.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_RUNNING ||
+			strings.Contains(logs.String(), "the job's end is written once space returns")
+	}) {
 		if err != nil {
 			t.Errorf("GetJob %s on a full disk: %v", id, err)
-			return
 		}
-		if r.GetJob().GetStatus() != bcpiiv1.JobStatus_JOB_STATUS_RUNNING || strings.Contains(logs.String(), "the job's end is written once space returns") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("job %s still runs after 10 s on a full disk, and the log does not say it waits for space", id)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+		return
 	}
+	t.Errorf("job %s still runs after 10 s on a full disk, and the log does not say it waits for space", id)
 }
 
 // wantEndsWhileClockRuns waits for the LP1 job id to end complete 200,

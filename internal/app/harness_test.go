@@ -57,6 +57,18 @@ const (
 // fails the test instead of hanging it.
 const waitLimit = 30 * time.Second
 
+// within asks f every 10 ms until it holds or limit has passed, and
+// reports whether it held: a bounded wait for what another goroutine of
+// the gateway does in real time.
+func within(limit time.Duration, f func() bool) bool {
+	for deadline := time.Now().Add(limit); !f(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 // gateway is app.Run running in-process on loopback ports chosen by the
 // system, on a fake clock.
 type gateway struct {

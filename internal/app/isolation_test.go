@@ -386,14 +386,10 @@ func isolationTable(t *testing.T, r isolationRun) {
 			// gateway; at another replica, which may hold the ended job
 			// in its cache, once its etcd watch tells of the delete
 			// (milliseconds; 5 s allowed).
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			within(5*time.Second, func() bool {
 				_, err = j.owner.jobs.GetJob(j.owner.ctx(t, j.target), &bcpiiv1.GetJobRequest{JobId: j.id})
-				if r.ask == r.start || status.Code(err) == codes.NotFound || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				return r.ask == r.start || status.Code(err) == codes.NotFound
+			})
 			wantGRPCError(t, err, codes.NotFound, 404, 1)
 		}
 		checkLists(t, []job{a2, b2, u2})
