@@ -13,10 +13,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"sync"
@@ -229,12 +231,14 @@ func Sweep(b *testing.B, s jobs.Store, n int, budget time.Duration) {
 	}
 	defer reg.Close()
 	ctx := context.Background()
-	idleGets, idleLists := queries(s, n, func() bool { return false }, time.Now().Add(5*time.Second))
+	rec := startRecorder(b) // before the queries: its start stops the world
+	defer rec.stop()
+	idleGets, idleLists := queries(s, n, func() bool { return false }, time.Now().Add(5*time.Second), nil)
 	idle := slices.Concat(idleGets, idleLists)
 	var stop atomic.Bool
 	var gets, lists []time.Duration
 	var wg sync.WaitGroup
-	wg.Go(func() { gets, lists = queries(s, n, stop.Load, time.Time{}) })
+	wg.Go(func() { gets, lists = queries(s, n, stop.Load, time.Time{}, rec.query) })
 	start := time.Now()
 	swept := 0
 	for time.Since(start) < budget {
@@ -275,8 +279,9 @@ func Sweep(b *testing.B, s jobs.Store, n int, budget time.Duration) {
 }
 
 // queries makes GetOwned and List calls of random jobs and owners until
-// stop says so or the deadline passes, and returns their times.
-func queries(s jobs.Store, n int, stop func() bool, deadline time.Time) (gets, lists []time.Duration) {
+// stop says so or the deadline passes, and returns their times; done, if
+// set, is told each one's.
+func queries(s jobs.Store, n int, stop func() bool, deadline time.Time, done func(time.Duration)) (gets, lists []time.Duration) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
 	owners := Owners(n)
@@ -290,6 +295,56 @@ func queries(s jobs.Store, n int, stop func() bool, deadline time.Time) (gets, l
 			_, _ = s.List(ctx, jobs.ListQuery{Owner: Owner(i % owners), Limit: 100})
 			lists = append(lists, time.Since(t))
 		}
+		if done != nil {
+			done(time.Since(t))
+		}
 	}
 	return gets, lists
+}
+
+// recorder keeps a flight recording of the sweep's last seconds when
+// BCPII_SCALE_TRACE names a file, and writes it there when a query first
+// takes longer than slowQuery, for go tool trace to show what held it.
+type recorder struct {
+	b    *testing.B
+	fr   *trace.FlightRecorder
+	path string
+	once sync.Once
+}
+
+const slowQuery = 35 * time.Millisecond
+
+func startRecorder(b *testing.B) *recorder {
+	r := &recorder{b: b, path: os.Getenv("BCPII_SCALE_TRACE")}
+	if r.path == "" {
+		return r
+	}
+	r.fr = trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: 2 * time.Second, MaxBytes: 256 << 20})
+	if err := r.fr.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+func (r *recorder) query(d time.Duration) {
+	if r.fr == nil || d <= slowQuery {
+		return
+	}
+	r.once.Do(func() {
+		f, err := os.Create(r.path)
+		if err == nil {
+			_, err = r.fr.WriteTo(f)
+			err = errors.Join(err, f.Close())
+		}
+		if err != nil {
+			r.b.Error(err)
+		}
+		r.b.Logf("a query took %v; the trace before it is in %s", d, r.path)
+	})
+}
+
+func (r *recorder) stop() {
+	if r.fr != nil {
+		r.fr.Stop()
+	}
 }
