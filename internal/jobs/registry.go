@@ -44,6 +44,7 @@ type Registry struct {
 	// none): the store's pace (SweepPacer).
 	sweepDeletes int
 	sweepLimit   *rate.Limiter
+	sweep        sweepCursor
 	log          *slog.Logger
 	hub          *hub
 	stop         context.CancelFunc
@@ -445,13 +446,37 @@ func (r *Registry) paceSweep(ctx context.Context) error {
 	}
 }
 
+// sweepRestart is how long sweeps go on from where the last left off
+// before one reads the end-time index from its start again.
+const sweepRestart = time.Hour
+
+// sweepCursor is where the next sweep reads the end-time index from: after
+// the last job the sweeps before read and deleted, so that no sweep reads
+// again past what they deleted (a store may have to: etcd walks the
+// entries it deleted, until they are compacted, for every read that spans
+// them). Nothing expired is left behind but a job whose end time was
+// already older than the cutoff when it ended (by the clock of whoever
+// ended it, more than the retention behind); a sweep reads from the start
+// again once sweepRestart has passed, and finds those.
+type sweepCursor struct {
+	mu    sync.Mutex
+	after EndKey
+	since time.Time // when a sweep last read from the start
+}
+
 // Sweep deletes up to limit jobs whose retention has run out and reports
-// how many. It reads the store's end-time index, never all jobs; Get treats
-// expired jobs as gone even before a sweep removes them. Each job is its
-// own delete, so that a query waits for no sweep.
+// how many. It reads the store's end-time index, never all jobs, on from
+// where the last sweep left off (sweepCursor); Get treats expired jobs as
+// gone even before a sweep removes them. Each job is its own delete, so
+// that a query waits for no sweep. One sweep runs at a time.
 func (r *Registry) Sweep(ctx context.Context, limit int) (int, error) {
-	cutoff := r.clock.Now().Add(-r.retention)
-	old, err := r.store.EndedBefore(ctx, cutoff, limit)
+	r.sweep.mu.Lock()
+	defer r.sweep.mu.Unlock()
+	now := r.clock.Now()
+	if now.Sub(r.sweep.since) >= sweepRestart {
+		r.sweep.after, r.sweep.since = EndKey{}, now
+	}
+	old, err := r.store.EndedBefore(ctx, now.Add(-r.retention), r.sweep.after, limit)
 	if err != nil {
 		return 0, fmt.Errorf("jobs: sweep: %w", err)
 	}
@@ -493,8 +518,11 @@ func (r *Registry) Sweep(ctx context.Context, limit int) (int, error) {
 	}
 	close(work)
 	wg.Wait()
-	if firstErr != nil {
+	if firstErr != nil { // the next sweep reads these again
 		return n, fmt.Errorf("jobs: sweep: %w", firstErr)
+	}
+	if len(old) > 0 {
+		r.sweep.after = EndKeyOf(old[len(old)-1])
 	}
 	return n, nil
 }

@@ -64,8 +64,9 @@ type Indexes interface {
 	// q.Status when it is set. It reads the owner's jobs, not all jobs.
 	List(ctx context.Context, q ListQuery) ([]Job, error)
 	// EndedBefore returns up to limit ended jobs whose Ended time is before
-	// t, oldest first. It reads an index by end time, not all jobs.
-	EndedBefore(ctx context.Context, t time.Time, limit int) ([]Job, error)
+	// t and which come after after in end-time order (EndKey), in that
+	// order. It reads an index by end time, not all jobs.
+	EndedBefore(ctx context.Context, t time.Time, after EndKey, limit int) ([]Job, error)
 	// Unended returns up to limit jobs that have not ended (running or
 	// cancel-pending) whose CreateRevision is greater than after, in
 	// CreateRevision order. It reads an index of such jobs, not all jobs.
@@ -78,6 +79,16 @@ type Feed interface {
 	// order, none lost, until ctx ends; then the channel is closed.
 	Watch(ctx context.Context) <-chan Change
 }
+
+// EndKey is a place in the end-time order of ended jobs: by Ended, then by
+// ID. The zero EndKey comes before every job.
+type EndKey struct {
+	Ended time.Time
+	ID    string
+}
+
+// EndKeyOf is the place of the ended job j in end-time order.
+func EndKeyOf(j Job) EndKey { return EndKey{Ended: j.Ended, ID: j.ID} }
 
 // ListQuery selects jobs for Store.List.
 type ListQuery struct {

@@ -72,9 +72,9 @@ func (s *store) List(ctx context.Context, q jobs.ListQuery) ([]jobs.Job, error) 
 	return js, err
 }
 
-func (s *store) EndedBefore(ctx context.Context, t time.Time, limit int) ([]jobs.Job, error) {
+func (s *store) EndedBefore(ctx context.Context, t time.Time, after jobs.EndKey, limit int) ([]jobs.Job, error) {
 	start := time.Now()
-	js, err := s.st.EndedBefore(ctx, t, limit)
+	js, err := s.st.EndedBefore(ctx, t, after, limit)
 	s.observe("ended_before", start, err)
 	return js, err
 }

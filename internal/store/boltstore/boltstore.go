@@ -486,9 +486,9 @@ func (s *Store) List(ctx context.Context, q jobs.ListQuery) ([]jobs.Job, error) 
 	return out, nil
 }
 
-// EndedBefore returns up to limit ended jobs whose Ended is before t,
-// oldest first.
-func (s *Store) EndedBefore(ctx context.Context, t time.Time, limit int) ([]jobs.Job, error) {
+// EndedBefore returns up to limit ended jobs whose Ended is before t and
+// which come after after, in end-time order.
+func (s *Store) EndedBefore(ctx context.Context, t time.Time, after jobs.EndKey, limit int) ([]jobs.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -500,7 +500,14 @@ func (s *Store) EndedBefore(ctx context.Context, t time.Time, limit int) ([]jobs
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b := open(tx)
 		c := b.ended.Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		k, _ := c.First()
+		if after != (jobs.EndKey{}) {
+			from := append(endTime(after.Ended), after.ID...)
+			if k, _ = c.Seek(from); bytes.Equal(k, from) {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, _ = c.Next() {
 			if len(k) < endTimeLen {
 				return fmt.Errorf("end-time index key %x is too short", k)
 			}

@@ -166,7 +166,7 @@ func TestReopen(t *testing.T) {
 	if len(listed) != 2 || listed[0].ID != kept[0].ID || listed[1].ID != kept[2].ID {
 		t.Errorf("List after reopening returned %d jobs", len(listed))
 	}
-	old, err := s.EndedBefore(ctx, at.Add(time.Hour), 10)
+	old, err := s.EndedBefore(ctx, at.Add(time.Hour), jobs.EndKey{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,7 +276,7 @@ func testKill(t *testing.T, n, writers int, kill func(line string) bool) {
 	if len(listed) < len(order) || len(listed) > len(order)+writers {
 		t.Errorf("List finds %d jobs; %d were reported", len(listed), len(order))
 	}
-	endedJobs, err := s.EndedBefore(ctx, time.Now().Add(time.Hour), math.MaxInt32)
+	endedJobs, err := s.EndedBefore(ctx, time.Now().Add(time.Hour), jobs.EndKey{}, math.MaxInt32)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,9 @@ type Store struct {
 	seen atomic.Int64
 	// cache answers GetOwned for the jobs it holds once CacheJobs runs.
 	cache jobCache
+	// endSpan is the span of end times EndedBefore reads first, in
+	// nanoseconds: the last read's guess to hold two pages.
+	endSpan atomic.Int64
 }
 
 var _ jobs.Store = (*Store)(nil)

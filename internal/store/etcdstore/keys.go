@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
@@ -74,6 +75,17 @@ func endTime(t time.Time) []byte {
 }
 
 const endTimeLen = 12
+
+// endTimeOf is the end time an end-time index key, or a bound of a range
+// of them, begins with; false if it is too short to hold one.
+func (k keys) endTimeOf(key string) (time.Time, bool) {
+	b := []byte(strings.TrimPrefix(key, k.ended()))
+	if len(b) < endTimeLen || len(b) == len(key) {
+		return time.Time{}, false
+	}
+	sec := int64(binary.BigEndian.Uint64(b) ^ (1 << 63))
+	return time.Unix(sec, int64(binary.BigEndian.Uint32(b[8:endTimeLen]))).UTC(), true
+}
 
 func be64(n int64) string { return string(binary.BigEndian.AppendUint64(nil, uint64(n))) }
 

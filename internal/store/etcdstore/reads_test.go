@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -179,5 +180,76 @@ func TestWriteReadsSerializably(t *testing.T) {
 	kv.behind.Store(0)
 	if _, err := st.Get(t.Context(), j.ID); !errors.Is(err, jobs.ErrNoJob) {
 		t.Errorf("get after the delete: %v, want no job", err)
+	}
+}
+
+// countingGets passes a real etcd client's reads on and adds up the keys
+// etcd counted for the range reads under prefix: etcd walks every key of
+// a range, whatever its limit, to count them.
+type countingGets struct {
+	clientv3.KV
+	prefix  string
+	counted atomic.Int64
+}
+
+func (c *countingGets) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	resp, err := c.KV.Get(ctx, key, opts...)
+	if err == nil && strings.HasPrefix(key, c.prefix) {
+		c.counted.Add(resp.Count)
+	}
+	return resp, err
+}
+
+// Paging through 2,000 expired jobs, EndedBefore asks etcd for ranges
+// that hold about two pages, not for everything up to the cutoff: after
+// the first page, no page's reads count more than four pages' keys.
+func TestEndedBeforeReadsBoundedRanges(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	kv := &countingGets{KV: cli.KV, prefix: "/spans/e/"}
+	cli.KV = kv
+	st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: cli, Prefix: "/spans/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, limit = 2000, 100
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
+				ended := base.Add(time.Duration(i) * time.Millisecond)
+				j := jobs.Job{ID: fmt.Sprintf("job-%04d", i), Owner: jobs.Owner{Kind: "partition", Name: "LP1"},
+					Operation: "POST /api/test", Status: jobs.Complete, Created: ended, Ended: ended}
+				if _, err := st.Create(context.Background(), j); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	cutoff := base.Add(n * time.Millisecond)
+	after := jobs.EndKey{}
+	for page := 0; page*limit < n; page++ {
+		kv.counted.Store(0)
+		got, err := st.EndedBefore(t.Context(), cutoff, after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != limit || got[0].ID != fmt.Sprintf("job-%04d", page*limit) || got[limit-1].ID != fmt.Sprintf("job-%04d", page*limit+limit-1) {
+			t.Fatalf("page %d: %d jobs, not jobs %d to %d in order", page, len(got), page*limit, page*limit+limit-1)
+		}
+		if counted := kv.counted.Load(); page > 0 && counted > 4*limit {
+			t.Errorf("page %d: etcd counted %d keys, want at most %d", page, counted, 4*limit)
+		}
+		after = jobs.EndKeyOf(got[limit-1])
+	}
+	if got, err := st.EndedBefore(t.Context(), cutoff, after, limit); err != nil || len(got) != 0 {
+		t.Fatalf("after the last page: %d jobs, %v", len(got), err)
 	}
 }

@@ -245,16 +245,24 @@ func (s *Store) List(ctx context.Context, q jobs.ListQuery) ([]jobs.Job, error) 
 	return out, nil
 }
 
-// EndedBefore returns up to limit ended jobs whose Ended is before t,
-// oldest first.
-func (s *Store) EndedBefore(ctx context.Context, t time.Time, limit int) ([]jobs.Job, error) {
+// EndedBefore returns up to limit ended jobs whose Ended is before t and
+// which come after after, in end-time order.
+func (s *Store) EndedBefore(ctx context.Context, t time.Time, after jobs.EndKey, limit int) ([]jobs.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	i := 0
+	if after != (jobs.EndKey{}) {
+		var found bool
+		i, found = slices.BinarySearchFunc(s.ended, endEntry{after.Ended, after.ID}, cmpEnd)
+		if found {
+			i++
+		}
+	}
 	var out []jobs.Job
-	for _, e := range s.ended {
+	for _, e := range s.ended[i:] {
 		if len(out) >= limit || !e.at.Before(t) {
 			break
 		}

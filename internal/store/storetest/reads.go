@@ -3,6 +3,7 @@ package storetest
 // The suite's tests of reads: List, EndedBefore and Unended.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -197,6 +198,49 @@ func testEndedBefore(t *testing.T, s jobs.Store) {
 		// Strictly before: a job that ended at the cutoff is not included.
 		checkJobs(t, fmt.Sprintf("EndedBefore(%v)", cutoff), mustEndedBefore(t, s, cutoff, 100), before(cutoff, 100))
 		checkJobs(t, fmt.Sprintf("EndedBefore(%v) with limit 2", cutoff), mustEndedBefore(t, s, cutoff, 2), before(cutoff, 2))
+	}
+}
+
+// testEndedBeforeAfter pages through the ended jobs with EndedBefore's
+// after, the last job of each page, at several page sizes and cutoffs:
+// the pages hold every job ended before the cutoff once, in end-time
+// order, ties in end time in ID order.
+func testEndedBeforeAfter(t *testing.T, s jobs.Store) {
+	var all []jobs.Job
+	for i := range 12 {
+		// Jobs 3k to 3k+2 end at the same time, to be told apart by ID.
+		all = append(all, mustCreate(t, s, ended(newJob(alice), jobs.Complete, base.Add(time.Duration(i/3)*time.Minute))))
+		mustCreate(t, s, newJob(bob)) // never returned: not ended
+	}
+	slices.SortFunc(all, func(a, b jobs.Job) int {
+		return cmp.Or(a.Ended.Compare(b.Ended), cmp.Compare(a.ID, b.ID))
+	})
+	for _, cutoff := range []time.Time{base.Add(time.Hour), base.Add(2 * time.Minute), base, base.Add(time.Nanosecond)} {
+		var want []jobs.Job
+		for _, j := range all {
+			if j.Ended.Before(cutoff) {
+				want = append(want, j)
+			}
+		}
+		for _, limit := range []int{1, 2, 4, 100} {
+			var got []jobs.Job
+			after := jobs.EndKey{}
+			for range len(all) + 1 {
+				page, err := s.EndedBefore(t.Context(), cutoff, after, limit)
+				if err != nil {
+					t.Fatalf("EndedBefore(%v, %+v, %d): %v", cutoff, after, limit, err)
+				}
+				if len(page) > limit {
+					t.Fatalf("EndedBefore with limit %d returned %d jobs", limit, len(page))
+				}
+				if len(page) == 0 {
+					break
+				}
+				got = append(got, page...)
+				after = jobs.EndKeyOf(page[len(page)-1])
+			}
+			checkJobs(t, fmt.Sprintf("EndedBefore(%v) in pages of %d", cutoff, limit), got, want)
+		}
 	}
 }
 

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 		{"ListOwnerChange", testListOwnerChange},
 		{"EndedBefore", testEndedBefore},
 		{"EndedBeforeFollowsWrites", testEndedBeforeFollowsWrites},
+		{"EndedBeforeAfter", testEndedBeforeAfter},
 		{"Unended", testUnended},
 		{"Watch", testWatch},
 		{"WatchConcurrentWriters", testWatchConcurrentWriters},
@@ -224,7 +225,7 @@ func mustList(t *testing.T, s jobs.Store, q jobs.ListQuery) []jobs.Job {
 
 func mustEndedBefore(t *testing.T, s jobs.Store, at time.Time, limit int) []jobs.Job {
 	t.Helper()
-	js, err := s.EndedBefore(t.Context(), at, limit)
+	js, err := s.EndedBefore(t.Context(), at, jobs.EndKey{}, limit)
 	if err != nil {
 		t.Fatalf("EndedBefore(%v, %d): %v", at, limit, err)
 	}
