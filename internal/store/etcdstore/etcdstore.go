@@ -419,7 +419,8 @@ func (s *Store) commit(ctx context.Context, id string, rev int64, fence []client
 // sweep: on 20,000 jobs, 50 and 27 ms with 64 deletes at once, 11 and 8 ms
 // with 16; on a million, 54 and 47 ms with 16, 60 and 44 ms with 4, 54
 // and 30 ms with 16 at 500 a second, against a longest of 24 to 29 ms in
-// the 5 seconds before the sweep.
+// the 5 seconds before the sweep. Since EndedBefore reads bounded spans
+// (see there), a median of 45 and 25 ms over five runs.
 func (s *Store) SweepPace() (int, float64) { return 16, 500 }
 
 var _ jobs.SweepPacer = (*Store)(nil)
