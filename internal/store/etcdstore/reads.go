@@ -205,9 +205,19 @@ func (s *Store) endedBefore(ctx context.Context, t time.Time, after jobs.EndKey,
 			top, _ := s.keys.endTimeOf(string(resp.Kvs[len(resp.Kvs)-1].Key))
 			s.endSpan.Store(int64(max(2*top.Sub(lo), time.Millisecond)))
 		}
-		from, span = hi, max(4*span, time.Millisecond)
+		from, span = hi, widen(span)
 	}
 	return s.fetch(ctx, rev, idList)
+}
+
+// widen is the span of end times a read of the end-time index covers
+// after one of span found too few: four times span, or all up to the
+// cutoff (0) once that would be more than about 36 years.
+func widen(span time.Duration) time.Duration {
+	if span <= 0 || span >= 1<<60 {
+		return 0
+	}
+	return 4 * span
 }
 
 // endKeys reads up to limit end-time index keys in [from, to), at

@@ -188,14 +188,15 @@ func TestWriteReadsSerializably(t *testing.T) {
 // a range, whatever its limit, to count them.
 type countingGets struct {
 	clientv3.KV
-	prefix  string
-	counted atomic.Int64
+	prefix         string
+	counted, reads atomic.Int64
 }
 
 func (c *countingGets) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
 	resp, err := c.KV.Get(ctx, key, opts...)
 	if err == nil && strings.HasPrefix(key, c.prefix) {
 		c.counted.Add(resp.Count)
+		c.reads.Add(1)
 	}
 	return resp, err
 }
@@ -251,5 +252,35 @@ func TestEndedBeforeReadsBoundedRanges(t *testing.T) {
 	}
 	if got, err := st.EndedBefore(t.Context(), cutoff, after, limit); err != nil || len(got) != 0 {
 		t.Fatalf("after the last page: %d jobs, %v", len(got), err)
+	}
+}
+
+// From a job that ended two thousand years before the next, EndedBefore
+// reaches the next in a few dozen reads: its spans widen fourfold, and
+// then to the cutoff, never wrapping around.
+func TestEndedBeforeWidensToTheCutoff(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	kv := &countingGets{KV: cli.KV, prefix: "/widen/e/"}
+	cli.KV = kv
+	st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: cli, Prefix: "/widen/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made []jobs.Job
+	for i, ended := range []time.Time{time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		j, err := st.Create(t.Context(), jobs.Job{ID: fmt.Sprintf("job-%d", i), Owner: jobs.Owner{Kind: "partition", Name: "LP1"},
+			Operation: "POST /api/test", Status: jobs.Complete, Created: ended, Ended: ended})
+		if err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, j)
+	}
+	got, err := st.EndedBefore(t.Context(), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), jobs.EndKeyOf(made[0]), 10)
+	if err != nil || len(got) != 1 || got[0].ID != made[1].ID {
+		t.Fatalf("EndedBefore after the first job: %v, %v; want %s", got, err, made[1].ID)
+	}
+	if n := kv.reads.Load(); n > 40 {
+		t.Errorf("EndedBefore took %d reads, want at most 40", n)
 	}
 }

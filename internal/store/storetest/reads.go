@@ -206,7 +206,9 @@ func testEndedBefore(t *testing.T, s jobs.Store) {
 // the pages hold every job ended before the cutoff once, in end-time
 // order, ties in end time in ID order.
 func testEndedBeforeAfter(t *testing.T, s jobs.Store) {
-	var all []jobs.Job
+	// Ended long before the others: a reader that widens its reads from
+	// after must reach the others in a bounded number of steps.
+	all := []jobs.Job{mustCreate(t, s, ended(newJob(bob), jobs.Complete, time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC)))}
 	for i := range 12 {
 		// Jobs 3k to 3k+2 end at the same time, to be told apart by ID.
 		all = append(all, mustCreate(t, s, ended(newJob(alice), jobs.Complete, base.Add(time.Duration(i/3)*time.Minute))))
@@ -215,7 +217,7 @@ func testEndedBeforeAfter(t *testing.T, s jobs.Store) {
 	slices.SortFunc(all, func(a, b jobs.Job) int {
 		return cmp.Or(a.Ended.Compare(b.Ended), cmp.Compare(a.ID, b.ID))
 	})
-	for _, cutoff := range []time.Time{base.Add(time.Hour), base.Add(2 * time.Minute), base, base.Add(time.Nanosecond)} {
+	for _, cutoff := range []time.Time{base.Add(time.Hour), base.Add(2 * time.Minute), base, base.Add(time.Nanosecond), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)} {
 		var want []jobs.Job
 		for _, j := range all {
 			if j.Ended.Before(cutoff) {
