@@ -185,16 +185,18 @@ func (s *Store) endedBefore(ctx context.Context, t time.Time, after jobs.EndKey,
 	var rev int64
 	for from < end && len(idList) < limit {
 		hi := end
-		if lo, ok := s.keys.endTimeOf(from); ok && span > 0 && s.keys.endedAt(lo.Add(span)) < end {
-			hi = s.keys.endedAt(lo.Add(span))
+		if lo, ok := s.keys.endTimeOf(from); ok && span > 0 {
+			hi = min(end, s.keys.endedAt(lo.Add(span)))
 		}
 		resp, err := s.endKeys(ctx, from, hi, limit-len(idList), rev)
 		if err != nil {
 			return nil, err
 		}
 		rev = resp.Header.Revision
+		if first == "" && len(resp.Kvs) > 0 {
+			first = string(resp.Kvs[0].Key)
+		}
 		for _, kv := range resp.Kvs {
-			first = cmp.Or(first, string(kv.Key))
 			if len(kv.Key) < len(s.keys.ended())+endTimeLen {
 				return nil, fmt.Errorf("end-time index key %x is too short", kv.Key)
 			}

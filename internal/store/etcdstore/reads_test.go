@@ -201,18 +201,26 @@ func (c *countingGets) Get(ctx context.Context, key string, opts ...clientv3.OpO
 	return resp, err
 }
 
+// countingStore returns a store under prefix on an etcd server of its
+// own, whose client counts the reads of its end-time index.
+func countingStore(t *testing.T, prefix string) (*etcdstore.Store, *countingGets) {
+	t.Helper()
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	kv := &countingGets{KV: cli.KV, prefix: prefix + "e/"}
+	cli.KV = kv
+	st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: cli, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, kv
+}
+
 // Paging through 2,000 expired jobs, EndedBefore asks etcd for ranges
 // that hold about two pages, not for everything up to the cutoff: after
 // the first page, no page's reads count more than four pages' keys.
 func TestEndedBeforeReadsBoundedRanges(t *testing.T) {
-	srv := etcdtest.Start(t)
-	cli := srv.Client(t)
-	kv := &countingGets{KV: cli.KV, prefix: "/spans/e/"}
-	cli.KV = kv
-	st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: cli, Prefix: "/spans/"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, kv := countingStore(t, "/spans/")
 	const n, limit = 2000, 100
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var next atomic.Int64
@@ -259,14 +267,7 @@ func TestEndedBeforeReadsBoundedRanges(t *testing.T) {
 // reaches the next in a few dozen reads: its spans widen fourfold, and
 // then to the cutoff, never wrapping around.
 func TestEndedBeforeWidensToTheCutoff(t *testing.T) {
-	srv := etcdtest.Start(t)
-	cli := srv.Client(t)
-	kv := &countingGets{KV: cli.KV, prefix: "/widen/e/"}
-	cli.KV = kv
-	st, err := etcdstore.New(t.Context(), etcdstore.Config{Client: cli, Prefix: "/widen/"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, kv := countingStore(t, "/widen/")
 	var made []jobs.Job
 	for i, ended := range []time.Time{time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} {
 		j, err := st.Create(t.Context(), jobs.Job{ID: fmt.Sprintf("job-%d", i), Owner: jobs.Owner{Kind: "partition", Name: "LP1"},
