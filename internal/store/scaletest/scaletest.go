@@ -288,15 +288,17 @@ func queries(s jobs.Store, n int, stop func() bool, deadline time.Time, done fun
 	for k := 0; !stop() && (deadline.IsZero() || time.Now().Before(deadline)); k++ {
 		i := rng.IntN(n)
 		t := time.Now()
+		into := &gets
 		if k%2 == 0 {
 			_, _ = s.GetOwned(ctx, Owner(i%owners), ID(i))
-			gets = append(gets, time.Since(t))
 		} else {
 			_, _ = s.List(ctx, jobs.ListQuery{Owner: Owner(i % owners), Limit: 100})
-			lists = append(lists, time.Since(t))
+			into = &lists
 		}
+		d := time.Since(t)
+		*into = append(*into, d)
 		if done != nil {
-			done(time.Since(t))
+			done(d)
 		}
 	}
 	return gets, lists
