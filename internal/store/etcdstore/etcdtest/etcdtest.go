@@ -7,8 +7,12 @@ package etcdtest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,17 +62,45 @@ func StartWithQuota(t testing.TB, quota int64) *Server {
 	return s
 }
 
+// freeURL returns the URL of a loopback port free now, below the
+// kernel's range of ephemeral ports: a server stopped and started again
+// on it (Restart) finds it still free, as no connection, not even a
+// client's own reconnecting to it, is given it as its local port.
 func freeURL(t testing.TB) url.URL {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	low := ephemeralLow()
+	for range 100 {
+		port := 10000 + rand.IntN(low-10000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // taken
+		}
+		addr := l.Addr().String()
+		if err := l.Close(); err != nil {
+			t.Fatalf("etcdtest: %v", err)
+		}
+		return url.URL{Scheme: "http", Host: addr}
+	}
+	t.Fatalf("etcdtest: no free port found below %d", low)
+	return url.URL{}
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, 32768
+// where it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
-		t.Fatalf("etcdtest: find a free port: %v", err)
+		return 32768
 	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatalf("etcdtest: %v", err)
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
 	}
-	return url.URL{Scheme: "http", Host: addr}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= 11000 {
+		return 32768
+	}
+	return low
 }
 
 func (s *Server) start() error {
