@@ -223,3 +223,78 @@ func TestJobCacheCutOff(t *testing.T) {
 		return err == nil && b.CacheReady()
 	})
 }
+
+// heldWatcher passes a real etcd client's watches on, but holds back what
+// the first one delivers (the job cache's, which CacheJobs starts first)
+// while hold is set.
+type heldWatcher struct {
+	clientv3.Watcher
+	hold  atomic.Bool
+	first atomic.Bool
+}
+
+func (h *heldWatcher) Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
+	in := h.Watcher.Watch(ctx, key, opts...)
+	if !h.first.CompareAndSwap(false, true) {
+		return in
+	}
+	out := make(chan clientv3.WatchResponse)
+	go func() {
+		defer close(out)
+		for resp := range in {
+			for h.hold.Load() && ctx.Err() == nil {
+				time.Sleep(time.Millisecond)
+			}
+			select {
+			case out <- resp:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// A change the store's feed has delivered is never answered older by the
+// job cache, even while the cache's own watch has not told it yet: a
+// replica that told a waiter a job was canceled then refused its delete
+// as "not ended".
+func TestJobCacheNotBehindFeed(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a, _ := replicaStore(t, srv, "/behind/")
+	cli := srv.Client(t)
+	w := &heldWatcher{Watcher: cli.Watcher}
+	cli.Watcher = w
+	c, err := etcdstore.New(t.Context(), etcdstore.Config{Client: cli, Prefix: "/behind/", RequestTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CacheJobs(t.Context())
+	eventually(t, "the job cache's watch", c.CacheReady)
+	alice := jobs.Owner{Kind: jobs.UserOwner, Name: "alice"}
+	j := running(t, a, alice, "00000000-0000-4000-8000-00000000000c")
+	if got, err := c.GetOwned(t.Context(), alice, j.ID); err != nil || got.Status != jobs.Running {
+		t.Fatalf("first get: %+v %v", got, err)
+	}
+	feed := c.Watch(t.Context())
+
+	w.hold.Store(true)
+	defer w.hold.Store(false)
+	canceled := j
+	canceled.Status, canceled.Ended = jobs.Canceled, time.Now().UTC()
+	canceled, err = a.Update(t.Context(), canceled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ch := <-feed:
+		if ch.Job.ID != j.ID || ch.Job.Status != jobs.Canceled {
+			t.Fatalf("the feed delivered %+v", ch)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the feed delivered nothing within 10 s")
+	}
+	if got, err := c.GetOwned(t.Context(), alice, j.ID); err != nil || got.Revision != canceled.Revision {
+		t.Fatalf("get after the feed delivered the cancel: %s at revision %d (%v), want canceled at %d", got.Status, got.Revision, err, canceled.Revision)
+	}
+}

@@ -45,6 +45,10 @@ func (s *Store) follow(ctx context.Context, from int64, out chan<- jobs.Change) 
 				break
 			}
 			for _, ev := range resp.Events {
+				// Callers may be answered from a change at once: the job
+				// cache, whose own watch may be behind this one, must not
+				// answer the job older.
+				s.cache.wrote(string(ev.Kv.Key[len(prefix):]), ev.Kv.ModRevision)
 				c, ok := s.change(ev, prefix)
 				from = ev.Kv.ModRevision + 1
 				if !ok {
