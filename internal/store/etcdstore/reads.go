@@ -171,9 +171,6 @@ func (p *pager) next(ctx context.Context, n int) ([]entry, error) {
 		}
 	}
 	slices.SortFunc(es, func(a, b entry) int { return cmp.Compare(a.rev, b.rev) })
-	// An entry is in both while its move is under way and a start of
-	// layout 1's change (rankAll) puts it in r/ too.
-	es = slices.Compact(es)
 	p.done = len(es) < n
 	es = es[:min(len(es), n)]
 	if len(es) > 0 {
