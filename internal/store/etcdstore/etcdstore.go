@@ -1,8 +1,7 @@
 // Package etcdstore is a jobs.Store in an etcd cluster, under a key prefix
 // of its own, so that several gateways may share one cluster. Every write
 // is one etcd transaction that writes the job and its index entries
-// together (a Create then moves its entry into the creation-order index,
-// see keys.go); the job's revisions are etcd's own, so cursors taken at one
+// together; the job's revisions are etcd's own, so cursors taken at one
 // gateway process work at any other on the same cluster and prefix.
 //
 // Reads are linearizable. Errors of etcd never reach callers: a request
@@ -66,8 +65,6 @@ type Store struct {
 	// endSpan is the span of end times EndedBefore reads first, in
 	// nanoseconds: the last read's guess to hold two pages.
 	endSpan atomic.Int64
-	// ranks moves new jobs' owner index entries from n/ to r/.
-	ranks ranker
 }
 
 var _ jobs.Store = (*Store)(nil)
@@ -104,12 +101,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s.observe(resp.Header)
 	if !resp.Succeeded {
 		kvs := resp.Responses[0].GetResponseRange().Kvs
-		switch {
-		case len(kvs) == 1 && string(kvs[0].Value) == "1":
-			if err := s.rankAll(ctx); err != nil {
-				return nil, fmt.Errorf("etcdstore: bring prefix %q to layout %s: %w", cfg.Prefix, formatVersion, err)
-			}
-		case len(kvs) != 1 || string(kvs[0].Value) != formatVersion:
+		if len(kvs) != 1 || string(kvs[0].Value) != formatVersion {
 			return nil, fmt.Errorf("etcdstore: prefix %q holds an unsupported layout, want %s", cfg.Prefix, formatVersion)
 		}
 	}
@@ -188,15 +180,10 @@ func (s *Store) indexOps(old, j *jobs.Job) []clientv3.Op {
 		moved = be64(j.CreateRevision)
 	}
 	if old != nil && (j == nil || old.Owner != j.Owner) {
-		ops = append(ops, clientv3.OpDelete(s.keys.owner(old.Owner, id)),
-			clientv3.OpDelete(s.keys.newOf(old.Owner, id)),
-			clientv3.OpDelete(s.keys.rank(old.Owner, old.CreateRevision, id)))
+		ops = append(ops, clientv3.OpDelete(s.keys.owner(old.Owner, id)))
 	}
-	switch {
-	case j != nil && old == nil: // moved to r/ by rank once committed
-		ops = append(ops, clientv3.OpPut(s.keys.owner(j.Owner, id), ""), clientv3.OpPut(s.keys.newOf(j.Owner, id), ""))
-	case j != nil && old.Owner != j.Owner:
-		ops = append(ops, clientv3.OpPut(s.keys.owner(j.Owner, id), moved), clientv3.OpPut(s.keys.rank(j.Owner, j.CreateRevision, id), ""))
+	if j != nil && (old == nil || old.Owner != j.Owner) {
+		ops = append(ops, clientv3.OpPut(s.keys.owner(j.Owner, id), moved))
 	}
 	oldEnd, newEnd := "", ""
 	if old != nil && old.Status.Ended() {
@@ -254,13 +241,11 @@ func (s *Store) create(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 		if tries > 1 && len(kvs) == 1 && string(kvs[0].Value) == v {
 			// An earlier try committed; its answer was lost.
 			j.Revision, j.CreateRevision = kvs[0].ModRevision, kvs[0].CreateRevision
-			s.rank(j)
 			return j, nil
 		}
 		return jobs.Job{}, jobs.ErrExists
 	}
 	j.Revision, j.CreateRevision = resp.Header.Revision, resp.Header.Revision
-	s.rank(j)
 	return j, nil
 }
 

@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/bcpii-gateway/bcpii-gateway/internal/jobs"
 )
 
 // Check verifies that the indexes hold exactly the stored jobs, with the
@@ -19,7 +17,6 @@ func (s *Store) Check(ctx context.Context) error {
 	}
 	want := map[string]int64{} // index key -> CreateRevision of its job
 	got := map[string]int64{}
-	var stored []jobs.Job
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key)
 		rest := strings.TrimPrefix(k, s.keys.prefix)
@@ -31,7 +28,6 @@ func (s *Store) Check(ctx context.Context) error {
 				return err
 			}
 			want[s.keys.owner(j.Owner, id)] = j.CreateRevision
-			stored = append(stored, j)
 			if j.Status.Ended() {
 				want[s.keys.end(j)] = -1
 			} else {
@@ -39,24 +35,11 @@ func (s *Store) Check(ctx context.Context) error {
 			}
 		case strings.HasPrefix(rest, dirEnded):
 			got[k] = -1
-		case strings.HasPrefix(rest, dirRanked):
-			got[k] = -2
-		case strings.HasPrefix(rest, dirNew):
-			got[k] = kv.CreateRevision
 		case strings.HasPrefix(rest, dirOwners), strings.HasPrefix(rest, dirLive):
 			got[k] = entryRevision(kv.Value, kv.CreateRevision)
 		case strings.HasPrefix(rest, "meta/"), strings.HasPrefix(rest, "s/"), strings.HasPrefix(rest, "t/"), strings.HasPrefix(rest, "c/"), strings.HasPrefix(rest, "lead/"):
 		default:
 			return fmt.Errorf("unexpected key %q", k)
-		}
-	}
-	// A job's creation-order entry is in r/, or still in n/ where its move
-	// was lost.
-	for _, j := range stored {
-		if k := s.keys.newOf(j.Owner, j.ID); got[k] == j.CreateRevision {
-			want[k] = j.CreateRevision
-		} else {
-			want[s.keys.rank(j.Owner, j.CreateRevision, j.ID)] = -2
 		}
 	}
 	for k, rev := range want {

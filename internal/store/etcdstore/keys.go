@@ -16,8 +16,6 @@ import (
 //
 //	P j/<id>                      the job's record (owner first, then JSON)
 //	P o/<owner><id>               owner index
-//	P r/<owner><rev><id>          owner index in creation order
-//	P n/<owner><id>               created, not yet in r/
 //	P e/<end time><id>            end-time index, ended jobs only
 //	P u/<id>                      index of jobs not ended
 //	P meta/format                 the layout's version, formatVersion
@@ -27,15 +25,7 @@ import (
 // times do (as in boltstore). A job's revisions are etcd's: Revision is
 // the ModRevision of its record, CreateRevision its CreateRevision.
 //
-// r/ orders an owner's jobs by CreateRevision (<rev>, 8 big-endian
-// bytes), so that a page of them is one bounded read. A Create cannot
-// know its CreateRevision before it commits: it writes n/, whose own
-// CreateRevision is then the job's, and the entry is moved to r/ once the
-// Create has answered, with others in one transaction (rank.go). List
-// reads n/ beside r/: an entry not moved yet, or whose move was lost (the
-// gateway stopped first), is listed all the same.
-//
-// The o/ and not-ended index entries are ordered by the job's
+// The owner and not-ended index entries are ordered by the job's
 // CreateRevision, which a Create cannot know before it commits: an entry
 // written by the job's Create has an empty value and the job's
 // CreateRevision as its own; one written later (an owner change, a job
@@ -46,11 +36,9 @@ const (
 	dirOwners = "o/"
 	dirEnded  = "e/"
 	dirLive   = "u/"
-	dirRanked = "r/"
-	dirNew    = "n/"
 	keyFormat = "meta/format"
 
-	formatVersion = "2"
+	formatVersion = "1"
 )
 
 type keys struct{ prefix string }
@@ -67,12 +55,6 @@ func (k keys) end(j jobs.Job) string                { return k.endedAt(j.Ended) 
 func (k keys) live() string                         { return k.prefix + dirLive }
 func (k keys) liveOf(id string) string              { return k.live() + id }
 func (k keys) format() string                       { return k.prefix + keyFormat }
-func (k keys) ranked(o jobs.Owner) string           { return k.prefix + dirRanked + string(ownerPart(o)) }
-func (k keys) rank(o jobs.Owner, rev int64, id string) string {
-	return k.ranked(o) + be64(rev) + id
-}
-func (k keys) unranked(o jobs.Owner) string         { return k.prefix + dirNew + string(ownerPart(o)) }
-func (k keys) newOf(o jobs.Owner, id string) string { return k.unranked(o) + id }
 
 // idOf returns the job id at the end of an index key under dir.
 func idOf(key, dir []byte) string { return string(key[len(dir):]) }

@@ -3,7 +3,6 @@ package etcdstore
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -52,16 +51,11 @@ func (s *Store) entries(ctx context.Context, dir string, after int64) ([]entry, 
 func (s *Store) fetch(ctx context.Context, rev int64, ids []string) ([]jobs.Job, error) {
 	out := make([]jobs.Job, 0, len(ids))
 	for chunk := range slices.Chunk(ids, fetchBatch) {
-		resp, err := s.read(ctx, rev, func(opts ...clientv3.OpOption) []clientv3.Op {
-			ops := make([]clientv3.Op, len(chunk))
-			for i, id := range chunk {
-				ops[i] = clientv3.OpGet(s.keys.job(id), opts...)
-			}
-			return ops
-		})
+		resp, err := s.atRevision(ctx, rev, chunk)
 		if err != nil {
 			return nil, err
 		}
+		s.observe(resp.Header)
 		for i, r := range resp.Responses {
 			kvs := r.GetResponseRange().Kvs
 			if len(kvs) == 0 {
@@ -78,9 +72,7 @@ func (s *Store) fetch(ctx context.Context, rev int64, ids []string) ([]jobs.Job,
 }
 
 // List returns a page of q.Owner's jobs in CreateRevision order. It reads
-// a page of the owner's creation-order index with what n/ holds for the
-// owner (usually nothing), and then only the jobs of the page: its reads
-// do not grow with the owner's other jobs.
+// the owner's index entries and then only the jobs of the page.
 func (s *Store) List(ctx context.Context, q jobs.ListQuery) ([]jobs.Job, error) {
 	out, err := s.list(ctx, q)
 	return out, s.wrap(ctx, "list", "", err)
@@ -93,25 +85,26 @@ func (s *Store) list(ctx context.Context, q jobs.ListQuery) ([]jobs.Job, error) 
 	if q.Limit <= 0 || q.After == math.MaxInt64 {
 		return nil, nil
 	}
-	p := pager{s: s, owner: q.Owner, after: q.After}
+	es, rev, err := s.entries(ctx, s.keys.owners(q.Owner), q.After)
+	if err != nil {
+		return nil, err
+	}
 	var out []jobs.Job
-	for len(out) < q.Limit && !p.done {
-		n := q.Limit - len(out)
-		if q.Status != "" {
-			n = max(n, fetchBatch)
+	for len(es) > 0 && len(out) < q.Limit {
+		n := min(len(es), max(q.Limit-len(out), fetchBatch))
+		if q.Status == "" {
+			n = min(len(es), q.Limit-len(out))
 		}
-		es, err := p.next(ctx, n)
+		page, err := s.fetch(ctx, rev, ids(es[:n]))
 		if err != nil {
 			return nil, err
 		}
-		page, err := s.fetch(ctx, p.rev, ids(es))
-		if err != nil {
-			return nil, err
-		}
+		es = es[n:]
 		for _, j := range page {
-			if q.Status == "" || j.Status == q.Status {
-				out = append(out, j)
+			if q.Status != "" && j.Status != q.Status {
+				continue
 			}
+			out = append(out, j)
 			if len(out) == q.Limit {
 				break
 			}
@@ -120,90 +113,30 @@ func (s *Store) list(ctx context.Context, q jobs.ListQuery) ([]jobs.Job, error) 
 	return out, nil
 }
 
-// pager reads an owner's index entries in CreateRevision order, a page at
-// a time, all at the revision of its first read.
-type pager struct {
-	s     *Store
-	owner jobs.Owner
-	after int64 // the last entry's CreateRevision
-	rev   int64 // the revision read at; 0 before the first read
-	fresh []entry
-	done  bool
-}
-
-// next returns up to n entries after the last; done is set once none are
-// left.
-func (p *pager) next(ctx context.Context, n int) ([]entry, error) {
-	ranked, first := p.s.keys.ranked(p.owner), p.rev == 0
-	resp, err := p.s.read(ctx, p.rev, func(opts ...clientv3.OpOption) []clientv3.Op {
-		page := []clientv3.OpOption{clientv3.WithRange(clientv3.GetPrefixRangeEnd(ranked)), clientv3.WithLimit(int64(n)), clientv3.WithKeysOnly()}
-		ops := []clientv3.Op{clientv3.OpGet(ranked+be64(max(p.after, 0)+1), slices.Concat(opts, page)...)}
-		if first {
-			ops = append(ops, clientv3.OpGet(p.s.keys.unranked(p.owner), slices.Concat(opts, []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithKeysOnly()})...))
-		}
-		return ops
-	})
-	if err != nil {
-		return nil, err
+// atRevision reads the jobs with the ids, at most fetchBatch, as they
+// were at revision rev. What a key held at a revision never changes (until
+// compacted), so the read needs no linearizable wait: serializable, it is
+// answered by the member asked from what it has applied, and does not wait
+// behind writes committed after rev, such as a sweep's deletes. A member
+// that has not applied rev yet refuses (ErrFutureRev); the read is then
+// made linearizable, which waits until it has.
+func (s *Store) atRevision(ctx context.Context, rev int64, ids []string) (*clientv3.TxnResponse, error) {
+	var resp *clientv3.TxnResponse
+	tries := [][]clientv3.OpOption{
+		{clientv3.WithRev(rev), clientv3.WithSerializable()},
+		{clientv3.WithRev(rev)},
 	}
-	if first {
-		p.rev = resp.Header.Revision
-		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-			p.fresh = append(p.fresh, entry{id: idOf(kv.Key, []byte(p.s.keys.unranked(p.owner))), rev: kv.CreateRevision})
-		}
-		slices.SortFunc(p.fresh, func(a, b entry) int { return cmp.Compare(a.rev, b.rev) })
-	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	es := make([]entry, 0, len(kvs)+len(p.fresh))
-	for _, kv := range kvs {
-		rest := kv.Key[len(ranked):]
-		if len(rest) < 8 {
-			return nil, fmt.Errorf("creation-order index key %x is too short", kv.Key)
-		}
-		es = append(es, entry{id: string(rest[8:]), rev: int64(binary.BigEndian.Uint64(rest))})
-	}
-	// The entries of n/ go in among them. A full page of r/ holds the
-	// first n of r/, so the first n of both are the page; what it has no
-	// room for is read again next time.
-	for _, e := range p.fresh {
-		if e.rev > p.after {
-			es = append(es, e)
-		}
-	}
-	slices.SortFunc(es, func(a, b entry) int { return cmp.Compare(a.rev, b.rev) })
-	p.done = len(es) < n
-	es = es[:min(len(es), n)]
-	if len(es) > 0 {
-		p.after = es[len(es)-1].rev
-	}
-	return es, nil
-}
-
-// read runs the read ops in one transaction: linearizably when rev is 0,
-// else at revision rev, one a linearizable read returned. What a key held
-// at a revision never changes (until compacted), so the read needs no
-// linearizable wait: serializable, it is answered by the member asked from
-// what it has applied, and does not wait behind writes committed after
-// rev, such as a sweep's deletes. A member that has not applied rev yet
-// refuses (ErrFutureRev); the read is then made linearizable, which waits
-// until it has.
-func (s *Store) read(ctx context.Context, rev int64, ops func(...clientv3.OpOption) []clientv3.Op) (*clientv3.TxnResponse, error) {
-	tries := [][]clientv3.OpOption{{clientv3.WithRev(rev), clientv3.WithSerializable()}, {clientv3.WithRev(rev)}}
-	if rev == 0 {
-		tries = [][]clientv3.OpOption{nil}
-	}
-	rctx, done := s.request(ctx) // every try within the request's time
+	rctx, done := s.request(ctx) // both tries within the request's time
 	defer done()
 	for _, opts := range tries {
-		with := ops(opts...)
-		var resp *clientv3.TxnResponse
+		ops := make([]clientv3.Op, len(ids))
+		for i, id := range ids {
+			ops[i] = clientv3.OpGet(s.keys.job(id), opts...)
+		}
 		_, err := s.again(rctx, func(actx context.Context) (err error) {
-			resp, err = s.cli.Txn(actx).Then(with...).Commit()
+			resp, err = s.cli.Txn(actx).Then(ops...).Commit()
 			return err
 		})
-		if err == nil {
-			s.observe(resp.Header)
-		}
 		if !errors.Is(err, rpctypes.ErrFutureRev) {
 			return resp, err
 		}

@@ -264,8 +264,8 @@ func Sweep(b *testing.B, s jobs.Store, n int, budget time.Duration) {
 	b.ReportMetric(float64(slices.Max(idle).Milliseconds()), "max-query-before-sweep-ms")
 	b.ReportMetric(float64(during[len(during)-1].Milliseconds()), "max-query-during-sweep-ms")
 	b.ReportMetric(float64(during[len(during)*999/1000].Milliseconds()), "p99.9-query-during-sweep-ms")
-	// Which kind of query the longest are: a get reads one job, a list a
-	// page of an owner's index and its jobs.
+	// Which kind of query the longest are: a get reads one job, a list an
+	// owner's index and a page of jobs.
 	for _, k := range []struct {
 		name       string
 		idle, runs []time.Duration
