@@ -226,10 +226,10 @@ func TestJobCacheCutOff(t *testing.T) {
 
 // heldWatcher passes a real etcd client's watches on, but holds back what
 // the first one delivers (the job cache's, which CacheJobs starts first)
-// while hold is set.
+// while a gate is set, until the gate is closed.
 type heldWatcher struct {
 	clientv3.Watcher
-	hold  atomic.Bool
+	gate  atomic.Pointer[chan struct{}]
 	first atomic.Bool
 }
 
@@ -242,8 +242,12 @@ func (h *heldWatcher) Watch(ctx context.Context, key string, opts ...clientv3.Op
 	go func() {
 		defer close(out)
 		for resp := range in {
-			for h.hold.Load() && ctx.Err() == nil {
-				time.Sleep(time.Millisecond)
+			if g := h.gate.Load(); g != nil {
+				select {
+				case <-*g:
+				case <-ctx.Done():
+					return
+				}
 			}
 			select {
 			case out <- resp:
@@ -278,8 +282,9 @@ func TestJobCacheNotBehindFeed(t *testing.T) {
 	}
 	feed := c.Watch(t.Context())
 
-	w.hold.Store(true)
-	defer w.hold.Store(false)
+	gate := make(chan struct{})
+	w.gate.Store(&gate)
+	defer close(gate)
 	canceled := j
 	canceled.Status, canceled.Ended = jobs.Canceled, time.Now().UTC()
 	canceled, err = a.Update(t.Context(), canceled)
