@@ -1,6 +1,7 @@
 package etcdtest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -16,8 +17,11 @@ import (
 	"go.uber.org/zap"
 )
 
-// Binary is Debian's etcd-server, which a Cluster runs.
-const Binary = "/usr/bin/etcd"
+// Binary is the etcd a Cluster runs: Debian's etcd-server, or the
+// program BCPII_ETCD_BINARY names, such as a newer etcd built with
+// "go build -o etcd go.etcd.io/etcd/server/v3" from this module, which
+// requires the version the embedded server is.
+var Binary = cmp.Or(os.Getenv("BCPII_ETCD_BINARY"), "/usr/bin/etcd")
 
 // Member is one etcd process of a Cluster.
 type Member struct {
