@@ -258,7 +258,7 @@ func (r *Registry) Delete(ctx context.Context, c Caller, id string) error {
 		if !j.Status.Ended() {
 			return ErrNotEnded
 		}
-		err = r.store.Delete(ctx, j.ID, j.Revision)
+		err = r.store.Delete(ctx, j)
 		switch {
 		case errors.Is(err, ErrConflict):
 			continue
@@ -492,7 +492,7 @@ func (r *Registry) Sweep(ctx context.Context, limit int) (int, error) {
 			for j := range work {
 				err := r.paceSweep(ctx)
 				if err == nil {
-					err = r.store.Delete(ctx, j.ID, j.Revision)
+					err = r.store.Delete(ctx, j)
 				}
 				mu.Lock()
 				switch {

@@ -387,7 +387,7 @@ func TestWatchDeletedBeforeEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur, _ := st.Get(ctx, j.ID)
-	if err := st.Delete(ctx, j.ID, cur.Revision); err != nil {
+	if err := st.Delete(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Next(ctx); !errors.Is(err, jobs.ErrNotFound) {
@@ -491,7 +491,7 @@ func TestWatcherReady(t *testing.T) {
 	}
 	// A deletion makes Next answer at once, so Ready returns.
 	cur, _ := st.Get(ctx, j.ID)
-	if err := st.Delete(ctx, j.ID, cur.Revision); err != nil {
+	if err := st.Delete(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
 	bounded, cancel2 := context.WithTimeout(ctx, 10*time.Second)
@@ -518,7 +518,7 @@ type pacedStore struct {
 
 func (p *pacedStore) SweepPace() (int, float64) { return 2, 0 }
 
-func (p *pacedStore) Delete(ctx context.Context, id string, revision int64) error {
+func (p *pacedStore) Delete(ctx context.Context, j jobs.Job) error {
 	p.mu.Lock()
 	p.inflight++
 	p.most = max(p.most, p.inflight)
@@ -527,7 +527,7 @@ func (p *pacedStore) Delete(ctx context.Context, id string, revision int64) erro
 		p.cond.Wait()
 	}
 	p.mu.Unlock()
-	err := p.Store.Delete(ctx, id, revision)
+	err := p.Store.Delete(ctx, j)
 	p.mu.Lock()
 	p.inflight--
 	p.mu.Unlock()

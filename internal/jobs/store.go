@@ -51,9 +51,12 @@ type Writer interface {
 	// returns j with the new Revision. ErrNoJob if it is gone, ErrConflict
 	// if it was written since.
 	Update(ctx context.Context, j Job) (Job, error)
-	// Delete removes the job if its revision is still revision. ErrNoJob if
-	// it is gone, ErrConflict if it was written since.
-	Delete(ctx context.Context, id string, revision int64) error
+	// Delete removes j, the job as the store gave it at j.Revision, if its
+	// revision is still j.Revision. ErrNoJob if it is gone, ErrConflict if
+	// it was written since. What else the job's removal removes (its index
+	// entries) a store may take from j rather than read again: the record
+	// at j.Revision is the one j was read as.
+	Delete(ctx context.Context, j Job) error
 }
 
 // Indexes read jobs by owner, by end time and by being unended, each from

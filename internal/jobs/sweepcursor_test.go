@@ -28,14 +28,14 @@ func (s *cursorStore) EndedBefore(ctx context.Context, t time.Time, after jobs.E
 	return s.Store.EndedBefore(ctx, t, after, limit)
 }
 
-func (s *cursorStore) Delete(ctx context.Context, id string, revision int64) error {
+func (s *cursorStore) Delete(ctx context.Context, j jobs.Job) error {
 	s.mu.Lock()
 	fail := s.fail
 	s.mu.Unlock()
 	if fail {
 		return errors.New("store down")
 	}
-	return s.Store.Delete(ctx, id, revision)
+	return s.Store.Delete(ctx, j)
 }
 
 func (s *cursorStore) lastAfter() jobs.EndKey {

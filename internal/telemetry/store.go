@@ -58,9 +58,9 @@ func (s *store) Update(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	return j, err
 }
 
-func (s *store) Delete(ctx context.Context, id string, revision int64) error {
+func (s *store) Delete(ctx context.Context, j jobs.Job) error {
 	start := time.Now()
-	err := s.st.Delete(ctx, id, revision)
+	err := s.st.Delete(ctx, j)
 	s.observe("delete", start, err)
 	return err
 }

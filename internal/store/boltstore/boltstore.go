@@ -421,8 +421,10 @@ func (s *Store) Update(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	return copyJob(c.Job), nil
 }
 
-// Delete removes the job if its revision is still revision.
-func (s *Store) Delete(ctx context.Context, id string, revision int64) error {
+// Delete removes j if its revision is still j.Revision. It reads the
+// stored job in the write's transaction, and removes its index entries.
+func (s *Store) Delete(ctx context.Context, j jobs.Job) error {
+	id, revision := j.ID, j.Revision
 	_, err := s.write(ctx, func(b buckets) (jobs.Change, error) {
 		old, ok, err := b.get(id)
 		if err != nil {

@@ -137,7 +137,7 @@ func TestReopen(t *testing.T) {
 			}
 		}
 		if i == 4 {
-			if err := s.Delete(ctx, c.ID, c.Revision); err != nil {
+			if err := s.Delete(ctx, c); err != nil {
 				t.Fatal(err)
 			}
 		} else {

@@ -115,7 +115,7 @@ func TestCacheFollowsCommits(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if err := s.Delete(ctx, j.ID, j.Revision); err != nil {
+	if err := s.Delete(ctx, j); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Get(ctx, j.ID); !errors.Is(err, jobs.ErrNoJob) {

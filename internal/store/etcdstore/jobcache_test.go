@@ -128,7 +128,7 @@ func TestJobCache(t *testing.T) {
 	}
 
 	// A delete at A reaches B.
-	if err := a.Delete(ctx, j.ID, done.Revision); err != nil {
+	if err := a.Delete(ctx, done); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the delete at A reaching B", func() bool {

@@ -129,8 +129,9 @@ func (l *laggingGets) Get(ctx context.Context, key string, opts ...clientv3.OpOp
 // An update reads the job it replaces serializably, its revision guard
 // making a linearizable wait needless; a member that answers an older
 // copy, or none, has the job read linearizably, and the write is made all
-// the same. A stale revision is still refused. A delete reads
-// linearizably (see Store.delete).
+// the same. A stale revision is still refused. A delete reads nothing:
+// its transaction compares the revision of the job it is given (see
+// Store.Delete).
 func TestWriteReadsSerializably(t *testing.T) {
 	srv := etcdtest.Start(t)
 	cli := srv.Client(t)
@@ -173,10 +174,10 @@ func TestWriteReadsSerializably(t *testing.T) {
 
 	// A member that has not seen the job at all.
 	update("update through a member that has not seen the job", j.CreateRevision-1, 1)
-	if err := st.Delete(t.Context(), j.ID, j.Revision); err != nil {
+	if err := st.Delete(t.Context(), j); err != nil {
 		t.Fatal(err)
 	}
-	reads("delete", 0, 1)
+	reads("delete", 0, 0)
 	kv.behind.Store(0)
 	if _, err := st.Get(t.Context(), j.ID); !errors.Is(err, jobs.ErrNoJob) {
 		t.Errorf("get after the delete: %v, want no job", err)

@@ -83,7 +83,7 @@ func TestLostAnswers(t *testing.T) {
 	}
 
 	kv.lose.Store(1)
-	if err := st.Delete(ctx, j.ID, updated.Revision); err != nil {
+	if err := st.Delete(ctx, updated); err != nil {
 		t.Fatalf("delete whose answer was lost: %v", err)
 	}
 	if _, err := st.Get(ctx, j.ID); err == nil {

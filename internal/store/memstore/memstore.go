@@ -194,8 +194,9 @@ func (s *Store) Update(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	return clone(j), nil
 }
 
-// Delete removes the job if its revision is still revision.
-func (s *Store) Delete(ctx context.Context, id string, revision int64) error {
+// Delete removes j if its revision is still j.Revision.
+func (s *Store) Delete(ctx context.Context, j jobs.Job) error {
+	id, revision := j.ID, j.Revision
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func testResults(t *testing.T, s jobs.Store) {
 				checkRaw(t, "EndedBefore", e.Results, p+" ")
 			}
 		}
-		mustDelete(t, s, c.ID, u.Revision)
+		mustDelete(t, s, u)
 		checkRaw(t, "Watch delete", recv(t, ch).Job.Results, p+" ")
 	}
 
@@ -91,7 +91,7 @@ func testTimes(t *testing.T, s jobs.Store) {
 		if !slices.ContainsFunc(es, func(e jobs.Job) bool { return e.ID == c.ID && e.Ended.Equal(tm) }) {
 			t.Errorf("EndedBefore(%v) does not return the job that ended at %v", tm.Add(time.Nanosecond), tm)
 		}
-		mustDelete(t, s, c.ID, u.Revision)
+		mustDelete(t, s, u)
 		recv(t, ch)
 	}
 

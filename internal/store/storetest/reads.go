@@ -73,7 +73,7 @@ func testListPaging(t *testing.T, s jobs.Store) {
 	}
 
 	// After is a position, not a job that has to exist.
-	mustDelete(t, s, want[4].ID, want[4].Revision)
+	mustDelete(t, s, want[4])
 	checkJobs(t, "List after a deleted job", mustList(t, s, jobs.ListQuery{Owner: alice, After: want[4].CreateRevision, Limit: 2}), want[5:7])
 	checkJobs(t, "List after a revision between jobs", mustList(t, s, jobs.ListQuery{Owner: alice, After: want[3].CreateRevision, Limit: 2}), want[5:7])
 	if js := mustList(t, s, jobs.ListQuery{Owner: alice, After: want[9].CreateRevision, Limit: 5}); len(js) != 0 {
@@ -278,10 +278,10 @@ func testEndedBeforeFollowsWrites(t *testing.T, s jobs.Store) {
 
 	// The revisions returned are good for Delete, as a sweep uses them.
 	for _, j := range mustEndedBefore(t, s, cutoff, 1) {
-		mustDelete(t, s, j.ID, j.Revision)
+		mustDelete(t, s, j)
 	}
 	checkJobs(t, "EndedBefore after Delete", mustEndedBefore(t, s, cutoff, 10), []jobs.Job{a})
-	mustDelete(t, s, a.ID, a.Revision)
+	mustDelete(t, s, a)
 	checkJobs(t, "EndedBefore after deleting all", mustEndedBefore(t, s, cutoff, 10), nil)
 	checkJobs(t, "EndedBefore later after deleting", mustEndedBefore(t, s, cutoff.Add(2*time.Hour), 10), []jobs.Job{c})
 }
@@ -337,7 +337,7 @@ func testUnended(t *testing.T, s jobs.Store) {
 	canceled.Status = jobs.CancelPending
 	canceled = mustUpdate(t, s, canceled)
 	ended := mustUpdate(t, s, ended(mustGet(t, s, toDelete.ID), jobs.Complete, base))
-	mustDelete(t, s, ended.ID, ended.Revision)
+	mustDelete(t, s, ended)
 	var after []jobs.Job
 	for _, j := range want {
 		switch j.ID {

@@ -198,11 +198,18 @@ func mustUpdate(t *testing.T, s jobs.Store, j jobs.Job) jobs.Job {
 	return u
 }
 
-func mustDelete(t *testing.T, s jobs.Store, id string, rev int64) {
+func mustDelete(t *testing.T, s jobs.Store, j jobs.Job) {
 	t.Helper()
-	if err := s.Delete(t.Context(), id, rev); err != nil {
-		t.Fatalf("Delete(%s, revision %d): %v", id, rev, err)
+	if err := s.Delete(t.Context(), j); err != nil {
+		t.Fatalf("Delete(%s, revision %d): %v", j.ID, j.Revision, err)
 	}
+}
+
+// withRevision is j at revision rev: a copy read before or after the
+// stored one, or never stored.
+func withRevision(j jobs.Job, rev int64) jobs.Job {
+	j.Revision = rev
+	return j
 }
 
 func mustGet(t *testing.T, s jobs.Store, id string) jobs.Job {

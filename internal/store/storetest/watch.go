@@ -27,7 +27,7 @@ func testWatch(t *testing.T, s jobs.Store) {
 	before.Status = jobs.CancelPending
 	a := mustUpdate(t, s, before)
 	b2 := mustUpdate(t, s, ended(b, jobs.Complete, base.Add(time.Minute)))
-	mustDelete(t, s, a.ID, a.Revision)
+	mustDelete(t, s, a)
 	c := mustCreate(t, s, newJob(lpar))
 
 	checkChange(t, "change 1 (create)", recv(t, ch), b, false)
@@ -50,7 +50,7 @@ func testWatch(t *testing.T, s jobs.Store) {
 	if _, err := s.Update(t.Context(), stale); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("Update with a wrong revision: %v, want ErrConflict", err)
 	}
-	if err := s.Delete(t.Context(), c.ID, c.Revision+1); !errors.Is(err, jobs.ErrConflict) {
+	if err := s.Delete(t.Context(), withRevision(c, c.Revision+1)); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("Delete with a wrong revision: %v, want ErrConflict", err)
 	}
 	c.Operation = "last"
@@ -95,7 +95,7 @@ func testWatchConcurrentWriters(t *testing.T, s jobs.Store) {
 				}
 				steps = append(steps, step{job: j})
 			}
-			if err := s.Delete(t.Context(), j.ID, j.Revision); err != nil {
+			if err := s.Delete(t.Context(), j); err != nil {
 				t.Errorf("Delete: %v", err)
 				return
 			}

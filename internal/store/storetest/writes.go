@@ -92,7 +92,7 @@ func testRevisionsOneCounter(t *testing.T, s jobs.Store) {
 	if ua.Revision <= b.Revision {
 		t.Fatalf("update got revision %d, not above the later create's %d", ua.Revision, b.Revision)
 	}
-	if err := s.Delete(t.Context(), b.ID, b.Revision); err != nil {
+	if err := s.Delete(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
 	c := mustCreate(t, s, newJob(lpar))
@@ -275,7 +275,7 @@ func testUpdateMissing(t *testing.T, s jobs.Store) {
 	}
 
 	c := mustCreate(t, s, newJob(alice))
-	mustDelete(t, s, c.ID, c.Revision)
+	mustDelete(t, s, c)
 	for _, rev := range []int64{c.Revision, c.Revision + 1, 0} {
 		j := c
 		j.Revision = rev
@@ -312,9 +312,9 @@ func testDelete(t *testing.T, s jobs.Store) {
 	c := mustCreate(t, s, newJob(alice))
 	c = mustUpdate(t, s, ended(c, jobs.Complete, base))
 
-	mustDelete(t, s, c.ID, c.Revision)
+	mustDelete(t, s, c)
 	checkMissing(t, s, c.ID)
-	if err := s.Delete(t.Context(), c.ID, c.Revision); !errors.Is(err, jobs.ErrNoJob) {
+	if err := s.Delete(t.Context(), c); !errors.Is(err, jobs.ErrNoJob) {
 		t.Errorf("second Delete: %v, want ErrNoJob", err)
 	}
 	checkJobs(t, "List after Delete", all(t, s, alice), []jobs.Job{keep})
@@ -328,22 +328,24 @@ func testDeleteConflict(t *testing.T, s jobs.Store) {
 	u.Status = jobs.CancelPending
 	u = mustUpdate(t, s, u)
 	for _, rev := range []int64{c.Revision, u.Revision + 1, 0} {
-		if err := s.Delete(t.Context(), c.ID, rev); !errors.Is(err, jobs.ErrConflict) {
+		if err := s.Delete(t.Context(), withRevision(c, rev)); !errors.Is(err, jobs.ErrConflict) {
 			t.Errorf("Delete with revision %d (stored %d): %v, want ErrConflict", rev, u.Revision, err)
 		}
 	}
 	checkJob(t, "Get after conflicting deletes", mustGet(t, s, c.ID), u)
 	checkJobs(t, "List after conflicting deletes", all(t, s, alice), []jobs.Job{u})
-	mustDelete(t, s, c.ID, u.Revision)
+	mustDelete(t, s, u)
 	checkMissing(t, s, c.ID)
 }
 
 func testDeleteMissing(t *testing.T, s jobs.Store) {
-	if err := s.Delete(t.Context(), jobs.NewID(), 1); !errors.Is(err, jobs.ErrNoJob) {
-		t.Errorf("Delete of a job never created: %v, want ErrNoJob", err)
+	for _, rev := range []int64{1, 0} { // etcd compares a missing key's revision as 0
+		if err := s.Delete(t.Context(), withRevision(newJob(alice), rev)); !errors.Is(err, jobs.ErrNoJob) {
+			t.Errorf("Delete at revision %d of a job never created: %v, want ErrNoJob", rev, err)
+		}
 	}
 	c := mustCreate(t, s, newJob(alice))
-	if err := s.Delete(t.Context(), jobs.NewID(), c.Revision); !errors.Is(err, jobs.ErrNoJob) {
+	if err := s.Delete(t.Context(), withRevision(newJob(alice), c.Revision)); !errors.Is(err, jobs.ErrNoJob) {
 		t.Errorf("Delete of a job never created: %v, want ErrNoJob", err)
 	}
 	checkJob(t, "Get of the other job", mustGet(t, s, c.ID), c)
@@ -352,7 +354,7 @@ func testDeleteMissing(t *testing.T, s jobs.Store) {
 func testCreateAfterDelete(t *testing.T, s jobs.Store) {
 	c := mustCreate(t, s, newJob(alice))
 	mid := mustCreate(t, s, newJob(alice))
-	mustDelete(t, s, c.ID, c.Revision)
+	mustDelete(t, s, c)
 
 	again := newJob(alice)
 	again.ID = c.ID
