@@ -373,7 +373,8 @@ func (s *Store) commit(ctx context.Context, id string, rev int64, fence []client
 	rctx, done := s.request(ctx)
 	defer done()
 	k := s.keys.job(id)
-	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", rev)}, fence...)
+	// etcd compares a missing key's revision as 0: the record must exist.
+	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", rev), clientv3.Compare(clientv3.Version(k), ">", 0)}, fence...)
 	// Whatever came of it, the job may have changed: the cache drops it,
 	// and keeps out what was read before.
 	defer func() { s.cache.wrote(id, s.seen.Load()) }()
@@ -427,9 +428,7 @@ var _ jobs.SweepPacer = (*Store)(nil)
 
 // Delete removes j if its revision is still j.Revision, with the index
 // entries j names, in one transaction and no read before it: the record
-// at j.Revision is the one j was read as. The transaction compares that
-// the record exists too, since etcd compares a missing key's revision as
-// 0.
+// at j.Revision is the one j was read as.
 //
 // The retention sweep deletes through here. Its delete read the job
 // linearizably first until the sweep was given the jobs it deletes:
@@ -439,8 +438,7 @@ var _ jobs.SweepPacer = (*Store)(nil)
 // and 78 without), and the sweep asks etcd half as much.
 func (s *Store) Delete(ctx context.Context, j jobs.Job) error {
 	ops := append([]clientv3.Op{clientv3.OpDelete(s.keys.job(j.ID))}, s.indexOps(&j, nil)...)
-	fence := append([]clientv3.Cmp{clientv3.Compare(clientv3.Version(s.keys.job(j.ID)), ">", 0)}, fenceOf(ctx)...)
-	_, err := s.commit(ctx, j.ID, j.Revision, fence, ops, nil)
+	_, err := s.commit(ctx, j.ID, j.Revision, fenceOf(ctx), ops, nil)
 	return s.wrap(ctx, "delete", j.ID, err)
 }
 
