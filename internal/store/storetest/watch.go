@@ -50,7 +50,7 @@ func testWatch(t *testing.T, s jobs.Store) {
 	if _, err := s.Update(t.Context(), stale); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("Update with a wrong revision: %v, want ErrConflict", err)
 	}
-	if err := s.Delete(t.Context(), withRevision(c, c.Revision+1)); !errors.Is(err, jobs.ErrConflict) {
+	if err := s.Delete(t.Context(), stale); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("Delete with a wrong revision: %v, want ErrConflict", err)
 	}
 	c.Operation = "last"

@@ -277,9 +277,7 @@ func testUpdateMissing(t *testing.T, s jobs.Store) {
 	c := mustCreate(t, s, newJob(alice))
 	mustDelete(t, s, c)
 	for _, rev := range []int64{c.Revision, c.Revision + 1, 0} {
-		j := c
-		j.Revision = rev
-		if _, err := s.Update(t.Context(), j); !errors.Is(err, jobs.ErrNoJob) {
+		if _, err := s.Update(t.Context(), withRevision(c, rev)); !errors.Is(err, jobs.ErrNoJob) {
 			t.Errorf("Update of a deleted job with revision %d: %v, want ErrNoJob", rev, err)
 		}
 	}
